@@ -1,0 +1,95 @@
+"""``fractalsweep bench``: network-steps per second of the kernel against the naive method.
+
+The naive method is the published notebook's: a Python loop of per-step jitted, vmapped
+calls that keeps every loss, scored at the end. Both run in the same process on the same
+pixels, so their ratio is meaningful on a shared, noisy machine.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import config, kernel, score, streams
+from .axes import hyper_for
+from .grid import axis_values
+from .optimizers import OPTIMIZERS
+
+
+def _pixels(cfg, n: int):
+    """``n`` pixels spread over the config's window (a diagonal sample of the grid)."""
+    xs = axis_values(cfg.x, n, cfg.dtype)
+    ys = axis_values(cfg.y, n, cfg.dtype)[::-1]
+    return jnp.asarray(xs), jnp.asarray(ys.copy())
+
+
+def naive(cfg, xs, ys, arrays) -> dict:
+    """The published method: one jitted, vmapped step per Python iteration, every loss kept."""
+    weights, data, batch_idx = kernel.prepare(cfg, arrays)
+    step = kernel.make_step(cfg)
+    opt = OPTIMIZERS[cfg.training.optimizer]
+
+    def one(x, y, params, opt_state, idx):
+        return step(params, opt_state, hyper_for(cfg, x, y), data, idx)
+
+    batched = jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
+    init = jax.vmap(lambda x, y: tuple(
+        w + s for w, s in zip(weights, hyper_for(cfg, x, y).init_shift)))
+    params = init(xs, ys)
+    opt_state = jax.vmap(opt.init)(params)
+    losses = []
+    for t in range(cfg.training.steps):
+        idx = None if batch_idx is None else batch_idx[t]
+        params, opt_state, loss = batched(xs, ys, params, opt_state, idx)
+        losses.append(loss)
+    return jax.vmap(score.from_losses)(jnp.stack(losses, axis=1))
+
+
+def fused(cfg, xs, ys, arrays) -> dict:
+    """The fractalsweep kernel on the same pixels."""
+    weights, data, batch_idx = kernel.prepare(cfg, arrays)
+    return kernel.compile_kernel(cfg)(xs, ys, weights, data, batch_idx)
+
+
+def _rate(fn, cfg, xs, ys, arrays, repeats: int) -> float:
+    """Best-of-``repeats`` network-steps per second, after one warm-up (compile) call."""
+    jax.block_until_ready(fn(cfg, xs, ys, arrays))
+    best = np.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(cfg, xs, ys, arrays))
+        best = min(best, time.perf_counter() - t)
+    return len(xs) * cfg.training.steps / best
+
+
+# The paper's baseline tile (science.md 8): tanh, full batch, learning rates of both layers.
+BASELINE = {"x": {"lo": "13.29976231", "hi": "13.29978604"},
+            "y": {"lo": "200.3582269", "hi": "200.3585844"}}
+
+
+def run(pixels: int = 1024, steps: int = 100, repeats: int = 3, job: dict | None = None) -> list:
+    """Measure both methods in float64 and float32; returns one row per (dtype, method)."""
+    rows = []
+    for dtype in ("float64", "float32"):
+        overrides = [f"dtype='{dtype}'", f"training.steps={steps}"]
+        raw = config.apply_overrides(BASELINE if job is None else job, overrides)
+        cfg = config.resolve(raw)
+        arrays = streams.draw(cfg)
+        xs, ys = _pixels(cfg, pixels)
+        base = _rate(naive, cfg, xs, ys, arrays, repeats)
+        rate = _rate(fused, cfg, xs, ys, arrays, repeats)
+        rows.append({"dtype": dtype, "method": "naive", "net_steps_per_s": base, "ratio": 1.0})
+        rows.append({"dtype": dtype, "method": "kernel", "net_steps_per_s": rate,
+                     "ratio": rate / base})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """The rows as an aligned text table."""
+    lines = [f"{'dtype':8} {'method':8} {'net-steps/s':>12} {'vs naive':>9}"]
+    lines += [f"{r['dtype']:8} {r['method']:8} {r['net_steps_per_s']:>12,.0f} {r['ratio']:>8.2f}x"
+              for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,183 @@
+"""Turn score images into colours the way the paper does.
+
+Score convention (science.md section 6): converged pixels have negative
+scores (more negative = slower convergence), diverged pixels non-negative
+scores (larger = stayed low longer before blowing up). A NaN score is
+treated as diverged at its fastest-blow-up end: the engine never emits
+NaN, but a NaN can only come from a broken loss, which is a blow-up.
+
+Row 0 of a score array is the BOTTOM of the picture (origin lower), as in
+the grid of science.md section 7. :func:`to_rgb` returns rows top to bottom,
+ready to be written as an image file or a video frame.
+
+Matplotlib is imported lazily, inside :func:`to_rgb` only, so that the
+numeric parts stay importable and cheap in worker processes.
+"""
+
+import numpy as np
+
+__all__ = ["CONVERGED", "DIVERGED", "BOUNDARY", "CLASS_COLOURS", "equalize", "classes", "to_rgb"]
+
+CONVERGED, DIVERGED, BOUNDARY = 0, 1, 2
+
+#: RGB of each class for ``cmap="classes"``: blue, red, near-black.
+CLASS_COLOURS = np.array([[50, 136, 189], [213, 62, 79], [20, 20, 20]], dtype=np.uint8)
+
+_BUFFER = 0.25  # the unused middle band (-0.25, 0.25) makes the boundary a hard colour jump
+_BIG = np.finfo(np.float64).max
+
+
+def _converged(score):
+    """Boolean mask of converged pixels; NaN compares False, so it counts as diverged."""
+    return np.asarray(score) < 0
+
+
+def _ranks(values, reference=None):
+    """Ranks in [0, 1] of ``values`` among ``reference`` (default: themselves), one class.
+
+    Ties share their mean rank. Values between reference values are
+    interpolated linearly (so a blended animation frame varies smoothly),
+    values outside the reference range are clamped. Infinite values are
+    clamped to the largest float: one class never mixes signs, so
+    differences stay finite. Queries are interpolated in sorted order,
+    which keeps the table look-ups cache friendly (6x faster at 4096^2).
+    """
+    values = np.clip(values, -_BIG, _BIG)
+    order = np.argsort(values)
+    ref = values[order] if reference is None else np.sort(np.clip(reference, -_BIG, _BIG))
+    if ref.size == 1:
+        return np.full(values.shape, 0.5)
+    starts = np.flatnonzero(np.concatenate(([True], ref[1:] != ref[:-1])))
+    ends = np.append(starts[1:], ref.size)
+    mean_rank = (starts + ends - 1) / (2.0 * (ref.size - 1))
+    out = np.empty(values.shape)
+    if reference is None:
+        out[order] = np.repeat(mean_rank, ends - starts)
+    else:
+        out[order] = np.interp(values[order], ref[starts], mean_rank)
+    return out
+
+
+def equalize(score, reference=None):
+    """Rank-equalize a score image per class, as in the paper.
+
+    Converged pixels are spread by rank over [-1, -0.25] (slowest first),
+    diverged ones over [0.25, 1] (fastest blow-up first), then the value is
+    negated. Final sign convention, which is what ``Spectral`` on [-1, 1]
+    expects to draw the paper's colours:
+
+    * converged -> [0.25, 1]: 0.25 fast (light green) ... 1 slow (dark blue);
+    * diverged -> [-1, -0.25]: -0.25 fast blow-up (orange) ... -1 slow, next
+      to the boundary (dark red).
+
+    Parameters
+    ----------
+    score : array_like of float
+        Score image, any shape.
+    reference : array_like of float, optional
+        Scores whose per-class sorted values define the rank mapping, so
+        that colours follow another image (animations blend the colour
+        references of neighbouring keyframes). Ranks of values between
+        reference values are interpolated; values outside its range are
+        clamped to its ends. Defaults to ``score`` itself. Where the
+        reference has no pixel of a class the image holds, that class is
+        ranked against the image itself.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+        Same shape as ``score``, values in [-1, 1]; never in (-0.25, 0.25).
+    """
+    score = np.asarray(score, dtype=np.float64)
+    if reference is None:
+        ref_sets = (None, None)
+    else:
+        ref = np.asarray(reference, dtype=np.float64)
+        ref_conv = _converged(ref)
+        ref_sets = (ref[ref_conv], ref[~ref_conv & ~np.isnan(ref)])
+    nan = np.isnan(score)
+    conv = _converged(score)
+    out = np.empty(score.shape)
+    for mask, ref_values, low in zip((conv, ~conv & ~nan), ref_sets, (-1.0, _BUFFER)):
+        if mask.any():
+            own = ref_values is None or ref_values.size == 0
+            out[mask] = low + (1.0 - _BUFFER) * _ranks(score[mask], None if own else ref_values)
+    out[nan] = _BUFFER
+    return -out
+
+
+def classes(score):
+    """Plain converged / diverged / boundary view of a score image.
+
+    A pixel is boundary when any of its 4 neighbours is of the other class,
+    so both sides of every sign change are marked.
+
+    Parameters
+    ----------
+    score : array_like of float
+        2-D score image.
+
+    Returns
+    -------
+    numpy.ndarray of int8
+        Same shape; :data:`CONVERGED` (0), :data:`DIVERGED` (1) or
+        :data:`BOUNDARY` (2).
+    """
+    conv = _converged(score)
+    if conv.ndim != 2:
+        raise ValueError(f"score must be 2-D, got shape {conv.shape}")
+    edge = np.zeros(conv.shape, dtype=bool)
+    rows = conv[1:, :] != conv[:-1, :]
+    cols = conv[:, 1:] != conv[:, :-1]
+    edge[1:, :] |= rows
+    edge[:-1, :] |= rows
+    edge[:, 1:] |= cols
+    edge[:, :-1] |= cols
+    out = np.where(conv, CONVERGED, DIVERGED).astype(np.int8)
+    out[edge] = BOUNDARY
+    return out
+
+
+def _colormap(name):
+    """Matplotlib colormap for ``name``, or ValueError naming the valid choices."""
+    import matplotlib
+
+    try:
+        return matplotlib.colormaps[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown cmap {name!r}; valid choices are 'paper', 'classes', "
+            "or any matplotlib colormap name (e.g. 'viridis', 'Spectral')"
+        ) from None
+
+
+def to_rgb(score, cmap="paper", reference=None):
+    """Colour a score image, rows top to bottom.
+
+    Parameters
+    ----------
+    score : array_like of float
+        2-D score image, row 0 at the BOTTOM of the picture.
+    cmap : str
+        ``"paper"``: :func:`equalize` then ``Spectral`` on [-1, 1];
+        ``"classes"``: :func:`classes` drawn with :data:`CLASS_COLOURS`;
+        any other matplotlib colormap name: :func:`equalize` then that
+        colormap on [-1, 1].
+    reference : array_like of float, optional
+        Rank reference passed to :func:`equalize`; unused by ``"classes"``.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (H, W, 3)
+        Row 0 is the TOP of the picture (``score`` flipped vertically), so
+        the array can be written directly as an image.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    if score.ndim != 2:
+        raise ValueError(f"score must be 2-D, got shape {score.shape}")
+    if cmap == "classes":
+        rgb = CLASS_COLOURS[classes(score)]
+    else:
+        colormap = _colormap("Spectral" if cmap == "paper" else cmap)
+        rgb = colormap((equalize(score, reference) + 1.0) / 2.0, bytes=True)[..., :3]
+    return np.ascontiguousarray(rgb[::-1])

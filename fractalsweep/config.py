@@ -1,0 +1,317 @@
+"""The sweep configuration: one frozen object, resolved and validated once.
+
+A job file is TOML with the sections below; ``--set section.key=value`` overrides any key.
+:func:`resolve` turns the merged mapping into a :class:`SweepConfig`, and
+:meth:`SweepConfig.to_dict` gives the canonical form stored with the results (resolving it
+again gives the same object, so a store can be compared with a job exactly).
+
+Example
+-------
+>>> cfg = resolve({"grid": {"resolution": 8}})
+>>> cfg.grid.resolution, cfg.model.activation
+((8, 8), 'tanh')
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+ACTIVATIONS = ("tanh", "relu", "identity")
+DTYPES = ("float64", "float32")
+SCHEMES = ("legacy", "default")
+SCALES = ("log", "linear")
+
+
+class ConfigError(ValueError):
+    """A bad job file or override; its message is one line naming the key and what is valid."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    width: int = 16
+    depth: int = 2
+    activation: str = "tanh"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    task: str = "random_regression"
+    size: int | str = "params"  # "params": number of parameters / target_dim (science.md 3)
+    target_dim: int = 1
+    input_dim: int | str = "width"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    steps: int = 1000
+    batch: int | str = "full"
+    batch_seed: int = 42
+    optimizer: str = "gd"
+    lr: float = 1.0  # learning rate of a layer that no axis sets
+
+
+@dataclass(frozen=True)
+class AxisConfig:
+    kind: str = "lr"
+    layer: int | None = None  # which layer the axis acts on; None where the kind needs none
+    lo: str = "1e-3"  # hyperparameter values as exact decimal strings
+    hi: str = "1e6"
+    scale: str = "log"
+
+    @property
+    def label(self) -> str:
+        from .axes import AXES
+
+        return AXES[self.kind].label(self.layer)
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    resolution: tuple[int, int] = (48, 48)  # (columns = x, rows = y)
+    tile: int = 32
+    group: int = 8
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    training: TrainingConfig = TrainingConfig()
+    x: AxisConfig = AxisConfig(layer=0)
+    y: AxisConfig = AxisConfig(layer=1)
+    grid: GridConfig = GridConfig()
+    dtype: str = "float64"
+    scheme: str = "legacy"
+    seed: int = 0
+    name: str = "sweep"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["grid"]["resolution"] = list(self.grid.resolution)
+        return d
+
+    @property
+    def n_data(self) -> int:
+        if self.data.size != "params":
+            return int(self.data.size)
+        return self.n_params // self.data.target_dim
+
+    @property
+    def input_dim(self) -> int:
+        return self.model.width if self.data.input_dim == "width" else int(self.data.input_dim)
+
+    @property
+    def layer_shapes(self) -> tuple[tuple[int, int], ...]:
+        w, d = self.model.width, self.model.depth
+        dims = [self.input_dim] + [w] * (d - 1) + [self.data.target_dim]
+        return tuple(zip(dims[:-1], dims[1:]))
+
+    @property
+    def n_params(self) -> int:
+        return sum(a * b for a, b in self.layer_shapes)
+
+    @property
+    def batch_size(self) -> int | None:
+        return None if self.training.batch == "full" else int(self.training.batch)
+
+
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "training": TrainingConfig,
+    "x": AxisConfig,
+    "y": AxisConfig,
+    "grid": GridConfig,
+}
+TOP_LEVEL = ("dtype", "scheme", "seed", "name")
+
+
+def load_job(path: str | Path) -> dict[str, Any]:
+    """Read a TOML job file into a plain mapping (not yet validated)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"job file not found: {path}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings; values are parsed as TOML, else kept as strings.
+
+    >>> apply_overrides({}, ["grid.resolution=16", "model.activation=relu"])
+    {'grid': {'resolution': 16}, 'model': {'activation': 'relu'}}
+    """
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected section.key=value")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        *path, last = key.strip().split(".")
+        node = raw
+        for part in path:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
+        node[last] = value
+    return raw
+
+
+def _decimal(key: str, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ConfigError(f"{key} = {value!r}: expected a number written as a decimal string")
+    try:
+        d = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigError(f"{key} = {value!r}: not a decimal number") from None
+    if not d.is_finite():
+        raise ConfigError(f"{key} = {value!r}: must be finite")
+    return str(d)
+
+
+def _axis(name: str, raw: Any, default_layer: int) -> AxisConfig:
+    from .axes import AXES
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}] must be a table, got {raw!r}")
+    raw = dict(raw)
+    raw.setdefault("kind", "lr")
+    if ("log10" in raw) == ("lo" in raw or "hi" in raw):
+        raise ConfigError(
+            f"{name}: give the window either as lo/hi (hyperparameter values) or as log10 = [lo, hi]"
+        )
+    if "log10" in raw:
+        bounds = raw.pop("log10")
+        if not isinstance(bounds, list) or len(bounds) != 2:
+            raise ConfigError(f"{name}.log10 = {bounds!r}: expected [lo, hi] in log10 units")
+        lo, hi = (Decimal(_decimal(f"{name}.log10", b)) for b in bounds)
+        raw["lo"], raw["hi"] = (str(Decimal(10) ** b) for b in (lo, hi))
+        raw.setdefault("scale", "log")
+    axis = _dataclass(name, AxisConfig, raw)
+    if axis.kind not in AXES:
+        raise ConfigError(f"{name}.kind = {axis.kind!r}: valid kinds are {', '.join(AXES)}")
+    lo, hi = _decimal(f"{name}.lo", axis.lo), _decimal(f"{name}.hi", axis.hi)
+    if axis.scale not in SCALES:
+        raise ConfigError(f"{name}.scale = {axis.scale!r}: valid scales are {', '.join(SCALES)}")
+    if axis.scale == "log" and (Decimal(lo) <= 0 or Decimal(hi) <= 0):
+        raise ConfigError(f"{name}: a log axis needs positive bounds, got lo={lo} hi={hi}")
+    if Decimal(lo) >= Decimal(hi):
+        raise ConfigError(f"{name}: lo must be below hi, got lo={lo} hi={hi}")
+    layer = AXES[axis.kind].check_layer(name, axis.layer, default_layer)
+    return dataclasses.replace(axis, lo=lo, hi=hi, layer=layer)
+
+
+def _dataclass(section: str, cls: type, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{section}] must be a table, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key {section}.{unknown[0]}; valid keys in [{section}] are {', '.join(fields)}"
+        )
+    return cls(**raw)
+
+
+def _int(key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key} = {value!r}: expected an integer >= {minimum}")
+    if value < minimum:
+        raise ConfigError(f"{key} = {value}: must be >= {minimum}")
+    return value
+
+
+def _choice(key: str, value: Any, valid: tuple[str, ...]) -> str:
+    if value not in valid:
+        raise ConfigError(f"{key} = {value!r}: valid values are {', '.join(valid)}")
+    return value
+
+
+def resolve(raw: dict[str, Any]) -> SweepConfig:
+    """Validate a job mapping and fill defaults into one frozen :class:`SweepConfig`.
+
+    Parameters
+    ----------
+    raw : dict
+        The parsed job file with overrides applied.
+
+    Raises
+    ------
+    ConfigError
+        On the first problem found, naming the key and what is valid.
+    """
+    from .optimizers import OPTIMIZERS
+    from .tasks import TASKS
+
+    unknown = sorted(set(raw) - set(SECTIONS) - set(TOP_LEVEL))
+    if unknown:
+        valid = ", ".join([*SECTIONS, *TOP_LEVEL])
+        raise ConfigError(f"unknown key {unknown[0]!r}; valid top-level keys are {valid}")
+    model = _dataclass("model", ModelConfig, raw.get("model", {}))
+    _int("model.width", model.width, 1)
+    _int("model.depth", model.depth, 1)
+    _choice("model.activation", model.activation, ACTIVATIONS)
+
+    data = _dataclass("data", DataConfig, raw.get("data", {}))
+    _choice("data.task", data.task, tuple(TASKS))
+    _int("data.target_dim", data.target_dim, 1)
+    if data.size != "params":
+        _int("data.size", data.size, 1)
+    if data.input_dim != "width":
+        _int("data.input_dim", data.input_dim, 1)
+
+    training = _dataclass("training", TrainingConfig, raw.get("training", {}))
+    _int("training.steps", training.steps, 1)
+    _int("training.batch_seed", training.batch_seed, 0)
+    if training.batch != "full":
+        _int("training.batch", training.batch, 1)
+    if isinstance(training.lr, bool) or not isinstance(training.lr, (int, float)):
+        raise ConfigError(f"training.lr = {training.lr!r}: expected a number")
+    training = dataclasses.replace(training, lr=float(training.lr))
+    _choice("training.optimizer", training.optimizer, tuple(OPTIMIZERS))
+
+    grid = _dataclass("grid", GridConfig, raw.get("grid", {}))
+    res = grid.resolution
+    res = [res, res] if isinstance(res, int) and not isinstance(res, bool) else res
+    if not isinstance(res, (list, tuple)) or len(res) != 2:
+        raise ConfigError(f"grid.resolution = {grid.resolution!r}: expected N or [nx, ny]")
+    res = tuple(_int("grid.resolution", r, 2) for r in res)
+    grid = GridConfig(res, _int("grid.tile", grid.tile, 1), _int("grid.group", grid.group, 1))
+
+    cfg = SweepConfig(
+        model=model,
+        data=data,
+        training=training,
+        x=_axis("x", raw.get("x", {"log10": [-3, 6]}), default_layer=0),
+        y=_axis("y", raw.get("y", {"log10": [-3, 6]}), default_layer=1),
+        grid=grid,
+        dtype=_choice("dtype", raw.get("dtype", "float64"), DTYPES),
+        scheme=_choice("scheme", raw.get("scheme", "legacy"), SCHEMES),
+        seed=_int("seed", raw.get("seed", 0), 0),
+        name=str(raw.get("name", "sweep")),
+    )
+    for axis_name in ("x", "y"):
+        layer = getattr(cfg, axis_name).layer
+        if layer is not None and layer >= model.depth:
+            raise ConfigError(
+                f"{axis_name}.layer = {layer}: the model has layers 0..{model.depth - 1}"
+            )
+    if cfg.batch_size is not None and cfg.batch_size > cfg.n_data:
+        raise ConfigError(f"training.batch = {cfg.batch_size}: at most data size {cfg.n_data}")
+    return cfg
+
+
+def from_dict(d: dict[str, Any]) -> SweepConfig:
+    """Rebuild the config from its stored canonical form."""
+    return resolve(d)

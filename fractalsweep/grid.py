@@ -1,0 +1,82 @@
+"""The pixel grid: exact axis coordinates and the tiling of a level.
+
+Coordinates are computed in decimal arithmetic with ``PRECISION`` digits and rounded once,
+correctly, to the working dtype, so deep windows keep every digit the job gives.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+import numpy as np
+
+PRECISION = 60
+
+
+def decimal_values(lo: str, hi: str, n: int, scale: str) -> list[Decimal]:
+    """``n`` values from ``lo`` to ``hi`` inclusive, evenly spaced in log10 or linearly."""
+    with localcontext() as ctx:
+        ctx.prec = PRECISION
+        a, b = Decimal(lo), Decimal(hi)
+        if scale == "log":
+            la, lb = a.log10(), b.log10()
+            inner = [Decimal(10) ** (la + (lb - la) * i / (n - 1)) for i in range(1, n - 1)]
+        else:
+            inner = [a + (b - a) * i / (n - 1) for i in range(1, n - 1)]
+        return [a, *inner, b]
+
+
+def round_to(value: Decimal, dtype) -> np.floating:
+    """The ``dtype`` number nearest to ``value`` (a single, correct rounding)."""
+    dtype = np.dtype(dtype)
+    guess = dtype.type(float(value))
+    candidates = (np.nextafter(guess, dtype.type(-np.inf)), guess,
+                  np.nextafter(guess, dtype.type(np.inf)))
+    return min(candidates, key=lambda c: abs(Decimal(float(c)) - value))
+
+
+def axis_values(axis, n: int, dtype) -> np.ndarray:
+    """The ``n`` hyperparameter values of an axis in the working dtype."""
+    values = decimal_values(axis.lo, axis.hi, n, axis.scale)
+    return np.array([round_to(v, dtype) for v in values], dtype=dtype)
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """Square tiles of ``tile`` pixels on a side over an ``(ny, nx)`` image; edge tiles are cut.
+
+    >>> t = Tiling(ny=5, nx=7, tile=4)
+    >>> t.shape, t.slices((1, 1))
+    ((2, 2), (slice(4, 5, None), slice(4, 7, None)))
+    """
+
+    ny: int
+    nx: int
+    tile: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return math.ceil(self.ny / self.tile), math.ceil(self.nx / self.tile)
+
+    def slices(self, index: tuple[int, int]) -> tuple[slice, slice]:
+        ty, tx = index
+        t = self.tile
+        return slice(ty * t, min((ty + 1) * t, self.ny)), slice(tx * t, min((tx + 1) * t, self.nx))
+
+    def indices(self) -> list[tuple[int, int]]:
+        ty, tx = self.shape
+        return [(i, j) for i in range(ty) for j in range(tx)]
+
+
+def tile_pixels(xs: np.ndarray, ys: np.ndarray, tile: int, group: int):
+    """Flatten a tile's pixels row-major and pad to a fixed length (one compile per config).
+
+    Returns the padded per-pixel x and y values; padding repeats the first pixel.
+    """
+    gx, gy = np.meshgrid(xs, ys)
+    n = -(-tile * tile // group) * group
+    pad = n - gx.size
+    return (np.concatenate([gx.ravel(), np.full(pad, gx.flat[0])]),
+            np.concatenate([gy.ravel(), np.full(pad, gy.flat[0])]))

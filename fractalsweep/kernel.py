@@ -1,0 +1,103 @@
+"""The sweep kernel: trains a tile of networks, one per pixel, in one jitted call.
+
+It composes the pieces: the task (data, loss), the model (forward pass), the optimizer
+(update rule), the axes (how a pixel's two values become its :class:`~fractalsweep.axes.Hyper`)
+and the score (online reduction of the loss sequence). A run is a ``lax.scan`` over steps;
+pixels are batched with ``vmap`` in groups of ``grid.group`` networks, and ``lax.map`` walks
+the groups, so a group's working set stays in cache for all steps on a CPU. The group size is
+fixed by the config, never by the tile, so results do not depend on how a grid is tiled.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+
+from . import models, score
+from .axes import hyper_for
+from .optimizers import OPTIMIZERS
+from .tasks import TASKS
+
+
+def make_step(cfg):
+    """One training step of one network: ``step(params, opt_state, hyper, data, idx)``.
+
+    Returns ``(params, opt_state, loss)`` where ``loss`` is the full-batch loss recorded
+    before the update, at the weights the gradient is taken at. ``idx`` selects the
+    minibatch rows, or is None for full batch.
+    """
+    task = TASKS[cfg.data.task]
+    opt = OPTIMIZERS[cfg.training.optimizer]
+
+    def loss_fn(params, data):
+        return task.loss(models.forward(params, data["X"], cfg.model.activation), data)
+
+    value_and_grad = jax.value_and_grad(loss_fn)
+
+    def step(params, opt_state, hyper, data, idx):
+        params = tuple(p + s for p, s in zip(params, hyper.shift))
+        if idx is None:
+            loss, grads = value_and_grad(params, data)
+        else:
+            loss = loss_fn(params, data)
+            grads = jax.grad(loss_fn)(params, {k: v[idx] for k, v in data.items()})
+        params, opt_state = opt.update(params, grads, opt_state, hyper)
+        return params, opt_state, loss
+
+    return step
+
+
+def prepare(cfg, arrays: dict) -> tuple:
+    """Split the stored random arrays into (weights, data, batch_idx) in the working dtype."""
+    dtype = jnp.dtype(cfg.dtype)
+    weights = tuple(jnp.asarray(arrays[f"w{i}"], dtype) for i in range(cfg.model.depth))
+    data = {k: jnp.asarray(arrays[k], dtype) for k in ("X", "Y")}
+    batch_idx = arrays.get("batch_idx")
+    return weights, data, None if batch_idx is None else jnp.asarray(batch_idx)
+
+
+def make_run(cfg):
+    """``run(x, y, weights, data, batch_idx) -> dict`` for the pixel at axis values (x, y)."""
+    step = make_step(cfg)
+    opt = OPTIMIZERS[cfg.training.optimizer]
+    steps = cfg.training.steps
+
+    def run(x, y, weights, data, batch_idx):
+        hyper = hyper_for(cfg, x, y)
+        params = tuple(w + s for w, s in zip(weights, hyper.init_shift))
+
+        def body(carry, inputs):
+            params, opt_state, sc = carry
+            t, idx = inputs
+            params, opt_state, loss = step(params, opt_state, hyper, data, idx)
+            return (params, opt_state, score.update(sc, loss, t, steps)), None
+
+        carry = (params, opt.init(params), score.init(weights[0].dtype))
+        (_, _, sc), _ = jax.lax.scan(body, carry, (jnp.arange(steps), batch_idx))
+        return score.finalize(sc, steps)
+
+    return run
+
+
+@lru_cache(maxsize=8)
+def compile_kernel(cfg):
+    """The jitted tile kernel for a config (cached: one compile per config and process).
+
+    ``kernel(xs, ys, weights, data, batch_idx)`` takes 1-D axis values of length a multiple
+    of ``cfg.grid.group`` and returns ``score``, ``first_nonfinite`` and ``final_loss``, one
+    entry per pixel.
+    """
+    group = cfg.grid.group
+    per_group = jax.vmap(make_run(cfg), in_axes=(0, 0, None, None, None))
+
+    @jax.jit
+    def kernel(xs, ys, weights, data, batch_idx):
+        out = jax.lax.map(
+            lambda xy: per_group(xy[0], xy[1], weights, data, batch_idx),
+            (xs.reshape(-1, group), ys.reshape(-1, group)),
+        )
+        return {k: v.reshape(-1) for k, v in out.items()}
+
+    return kernel

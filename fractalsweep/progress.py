@@ -1,0 +1,28 @@
+"""Progress of a sweep: tiles done, pixels per second and ETA on one line (tqdm)."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+
+class TileProgress:
+    """A progress bar over tiles that also reports the pixel rate of this run.
+
+    Tiles already done when the run starts count towards the total but not the rate.
+    """
+
+    def __init__(self, total: int, done: int, enabled: bool = True):
+        self.bar = tqdm(total=total, initial=done, unit="tile", disable=not enabled,
+                        file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+        self.pixels = 0
+
+    def update(self, summary: dict) -> None:
+        self.pixels += summary["pixels"]
+        elapsed = self.bar.format_dict["elapsed"] or 1e-9
+        self.bar.set_postfix_str(f"{self.pixels / elapsed:,.0f} px/s", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()

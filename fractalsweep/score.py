@@ -1,0 +1,73 @@
+"""The score of one run (science.md section 6), computed online.
+
+Only running sums are kept, never the loss history: ``v_t = min(l_t' / l_0', CLIP)`` where
+``l'`` is the loss with non-finite values replaced by ``BIG``; the run converged iff the mean
+of the last ``TAIL`` values of ``v`` is below 1; score = ``-sum(v)`` if converged, else
+``+sum(1/v)``. The last ``TAIL`` steps are known in advance (the step count is static), so
+their sum is an ordinary masked running sum.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+BIG = 1e6  # stands in for a non-finite loss
+CLIP = 1e6  # upper bound of a normalized loss
+TAIL = 20  # steps whose mean decides convergence
+
+
+class ScoreState(NamedTuple):
+    l0: jax.Array
+    sum_v: jax.Array
+    sum_inv_v: jax.Array
+    tail_sum: jax.Array
+    first_nonfinite: jax.Array
+    last_v: jax.Array
+
+
+def init(dtype) -> ScoreState:
+    zero = jnp.zeros((), dtype)
+    return ScoreState(zero, zero, zero, zero, jnp.int32(-1), zero)
+
+
+def update(state: ScoreState, loss, t, steps: int) -> ScoreState:
+    """Fold the loss recorded at step ``t`` (of ``steps``) into the state."""
+    finite = jnp.isfinite(loss)
+    loss = jnp.where(finite, loss, BIG)  # a select: inf * 0 would be NaN
+    l0 = jnp.where(t == 0, loss, state.l0)
+    v = jnp.minimum(loss / l0, CLIP)
+    first = jnp.where((state.first_nonfinite < 0) & ~finite, t, state.first_nonfinite)
+    return ScoreState(
+        l0=l0,
+        sum_v=state.sum_v + v,
+        sum_inv_v=state.sum_inv_v + 1 / v,
+        tail_sum=state.tail_sum + jnp.where(t >= steps - TAIL, v, 0),
+        first_nonfinite=first.astype(jnp.int32),
+        last_v=v,
+    )
+
+
+def finalize(state: ScoreState, steps: int) -> dict:
+    """Score, first non-finite step (-1 if none) and final normalized loss."""
+    converged = state.tail_sum / min(TAIL, steps) < 1
+    return {
+        "score": jnp.where(converged, -state.sum_v, state.sum_inv_v),
+        "first_nonfinite": state.first_nonfinite,
+        "final_loss": state.last_v,
+    }
+
+
+def from_losses(losses) -> dict:
+    """Score a whole recorded loss sequence (used by the naive baseline and for checks)."""
+    losses = jnp.asarray(losses)
+    steps = losses.shape[-1]
+
+    def body(state, tl):
+        t, loss = tl
+        return update(state, loss, t, steps), None
+
+    state, _ = jax.lax.scan(body, init(losses.dtype), (jnp.arange(steps), losses))
+    return finalize(state, steps)

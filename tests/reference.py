@@ -1,0 +1,231 @@
+"""Plain-NumPy reference implementation of ONE training run (science.md sections 2, 5, 6).
+
+Written from docs/science.md alone, deliberately independent of the fractalsweep
+package: no jax, no import from fractalsweep. Everything is float64, the steps are a
+plain Python loop, and the backward pass of the mean-field MLP is written out by hand.
+Speed is secondary; the data rows are vectorised.
+
+Network (science.md section 2), weights = [W0 (d_in, width), W1 (width, width), ...,
+W_last (width, target_dim)], h_0 = X:
+
+    hidden layer i:  z_i = h_i @ W_i / sqrt(fan_in_i),   h_{i+1} = phi(z_i)
+    last layer:      out = (h @ W_last / sqrt(fan_in)) / sqrt(fan_in)
+
+Loss: mean over all N * target_dim entries of (out - Y)**2.
+"""
+
+import numpy as np
+
+SQRT2 = np.sqrt(2.0)
+
+#: value that replaces every non-finite loss, and the clip applied to normalised losses
+BIG = 1e6
+#: number of trailing normalised losses whose mean decides convergence
+WINDOW = 20
+
+
+# --------------------------------------------------------------------------- activations
+
+def phi(name, z):
+    """tanh -> tanh(sqrt(2) z); relu -> sqrt(2) * relu(z); identity -> z."""
+    if name == "tanh":
+        return np.tanh(SQRT2 * z)
+    if name == "relu":
+        return SQRT2 * np.maximum(z, 0.0)
+    if name == "identity":
+        return z
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def dphi(name, z):
+    """Derivative of phi. For relu the derivative at 0 is taken as 0: sqrt(2) * (z > 0)."""
+    if name == "tanh":
+        t = np.tanh(SQRT2 * z)
+        return SQRT2 * (1.0 - t * t)
+    if name == "relu":
+        return SQRT2 * (z > 0).astype(np.float64)
+    if name == "identity":
+        return np.ones_like(z)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+# --------------------------------------------------------------------------- network
+
+def _forward_with_cache(weights, X, activation):
+    """Forward pass that also returns what backprop needs.
+
+    Returns (out, inputs, preacts): inputs[i] is the input h_i of layer i, preacts[i] is
+    the pre-activation z_i of hidden layer i (len(preacts) == depth - 1).
+    """
+    h = np.asarray(X, dtype=np.float64)
+    inputs, preacts = [], []
+    last = len(weights) - 1
+    for i, W in enumerate(weights):
+        fan_in = W.shape[0]
+        inputs.append(h)
+        z = h @ W / np.sqrt(fan_in)
+        if i < last:
+            preacts.append(z)
+            h = phi(activation, z)
+        else:
+            out = z / np.sqrt(fan_in)  # the extra mean-field 1/sqrt(fan_in) of the readout
+    return out, inputs, preacts
+
+
+def forward(weights, X, activation):
+    """Mean-field forward of science.md section 2: each layer z = h @ W / sqrt(fan_in);
+    hidden layers apply phi; the last layer's pre-activation is divided by sqrt(fan_in)
+    once more and is the output."""
+    out, _, _ = _forward_with_cache(weights, X, activation)
+    return out
+
+
+def loss_and_grads(weights, X, Y, activation):
+    """MSE loss (mean over all entries of (out - Y)**2) and its gradient w.r.t. every W.
+
+    Hand-written backprop. Returns (loss: float, grads: list of arrays shaped like weights).
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    out, inputs, preacts = _forward_with_cache(weights, X, activation)
+    r = out - Y
+    loss = float(np.mean(r * r))
+
+    # dL/d out
+    g = 2.0 * r / r.size
+    grads = [None] * len(weights)
+    last = len(weights) - 1
+
+    # readout: out = (h @ W / sqrt(f)) / sqrt(f)
+    W = weights[last]
+    f = W.shape[0]
+    g_z = g / np.sqrt(f)                       # dL/d (h @ W / sqrt(f))
+    grads[last] = inputs[last].T @ g_z / np.sqrt(f)
+    g_h = g_z @ W.T / np.sqrt(f)               # dL/d h_last
+
+    # hidden layers, from the top down: h_{i+1} = phi(z_i), z_i = h_i @ W_i / sqrt(f_i)
+    for i in range(last - 1, -1, -1):
+        W = weights[i]
+        f = W.shape[0]
+        g_z = g_h * dphi(activation, preacts[i])
+        grads[i] = inputs[i].T @ g_z / np.sqrt(f)
+        g_h = g_z @ W.T / np.sqrt(f)
+
+    return loss, grads
+
+
+# --------------------------------------------------------------------------- score
+
+def normalized_losses(losses):
+    """science.md section 6 up to the convergence test: non-finite -> 1e6 (a select, not a
+    multiply), divide by l[0], clip values above 1e6 to 1e6.
+
+    Literal NumPy semantics, no special cases: l[0] non-finite becomes 1e6 like any other
+    entry (so v[0] == 1). l[0] == 0 (impossible in practice: it needs out == Y exactly)
+    gives v = x / 0 -> inf (clipped to 1e6) or 0 / 0 -> NaN; NaN is kept (np.minimum
+    propagates NaN), which then makes the run count as diverged with a NaN score.
+    """
+    l = np.asarray(losses, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        l = np.where(np.isfinite(l), l, BIG)
+        v = l / l[0]
+        v = np.minimum(v, BIG)
+    return v
+
+
+def score_from_losses(losses):
+    """science.md section 6: converged iff the mean of the last min(20, T) normalised
+    values is < 1 (a mean of exactly 1 is diverged); score = -sum(v) if converged,
+    else +sum(1 / v)."""
+    v = normalized_losses(losses)
+    tail = v[-min(WINDOW, len(v)):]
+    converged = np.mean(tail) < 1.0
+    if converged:
+        return float(-np.sum(v))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.sum(1.0 / v))
+
+
+# --------------------------------------------------------------------------- training
+
+def _per_layer(offsets, n_layers, what):
+    """None -> list of None; else a list with one array (or scalar, or None) per layer."""
+    if offsets is None:
+        return [None] * n_layers
+    if len(offsets) != n_layers:
+        raise ValueError(f"{what}: need one entry per layer ({n_layers}), got {len(offsets)}")
+    return [None if o is None else np.asarray(o, dtype=np.float64) for o in offsets]
+
+
+def train(weights0, X, Y, activation, lrs, steps, *, shift=None, init_shift=None,
+          batch_idx=None):
+    """One run of plain gradient descent with per-layer learning rates.
+
+    lrs: one learning rate per layer.
+    shift: list (per layer) of arrays/scalars/None, or None. Added to the weights at the
+        start of EVERY step, before the loss and gradient are computed:
+        W <- (W + off) - lr * grad(W + off)   (the published "offset every step" form;
+        the offset therefore accumulates over steps).
+    init_shift: same shape convention; added once to the initial weights (init-only form).
+    batch_idx: None for full batch, else an int array (steps, B) of row indices: the
+        gradient uses rows X[batch_idx[t]], Y[batch_idx[t]]; the RECORDED loss is always
+        the full-batch loss at the weights the gradient is taken at.
+
+    The loss is recorded before each update, so losses[0] is the initial loss (after
+    init_shift and after the first shift). Non-finite weights are not special-cased:
+    the loop always runs all `steps` steps.
+
+    Returns dict(score, first_nonfinite, final_loss, losses):
+        score: score_from_losses(losses)
+        first_nonfinite: first step t whose recorded loss is non-finite, -1 if none
+        final_loss: the normalised value v[T-1] (non-finite -> 1e6, / l[0], clip 1e6)
+        losses: np.ndarray (steps,) of raw recorded losses
+    """
+    n_layers = len(weights0)
+    if len(lrs) != n_layers:
+        raise ValueError(f"need one learning rate per layer ({n_layers}), got {len(lrs)}")
+    if steps < 1:
+        raise ValueError("steps must be >= 1")
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    lrs = [float(lr) for lr in lrs]
+    shift = _per_layer(shift, n_layers, "shift")
+    init_shift = _per_layer(init_shift, n_layers, "init_shift")
+    if batch_idx is not None:
+        batch_idx = np.asarray(batch_idx)
+        if batch_idx.ndim != 2 or batch_idx.shape[0] < steps:
+            raise ValueError("batch_idx must have shape (steps, B)")
+
+    W = [np.array(w, dtype=np.float64) for w in weights0]  # copies
+    for i in range(n_layers):
+        if init_shift[i] is not None:
+            W[i] = W[i] + init_shift[i]
+
+    losses = np.empty(steps, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for t in range(steps):
+            # 1. the offset, every step
+            for i in range(n_layers):
+                if shift[i] is not None:
+                    W[i] = W[i] + shift[i]
+            # 2. full-batch loss (recorded) and the gradient, both at these weights
+            if batch_idx is None:
+                loss, grads = loss_and_grads(W, X, Y, activation)
+            else:
+                rows = batch_idx[t]
+                full = forward(W, X, activation) - Y
+                loss = float(np.mean(full * full))
+                _, grads = loss_and_grads(W, X[rows], Y[rows], activation)
+            losses[t] = loss
+            # 3. the update
+            for i in range(n_layers):
+                W[i] = W[i] - lrs[i] * grads[i]
+
+    bad = np.flatnonzero(~np.isfinite(losses))
+    first_nonfinite = int(bad[0]) if bad.size else -1
+    v = normalized_losses(losses)
+    return dict(
+        score=score_from_losses(losses),
+        first_nonfinite=first_nonfinite,
+        final_loss=float(v[-1]),
+        losses=losses,
+    )

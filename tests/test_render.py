@@ -1,0 +1,152 @@
+import matplotlib
+import matplotlib.image
+import numpy as np
+import pytest
+
+from fractalsweep.colour import BOUNDARY, CLASS_COLOURS, CONVERGED, DIVERGED, classes, equalize, to_rgb
+from fractalsweep.render import end_labels, render_png
+
+
+def test_equalize_hand_computed():
+    # converged -3 (slowest), -2, -1 (fastest); diverged 2 (fastest blow-up), 5, 8 (slowest)
+    score = np.array([[-3.0, -1.0, 2.0], [5.0, -2.0, 8.0]])
+    expected = np.array([[1.0, 0.25, -0.25], [-0.625, 0.625, -1.0]])
+    out = equalize(score)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, expected)
+
+
+def test_equalize_sign_convention_and_gap():
+    rng = np.random.default_rng(0)
+    score = rng.normal(size=(40, 50)) * 10.0 ** rng.uniform(-3, 6, size=(40, 50))
+    out = equalize(score)
+    assert np.all(out[score < 0] >= 0.25)  # converged -> positive after negation
+    assert np.all(out[score >= 0] <= -0.25)  # diverged -> negative
+    assert out.min() == -1.0 and out.max() == 1.0
+
+
+def test_equalize_ties_share_mean_rank():
+    # converged -2 has rank 0, the two -1 share mean rank 1.5 of 0..2 -> 0.75
+    out = equalize(np.array([-1.0, -1.0, -2.0]))
+    np.testing.assert_allclose(out, [0.4375, 0.4375, 1.0])
+
+
+def test_equalize_one_class_and_single_pixel():
+    np.testing.assert_allclose(equalize(np.array([1.0, 3.0, 2.0])), [-0.25, -1.0, -0.625])
+    # a lone pixel of a class sits mid-band
+    np.testing.assert_allclose(equalize(np.array([-4.0, 1.0, 2.0])), [0.625, -0.25, -1.0])
+
+
+def test_equalize_zero_nan_inf():
+    out = equalize(np.array([0.0, np.nan, np.inf, -np.inf, -1.0]))
+    # 0 and +inf are diverged (ranked among themselves); NaN is fastest blow-up
+    np.testing.assert_allclose(out, [-0.25, -0.25, -1.0, 1.0, 0.25])
+
+
+def test_equalize_reference_mapping():
+    reference = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])
+    score = np.array([-2.5, -10.0, 2.5, 0.5, 7.0, -1.0])
+    out = equalize(score, reference=reference)
+    # ranks among the reference's own class, interpolated and clamped
+    np.testing.assert_allclose(out, [0.8125, 1.0, -0.8125, -0.25, -1.0, 0.25])
+    np.testing.assert_allclose(equalize(reference, reference=reference), equalize(reference))
+
+
+def test_equalize_reference_missing_class_falls_back_to_image():
+    out = equalize(np.array([-1.0, -2.0, 4.0]), reference=np.array([-5.0, -1.0]))
+    np.testing.assert_allclose(out, [0.25, 0.4375, -0.625])
+
+
+def test_classes_hand_made():
+    score = np.array(
+        [
+            [-1.0, -1.0, -1.0, -1.0],
+            [-1.0, -1.0, 1.0, 1.0],
+            [-1.0, -1.0, -1.0, 1.0],
+        ]
+    )
+    c, d, b = CONVERGED, DIVERGED, BOUNDARY
+    expected = np.array(
+        [
+            [c, c, b, b],
+            [c, b, b, b],
+            [c, c, b, b],
+        ]
+    )
+    out = classes(score)
+    assert out.dtype == np.int8
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(classes(np.ones((2, 3))), np.full((2, 3), d))
+
+
+def test_to_rgb_shape_dtype_and_flip():
+    score = np.full((3, 4), 5.0)
+    score[0] = -5.0  # row 0 = bottom of the picture = last image row
+    rgb = to_rgb(score, "classes")
+    assert rgb.shape == (3, 4, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb[-1], np.broadcast_to(CLASS_COLOURS[BOUNDARY], (4, 3)))
+    np.testing.assert_array_equal(rgb[0], np.broadcast_to(CLASS_COLOURS[DIVERGED], (4, 3)))
+
+    score = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+    rgb = to_rgb(score)
+    assert rgb.shape == (3, 4, 3) and rgb.dtype == np.uint8
+    spectral = matplotlib.colormaps["Spectral"]
+    expected = spectral((equalize(score) + 1) / 2, bytes=True)[..., :3]
+    np.testing.assert_array_equal(rgb, expected[::-1])
+
+
+def test_to_rgb_paper_colours():
+    # slow converged -> dark blue, fast converged -> light green,
+    # fast blow-up -> orange, slow blow-up (next to the boundary) -> dark red
+    slow_conv, fast_conv, fast_div, slow_div = to_rgb(np.array([[-9.0, -1.0, 1.0, 9.0]]))[0].astype(int)
+    assert slow_conv[2] > slow_conv[0] and slow_conv[2] > slow_conv[1]  # blue dominant
+    assert fast_conv[1] > fast_conv[0] and fast_conv[1] > fast_conv[2]  # green dominant
+    assert slow_div[0] > 2 * slow_div[1] and slow_div[0] < 200  # dark red
+    assert fast_div[0] > 240 and 150 < fast_div[1] < 230  # orange
+
+
+def test_to_rgb_other_colormap():
+    score = np.array([[-2.0, -1.0], [1.0, 2.0]])
+    viridis = matplotlib.colormaps["viridis"]
+    expected = viridis((equalize(score) + 1) / 2, bytes=True)[..., :3][::-1]
+    np.testing.assert_array_equal(to_rgb(score, "viridis"), expected)
+
+
+def test_to_rgb_unknown_cmap():
+    with pytest.raises(ValueError, match="'no-such-map'") as info:
+        to_rgb(np.zeros((2, 2)), cmap="no-such-map")
+    message = str(info.value)
+    assert "'paper'" in message and "'classes'" in message and "matplotlib colormap" in message
+
+
+def test_end_labels_deep_zoom():
+    lo, hi = end_labels(13.29976231, 13.29978604)
+    assert lo != hi
+    assert (lo, hi) == ("13.29976", "13.29979")
+
+
+def test_end_labels_wide_and_minimum_digits():
+    assert end_labels(1e-3, 1e6) == ("0.001", "1e6")
+    assert end_labels(0.267398835471957, 0.267398835475071) == ("0.26739883547", "0.26739883548")
+    assert end_labels(2.0, 2.0) == ("2", "2")
+    assert end_labels(1.23456, 9.87654) == ("1.23", "9.88")
+
+
+@pytest.mark.parametrize(("shape", "min_px", "max_px"), [((30, 20), 400, 700), ((1200, 1200), 1000, 1400)])
+def test_render_png_writes_image(tmp_path, shape, min_px, max_px):
+    rows, cols = shape
+    x = np.logspace(-3, 6, cols)
+    y = np.logspace(1, 2, rows)
+    yy, xx = np.meshgrid(np.linspace(-1, 1, rows), np.linspace(-1, 1, cols), indexing="ij")
+    score = xx + 0.3 * np.sin(5 * yy)
+    out = render_png(score, x, y, tmp_path / "level.png", xlabel="lr 0", ylabel="lr 1", title="t")
+    assert out == tmp_path / "level.png"
+    image = matplotlib.image.imread(out)
+    assert image.ndim == 3 and image.shape[2] in (3, 4)
+    assert min_px <= max(image.shape[:2]) <= max_px
+    assert image.std() > 0.05  # not a blank figure
+
+
+def test_render_png_shape_mismatch(tmp_path):
+    with pytest.raises(ValueError, match="does not match"):
+        render_png(np.zeros((3, 4)), np.arange(3), np.arange(3), tmp_path / "x.png", xlabel="a", ylabel="b")
