@@ -158,6 +158,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
             value = text
+        if isinstance(value, float) and repr(value) != text.strip():
+            value = text.strip()  # more digits than a float holds: keep them all (view bounds)
         *path, last = key.strip().split(".")
         node = raw
         for part in path:

@@ -1,0 +1,90 @@
+"""The command line, run as a user would: real processes, real files, exit codes."""
+
+import json
+import subprocess
+import sys
+
+import matplotlib.image
+import pytest
+import zarr
+
+SMALL = ["--set", "grid.resolution=8", "--set", "grid.tile=4", "--set", "training.steps=20"]
+
+
+def fs(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "fractalsweep", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def _one_line_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_run_info_render(tmp_path, job_dir):
+    store = tmp_path / "q.zarr"
+    r = fs("run", job_dir / "quickstart.toml", "--store", store, "--scheduler", "sync", *SMALL)
+    assert r.returncode == 0, r.stderr
+    assert "4 tiles computed" in r.stdout
+    png = matplotlib.image.imread(tmp_path / "q.png")
+    assert png.shape[0] > 300 and png.shape[1] > 300
+
+    again = fs("run", job_dir / "quickstart.toml", "--store", store, "--scheduler", "sync",
+               "--no-render", *SMALL)
+    assert "0 tiles computed, 4 already done" in again.stdout
+
+    info = fs("info", store, "--json")
+    levels = json.loads(info.stdout)["levels"]
+    assert levels[0]["tiles_done"] == levels[0]["tiles"] == 4
+    assert "tiles 4/4" in fs("info", store).stdout
+
+    out = tmp_path / "classes.png"
+    r = fs("render", store, "--cmap", "classes", "--out", out)
+    assert r.returncode == 0 and out.exists()
+
+
+@pytest.mark.parametrize("override,words", [
+    ("model.activation=gelu", ["gelu", "tanh, relu, identity"]),
+    ("grid.resolution=1", ["grid.resolution", ">= 2"]),
+    ("training.steps=0", ["training.steps"]),
+    ("x.log10=[1]", ["x.log10", "[lo, hi]"]),
+    ("x.lo=1", ["x:", "either as lo/hi", "or as log10"]),
+    ("x.kind=momentum", ["momentum", "lr_all"]),
+    ("model.depht=3", ["model.depht", "depth"]),
+    ("grid.tile=big", ["grid.tile", "integer"]),
+    ("nonsense", ["section.key=value"]),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, job_dir, override, words):
+    r = fs("run", job_dir / "quickstart.toml", "--store", tmp_path / "x.zarr", "--set", override)
+    _one_line_error(r, *words)
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_missing_job_and_foreign_store(tmp_path, job_dir):
+    _one_line_error(fs("run", tmp_path / "missing.toml"), "not found")
+    _one_line_error(fs("run", job_dir / "paper" / "tanh.toml", "--set", "x.lo=-3"), "positive")
+    store = tmp_path / "s.zarr"
+    fs("run", job_dir / "quickstart.toml", "--store", store, "--scheduler", "sync",
+       "--no-render", *SMALL)
+    before = zarr.open_group(str(store), mode="r")["levels/0/score"][:]
+    r = fs("run", job_dir / "quickstart.toml", "--store", store, "--scheduler", "sync", *SMALL,
+           "--set", "model.activation=relu")
+    _one_line_error(r, "another configuration", "model.activation")
+    after = zarr.open_group(str(store), mode="r")["levels/0/score"][:]
+    assert (before == after).all()
+    _one_line_error(fs("render", tmp_path / "nowhere.zarr"), "no fractalsweep store")
+    _one_line_error(fs("render", store, "--level", "3"), "no level 3")
+    _one_line_error(fs("render", store, "--cmap", "nocmap"), "nocmap")
+
+
+def test_help_explains_every_command():
+    r = fs("--help")
+    assert r.returncode == 0
+    for command in ("run", "render", "info", "bench"):
+        assert command in r.stdout
+        sub = fs(command, "--help")
+        assert sub.returncode == 0 and "usage" in sub.stdout

@@ -1,0 +1,74 @@
+"""Job files, overrides and validation."""
+
+import tomllib
+
+import pytest
+
+from fractalsweep import config
+from fractalsweep.config import ConfigError, apply_overrides, resolve
+
+
+def test_defaults_are_the_paper_baseline():
+    cfg = resolve({})
+    assert cfg.layer_shapes == ((16, 16), (16, 1))
+    assert cfg.n_params == 272 and cfg.n_data == 272
+    assert (cfg.x.kind, cfg.x.layer, cfg.y.layer) == ("lr", 0, 1)
+    assert (cfg.x.lo, cfg.x.hi) == ("0.001", "1000000")
+    assert cfg.dtype == "float64" and cfg.scheme == "legacy"
+
+
+def test_resolved_form_round_trips():
+    cfg = resolve({"x": {"log10": [-2, 0.5]}, "training": {"batch": 16}})
+    assert resolve(cfg.to_dict()) == cfg
+
+
+def test_overrides_keep_every_digit():
+    raw = apply_overrides({}, ["x.lo=0.26739883547195712345", "x.hi=0.3", "grid.resolution=[8, 6]",
+                               "model.activation=relu"])
+    cfg = resolve(raw)
+    assert cfg.x.lo == "0.26739883547195712345"
+    assert cfg.grid.resolution == (8, 6)
+    assert cfg.model.activation == "relu"
+
+
+def test_every_paper_job_resolves(job_dir):
+    for path in sorted((job_dir / "paper").glob("*.toml")) + [job_dir / "quickstart.toml"]:
+        cfg = resolve(tomllib.loads(path.read_text()))
+        assert cfg.name == path.stem
+
+
+def test_identity_and_one_point_data_sizes(job_dir):
+    linear = resolve(config.load_job(job_dir / "paper" / "deep_linear.toml"))
+    one = resolve(config.load_job(job_dir / "paper" / "tanh_one_point.toml"))
+    assert (linear.n_data, one.n_data) == (16, 1)
+
+
+@pytest.mark.parametrize("raw,words", [
+    ({"modle": {}}, ["modle", "model"]),
+    ({"model": {"widht": 3}}, ["model.widht", "width"]),
+    ({"model": {"width": "16"}}, ["model.width", "integer"]),
+    ({"model": {"activation": "gelu"}}, ["gelu", "tanh, relu, identity"]),
+    ({"x": {"kind": "momentum", "log10": [0, 1]}}, ["momentum", "lr, lr_all"]),
+    ({"x": {"lo": "-1", "hi": "2"}}, ["x", "positive"]),
+    ({"x": {"lo": "2", "hi": "1"}}, ["lo must be below hi"]),
+    ({"x": {"lo": "abc", "hi": "1"}}, ["x.lo", "decimal"]),
+    ({"grid": {"resolution": 1}}, ["grid.resolution", ">= 2"]),
+    ({"training": {"steps": 0}}, ["training.steps", ">= 1"]),
+    ({"training": {"batch": 1000}}, ["training.batch", "272"]),
+    ({"y": {"kind": "lr", "layer": 2, "log10": [0, 1]}}, ["y.layer", "0..1"]),
+    ({"y": {"kind": "lr_all", "layer": 1, "log10": [0, 1]}}, ["y.layer"]),
+    ({"dtype": "float16"}, ["dtype", "float64, float32"]),
+    ({"scheme": "new"}, ["scheme", "legacy, default"]),
+])
+def test_bad_values_name_the_key_and_what_is_valid(raw, words):
+    with pytest.raises(ConfigError) as err:
+        resolve(raw)
+    message = str(err.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_missing_job_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        config.load_job(tmp_path / "nope.toml")

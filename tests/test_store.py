@@ -1,0 +1,110 @@
+"""The zarr store: layout, resume, refusal of another config, tiling independence."""
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+from fractalsweep import store, streams
+from fractalsweep.config import resolve
+from fractalsweep.execute import run_sweep
+from fractalsweep.store import StoreError
+
+JOB = {"training": {"steps": 30}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
+       "grid": {"resolution": [10, 9], "tile": 4}}
+ARRAYS = ("score", "first_nonfinite", "final_loss")
+
+
+def _cfg(**grid):
+    return resolve({**JOB, "grid": {**JOB["grid"], **grid}})
+
+
+def _arrays(path, level=0):
+    group = zarr.open_group(str(path), mode="r")[f"levels/{level}"]
+    return {name: group[name][:] for name in ARRAYS}
+
+
+def test_layout_is_readable_with_plain_zarr_and_xarray(tmp_path):
+    path = str(tmp_path / "s.zarr")
+    cfg = _cfg()
+    report = run_sweep(path, cfg, scheduler="sync", progress=False)
+    assert (report.computed, report.skipped, report.pixels) == (9, 0, 90)
+
+    root = zarr.open_group(path, mode="r")
+    meta = root.attrs["fractalsweep"]
+    assert meta["config"] == cfg.to_dict()
+    assert set(meta["versions"]) >= {"jax", "jaxlib", "numpy", "zarr", "dask", "distributed"}
+    for name, value in streams.draw(cfg).items():
+        np.testing.assert_array_equal(root[f"inputs/{name}"][:], value)
+    level = root["levels/0"]
+    assert level["score"].shape == (9, 10) and level["score"].chunks == (4, 4)
+    assert level.attrs["view"]["x"]["lo"] == "0.1" and level.attrs["view"]["y"]["hi"] == "10000"
+    assert level["tiles"][:].all()
+    assert not np.isnan(level["score"][:]).any()
+    assert (level["first_nonfinite"][:] >= -1).all()
+    np.testing.assert_allclose(level["x"][:], np.logspace(-1, 4, 10), rtol=1e-15)
+
+    ds = xr.open_zarr(path, group="levels/0", consolidated=False)
+    assert ds["score"].dims == ("y", "x")
+    np.testing.assert_array_equal(ds["score"].x.values, level["x"][:])
+    np.testing.assert_array_equal(ds["score"].values, level["score"][:])
+
+
+def test_resume_skips_marked_tiles_and_recomputes_unmarked(tmp_path):
+    path = str(tmp_path / "s.zarr")
+    cfg = _cfg()
+    run_sweep(path, cfg, scheduler="sync", progress=False)
+    clean = _arrays(path)
+
+    again = run_sweep(path, cfg, scheduler="sync", progress=False)
+    assert (again.computed, again.skipped) == (0, 9)
+
+    # A tile whose data was written but whose marker was not, and one never written at all.
+    level = zarr.open_group(path, mode="r+")["levels/0"]
+    level["tiles"][0, 1] = 0
+    level["tiles"][2, 2] = 0
+    level["score"][8:9, 8:10] = np.nan
+    resumed = run_sweep(path, cfg, scheduler="sync", progress=False)
+    assert sorted(s["tile"] for s in resumed.summaries) == [(0, 1), (2, 2)]
+    for name in ARRAYS:
+        np.testing.assert_array_equal(_arrays(path)[name], clean[name])
+
+
+def test_another_config_is_refused_and_nothing_changes(tmp_path):
+    path = str(tmp_path / "s.zarr")
+    run_sweep(path, _cfg(), scheduler="sync", progress=False)
+    before = _arrays(path)
+    attrs = dict(zarr.open_group(path).attrs)
+    other = resolve({**JOB, "model": {"activation": "relu"}})
+    with pytest.raises(StoreError, match="model.activation is 'tanh' there, 'relu' here"):
+        run_sweep(path, other, scheduler="sync", progress=False)
+    assert dict(zarr.open_group(path).attrs) == attrs
+    for name in ARRAYS:
+        np.testing.assert_array_equal(_arrays(path)[name], before[name])
+
+
+def test_not_a_store_is_refused(tmp_path):
+    zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
+    with pytest.raises(StoreError, match="not a fractalsweep store"):
+        store.create_or_check(str(tmp_path / "plain.zarr"), _cfg(), {})
+
+
+def test_results_do_not_depend_on_tiling(tmp_path):
+    results = []
+    for tile in (4, 5, 10):
+        path = str(tmp_path / f"t{tile}.zarr")
+        run_sweep(path, _cfg(tile=tile), scheduler="sync", progress=False)
+        results.append(_arrays(path))
+    for other in results[1:]:
+        for name in ARRAYS:
+            np.testing.assert_array_equal(other[name], results[0][name])
+
+
+def test_float32_store_keeps_the_float32_coordinates(tmp_path):
+    path = str(tmp_path / "f32.zarr")
+    cfg = resolve({**JOB, "dtype": "float32"})
+    run_sweep(path, cfg, scheduler="sync", progress=False)
+    x = zarr.open_group(path, mode="r")["levels/0/x"][:]
+    assert x.dtype == np.float64
+    np.testing.assert_array_equal(x, x.astype(np.float32).astype(np.float64))
+    assert zarr.open_group(path, mode="r")["levels/0"].attrs["dtype"] == "float32"
