@@ -7,7 +7,10 @@ pixels, so their ratio is meaningful on a shared, noisy machine.
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -93,3 +96,32 @@ def table(rows: list[dict]) -> str:
     lines += [f"{r['dtype']:8} {r['method']:8} {r['net_steps_per_s']:>12,.0f} {r['ratio']:>8.2f}x"
               for r in rows]
     return "\n".join(lines)
+
+
+def cache_file() -> Path:
+    """Where the last measured rates are kept, for cost estimates (``run --dry-run``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fractalsweep" / "bench.json"
+
+
+def save(rows: list[dict]) -> Path:
+    """Remember the measured rates together with the device they were measured on."""
+    path = cache_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    device = jax.devices()[0]
+    path.write_text(json.dumps({"device": str(device), "device_kind": device.device_kind,
+                                "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                "rows": rows}, indent=2))
+    return path
+
+
+def saved_rate(dtype: str) -> tuple[float, str] | None:
+    """The last measured kernel rate for ``dtype`` and the device it was measured on."""
+    try:
+        saved = json.loads(cache_file().read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    for row in saved["rows"]:
+        if row["dtype"] == dtype and row["method"] == "kernel":
+            return row["net_steps_per_s"], saved["device_kind"]
+    return None

@@ -1,4 +1,4 @@
-"""The ``fractalsweep`` command line: run, render, info, bench.
+"""The ``fractalsweep`` command line: run, status, render, info, bench.
 
 Every expected failure (bad job, bad override, a store of another config) ends with one
 line on stderr and exit status 2; a failed tile ends with exit status 1. No tracebacks.
@@ -32,11 +32,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[],
                      metavar="SECTION.KEY=VALUE",
                      help="override a job setting, e.g. --set grid.resolution=64 (repeatable)")
-    run.add_argument("--scheduler", metavar="ADDR",
-                     help="address of a running Dask scheduler, or 'sync' to compute in this "
-                          "process (default: start a local cluster)")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDR",
+                       help="address of a running Dask scheduler, or 'sync' to compute in this "
+                            "process (default: start a local cluster)")
+    where.add_argument("--scheduler-file", metavar="FILE",
+                       help="scheduler file of a running Dask cluster")
+    where.add_argument("--cluster", metavar="PROFILE",
+                       help="start workers through SLURM or PBS with this cluster profile "
+                            "(see jobs/clusters/)")
     run.add_argument("--workers", type=int, metavar="N",
-                     help="worker processes of the local cluster (default: one per core)")
+                     help="CPU worker processes of the local cluster (default: one per core)")
+    run.add_argument("--gpus", metavar="LIST",
+                     help="GPUs for the local cluster, one worker each, e.g. 0,1 (default: all "
+                          "visible GPUs; 'none' for CPU workers)")
+    run.add_argument("--gpu-mem-fraction", type=float, metavar="F",
+                     help="preallocate this fraction of each GPU (default: allocate on demand)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the worker job script and the cost estimate; submit nothing")
     run.add_argument("--png", metavar="FILE",
                      help="picture to write when done (default: next to the store)")
     run.add_argument("--no-render", action="store_true", help="do not write a picture")
@@ -51,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--cmap", default="paper",
                         help="'paper' (default), 'classes' (converged/diverged/boundary) or any "
                              "matplotlib colormap name")
+
+    status = sub.add_parser("status", help="progress of a store: tiles, rate, ETA, failures",
+                            description="Tiles done per level, pixels per second and ETA from "
+                                        "the tiles' provenance, failed tiles, where the "
+                                        "workers ran, and the driver computing it now.")
+    status.add_argument("store")
 
     info = sub.add_parser("info", help="show a store's config, levels and tiles done")
     info.add_argument("store")
@@ -79,24 +98,79 @@ def _positive(name: str, value: int | None) -> None:
         raise ConfigError(f"{name} = {value}: must be >= 1")
 
 
+def _gpus(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    if text == "none":
+        return []
+    gpus = [g.strip() for g in text.split(",")]
+    if not all(g.isdigit() for g in gpus):
+        raise ConfigError(f"--gpus {text!r}: expected device indices like 0,1 or 'none'")
+    return gpus
+
+
+def _dry_run(cfg, path: str, profile) -> int:
+    from . import bench
+    from .cluster import job_script
+    from .grid import Tiling
+
+    nx, ny = cfg.grid.resolution
+    tiles = len(Tiling(ny, nx, cfg.grid.tile).indices())
+    work = nx * ny * cfg.training.steps
+    if profile is not None:
+        print(job_script(profile))
+    print(f"store {path}: {nx}x{ny} pixels x {cfg.training.steps} steps = {work:.3g} "
+          f"net-steps in {tiles} tiles of {cfg.grid.tile}x{cfg.grid.tile}")
+    rate = profile.net_steps_per_second if profile and profile.net_steps_per_second else None
+    source = "the profile's net_steps_per_second"
+    if rate is None and (saved := bench.saved_rate(cfg.dtype)):
+        rate, device = saved
+        source = f"the last 'fractalsweep bench' ({device}, one worker)"
+    if rate is None:
+        print("estimated worker-hours: unknown (run 'fractalsweep bench' on a worker, or set "
+              "net_steps_per_second in the profile)")
+    else:
+        kind = "GPU" if profile is not None and profile.gpus_per_job else "worker"
+        print(f"estimated {kind}-hours: {work / rate / 3600:.3g} at {rate:,.0f} net-steps/s "
+              f"per worker (from {source})")
+    print("dry run: nothing submitted, nothing written")
+    return 0
+
+
 def cmd_run(args) -> int:
+    from .cluster import load_profile
     from .execute import SweepError, run_sweep
 
     _positive("--workers", args.workers)
+    if args.gpu_mem_fraction is not None and not 0 < args.gpu_mem_fraction <= 1:
+        raise ConfigError(f"--gpu-mem-fraction {args.gpu_mem_fraction}: expected 0 < F <= 1")
     cfg = resolve(apply_overrides(load_job(args.job), args.overrides))
+    profile = load_profile(args.cluster) if args.cluster else None
     path = args.store or f"{Path(args.job).stem}.zarr"
+    if args.dry_run:
+        return _dry_run(cfg, path, profile)
     try:
-        report = run_sweep(path, cfg, scheduler=args.scheduler, workers=args.workers,
-                           progress=not args.quiet)
+        report = run_sweep(path, cfg, scheduler=args.scheduler,
+                           scheduler_file=args.scheduler_file, profile=profile,
+                           workers=args.workers, gpus=_gpus(args.gpus),
+                           mem_fraction=args.gpu_mem_fraction, progress=not args.quiet)
     except SweepError as exc:
         return _fail(f"{exc} (finished tiles are kept; run the same command to resume)", 1)
     rate = report.pixels / report.seconds if report.seconds else 0.0
     print(f"{path}: {report.computed} tiles computed, {report.skipped} already done, "
           f"{report.pixels} pixels in {report.seconds:.1f} s ({rate:,.0f} px/s)")
     if not args.no_render:
-        out = args.png or str(Path(path).with_suffix(".png"))
+        out = args.png or _default_png(path)
         print(f"wrote {_render(path, 0, out, 'paper')}")
     return 0
+
+
+def _default_png(path: str, level: int | None = None) -> str:
+    """``<store stem>[-L<level>].png`` next to a local store, in the working directory for URLs."""
+    base = Path(path.rstrip("/").split("://")[-1])
+    base = base if "://" not in path else Path(base.name)
+    suffix = "" if level is None else f"-L{level}"
+    return str(base.with_name(base.stem + suffix + ".png"))
 
 
 def _render(path: str, level: int, out: str, cmap: str) -> Path:
@@ -117,7 +191,7 @@ def _render(path: str, level: int, out: str, cmap: str) -> Path:
 
 
 def cmd_render(args) -> int:
-    out = args.out or f"{Path(args.store).with_suffix('')}-L{args.level}.png"
+    out = args.out or _default_png(args.store, args.level)
     print(f"wrote {_render(args.store, args.level, out, args.cmap)}")
     return 0
 
@@ -152,6 +226,17 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    from .status import level_status, format_status
+    from . import store
+
+    root = store.open_root(args.store)
+    levels = [level_status(store.open_level(root, int(name)))
+              for name in sorted(root["levels"].group_keys(), key=int)]
+    print(format_status(args.store, levels, store.read_lock(args.store)))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from . import bench
 
@@ -160,12 +245,14 @@ def cmd_bench(args) -> int:
     job = load_job(args.job) if args.job else None
     rows = bench.run(pixels=args.pixels, steps=args.steps, repeats=args.repeats, job=job)
     print(bench.table(rows))
+    print(f"saved for cost estimates: {bench.save(rows)}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0
 
 
-COMMANDS = {"run": cmd_run, "render": cmd_render, "info": cmd_info, "bench": cmd_bench}
+COMMANDS = {"run": cmd_run, "status": cmd_status, "render": cmd_render, "info": cmd_info,
+            "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

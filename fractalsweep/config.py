@@ -75,7 +75,7 @@ class AxisConfig:
 class GridConfig:
     resolution: tuple[int, int] = (48, 48)  # (columns = x, rows = y)
     tile: int = 32
-    group: int = 8
+    group: int = 4
 
 
 @dataclass(frozen=True)

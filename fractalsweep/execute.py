@@ -1,32 +1,28 @@
 """Running a sweep: tiles as tasks on a Dask cluster, or in-process for tiny runs and tests.
 
-The coordinating process creates the store and the level (metadata is written only here),
-then hands out the tiles that have no completion marker. Each task writes its own tile;
-only a summary comes back, so no pixel array travels through the scheduler.
+The coordinating process holds the store's lock, creates the store and the level (metadata
+is written only here), then hands out the tiles that have no completion marker. Each task
+writes its own tile; only a summary comes back, so no pixel array travels through the
+scheduler. A failing tile is retried; tiles that still fail are named at the end, after
+every other tile has been computed and kept.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 
-from . import store, streams
+from . import cluster, store, streams
 from .config import SweepConfig
 from .progress import TileProgress
 from .tile import compute_tile
 
-# One single-threaded JAX per worker process: XLA's intra-op threads buy little for these
-# small ops, and one process per core keeps every core busy (docs/performance.md).
-WORKER_ENV = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-              "OMP_NUM_THREADS": "1"}
 RETRIES = 2
 
 
 class SweepError(RuntimeError):
-    """A tile failed after its retries; every finished tile is kept in the store."""
+    """Tiles failed after their retries; every finished tile is kept in the store."""
 
 
 @dataclass
@@ -49,29 +45,34 @@ class RunReport:
 
 
 @contextlib.contextmanager
-def _client(scheduler: str | None, workers: int | None):
-    from distributed import Client, LocalCluster
+def _client(scheduler, scheduler_file, profile, workers, gpus, mem_fraction):
+    from distributed import Client
 
-    if scheduler:
-        with Client(scheduler) as client:
+    if scheduler or scheduler_file:
+        with Client(scheduler, scheduler_file=scheduler_file) as client:
             yield client
         return
-    n = workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                      dashboard_address=":8787", env=WORKER_ENV) as cluster, \
-            Client(cluster) as client:
+    if profile is not None:
+        make = lambda: cluster.batch_cluster(profile)  # noqa: E731
+    else:
+        gpus = cluster.visible_gpus() if gpus is None else gpus
+        make = lambda: cluster.local_cluster(workers, gpus, mem_fraction)  # noqa: E731
+    with make() as c, Client(c) as client:
         yield client
 
 
 def run_sweep(path: str, cfg: SweepConfig, *, level: int = 0, view: dict | None = None,
-              scheduler: str | None = None, workers: int | None = None,
+              scheduler: str | None = None, scheduler_file: str | None = None,
+              profile: cluster.Profile | None = None, workers: int | None = None,
+              gpus: list[str] | None = None, mem_fraction: float | None = None,
               progress: bool = True) -> RunReport:
     """Compute every missing tile of a level of the sweep stored at ``path``.
 
     Parameters
     ----------
     path : str
-        The zarr store; created if absent, resumed if it holds the same config.
+        The zarr store (a path or an fsspec URL); created if absent, resumed if it holds the
+        same config, refused if it holds another.
     cfg : SweepConfig
         The resolved configuration.
     level : int
@@ -79,8 +80,15 @@ def run_sweep(path: str, cfg: SweepConfig, *, level: int = 0, view: dict | None 
     view : dict, optional
         ``{"x": AxisConfig, "y": AxisConfig}`` windows for a new level; defaults to the job's.
     scheduler : str, optional
-        ``"sync"`` to compute in this process, an address to use a running Dask cluster, or
-        None to start a LocalCluster of ``workers`` single-threaded processes.
+        ``"sync"`` to compute in this process, or the address of a running Dask scheduler.
+    scheduler_file : str, optional
+        A running Dask cluster's scheduler file.
+    profile : cluster.Profile, optional
+        Start workers through a batch system (dask-jobqueue).
+    workers, gpus, mem_fraction
+        For the local cluster started when nothing else is given: ``workers`` CPU processes
+        (default one per core), or one worker per GPU in ``gpus`` (default: the GPUs visible
+        here), preallocating ``mem_fraction`` of each.
 
     Examples
     --------
@@ -88,42 +96,64 @@ def run_sweep(path: str, cfg: SweepConfig, *, level: int = 0, view: dict | None 
     >>> report = run_sweep("/tmp/doc.zarr", resolve({"grid": {"resolution": 4}}),
     ...                    scheduler="sync", progress=False)  # doctest: +SKIP
     """
-    root = store.create_or_check(path, cfg, streams.draw(cfg))
-    lvl = store.ensure_level(root, level, cfg, view or {"x": cfg.x, "y": cfg.y})
-    pending = lvl.pending()
-    total = len(lvl.tiling.indices())
-    report = RunReport(total=total, skipped=total - len(pending))
-    bar = TileProgress(total, report.skipped, enabled=progress)
-    start = time.perf_counter()
-    try:
-        if scheduler == "sync":
-            for index in pending:
-                report.summaries.append(compute_tile(path, level, index))
-                bar.update(report.summaries[-1])
-        elif pending:
-            with _client(scheduler, workers) as client:
-                report.dashboard = client.dashboard_link
-                if progress:
-                    print(f"Dask dashboard: {report.dashboard}", file=sys.stderr)
-                _run_distributed(client, path, level, pending, report, bar)
-    finally:
-        bar.close()
-        report.seconds = time.perf_counter() - start
+    with store.driver_lock(path):
+        root = store.create_or_check(path, cfg, streams.draw(cfg))
+        lvl = store.ensure_level(root, level, cfg, view or {"x": cfg.x, "y": cfg.y})
+        pending = lvl.pending()
+        total = len(lvl.tiling.indices())
+        report = RunReport(total=total, skipped=total - len(pending))
+        bar = TileProgress(total, report.skipped, enabled=progress)
+        failures: dict[tuple[int, int], str] = {}
+        start = time.perf_counter()
+        try:
+            if scheduler == "sync":
+                _run_in_process(path, level, pending, report, bar, failures)
+            elif pending:
+                with _client(scheduler, scheduler_file, profile, workers, gpus,
+                             mem_fraction) as client:
+                    report.dashboard = client.dashboard_link
+                    if progress:
+                        bar.note(f"Dask dashboard: {report.dashboard}")
+                    _run_distributed(client, path, level, pending, report, bar, failures)
+        finally:
+            bar.close()
+            report.seconds = time.perf_counter() - start
+        if failures or lvl.group.attrs.get("failed"):
+            store.record_failures(lvl, failures)
+        if failures:
+            first, error = next(iter(sorted(failures.items())))
+            raise SweepError(f"{len(failures)} tile(s) of level {level} failed after "
+                             f"{RETRIES + 1} attempts, first tile {first}: {error}")
     return report
 
 
-def _run_distributed(client, path, level, pending, report, bar) -> None:
+def _run_in_process(path, level, pending, report, bar, failures) -> None:
+    for index in pending:
+        for attempt in range(RETRIES + 1):
+            try:
+                summary = compute_tile(path, level, index)
+            except Exception as exc:  # noqa: BLE001 - any failure of a tile is retried
+                if attempt == RETRIES:
+                    failures[index] = f"{type(exc).__name__}: {exc}"
+                continue
+            report.summaries.append(summary)
+            bar.update(summary)
+            break
+
+
+def _run_distributed(client, path, level, pending, report, bar, failures) -> None:
     from distributed import as_completed
 
-    futures = {client.submit(compute_tile, path, level, index, pure=False, retries=RETRIES):
-               index for index in pending}
+    has_gpus = any("GPU" in w.get("resources", {})
+                   for w in client.scheduler_info()["workers"].values())
+    resources = {"GPU": 1} if has_gpus else None
+    futures = {client.submit(compute_tile, path, level, index, pure=False, retries=RETRIES,
+                             resources=resources): index for index in pending}
     for future in as_completed(futures):
         try:
             summary = future.result()
-        except Exception as exc:
-            for other in futures:
-                other.cancel()
-            raise SweepError(f"tile {futures[future]} of level {level} failed after "
-                             f"{RETRIES + 1} attempts: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - reported with the tile's index
+            failures[futures[future]] = f"{type(exc).__name__}: {exc}"
+            continue
         report.summaries.append(summary)
         bar.update(summary)

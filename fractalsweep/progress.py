@@ -24,5 +24,9 @@ class TileProgress:
         self.bar.set_postfix_str(f"{self.pixels / elapsed:,.0f} px/s", refresh=False)
         self.bar.update(1)
 
+    def note(self, message: str) -> None:
+        """A line above the bar (e.g. the dashboard link)."""
+        self.bar.write(message, file=sys.stderr)
+
     def close(self) -> None:
         self.bar.close()

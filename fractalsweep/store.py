@@ -11,20 +11,27 @@
     /levels/<L>/first_nonfinite  int32 (y, x); -1 = always finite, -2 = not computed
     /levels/<L>/final_loss    float64 (y, x): last normalized loss
     /levels/<L>/x, y          float64: the exact hyperparameter value of each column / row
-    /levels/<L>/tiles         uint8 (tile_y, tile_x): 1 once a tile's data is written
+    /levels/<L>/provenance    str (tile_y, tile_x): JSON per tile: device, versions, host, timing
+/levels/<L>/tiles         uint8 (tile_y, tile_x): 1 once a tile's data is written
 
 The per-pixel arrays are chunked by tile, so a tile writes whole chunks only and tiles never
 share a chunk; the tile's marker (its own chunk of ``tiles``) is written after its data.
-Only the coordinating process creates arrays or writes attributes.
+Only the coordinating process creates arrays or writes attributes; while it runs, it holds
+the store's lock file (local stores), so a second driver is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import json
+import os
 import platform
+import socket
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 import zarr
@@ -34,6 +41,7 @@ from .config import ConfigError, SweepConfig, from_dict
 from .grid import Tiling, axis_values
 
 FORMAT = 1
+LOCK = "fractalsweep.lock"
 PIXEL_ARRAYS = {  # name -> (dtype, fill value meaning "not computed")
     "score": ("float64", np.nan),
     "first_nonfinite": ("int32", -2),
@@ -120,7 +128,10 @@ def create_or_check(path: str, cfg: SweepConfig, inputs: dict[str, np.ndarray]) 
                 " use the same settings to resume, or a new --store"
             )
         return zarr.open_group(path, mode="r+")
-    root = zarr.open_group(path, mode="w-")
+    local = _local_path(path)
+    if local is not None and local.exists() and any(p.name != LOCK for p in local.iterdir()):
+        raise StoreError(f"{path} exists and is not a fractalsweep store; choose another --store")
+    root = zarr.open_group(path, mode="a" if local is not None else "w-")
     inputs_group = root.create_group("inputs")
     for name, value in inputs.items():
         inputs_group.create_array(name, data=value)
@@ -150,10 +161,13 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, view: dict) -> 
                                fill_value=fill, dimension_names=("y", "x"))
         for axis, n in (("x", nx), ("y", ny)):
             values = axis_values(view[axis], n, cfg.dtype).astype(np.float64)
-            group.create_array(axis, data=values, dimension_names=(axis,))
+            coord = group.create_array(axis, shape=(n,), chunks=(t,), dtype="float64",
+                                       dimension_names=(axis,))
+            coord[:] = values
         tiling = Tiling(ny, nx, t)
-        group.create_array("tiles", shape=tiling.shape, chunks=(1, 1), dtype="uint8",
-                           fill_value=0, dimension_names=("tile_y", "tile_x"))
+        for name, dtype, fill in (("provenance", str, ""), ("tiles", "uint8", 0)):
+            group.create_array(name, shape=tiling.shape, chunks=(1, 1), dtype=dtype,
+                               fill_value=fill, dimension_names=("tile_y", "tile_x"))
         group.attrs.update({
             "view": {a: {"lo": view[a].lo, "hi": view[a].hi, "scale": view[a].scale,
                          "label": view[a].label} for a in ("x", "y")},
@@ -173,11 +187,84 @@ def open_level(root: zarr.Group, index: int) -> Level:
     return Level(group, Tiling(ny, nx, group.attrs["tile"]))
 
 
-def write_tile(level: Level, index: tuple[int, int], results: dict[str, np.ndarray]) -> None:
-    """Write one tile's pixel arrays (whole chunks), then its completion marker."""
+def write_tile(level: Level, index: tuple[int, int], results: dict[str, np.ndarray],
+               provenance: dict) -> None:
+    """Write one tile's pixel arrays (whole chunks) and provenance, then its marker."""
     sy, sx = level.tiling.slices(index)
     shape = (sy.stop - sy.start, sx.stop - sx.start)
     for field, (dtype, _) in PIXEL_ARRAYS.items():
         level.group[field][sy, sx] = np.asarray(results[field][: shape[0] * shape[1]],
                                                 dtype=dtype).reshape(shape)
+    level.group["provenance"][index] = json.dumps(provenance)
     level.group["tiles"][index] = 1
+
+
+def provenance(level: Level) -> list[dict]:
+    """The provenance records of a level's finished tiles."""
+    records = level.group["provenance"][:]
+    return [json.loads(r) for r in records[level.done]]
+
+
+def record_failures(level: Level, failures: dict) -> None:
+    """Note failed tiles in the level's attributes (coordinator only); {} clears them."""
+    level.group.attrs["failed"] = [{"tile": list(ix), "error": err}
+                                   for ix, err in sorted(failures.items())]
+
+
+def _local_path(path: str) -> Path | None:
+    return None if "://" in path else Path(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def read_lock(path: str) -> dict | None:
+    """Who is computing this store now (host, pid, started), if anyone."""
+    local = _local_path(path)
+    lock = local / LOCK if local else None
+    if lock is None or not lock.exists():
+        return None
+    try:
+        return json.loads(lock.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+@contextlib.contextmanager
+def driver_lock(path: str):
+    """Hold the store's lock file while a driver computes it; a second driver is refused.
+
+    A lock left by a driver on this host that no longer runs is taken over. Stores given as
+    URLs have no lock (docs/cluster.md).
+    """
+    local = _local_path(path)
+    if local is None:
+        yield
+        return
+    local.mkdir(parents=True, exist_ok=True)
+    lock = local / LOCK
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            holder = read_lock(path) or {}
+            if holder.get("host") == me["host"] and not _alive(int(holder.get("pid", 0))):
+                lock.unlink(missing_ok=True)
+                continue
+            raise StoreError(
+                f"{path} is being computed by another run (pid {holder.get('pid')} on "
+                f"{holder.get('host')}, since {holder.get('started')}); wait for it, or delete "
+                f"{lock} if that run is gone") from None
+    with os.fdopen(fd, "w") as f:
+        json.dump(me, f)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)

@@ -2,14 +2,17 @@
 
 This is the unit of work a Dask task carries: it reads the config and the random inputs from
 the store (the single source of truth), trains the tile's networks with the kernel, writes
-whole chunks and then the tile's marker, and returns only a small summary.
+whole chunks, its provenance and then its marker, and returns only a small summary.
 """
 
 from __future__ import annotations
 
+import datetime
+import os
 import socket
 import time
 from functools import lru_cache
+from importlib.metadata import version
 
 import jax
 import numpy as np
@@ -24,14 +27,23 @@ def _prepared(path: str):
     return cfg, kernel.prepare(cfg, store.read_inputs(path))
 
 
+def _device() -> dict:
+    device = jax.devices()[0]
+    return {"platform": device.platform, "device_kind": device.device_kind,
+            "device": str(device), "jax": jax.__version__, "jaxlib": version("jaxlib"),
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "host": socket.gethostname(),
+            "pid": os.getpid()}
+
+
 def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
     """Compute tile ``index`` of ``level`` in the store at ``path`` and write it there.
 
     Returns
     -------
     dict
-        ``level``, ``tile``, ``pixels``, ``converged``, ``diverged``, ``min``, ``max``,
-        ``seconds`` (kernel time, including a first compile), ``device`` and ``host``.
+        The tile's provenance record (also stored): ``level``, ``tile``, ``pixels``,
+        ``converged``, ``diverged``, ``min``, ``max``, ``seconds`` (kernel time, including a
+        first compile), ``finished``, ``dtype``, and the device, versions, XLA flags and host.
     """
     cfg, (weights, data, batch_idx) = _prepared(path)
     lvl = store.open_level(store.open_root(path, mode="r+"), level)
@@ -43,17 +55,20 @@ def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
     out = kernel.compile_kernel(cfg)(px, py, weights, data, batch_idx)
     results = {k: np.asarray(v) for k, v in out.items()}
     seconds = time.perf_counter() - start
-    store.write_tile(lvl, index, results)
     score = results["score"][: xs.size * ys.size]
-    return {
+    summary = {
         "level": level,
-        "tile": tuple(index),
+        "tile": [int(i) for i in index],
         "pixels": int(score.size),
+        "steps": cfg.training.steps,
         "converged": int((score < 0).sum()),
         "diverged": int((score >= 0).sum()),
         "min": float(score.min()),
         "max": float(score.max()),
         "seconds": seconds,
-        "device": str(jax.devices()[0]),
-        "host": socket.gethostname(),
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "dtype": cfg.dtype,
+        **_device(),
     }
+    store.write_tile(lvl, index, results, summary)
+    return summary

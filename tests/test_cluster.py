@@ -1,11 +1,14 @@
 """The Dask path against the in-process path, bit for bit, on a real LocalCluster."""
 
+import os
+
 import numpy as np
 import zarr
-from distributed import LocalCluster
+from distributed import Client, LocalCluster
 
 from fractalsweep.config import resolve
-from fractalsweep.execute import WORKER_ENV, run_sweep
+from fractalsweep.cluster import local_cluster, worker_env
+from fractalsweep.execute import run_sweep
 
 JOB = {"training": {"steps": 40}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
        "grid": {"resolution": 12, "tile": 5}}
@@ -30,8 +33,59 @@ def test_local_cluster_matches_in_process(tmp_path):
 def test_existing_scheduler_address(tmp_path):
     cfg = resolve(JOB)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", env=WORKER_ENV) as cluster:
+                      dashboard_address=":0", env=worker_env(None)) as cluster:
         report = run_sweep(str(tmp_path / "a.zarr"), cfg, scheduler=cluster.scheduler_address,
                            progress=False)
     assert report.computed == 9
     assert not np.isnan(_score(str(tmp_path / "a.zarr"))["score"]).any()
+
+
+def test_one_worker_gives_the_same_bits(tmp_path):
+    cfg = resolve(JOB)
+    run_sweep(str(tmp_path / "sync.zarr"), cfg, scheduler="sync", progress=False)
+    run_sweep(str(tmp_path / "one.zarr"), cfg, workers=1, progress=False)
+    for name, value in _score(str(tmp_path / "sync.zarr")).items():
+        np.testing.assert_array_equal(_score(str(tmp_path / "one.zarr"))[name], value)
+
+
+def test_gpu_workers_each_see_one_device(tmp_path):
+    """The per-GPU worker layout, started for real (JAX falls back to the CPU here)."""
+    cfg = resolve(JOB)
+    cache = tmp_path / "cache"
+    with local_cluster(gpus=["0", "1"], mem_fraction=0.5, dashboard_address=":0",
+                       cache_dir=str(cache)) as cluster, Client(cluster) as client:
+        env = client.run(lambda: {k: os.environ.get(k) for k in (
+            "CUDA_VISIBLE_DEVICES", "XLA_PYTHON_CLIENT_MEM_FRACTION",
+            "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_PLATFORMS")})
+        resources = {w["name"]: w["resources"] for w in client.scheduler_info()["workers"].values()}
+        report = run_sweep(str(tmp_path / "g.zarr"), cfg, scheduler=cluster.scheduler_address,
+                           progress=False)
+    assert sorted(e["CUDA_VISIBLE_DEVICES"] for e in env.values()) == ["0", "1"]
+    assert all(e["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.5" for e in env.values())
+    assert all(e["XLA_PYTHON_CLIENT_PREALLOCATE"] is None for e in env.values())
+    assert all(e["JAX_PLATFORMS"] is None for e in env.values())
+    assert resources == {"gpu-0": {"GPU": 1}, "gpu-1": {"GPU": 1}}
+    assert report.computed == 9
+
+
+def test_compilation_cache_is_shared_by_workers_and_runs(tmp_path):
+    cfg = resolve(JOB)
+    cache = tmp_path / "cache"
+
+    def run(name):
+        with local_cluster(workers=2, dashboard_address=":0", cache_dir=str(cache)) as c:
+            run_sweep(str(tmp_path / name), cfg, scheduler=c.scheduler_address, progress=False)
+        return sorted(p.name for p in cache.rglob("*") if p.is_file())
+
+    first = run("a.zarr")
+    assert first, "the kernel was not cached"
+    assert run("b.zarr") == first, "fresh workers compiled the same kernel again"
+
+
+def test_store_at_a_url(tmp_path):
+    cfg = resolve(JOB)
+    report = run_sweep("memory://fs/s.zarr", cfg, scheduler="sync", progress=False)
+    assert report.computed == 9
+    level = zarr.open_group("memory://fs/s.zarr", mode="r")["levels/0"]
+    run_sweep(str(tmp_path / "local.zarr"), cfg, scheduler="sync", progress=False)
+    np.testing.assert_array_equal(level["score"][:], _score(str(tmp_path / "local.zarr"))["score"])

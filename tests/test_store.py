@@ -65,7 +65,7 @@ def test_resume_skips_marked_tiles_and_recomputes_unmarked(tmp_path):
     level["tiles"][2, 2] = 0
     level["score"][8:9, 8:10] = np.nan
     resumed = run_sweep(path, cfg, scheduler="sync", progress=False)
-    assert sorted(s["tile"] for s in resumed.summaries) == [(0, 1), (2, 2)]
+    assert sorted(s["tile"] for s in resumed.summaries) == [[0, 1], [2, 2]]
     for name in ARRAYS:
         np.testing.assert_array_equal(_arrays(path)[name], clean[name])
 

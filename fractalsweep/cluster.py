@@ -1,0 +1,223 @@
+"""Where the workers come from: a local cluster (CPU processes or one process per GPU), a
+batch system through dask-jobqueue (SLURM, PBS), or a cluster already running.
+
+Every worker gets its environment from :func:`worker_env`, so the JAX settings are the same
+whichever way a worker is started.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import ConfigError
+
+# XLA's intra-op threads buy little for these small ops; one process per core is faster.
+CPU_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+LIFETIME_MARGIN_S = 600  # workers retire this long before the walltime, so no tile is cut
+
+
+def default_cache_dir() -> str:
+    """Node-local disk for JAX's persistent compilation cache."""
+    return str(Path(os.environ.get("TMPDIR", tempfile.gettempdir())) / "fractalsweep-jax-cache")
+
+
+def worker_env(gpu: str | None, *, mem_fraction: float | None = None,
+               cache_dir: str | None = None) -> dict[str, str]:
+    """Environment of one worker process.
+
+    Parameters
+    ----------
+    gpu : str or None
+        The one device this worker sees (``CUDA_VISIBLE_DEVICES``); None for a CPU worker,
+        which also gets ``JAX_PLATFORMS=cpu`` and single-threaded XLA.
+    mem_fraction : float, optional
+        Preallocate this fraction of the GPU for maximum throughput. By default JAX does not
+        preallocate, so a renderer or notebook can share the device. Only
+        ``XLA_PYTHON_CLIENT_MEM_FRACTION`` is ever set: setting both of JAX's fraction
+        variables is an error in current jaxlib.
+    cache_dir : str, optional
+        Persistent compilation cache; the minimum compile time is 0 so that small kernels are
+        cached too, and a node compiles each configuration once.
+    """
+    env = {"JAX_COMPILATION_CACHE_DIR": cache_dir or default_cache_dir(),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+           "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+           "OMP_NUM_THREADS": "1"}
+    if gpu is None:
+        env.update({"JAX_PLATFORMS": "cpu", "XLA_FLAGS": CPU_XLA_FLAGS})
+        return env
+    env["CUDA_VISIBLE_DEVICES"] = gpu
+    if mem_fraction is None:
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    else:
+        env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{mem_fraction:g}"
+    return env
+
+
+def visible_gpus() -> list[str]:
+    """GPU indices on this machine (from ``CUDA_VISIBLE_DEVICES`` or ``nvidia-smi``)."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                         capture_output=True, text=True, timeout=30)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
+                  mem_fraction: float | None = None, dashboard_address: str = ":8787",
+                  cache_dir: str | None = None):
+    """A cluster on this machine: one worker per GPU (each with resource ``GPU=1``), else one
+    single-threaded CPU worker per core.
+
+    Examples
+    --------
+    >>> with local_cluster(workers=2) as cluster:  # doctest: +SKIP
+    ...     print(cluster.scheduler_address)
+    """
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    if gpus:
+        specs = {f"gpu-{g}": {"cls": Nanny, "options": {
+            "nthreads": 1, "resources": {"GPU": 1}, "silence_logs": logging.WARNING,
+            "env": worker_env(g, mem_fraction=mem_fraction, cache_dir=cache_dir)}} for g in gpus}
+    else:
+        n = workers or os.cpu_count() or 1
+        specs = {f"cpu-{i}": {"cls": Nanny, "options": {
+            "nthreads": 1, "silence_logs": logging.WARNING,
+            "env": worker_env(None, cache_dir=cache_dir)}}
+            for i in range(n)}
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": dashboard_address,
+                                               "host": "127.0.0.1"}}
+    return SpecCluster(workers=specs, scheduler=scheduler, name="fractalsweep",
+                       silence_logs=logging.WARNING)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A batch-system cluster profile (``jobs/clusters/*.toml``, see docs/cluster.md)."""
+
+    system: str = "slurm"
+    queue: str | None = None
+    account: str | None = None
+    gpus_per_job: int = 1
+    cores: int = 4
+    memory: str = "16GB"
+    walltime: str = "04:00:00"
+    jobs: int = 1
+    adaptive: bool = False
+    max_jobs: int | None = None
+    env_setup: list[str] = field(default_factory=list)
+    extra_directives: list[str] = field(default_factory=list)
+    skip_directives: list[str] = field(default_factory=list)
+    interface: str | None = None
+    local_directory: str | None = None
+    log_directory: str | None = None
+    python: str | None = None
+    mem_fraction: float | None = None
+    net_steps_per_second: float | None = None  # per worker; else the last `fractalsweep bench`
+
+    @property
+    def walltime_seconds(self) -> int:
+        parts = [int(p) for p in self.walltime.replace("-", ":").split(":")]
+        seconds = 0
+        for p, unit in zip(reversed(parts), (1, 60, 3600, 86400)):
+            seconds += p * unit
+        return seconds
+
+
+SYSTEMS = ("slurm", "pbs")
+
+
+def load_profile(path: str) -> Profile:
+    """Read and validate a cluster profile."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"cluster profile not found: {path}")
+    try:
+        raw = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} in cluster profile {path}; valid keys "
+                          f"are {', '.join(sorted(fields))}")
+    profile = Profile(**raw)
+    if profile.system not in SYSTEMS:
+        raise ConfigError(f"system = {profile.system!r}: valid systems are {', '.join(SYSTEMS)}")
+    if profile.gpus_per_job not in (0, 1):
+        raise ConfigError(f"gpus_per_job = {profile.gpus_per_job}: use 1 (one job per GPU, "
+                          "scale with jobs) or 0 for CPU workers")
+    for key in ("cores", "jobs"):
+        if not isinstance(getattr(profile, key), int) or getattr(profile, key) < 1:
+            raise ConfigError(f"{key} = {getattr(profile, key)!r}: expected an integer >= 1")
+    try:
+        seconds = profile.walltime_seconds
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise ConfigError(f"walltime = {profile.walltime!r}: expected [D-]HH:MM:SS")
+    return profile
+
+
+def _jobqueue_kwargs(profile: Profile) -> dict:
+    """Keyword arguments shared by dask-jobqueue's cluster and job classes."""
+    gpu = "$CUDA_VISIBLE_DEVICES" if profile.gpus_per_job else None
+    # Expanded on the compute node, so the cache lands on node-local disk.
+    env = worker_env(gpu, mem_fraction=profile.mem_fraction,
+                     cache_dir="${TMPDIR:-/tmp}/fractalsweep-jax-cache")
+    if gpu:
+        del env["CUDA_VISIBLE_DEVICES"]  # the batch system assigns the job its GPU
+    lifetime = max(profile.walltime_seconds - LIFETIME_MARGIN_S, profile.walltime_seconds // 2)
+    extra_args = ["--lifetime", f"{lifetime}s", "--lifetime-stagger", "60s"]
+    directives = list(profile.extra_directives)
+    if profile.gpus_per_job:
+        extra_args += ["--resources", "GPU=1"]
+        if profile.system == "slurm" and not any("gres" in d or "gpus" in d for d in directives):
+            directives.append("--gres=gpu:1")
+    kwargs = {
+        "cores": profile.cores, "processes": 1, "memory": profile.memory,
+        "walltime": profile.walltime, "queue": profile.queue, "account": profile.account,
+        "job_script_prologue": [*profile.env_setup,
+                                *(f'export {k}="{v}"' for k, v in sorted(env.items()))],
+        "job_extra_directives": directives, "job_directives_skip": profile.skip_directives,
+        "worker_extra_args": extra_args, "interface": profile.interface,
+        "local_directory": profile.local_directory, "log_directory": profile.log_directory,
+    }
+    if profile.python:
+        kwargs["python"] = profile.python
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def job_script(profile: Profile) -> str:
+    """The batch script one worker job would run (nothing is submitted)."""
+    from dask_jobqueue.pbs import PBSJob
+    from dask_jobqueue.slurm import SLURMJob
+
+    job_cls = {"slurm": SLURMJob, "pbs": PBSJob}[profile.system]
+    job = job_cls(scheduler="tcp://SCHEDULER:8786", name="fractalsweep-worker",
+                  **_jobqueue_kwargs(profile))
+    return job.job_script()
+
+
+def batch_cluster(profile: Profile):
+    """Start a dask-jobqueue cluster for ``profile`` and submit its worker jobs."""
+    from dask_jobqueue import PBSCluster, SLURMCluster
+
+    cls = {"slurm": SLURMCluster, "pbs": PBSCluster}[profile.system]
+    cluster = cls(**_jobqueue_kwargs(profile))
+    if profile.adaptive:
+        cluster.adapt(minimum_jobs=profile.jobs, maximum_jobs=profile.max_jobs or profile.jobs)
+    else:
+        cluster.scale(jobs=profile.jobs)
+    return cluster

@@ -1,0 +1,56 @@
+"""What a store's progress is: tiles done, rate and ETA from the tiles' own provenance.
+
+The rate is measured from when tiles finished, so ``fractalsweep status`` works from any
+shell, while the run goes on or after it stopped.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from .store import Level, provenance
+
+RECENT = 50  # tiles that define the current rate
+
+
+def level_status(level: Level) -> dict:
+    """Counts, rate, ETA, failures and workers of one level."""
+    records = sorted(provenance(level), key=lambda r: r["finished"])
+    done, total = int(level.done.sum()), int(level.done.size)
+    recent = records[-RECENT:]
+    rate = None
+    if len(recent) >= 2:
+        times = [datetime.datetime.fromisoformat(r["finished"]) for r in recent]
+        span = (times[-1] - times[0]).total_seconds()
+        if span > 0:
+            rate = sum(r["pixels"] for r in recent[1:]) / span
+    nx, ny = level.group.attrs["resolution"]
+    remaining = nx * ny - sum(r["pixels"] for r in records)
+    workers = sorted({f"{r['host']} ({r['device']})" for r in records})
+    return {"level": int(level.group.basename), "tiles_done": done, "tiles": total,
+            "pixels_per_s": rate, "eta_s": remaining / rate if rate and remaining else None,
+            "failed": level.group.attrs.get("failed", []), "workers": workers,
+            "last_finished": records[-1]["finished"] if records else None}
+
+
+def _duration(seconds: float) -> str:
+    return str(datetime.timedelta(seconds=round(seconds)))
+
+
+def format_status(path: str, levels: list[dict], lock: dict | None) -> str:
+    """The status of a store as text."""
+    lines = [f"store {path}"]
+    if lock:
+        lines.append(f"running: pid {lock['pid']} on {lock['host']} since {lock['started']}")
+    for s in levels:
+        line = f"level {s['level']}: {s['tiles_done']}/{s['tiles']} tiles"
+        if s["pixels_per_s"]:
+            line += f", {s['pixels_per_s']:,.1f} px/s (last {RECENT} tiles)"
+        if s["eta_s"] is not None and s["tiles_done"] < s["tiles"]:
+            line += f", ETA {_duration(s['eta_s'])} at that rate"
+        lines.append(line)
+        for f in s["failed"]:
+            lines.append(f"  failed tile {tuple(f['tile'])}: {f['error']}")
+        if s["workers"]:
+            lines.append("  workers: " + ", ".join(s["workers"]))
+    return "\n".join(lines)

@@ -1,0 +1,173 @@
+"""The zoom-animation exporter on a real three-keyframe store, encoded and decoded for real."""
+
+import dataclasses
+from decimal import Decimal, localcontext
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+import zarr
+
+from fractalsweep import store
+from fractalsweep.animate import (AnimationError, animate, choose_codec, find_ladder,
+                                  render_frames, sample_axis, zoom_schedule)
+from fractalsweep.colour import CLASS_COLOURS, to_rgb
+from fractalsweep.config import resolve
+from fractalsweep.execute import run_sweep
+
+JOB = {"training": {"steps": 20}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
+       "grid": {"resolution": 32, "tile": 16}}
+CENTRE, WIDTH = Decimal("1.5"), Decimal(5)  # the job's window in log10 units
+
+
+def window(cfg, centre, width):
+    """A view of ``width`` log10 units around ``centre``, as exact decimal strings."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        lo, hi = (str(Decimal(10) ** (centre + sign * width / 2)) for sign in (-1, 1))
+    return {a: dataclasses.replace(getattr(cfg, a), lo=lo, hi=hi) for a in ("x", "y")}
+
+
+@pytest.fixture(scope="module")
+def ladder_store(tmp_path_factory):
+    """Levels: 0 the job's view, 1 a quarter as wide, 2 half as wide, 3 off-centre (no rung).
+
+    The rungs are computed out of order, so the ladder must be ordered by width, not index.
+    """
+    path = str(tmp_path_factory.mktemp("animate") / "zoom.zarr")
+    cfg = resolve(JOB)
+    views = [window(cfg, CENTRE, WIDTH), window(cfg, CENTRE, WIDTH / 4),
+             window(cfg, CENTRE, WIDTH / 2), window(cfg, CENTRE + 1, WIDTH / 2)]
+    for level, view in enumerate(views):
+        run_sweep(path, cfg, level=level, view=view, scheduler="sync", progress=False)
+    return path
+
+
+def score(path, level):
+    return zarr.open_group(path, mode="r")[f"levels/{level}/score"][:]
+
+
+def decode(path):
+    """Metadata and every frame of a video or GIF, via the bundled ffmpeg."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    return meta, [np.frombuffer(b, np.uint8).reshape(height, width, 3) for b in reader]
+
+
+def test_find_ladder_orders_rungs_widest_first(ladder_store):
+    ladder = find_ladder(ladder_store)
+    assert [kf.level for kf in ladder] == [0, 2, 1]
+    for wide, deep in zip(ladder, ladder[1:]):
+        for a in (0, 1):
+            assert abs(wide.width[a] / deep.width[a] - 2) < Decimal("1e-20")
+            assert abs(wide.centre[a] - CENTRE) < Decimal("1e-20")
+
+
+def test_find_ladder_needs_two_complete_rungs(tmp_path):
+    path = str(tmp_path / "one.zarr")
+    cfg = resolve(JOB)
+    run_sweep(path, cfg, level=0, scheduler="sync", progress=False)
+    # A half-width level that was created but never computed is not a keyframe.
+    store.ensure_level(store.open_root(path, mode="r+"), 1, cfg, window(cfg, CENTRE, WIDTH / 2))
+    with pytest.raises(ValueError, match="no zoom ladder") as err:
+        find_ladder(path)
+    assert "\n" not in str(err.value) and "1 of 2 levels complete" in str(err.value)
+
+
+def test_zoom_schedule_constant_and_eased():
+    np.testing.assert_allclose(zoom_schedule(2, 4, ease=False), np.arange(9) / 4)
+    s = zoom_schedule(3, 10)
+    assert len(s) == 3 * 10 + 10 + 1 and s[0] == 0.0 and s[-1] == 3.0
+    steps = np.diff(s)
+    assert np.all(steps > 0)
+    assert steps[0] < 0.01 and steps[-1] < 0.01  # starts and stops slowly
+    np.testing.assert_allclose(steps[10:-10], 0.1)  # full speed in the middle
+    np.testing.assert_allclose(s, 3.0 - s[::-1], atol=1e-12)  # as slow out as in
+
+
+def test_sample_axis_nearest_and_coverage():
+    assert sample_axis(5, 5, 1.0, 0.0)[2].tolist() == [0, 1, 2, 3, 4]
+    start, stop, index = sample_axis(9, 5, 2.0, 0.0)  # keyframe is the middle half of the view
+    assert (start, stop) == (2, 7) and index.tolist() == [0, 1, 2, 3, 4]
+    assert sample_axis(9, 5, 2.0, 1.0)[:2] == (0, 0)  # a keyframe off to the side covers nothing
+
+
+def test_frames_start_and_end_on_the_keyframes(ladder_store):
+    frames = list(render_frames(ladder_store, frames_per_octave=4, size=(32, 32), ease=False))
+    assert len(frames) == 2 * 4 + 1
+    assert all(f.shape == (32, 32, 3) and f.dtype == np.uint8 for f in frames)
+    # The last frame is the deepest keyframe alone, coloured against itself: exactly to_rgb.
+    np.testing.assert_array_equal(frames[-1], to_rgb(score(ladder_store, 1)))
+    # The first is the widest keyframe, with the next one drawn over its middle half.
+    widest = to_rgb(score(ladder_store, 0))
+    outside = np.ones((32, 32), bool)
+    outside[8:24, 8:24] = False
+    np.testing.assert_array_equal(frames[0][outside], widest[outside])
+    backwards = list(render_frames(ladder_store, frames_per_octave=4, size=(32, 32),
+                                   ease=False, zoom="out"))
+    assert all(np.array_equal(a, b) for a, b in zip(backwards, frames[::-1]))
+    classes = next(render_frames(ladder_store, size=(32, 32), cmap="classes"))
+    assert {tuple(c) for c in classes.reshape(-1, 3)} <= {tuple(c) for c in CLASS_COLOURS}
+
+
+def test_overlay_draws_border_and_labels(ladder_store):
+    plain, marked = (next(render_frames(ladder_store, size=(128, 128), overlay=o))
+                     for o in (False, True))
+    assert np.all(marked[0] == 255) and np.all(marked[:, -1] == 255)
+    changed = (plain != marked).any(-1)
+    assert 0.02 < changed.mean() < 0.5  # text boxes along two edges, not the whole picture
+    assert not changed[40:100, 40:100].any()
+
+
+def test_mp4_is_h264_yuv420p_and_matches_the_renderer(ladder_store, tmp_path):
+    out = tmp_path / "zoom.mp4"
+    options = dict(frames_per_octave=6, size=(64, 48), ease=True)
+    info = animate(ladder_store, out, fps=30, progress=False, **options)
+    expected = list(render_frames(ladder_store, **options))
+    assert info["codec"] == "h264" and info["size"] == (64, 48)
+    assert info["frames"] == len(expected) == 2 * 6 + 6 + 1
+    assert info["levels"] == [0, 2, 1]
+    meta, frames = decode(out)
+    assert meta["codec"] == "h264" and meta["pix_fmt"].startswith("yuv420p")
+    assert meta["size"] == (64, 48) and meta["fps"] == 30
+    assert len(frames) == info["frames"]
+    errors = [np.abs(a.astype(int) - b).mean() for a, b in zip(frames, expected)]
+    assert max(errors) < 4, errors
+    data = out.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # +faststart: playable while loading
+    assert not list(tmp_path.glob(".*part"))
+
+
+def test_gif_matches_the_renderer(ladder_store, tmp_path):
+    out = tmp_path / "zoom.gif"
+    options = dict(frames_per_octave=4, size=(63, 47), zoom="out")  # odd sizes are fine in GIF
+    info = animate(ladder_store, out, progress=False, **options)
+    expected = list(render_frames(ladder_store, **options))
+    meta, frames = decode(out)
+    assert info["codec"] == meta["codec"] == "gif" and meta["size"] == (63, 47)
+    assert len(frames) == info["frames"] == len(expected)
+    errors = [np.abs(a.astype(int) - b).mean() for a, b in zip(frames, expected)]
+    assert max(errors) < 4, errors
+
+
+def test_bad_options_fail_early_with_one_line(ladder_store, tmp_path):
+    cases = [(dict(out=tmp_path / "a.mp4", size=(63, 48)), "even"),
+             (dict(out=tmp_path / "a.avi"), "output must end"),
+             (dict(out=tmp_path / "a.mp4", zoom="sideways"), "zoom"),
+             (dict(out=tmp_path / "a.mp4", cmap="nope"), "unknown cmap"),
+             (dict(out=tmp_path / "a.mp4", codec="mpeg2"), "valid codecs")]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message) as err:
+            animate(ladder_store, progress=False, **kwargs)
+        assert "\n" not in str(err.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_codec_choice():
+    assert choose_codec(".mp4", (3840, 2160)) == "h264"
+    assert choose_codec(".mp4", (4096, 4096)) == "hevc"
+    assert choose_codec(".mkv", (512, 512), "av1") == "av1"
+    assert choose_codec(".GIF", (512, 512)) == "gif"
+    with pytest.raises(AnimationError, match="output must end"):
+        choose_codec("", (512, 512))
