@@ -2,10 +2,12 @@
 
 It composes the pieces: the task (data, loss), the model (forward pass), the optimizer
 (update rule), the axes (how a pixel's two values become its :class:`~fractalsweep.axes.Hyper`)
-and the score (online reduction of the loss sequence). A run is a ``lax.scan`` over steps;
+and the score (online reduction of the loss sequence). A run is a ``lax.while_loop`` over
+steps (a scan that can stop early), all inside one jitted call;
 pixels are batched with ``vmap`` in groups of ``grid.group`` networks, and ``lax.map`` walks
 the groups, so a group's working set stays in cache for all steps on a CPU. The group size is
 fixed by the config, never by the tile, so results do not depend on how a grid is tiled.
+A group stops training early once all its networks have NaN parameters.
 """
 
 from __future__ import annotations
@@ -58,31 +60,53 @@ def prepare(cfg, arrays: dict) -> tuple:
     return weights, data, None if batch_idx is None else jnp.asarray(batch_idx)
 
 
-def make_run(cfg):
-    """``run(x, y, weights, data, batch_idx) -> dict`` for the pixel at axis values (x, y)."""
+def make_group_run(cfg, early_exit: bool = True):
+    """``run(xs, ys, weights, data, batch_idx) -> dict`` for a group of pixels.
+
+    With ``early_exit``, training stops once every network of the group has a NaN
+    parameter: from then on every loss is NaN, so the remaining steps only feed NaN losses
+    to the score, through the same update in the same order, and the results are
+    bit-identical to training on (docs/performance.md). An infinite loss alone is not
+    enough to stop: it can come from a finite overflowing output.
+    """
     step = make_step(cfg)
     opt = OPTIMIZERS[cfg.training.optimizer]
     steps = cfg.training.steps
 
-    def run(x, y, weights, data, batch_idx):
-        hyper = hyper_for(cfg, x, y)
-        params = tuple(w + s for w, s in zip(weights, hyper.init_shift))
+    def init(x, y, weights):
+        params = tuple(w + s for w, s in zip(weights, hyper_for(cfg, x, y).init_shift))
+        return params, opt.init(params), score.init(weights[0].dtype)
 
-        def body(carry, inputs):
-            params, opt_state, sc = carry
-            t, idx = inputs
-            params, opt_state, loss = step(params, opt_state, hyper, data, idx)
-            return (params, opt_state, score.update(sc, loss, t, steps)), None
+    def train_one(x, y, params, opt_state, sc, t, data, idx):
+        params, opt_state, loss = step(params, opt_state, hyper_for(cfg, x, y), data, idx)
+        return params, opt_state, score.update(sc, loss, t, steps)
 
-        carry = (params, opt.init(params), score.init(weights[0].dtype))
-        (_, _, sc), _ = jax.lax.scan(body, carry, (jnp.arange(steps), batch_idx))
-        return score.finalize(sc, steps)
+    train = jax.vmap(train_one, in_axes=(0, 0, 0, 0, 0, None, None, None))
+    record = jax.vmap(score.update, in_axes=(0, None, None, None))
+
+    def run(xs, ys, weights, data, batch_idx):
+        def training(carry):
+            t, params, _, _ = carry
+            alive = ~jnp.all(jnp.stack([jnp.isnan(p).any(axis=(1, 2)) for p in params]).any(0))
+            return (t < steps) & (alive | (not early_exit))
+
+        def train_step(carry):
+            t, params, opt_state, sc = carry
+            idx = None if batch_idx is None else batch_idx[t]
+            return (t + 1, *train(xs, ys, params, opt_state, sc, t, data, idx))
+
+        carry = (0, *jax.vmap(init, in_axes=(0, 0, None))(xs, ys, weights))
+        t, _, _, sc = jax.lax.while_loop(training, train_step, carry)
+        nan = jnp.full((), jnp.nan, weights[0].dtype)
+        _, sc = jax.lax.while_loop(lambda c: c[0] < steps,
+                                   lambda c: (c[0] + 1, record(c[1], nan, c[0], steps)), (t, sc))
+        return jax.vmap(score.finalize, in_axes=(0, None))(sc, steps)
 
     return run
 
 
 @lru_cache(maxsize=8)
-def compile_kernel(cfg):
+def compile_kernel(cfg, early_exit: bool = True):
     """The jitted tile kernel for a config (cached: one compile per config and process).
 
     ``kernel(xs, ys, weights, data, batch_idx)`` takes 1-D axis values of length a multiple
@@ -90,12 +114,12 @@ def compile_kernel(cfg):
     entry per pixel.
     """
     group = cfg.grid.group
-    per_group = jax.vmap(make_run(cfg), in_axes=(0, 0, None, None, None))
+    run = make_group_run(cfg, early_exit)
 
     @jax.jit
     def kernel(xs, ys, weights, data, batch_idx):
         out = jax.lax.map(
-            lambda xy: per_group(xy[0], xy[1], weights, data, batch_idx),
+            lambda xy: run(xy[0], xy[1], weights, data, batch_idx),
             (xs.reshape(-1, group), ys.reshape(-1, group)),
         )
         return {k: v.reshape(-1) for k, v in out.items()}

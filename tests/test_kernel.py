@@ -110,3 +110,21 @@ def test_float32_kernel_agrees_in_sign():
         assert out["score"].dtype == np.dtype(c.dtype)
         signs.append(np.asarray(out["score"])[: N * N] < 0)
     assert (signs[0] == signs[1]).mean() >= 0.95
+
+
+@pytest.mark.parametrize("activation,batch", [("tanh", "full"), ("tanh", 16), ("relu", "full")])
+def test_early_exit_is_bit_identical_to_training_on(activation, batch):
+    """Retiring a group once all its parameters are NaN changes no bit of the results."""
+    cfg = config.resolve({"model": {"activation": activation},
+                          "training": {"steps": 300, "batch": batch},
+                          "x": {"log10": [-3, 6]}, "y": {"log10": [-3, 6]},
+                          "grid": {"resolution": 16, "tile": 16, "group": 4}})
+    arrays = kernel.prepare(cfg, streams.draw(cfg))
+    xs, ys = axis_values(cfg.x, 16, "float64"), axis_values(cfg.y, 16, "float64")
+    px, py = tile_pixels(xs, ys, 16, cfg.grid.group)
+    fast = kernel.compile_kernel(cfg, early_exit=True)(px, py, *arrays)
+    full = kernel.compile_kernel(cfg, early_exit=False)(px, py, *arrays)
+    nan_groups = (np.asarray(full["first_nonfinite"]).reshape(-1, 4) >= 0).all(axis=1)
+    assert nan_groups.sum() >= 4, "the window must hold groups that all blow up"
+    for name in ("score", "first_nonfinite", "final_loss"):
+        np.testing.assert_array_equal(np.asarray(fast[name]), np.asarray(full[name]))
