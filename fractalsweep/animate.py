@@ -22,8 +22,8 @@ stored scores with numpy only:
   ``k + 1`` alone, as at the start of the next segment), starts and ends with zero slope, and
   never crosses the middle band, since both values of a pixel belong to its own class. Each
   (keyframe, reference) pair is equalized once, when its segment is first reached, and
-  dropped when no later segment of the run needs it, so memory stays at six images however
-  long the ladder is.
+  dropped when no later segment of the run needs it, so memory does not grow however
+  long the ladder is (at most six equalized and three score images are held).
 
 With ``ease`` the zoom speeds up smoothly over its first half octave and slows down over its
 last; in between it runs at exactly ``frames_per_octave`` frames per factor-2 zoom.
@@ -32,13 +32,15 @@ Frames are streamed one at a time to the ``ffmpeg`` binary shipped in the ``imag
 wheel (nothing but pip is needed on a fresh machine): H.264, yuv420p and ``+faststart`` for
 ``.mp4`` / ``.mov`` / ``.mkv``, HEVC above the H.264 level 5.2 frame size (about 4K), and
 ``.gif`` through ffmpeg's palette filters. A file is written under a temporary name and moved
-into place once ffmpeg has finished, so an interrupted run never leaves a truncated video.
+into place once ffmpeg has finished, so an interrupted run never leaves a truncated video at the output path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -56,8 +58,8 @@ from . import store
 from .colour import CLASS_COLOURS, _colormap, classes, equalize
 from .grid import PRECISION
 
-__all__ = ["AnimationError", "Keyframe", "find_ladder", "zoom_schedule", "blend_weight",
-           "sample_axis", "choose_codec", "render_frames", "animate"]
+__all__ = ["AnimationError", "Keyframe", "animate", "blend_weight", "choose_codec",
+           "find_ladder", "render_frames", "sample_axis", "zoom_schedule"]
 
 #: H.264 level 5.2 allows 36864 macroblocks per frame (4096 x 2304), the largest frame common
 #: hardware decoders play; above it the automatic choice is HEVC.
@@ -71,14 +73,15 @@ _ENCODER_ARGS = {  # visually lossless for this content, the codecs' usual speed
     "libsvtav1": ["-preset", "8", "-crf", "30"],
     "libaom-av1": ["-cpu-used", "6", "-crf", "30", "-b:v", "0"],
 }
-# Tag and convert with BT.709, as players assume for HD frames; ffmpeg's untagged default
-# (BT.601) would shift the colours slightly in most players.
-_COLOUR_ARGS = ["-vf", "scale=out_color_matrix=bt709:out_range=tv", "-colorspace", "bt709",
-                "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
+# Convert with BT.709 and say so: players assume BT.709 for HD, so ffmpeg's untagged default
+# (BT.601) would shift the colours slightly. setparams tags every frame, which reaches the
+# stream header where the -color_* output options alone do not.
+_COLOUR_ARGS = ["-vf", ("scale=out_color_matrix=bt709:out_range=tv,"
+                        "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv")]
 # One palette per frame: bounded memory however long the zoom (a global palette would make
 # ffmpeg hold every frame), and a frame's own 256 colours follow the zoom's changing colours.
-_GIF_ARGS = ["-vf", "split[a][b];[a]palettegen=stats_mode=single[p];"
-             "[b][p]paletteuse=new=1:dither=bayer:bayer_scale=3", "-loop", "0"]
+_GIF_ARGS = ["-vf", ("split[a][b];[a]palettegen=stats_mode=single[p];"
+                     "[b][p]paletteuse=new=1:dither=bayer:bayer_scale=3"), "-loop", "0"]
 _LUT_SIZE = 256  # matplotlib's default colormap resolution, so frames match colour.to_rgb
 
 
@@ -236,10 +239,10 @@ def zoom_schedule(octaves: int, frames_per_octave: int, ease: bool = True) -> np
 def blend_weight(t: float) -> float:
     """Weight of keyframe ``k + 1``'s rank reference at ``t`` in [0, 1]: sin^2(pi t / 2).
 
-    >>> blend_weight(0.0), blend_weight(0.5), blend_weight(1.0)
+    >>> blend_weight(0.0), round(blend_weight(0.5), 12), blend_weight(1.0)
     (0.0, 0.5, 1.0)
     """
-    return round(math.sin(math.pi * t / 2) ** 2, 15)  # exact 0.5 and 1.0 at the usual points
+    return math.sin(math.pi * t / 2) ** 2
 
 
 def sample_axis(n_out: int, n_key: int, zoom: float, offset: float) -> tuple[int, int, np.ndarray]:
@@ -304,33 +307,50 @@ def choose_codec(suffix: str, size: tuple[int, int], codec: str | None = None) -
     return "h264" if macroblocks <= H264_MAX_MACROBLOCKS else "hevc"
 
 
+def _packed(rgb: np.ndarray) -> np.ndarray:
+    """RGB triples (uint8, ..., 3) as one uint32 each, bytes R, G, B, 0 in memory order.
+
+    A frame is assembled from packed pixels: gathering one 4-byte word per pixel is several
+    times faster than gathering three bytes.
+    """
+    rgba = np.zeros(rgb.shape[:-1] + (4,), dtype=np.uint8)
+    rgba[..., :3] = rgb
+    return rgba.view(np.uint32)[..., 0]
+
+
+def _gather(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``image[rows][:, cols]`` by one flat take, the fastest numpy gather for this."""
+    return image.ravel().take(rows[:, None] * image.shape[1] + cols[None, :])
+
+
 class _Colours:
     """Per-keyframe colours for one run, computed once and dropped when no longer needed.
 
     For a colormap: equalized values of keyframe ``j`` against the rank reference of
     keyframe ``m``, for the pairs the current segment uses. For ``"classes"``: the class
-    colours, which need no reference.
+    colours, which need no reference. Colours come out packed (see :func:`_packed`).
     """
 
     def __init__(self, root: zarr.Group, ladder: list[Keyframe], cmap: str):
-        self.root, self.ladder, self.cmap = root, ladder, cmap
+        self.root, self.ladder = root, ladder
         self.scores: dict[int, np.ndarray] = {}
-        self.values: dict[tuple[int, int], np.ndarray] = {}
+        self.values: dict[tuple[int, int | None], np.ndarray] = {}
         if cmap == "classes":
             self.lut = None
         else:
             colormap = _colormap("Spectral" if cmap == "paper" else cmap)
-            self.lut = colormap(np.arange(_LUT_SIZE), bytes=True)[:, :3]
+            self.lut = _packed(colormap(np.arange(_LUT_SIZE), bytes=True)[:, :3])
 
     def _score(self, j: int) -> np.ndarray:
         if j not in self.scores:
             self.scores[j] = self.root[f"levels/{self.ladder[j].level}/score"][:]
         return self.scores[j]
 
-    def _value(self, j: int, m: int) -> np.ndarray:
+    def _value(self, j: int, m: int | None) -> np.ndarray:
+        """Keyframe ``j`` equalized against keyframe ``m``; its class colours if ``m`` is None."""
         if (j, m) not in self.values:
-            if self.lut is None:
-                self.values[j, m] = CLASS_COLOURS[classes(self._score(j))]
+            if m is None:
+                self.values[j, m] = _packed(CLASS_COLOURS)[classes(self._score(j))]
             else:
                 self.values[j, m] = equalize(self._score(j), None if j == m else self._score(m))
         return self.values[j, m]
@@ -340,27 +360,37 @@ class _Colours:
         shown = range(k, k + 3)
         self.scores = {j: v for j, v in self.scores.items() if j in shown}
         self.values = {jm: v for jm, v in self.values.items()
-                       if jm[0] in shown and jm[1] in (k, k + 1)}
+                       if jm[0] in shown and jm[1] in (k, k + 1, None)}
 
-    def sample(self, j: int, k: int, weight: float, rows: np.ndarray, cols: np.ndarray):
-        """RGB (uint8) of keyframe ``j`` at ``rows x cols``, references ``k`` and ``k + 1``."""
-        take = np.ix_(rows, cols)
+    def _colour(self, j: int, k: int, weight: float, pick) -> np.ndarray:
+        """Packed colours of keyframe ``j``'s pixels ``pick(image)``, references k and k + 1."""
         if self.lut is None:
-            return self._value(j, j)[take]
-        values = self._value(j, k)[take]
+            return pick(self._value(j, None))
+        values = pick(self._value(j, k))
         if weight > 0:
-            values = (1.0 - weight) * values + weight * self._value(j, k + 1)[take]
+            values = (1.0 - weight) * values + weight * pick(self._value(j, k + 1))
         # colour.to_rgb's look-up: matplotlib puts x in [0, 1] into bin floor(x * N).
         bins = (values + 1.0) / 2.0 * _LUT_SIZE
         np.minimum(bins, _LUT_SIZE - 1, out=bins)
         return self.lut[bins.astype(np.intp)]
 
+    def sample(self, j: int, k: int, weight: float, rows: np.ndarray, cols: np.ndarray):
+        """Packed colours of keyframe ``j`` at ``rows x cols`` (both non-decreasing)."""
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        if (r1 - r0) * (c1 - c0) < rows.size * cols.size:
+            # Zoomed in: colour the stored pixels in view, then repeat them.
+            block = self._colour(j, k, weight, lambda image: image[r0:r1, c0:c1])
+            return _gather(block, rows - r0, cols - c0)
+        # Zoomed out (a keyframe larger than the frame): colour only the pixels shown.
+        return self._colour(j, k, weight, lambda image: _gather(image, rows, cols))
+
 
 class _Overlay:
     """A border and the view's end values, drawn over a frame.
 
-    Text is drawn by matplotlib on one transparent Agg canvas made once; each frame only
-    changes the strings and redraws. Everything else in a frame is plain numpy.
+    Text is drawn by matplotlib on one transparent Agg canvas made once: the axis names are
+    drawn there once, and each frame restores that background and draws only the four end
+    values (matplotlib's blitting). Everything else in a frame is plain numpy.
     """
 
     def __init__(self, size: tuple[int, int], labels: tuple[str, str]):
@@ -368,34 +398,39 @@ class _Overlay:
         from matplotlib.figure import Figure
 
         width, height = size
-        self.size = size
         self.fig = Figure(figsize=(width / 100, height / 100), dpi=100)
         self.fig.patch.set_alpha(0.0)
         self.canvas = FigureCanvasAgg(self.fig)
         font_px = max(8.0, min(width, height) / 45)
         mx, my = 2.2 * font_px / width, 2.2 * font_px / height  # keeps the corners apart
-        style = dict(color="white", fontsize=font_px * 0.72,  # points at 100 dpi
-                     bbox=dict(boxstyle="square,pad=0.25", facecolor="black", alpha=0.5,
-                               linewidth=0))
+        style = {"color": "white", "fontsize": font_px * 0.72,  # points at 100 dpi
+                 "bbox": {"boxstyle": "square,pad=0.25", "facecolor": "black", "alpha": 0.5,
+                          "linewidth": 0}}
         text = self.fig.text
-        self.x_ends = (text(mx, 0.01, "", ha="left", va="bottom", **style),
-                       text(0.99, 0.01, "", ha="right", va="bottom", **style))
-        self.y_ends = (text(0.01, my, "", ha="left", va="bottom", rotation=90, **style),
-                       text(0.01, 0.99, "", ha="left", va="top", rotation=90, **style))
         text(0.5, 0.01, labels[0], ha="center", va="bottom", **style)
         text(0.01, 0.5, labels[1], ha="left", va="center", rotation=90, **style)
+        ends = {"animated": True, **style}  # left out of the background, drawn per frame
+        self.x_ends = (text(mx, 0.01, "", ha="left", va="bottom", **ends),
+                       text(0.99, 0.01, "", ha="right", va="bottom", **ends))
+        self.y_ends = (text(0.01, my, "", ha="left", va="bottom", rotation=90, **ends),
+                       text(0.01, 0.99, "", ha="left", va="top", rotation=90, **ends))
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         self.border = max(1, min(width, height) // 256)
 
     def draw(self, frame: np.ndarray, ends: tuple[tuple[str, str], tuple[str, str]]) -> None:
+        self.canvas.restore_region(self.background)
         for artists, (lo, hi) in zip((self.x_ends, self.y_ends), ends):
-            artists[0].set_text(lo)
-            artists[1].set_text(hi)
-        self.canvas.draw()
+            for artist, value in zip(artists, (lo, hi)):
+                artist.set_text(value)
+                self.fig.draw_artist(artist)
         rgba = np.asarray(self.canvas.buffer_rgba())
         h, w = min(rgba.shape[0], frame.shape[0]), min(rgba.shape[1], frame.shape[1])
-        alpha = rgba[:h, :w, 3:4] / 255.0  # Agg's buffer is straight (not premultiplied) alpha
-        region = frame[:h, :w]
-        region[...] = (region * (1.0 - alpha) + rgba[:h, :w, :3] * alpha + 0.5).astype(np.uint8)
+        # Blend only where there is text: Agg's buffer is straight (not premultiplied) alpha.
+        where = np.nonzero(rgba[:h, :w, 3])
+        alpha = rgba[:h, :w, 3][where][:, None].astype(np.uint16)
+        under = frame[:h, :w][where].astype(np.uint16)
+        frame[where] = (under * (255 - alpha) + rgba[:h, :w, :3][where] * alpha + 127) // 255
         b = self.border
         frame[:b], frame[-b:], frame[:, :b], frame[:, -b:] = 255, 255, 255, 255
 
@@ -459,7 +494,7 @@ class _Zoom:
             weight = blend_weight(t)
             colours.enter(k)
             view = octaves[:, k] + t * (octaves[:, k + 1] - octaves[:, k])  # log2 depth per axis
-            frame = np.zeros((height, width, 3), dtype=np.uint8)  # row 0 = bottom, like scores
+            frame = np.zeros((height, width), dtype=np.uint32)  # packed; row 0 = bottom
             for j, alpha in ((k, 1.0), (k + 1, 1.0), (k + 2, t)):
                 if j >= n_key or alpha == 0.0:
                     continue
@@ -469,13 +504,14 @@ class _Zoom:
                 r0, r1, rows = sample_axis(height, ny, zoom[1], offsets[1, j])
                 if c0 == c1 or r0 == r1:
                     continue
-                rgb = colours.sample(j, k, weight, rows, cols)
-                target = frame[r0:r1, c0:c1]
+                packed = colours.sample(j, k, weight, rows, cols)
                 if alpha == 1.0:
-                    target[...] = rgb
+                    frame[r0:r1, c0:c1] = packed
                 else:
-                    target[...] = ((1.0 - alpha) * target + alpha * rgb + 0.5).astype(np.uint8)
-            frame = np.ascontiguousarray(frame[::-1])
+                    under = frame[r0:r1, c0:c1].view(np.uint8)
+                    over = packed.view(np.uint8)
+                    under[...] = ((1.0 - alpha) * under + alpha * over + 0.5).astype(np.uint8)
+            frame = np.ascontiguousarray(frame.view(np.uint8).reshape(height, width, 4)[::-1, :, :3])
             if overlay is not None:
                 overlay.draw(frame, self.view_ends(k, view))
             yield frame
@@ -551,8 +587,10 @@ def _ffmpeg_command(path: str, suffix: str, codec: str, size, fps) -> list[str]:
     if codec == "gif":
         return cmd + _GIF_ARGS + ["-f", "gif", path]
     encoder = _encoder(codec)
+    # +faststart moves the index to the front (playable while downloading); MP4 and MOV only.
+    faststart = [] if suffix == ".mkv" else ["-movflags", "+faststart"]
     return cmd + _COLOUR_ARGS + ["-c:v", encoder, *_ENCODER_ARGS[encoder], "-pix_fmt", "yuv420p",
-                                 "-movflags", "+faststart", "-f", VIDEO_SUFFIXES[suffix], path]
+                                 *faststart, "-f", VIDEO_SUFFIXES[suffix], path]
 
 
 def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
@@ -615,6 +653,8 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
         raise AnimationError(f"fps = {fps!r}: expected a positive number")
     plan = _plan(store_path, frames_per_octave, size, cmap, zoom, ease, overlay)
     chosen = choose_codec(out.suffix, plan.size, codec)
+    if not out.parent.is_dir():
+        raise AnimationError(f"{out}: folder {out.parent} does not exist")
     if chosen != "gif" and (plan.size[0] % 2 or plan.size[1] % 2):
         raise AnimationError(f"size = {size!r}: video needs an even width and height (yuv420p)")
     partial = str(out.with_name(f".{out.name}.part"))
@@ -631,12 +671,14 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
             except BrokenPipeError:
                 pass  # ffmpeg stopped early; its exit status and log say why, below
             finally:
-                proc.stdin.close()
+                with contextlib.suppress(BrokenPipeError):
+                    proc.stdin.close()  # end of input: ffmpeg finishes the file
             if proc.wait() != 0:
                 log.seek(0)
-                message = log.read().decode(errors="replace").strip().splitlines()
-                raise RuntimeError(f"ffmpeg failed (exit {proc.returncode}) writing {out}: "
-                                   + (message[-1] if message else "no message"))
+                lines = log.read().decode(errors="replace").strip().splitlines()
+                # The first line names the cause; the rest is ffmpeg unwinding.
+                cause = re.sub(r"^(\[[^]]*\] ?)+", "", lines[0]) if lines else "no message"
+                raise RuntimeError(f"ffmpeg failed (exit {proc.returncode}) writing {out}: {cause}")
             os.replace(partial, out)
         except BaseException:
             if proc.poll() is None:

@@ -70,13 +70,19 @@ class Tiling:
         return [(i, j) for i in range(ty) for j in range(tx)]
 
 
-def tile_pixels(xs: np.ndarray, ys: np.ndarray, tile: int, group: int):
-    """Flatten a tile's pixels row-major and pad to a fixed length (one compile per config).
-
-    Returns the padded per-pixel x and y values; padding repeats the first pixel.
-    """
+def flat_pixels(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel x and y values of a ``(len(ys), len(xs))`` block, row-major."""
     gx, gy = np.meshgrid(xs, ys)
-    n = -(-tile * tile // group) * group
-    pad = n - gx.size
-    return (np.concatenate([gx.ravel(), np.full(pad, gx.flat[0])]),
-            np.concatenate([gy.ravel(), np.full(pad, gy.flat[0])]))
+    return gx.ravel(), gy.ravel()
+
+
+def padded(values: np.ndarray, tile: int, group: int) -> np.ndarray:
+    """Pad a tile's flat pixel values to one of four fixed lengths (a quarter tile each).
+
+    The kernel sees at most four shapes per config, so a sweep compiles a handful of times,
+    while edge tiles and tiles with reused pixels still skip most of the padding. Padding
+    repeats the first value.
+    """
+    quarter = -(-tile * tile // 4 // group) * group
+    n = max(-(-values.size // quarter), 1) * quarter
+    return np.concatenate([values, np.full(n - values.size, values.flat[0])])

@@ -12,6 +12,7 @@ A group stops training early once all its networks have NaN parameters.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 
 import jax
@@ -103,6 +104,17 @@ def make_group_run(cfg, early_exit: bool = True):
         return jax.vmap(score.finalize, in_axes=(0, None))(sc, steps)
 
     return run
+
+
+def kernel_config(cfg):
+    """The part of a config the compiled kernel depends on.
+
+    Windows, resolution and name only change the kernel's inputs, so every level of a sweep
+    shares one compiled kernel per dtype.
+    """
+    return dataclasses.replace(
+        cfg, name="", grid=dataclasses.replace(cfg.grid, resolution=(2, 2)),
+        **{a: dataclasses.replace(getattr(cfg, a), lo="1", hi="2") for a in ("x", "y")})
 
 
 @lru_cache(maxsize=8)

@@ -10,7 +10,8 @@
     /levels/<L>/score         float64 (y, x); row 0 is the bottom of the picture; NaN = not computed
     /levels/<L>/first_nonfinite  int32 (y, x); -1 = always finite, -2 = not computed
     /levels/<L>/final_loss    float64 (y, x): last normalized loss
-    /levels/<L>/x, y          float64: the exact hyperparameter value of each column / row
+    /levels/<L>/reused        uint8 (y, x): 1 where the pixel was copied from another level
+/levels/<L>/x, y          float64: the exact hyperparameter value of each column / row
     /levels/<L>/provenance    str (tile_y, tile_x): JSON per tile: device, versions, host, timing
 /levels/<L>/tiles         uint8 (tile_y, tile_x): 1 once a tile's data is written
 
@@ -23,6 +24,7 @@ the store's lock file (local stores), so a second driver is refused.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -83,6 +85,10 @@ class Level:
     @property
     def done(self) -> np.ndarray:
         return self.group["tiles"][:].astype(bool)
+
+    def config(self, cfg: SweepConfig) -> SweepConfig:
+        """The job's config as this level computes it (its own dtype)."""
+        return dataclasses.replace(cfg, dtype=self.group.attrs["dtype"])
 
     def pending(self) -> list[tuple[int, int]]:
         done = self.done
@@ -148,33 +154,74 @@ def read_inputs(path: str) -> dict[str, np.ndarray]:
     return {name: arr[...] for name, arr in group.arrays()}
 
 
-def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, view: dict) -> Level:
-    """Create level ``index`` with window ``view`` (``{"x": axis, "y": axis}``) if new."""
-    name = str(index)
+def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, view: dict, *,
+                 resolution: tuple[int, int] | None = None, dtype: str | None = None,
+                 kind: str = "job", reuse_from: int | None = None) -> Level:
+    """Create level ``index`` with window ``view`` (``{"x": axis, "y": axis}``) if new.
+
+    Parameters
+    ----------
+    resolution, dtype
+        The level's own, if not the job's (a deeper zoom may want more pixels; a float32
+        preview of a float64 job is marked ``preview`` in the level's attributes).
+    kind
+        How the level came to be: ``job``, ``zoom``, ``auto`` or ``ladder``.
+    reuse_from
+        A finished level whose pixels with exactly the same hyperparameters are copied into
+        this one instead of being recomputed (the keyframe ladder's shared pixels).
+    """
     levels = root["levels"]
-    if name not in levels:
-        nx, ny = cfg.grid.resolution
+    if str(index) not in levels:
+        nx, ny = resolution or cfg.grid.resolution
+        dtype = dtype or cfg.dtype
         t = cfg.grid.tile
-        group = levels.create_group(name)
-        for field, (dtype, fill) in PIXEL_ARRAYS.items():
-            group.create_array(field, shape=(ny, nx), chunks=(t, t), dtype=dtype,
+        group = levels.create_group(str(index))
+        for field, (array_dtype, fill) in PIXEL_ARRAYS.items():
+            group.create_array(field, shape=(ny, nx), chunks=(t, t), dtype=array_dtype,
                                fill_value=fill, dimension_names=("y", "x"))
+        group.create_array("reused", shape=(ny, nx), chunks=(t, t), dtype="uint8",
+                           fill_value=0, dimension_names=("y", "x"))
         for axis, n in (("x", nx), ("y", ny)):
-            values = axis_values(view[axis], n, cfg.dtype).astype(np.float64)
             coord = group.create_array(axis, shape=(n,), chunks=(t,), dtype="float64",
                                        dimension_names=(axis,))
-            coord[:] = values
+            coord[:] = axis_values(view[axis], n, dtype).astype(np.float64)
         tiling = Tiling(ny, nx, t)
-        for name, dtype, fill in (("provenance", str, ""), ("tiles", "uint8", 0)):
-            group.create_array(name, shape=tiling.shape, chunks=(1, 1), dtype=dtype,
+        for array, array_dtype, fill in (("provenance", str, ""), ("tiles", "uint8", 0)):
+            group.create_array(array, shape=tiling.shape, chunks=(1, 1), dtype=array_dtype,
                                fill_value=fill, dimension_names=("tile_y", "tile_x"))
         group.attrs.update({
             "view": {a: {"lo": view[a].lo, "hi": view[a].hi, "scale": view[a].scale,
                          "label": view[a].label} for a in ("x", "y")},
-            "resolution": [nx, ny], "tile": t, "dtype": cfg.dtype, "scheme": cfg.scheme,
-            "created": _now(),
+            "resolution": [nx, ny], "tile": t, "dtype": dtype, "scheme": cfg.scheme,
+            "preview": dtype != cfg.dtype, "kind": kind, "reuse_from": reuse_from,
+            "reused_pixels": 0, "created": _now(),
         })
+        if reuse_from is not None:
+            group.attrs["reused_pixels"] = _copy_shared_pixels(open_level(root, reuse_from),
+                                                               open_level(root, index))
     return open_level(root, index)
+
+
+def _copy_shared_pixels(source: Level, target: Level) -> int:
+    """Copy every pixel whose coordinates, as used by the kernel, equal the source's.
+
+    Runs in the coordinator before any tile of ``target`` is computed, so writing whole
+    arrays here races with nobody. Returns the number of pixels copied.
+    """
+    if not source.done.all() or source.group.attrs["dtype"] != target.group.attrs["dtype"]:
+        return 0
+    _, tx, sx = np.intersect1d(target.group["x"][:], source.group["x"][:], return_indices=True)
+    _, ty, sy = np.intersect1d(target.group["y"][:], source.group["y"][:], return_indices=True)
+    if not (tx.size and ty.size):
+        return 0
+    for field in PIXEL_ARRAYS:
+        values = target.group[field][:]
+        values[np.ix_(ty, tx)] = source.group[field][:][np.ix_(sy, sx)]
+        target.group[field][:] = values
+    reused = np.zeros(target.group["reused"].shape, dtype="uint8")
+    reused[np.ix_(ty, tx)] = 1
+    target.group["reused"][:] = reused
+    return int(reused.sum())
 
 
 def open_level(root: zarr.Group, index: int) -> Level:

@@ -18,13 +18,12 @@ import jax
 import numpy as np
 
 from . import kernel, store
-from .grid import tile_pixels
+from .grid import flat_pixels, padded
 
 
 @lru_cache(maxsize=4)
-def _prepared(path: str):
-    cfg = store.config_of(path)
-    return cfg, kernel.prepare(cfg, store.read_inputs(path))
+def _inputs(path: str):
+    return store.config_of(path), store.read_inputs(path)
 
 
 def _device() -> dict:
@@ -35,31 +34,52 @@ def _device() -> dict:
             "pid": os.getpid()}
 
 
+def _train(cfg, arrays, xs, ys, todo) -> dict[str, np.ndarray]:
+    """Kernel results for the ``todo`` pixels of a tile with axis values ``xs``, ``ys``."""
+    gx, gy = (g[todo] for g in flat_pixels(xs, ys))
+    if not gx.size:
+        return {}
+    kernel_cfg = kernel.kernel_config(cfg)
+    px, py = (padded(g, cfg.grid.tile, cfg.grid.group) for g in (gx, gy))
+    out = kernel.compile_kernel(kernel_cfg)(px, py, *kernel.prepare(kernel_cfg, arrays))
+    return {k: np.asarray(v)[: gx.size] for k, v in out.items()}
+
+
 def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
     """Compute tile ``index`` of ``level`` in the store at ``path`` and write it there.
+
+    Pixels the level copied from another level (``reused``) are kept, not recomputed.
 
     Returns
     -------
     dict
         The tile's provenance record (also stored): ``level``, ``tile``, ``pixels``,
-        ``converged``, ``diverged``, ``min``, ``max``, ``seconds`` (kernel time, including a
-        first compile), ``finished``, ``dtype``, and the device, versions, XLA flags and host.
+        ``computed``, ``converged``, ``diverged``, ``min``, ``max``, ``seconds`` (kernel time,
+        including a first compile), ``finished``, ``dtype``, and the device, versions, XLA
+        flags and host.
     """
-    cfg, (weights, data, batch_idx) = _prepared(path)
+    job_cfg, arrays = _inputs(path)
     lvl = store.open_level(store.open_root(path, mode="r+"), level)
+    cfg = lvl.config(job_cfg)
     sy, sx = lvl.tiling.slices(index)
     xs = lvl.group["x"][sx].astype(cfg.dtype)
     ys = lvl.group["y"][sy].astype(cfg.dtype)
-    px, py = tile_pixels(xs, ys, cfg.grid.tile, cfg.grid.group)
+    reused = lvl.group["reused"][sy, sx].astype(bool).ravel()
     start = time.perf_counter()
-    out = kernel.compile_kernel(cfg)(px, py, weights, data, batch_idx)
-    results = {k: np.asarray(v) for k, v in out.items()}
+    computed = _train(cfg, arrays, xs, ys, ~reused)
     seconds = time.perf_counter() - start
-    score = results["score"][: xs.size * ys.size]
+    results = {}
+    for name, (dtype, _) in store.PIXEL_ARRAYS.items():
+        values = lvl.group[name][sy, sx].ravel() if reused.any() else np.empty(reused.size, dtype)
+        if computed:
+            values[~reused] = computed[name]
+        results[name] = values
+    score = results["score"]
     summary = {
         "level": level,
         "tile": [int(i) for i in index],
         "pixels": int(score.size),
+        "computed": int((~reused).sum()),
         "steps": cfg.training.steps,
         "converged": int((score < 0).sum()),
         "diverged": int((score >= 0).sum()),

@@ -1,6 +1,9 @@
 """The zoom-animation exporter on a real three-keyframe store, encoded and decoded for real."""
 
 import dataclasses
+import itertools
+import re
+import subprocess
 from decimal import Decimal, localcontext
 
 import imageio_ffmpeg
@@ -9,8 +12,15 @@ import pytest
 import zarr
 
 from fractalsweep import store
-from fractalsweep.animate import (AnimationError, animate, choose_codec, find_ladder,
-                                  render_frames, sample_axis, zoom_schedule)
+from fractalsweep.animate import (
+    AnimationError,
+    animate,
+    choose_codec,
+    find_ladder,
+    render_frames,
+    sample_axis,
+    zoom_schedule,
+)
 from fractalsweep.colour import CLASS_COLOURS, to_rgb
 from fractalsweep.config import resolve
 from fractalsweep.execute import run_sweep
@@ -48,17 +58,24 @@ def score(path, level):
 
 
 def decode(path):
-    """Metadata and every frame of a video or GIF, via the bundled ffmpeg."""
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    width, height = meta["size"]
-    return meta, [np.frombuffer(b, np.uint8).reshape(height, width, 3) for b in reader]
+    """Stream facts and every frame of a video or GIF, read back with the bundled ffmpeg."""
+    run = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path),
+                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True)
+    log = run.stderr.decode()  # the input stream is described first, e.g.
+    # "Video: h264 (High) (avc1 / 0x31637661), yuv420p(tv, bt709, progressive), 256x192, ..."
+    codec, pix_fmt, width, height = re.search(
+        r"Video: (\w+).*?, (\w+)(?:\([^)]*\))?, (\d+)x(\d+)", log).groups()
+    fps = float(re.search(r"([\d.]+) fps", log).group(1))
+    width, height = int(width), int(height)
+    frames = np.frombuffer(run.stdout, np.uint8).reshape(-1, height, width, 3)
+    return {"codec": codec, "pix_fmt": pix_fmt, "size": (width, height), "fps": fps}, frames
 
 
 def test_find_ladder_orders_rungs_widest_first(ladder_store):
     ladder = find_ladder(ladder_store)
     assert [kf.level for kf in ladder] == [0, 2, 1]
-    for wide, deep in zip(ladder, ladder[1:]):
+    for wide, deep in itertools.pairwise(ladder):
         for a in (0, 1):
             assert abs(wide.width[a] / deep.width[a] - 2) < Decimal("1e-20")
             assert abs(wide.centre[a] - CENTRE) < Decimal("1e-20")
@@ -90,7 +107,8 @@ def test_sample_axis_nearest_and_coverage():
     assert sample_axis(5, 5, 1.0, 0.0)[2].tolist() == [0, 1, 2, 3, 4]
     start, stop, index = sample_axis(9, 5, 2.0, 0.0)  # keyframe is the middle half of the view
     assert (start, stop) == (2, 7) and index.tolist() == [0, 1, 2, 3, 4]
-    assert sample_axis(9, 5, 2.0, 1.0)[:2] == (0, 0)  # a keyframe off to the side covers nothing
+    assert sample_axis(9, 5, 2.0, 1.0)[:2] == (0, 3)  # keyframe under the view's left quarter
+    assert sample_axis(9, 5, 2.0, 2.0)[:2] == (0, 0)  # keyframe beside the view
 
 
 def test_frames_start_and_end_on_the_keyframes(ladder_store):
@@ -122,15 +140,15 @@ def test_overlay_draws_border_and_labels(ladder_store):
 
 def test_mp4_is_h264_yuv420p_and_matches_the_renderer(ladder_store, tmp_path):
     out = tmp_path / "zoom.mp4"
-    options = dict(frames_per_octave=6, size=(64, 48), ease=True)
+    # 8 x 6 output pixels a stored pixel: yuv420p's half-resolution chroma costs little there
+    options = {"frames_per_octave": 6, "size": (256, 192), "ease": True}
     info = animate(ladder_store, out, fps=30, progress=False, **options)
     expected = list(render_frames(ladder_store, **options))
-    assert info["codec"] == "h264" and info["size"] == (64, 48)
+    assert info["codec"] == "h264" and info["size"] == (256, 192)
     assert info["frames"] == len(expected) == 2 * 6 + 6 + 1
     assert info["levels"] == [0, 2, 1]
     meta, frames = decode(out)
-    assert meta["codec"] == "h264" and meta["pix_fmt"].startswith("yuv420p")
-    assert meta["size"] == (64, 48) and meta["fps"] == 30
+    assert meta == {"codec": "h264", "pix_fmt": "yuv420p", "size": (256, 192), "fps": 30}
     assert len(frames) == info["frames"]
     errors = [np.abs(a.astype(int) - b).mean() for a, b in zip(frames, expected)]
     assert max(errors) < 4, errors
@@ -141,7 +159,7 @@ def test_mp4_is_h264_yuv420p_and_matches_the_renderer(ladder_store, tmp_path):
 
 def test_gif_matches_the_renderer(ladder_store, tmp_path):
     out = tmp_path / "zoom.gif"
-    options = dict(frames_per_octave=4, size=(63, 47), zoom="out")  # odd sizes are fine in GIF
+    options = {"frames_per_octave": 4, "size": (63, 47), "zoom": "out"}  # odd sizes: fine in GIF
     info = animate(ladder_store, out, progress=False, **options)
     expected = list(render_frames(ladder_store, **options))
     meta, frames = decode(out)
@@ -152,15 +170,22 @@ def test_gif_matches_the_renderer(ladder_store, tmp_path):
 
 
 def test_bad_options_fail_early_with_one_line(ladder_store, tmp_path):
-    cases = [(dict(out=tmp_path / "a.mp4", size=(63, 48)), "even"),
-             (dict(out=tmp_path / "a.avi"), "output must end"),
-             (dict(out=tmp_path / "a.mp4", zoom="sideways"), "zoom"),
-             (dict(out=tmp_path / "a.mp4", cmap="nope"), "unknown cmap"),
-             (dict(out=tmp_path / "a.mp4", codec="mpeg2"), "valid codecs")]
+    cases = [({"out": tmp_path / "a.mp4", "size": (63, 48)}, "even"),
+             ({"out": tmp_path / "a.avi"}, "output must end"),
+             ({"out": tmp_path / "a.mp4", "zoom": "sideways"}, "zoom"),
+             ({"out": tmp_path / "a.mp4", "cmap": "nope"}, "unknown cmap"),
+             ({"out": tmp_path / "a.mp4", "codec": "mpeg2"}, "valid codecs")]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message) as err:
             animate(ladder_store, progress=False, **kwargs)
         assert "\n" not in str(err.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_encoder_failure_leaves_nothing(ladder_store, tmp_path):
+    with pytest.raises(RuntimeError, match="ffmpeg failed .*too small"):
+        animate(ladder_store, tmp_path / "tiny.mp4", size=(2, 2), codec="hevc",
+                frames_per_octave=1, progress=False)
     assert not list(tmp_path.iterdir())
 
 

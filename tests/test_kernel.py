@@ -5,7 +5,7 @@ import pytest
 import reference as ref
 
 from fractalsweep import config, kernel, streams
-from fractalsweep.grid import axis_values, tile_pixels
+from fractalsweep.grid import axis_values, flat_pixels, padded
 
 N = 12  # pixels per side
 STEPS = 80
@@ -68,7 +68,7 @@ def test_kernel_matches_reference(activation, batch, axes):
     })
     arrays = streams.draw(cfg)
     xs, ys = axis_values(cfg.x, N, "float64"), axis_values(cfg.y, N, "float64")
-    px, py = tile_pixels(xs, ys, N, cfg.grid.group)
+    px, py = (padded(g, N, cfg.grid.group) for g in flat_pixels(xs, ys))
     out = kernel.compile_kernel(cfg)(px, py, *kernel.prepare(cfg, arrays))
     got = {k: np.asarray(v)[: N * N].reshape(N, N) for k, v in out.items()}
 
@@ -105,7 +105,7 @@ def test_float32_kernel_agrees_in_sign():
     signs = []
     for c in (cfg, cfg32):
         xs, ys = axis_values(c.x, N, c.dtype), axis_values(c.y, N, c.dtype)
-        px, py = tile_pixels(xs, ys, N, c.grid.group)
+        px, py = (padded(g, N, c.grid.group) for g in flat_pixels(xs, ys))
         out = kernel.compile_kernel(c)(px, py, *kernel.prepare(c, arrays))
         assert out["score"].dtype == np.dtype(c.dtype)
         signs.append(np.asarray(out["score"])[: N * N] < 0)
@@ -121,7 +121,7 @@ def test_early_exit_is_bit_identical_to_training_on(activation, batch):
                           "grid": {"resolution": 16, "tile": 16, "group": 4}})
     arrays = kernel.prepare(cfg, streams.draw(cfg))
     xs, ys = axis_values(cfg.x, 16, "float64"), axis_values(cfg.y, 16, "float64")
-    px, py = tile_pixels(xs, ys, 16, cfg.grid.group)
+    px, py = (padded(g, 16, cfg.grid.group) for g in flat_pixels(xs, ys))
     fast = kernel.compile_kernel(cfg, early_exit=True)(px, py, *arrays)
     full = kernel.compile_kernel(cfg, early_exit=False)(px, py, *arrays)
     nan_groups = (np.asarray(full["first_nonfinite"]).reshape(-1, 4) >= 0).all(axis=1)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from fractalsweep import config, kernel, streams
-from fractalsweep.grid import axis_values, tile_pixels
+from fractalsweep.grid import axis_values, flat_pixels, padded
 
 N = 16
 
@@ -12,7 +12,7 @@ def _score(job_path, scheme):
     raw = config.apply_overrides(config.load_job(job_path), [f"scheme='{scheme}'"])
     cfg = config.resolve(raw)
     xs, ys = axis_values(cfg.x, N, cfg.dtype), axis_values(cfg.y, N, cfg.dtype)
-    px, py = tile_pixels(xs, ys, N, cfg.grid.group)
+    px, py = (padded(g, N, cfg.grid.group) for g in flat_pixels(xs, ys))
     out = kernel.compile_kernel(cfg)(px, py, *kernel.prepare(cfg, streams.draw(cfg)))
     return np.asarray(out["score"])[: N * N].reshape(N, N)
 
