@@ -1,4 +1,5 @@
-"""The ``fractalsweep`` command line: run, status, render, info, bench.
+"""The ``fractalsweep`` command line: run, zoom, ladder, dive, animate, status, render,
+info, bench.
 
 Every expected failure (bad job, bad override, a store of another config) ends with one
 line on stderr and exit status 2; a failed tile ends with exit status 1. No tracebacks.
@@ -12,8 +13,18 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, apply_overrides, load_job, resolve
+from .execute import SweepError
 
 EPILOG = "Documentation: docs/cli.md. Job file keys: docs/jobs.md."
+
+
+def _add_level_options(parser) -> None:
+    parser.add_argument("--resolution", type=int, nargs="+", metavar="N",
+                        help="pixels per side of the new level, or NX NY (default: the job's)")
+    parser.add_argument("--float32-preview", action="store_true",
+                        help="compute the level in float32: cheap, shallow, marked as preview")
+    parser.add_argument("--force", action="store_true",
+                        help="zoom even where the dtype cannot keep neighbouring pixels apart")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,15 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="compute a sweep (resumes an existing store)",
-                         description="Compute every missing tile of a job's sweep, then render "
-                                     "it. Running the same command again resumes.")
-    run.add_argument("job", help="TOML job file (see jobs/)")
-    run.add_argument("--store", help="zarr store to write (default: ./<job name>.zarr)")
-    run.add_argument("--set", dest="overrides", action="append", default=[],
-                     metavar="SECTION.KEY=VALUE",
-                     help="override a job setting, e.g. --set grid.resolution=64 (repeatable)")
-    where = run.add_mutually_exclusive_group()
+    execution = argparse.ArgumentParser(add_help=False)
+    where = execution.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDR",
                        help="address of a running Dask scheduler, or 'sync' to compute in this "
                             "process (default: start a local cluster)")
@@ -41,19 +45,94 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--cluster", metavar="PROFILE",
                        help="start workers through SLURM or PBS with this cluster profile "
                             "(see jobs/clusters/)")
-    run.add_argument("--workers", type=int, metavar="N",
-                     help="CPU worker processes of the local cluster (default: one per core)")
-    run.add_argument("--gpus", metavar="LIST",
-                     help="GPUs for the local cluster, one worker each, e.g. 0,1 (default: all "
-                          "visible GPUs; 'none' for CPU workers)")
-    run.add_argument("--gpu-mem-fraction", type=float, metavar="F",
-                     help="preallocate this fraction of each GPU (default: allocate on demand)")
+    execution.add_argument("--workers", type=int, metavar="N",
+                           help="CPU worker processes of the local cluster (default: one per "
+                                "core)")
+    execution.add_argument("--gpus", metavar="LIST",
+                           help="GPUs for the local cluster, one worker each, e.g. 0,1 "
+                                "(default: all visible GPUs; 'none' for CPU workers)")
+    execution.add_argument("--gpu-mem-fraction", type=float, metavar="F",
+                           help="preallocate this fraction of each GPU (default: on demand)")
+    execution.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    run = sub.add_parser("run", parents=[execution], help="compute a sweep (resumes an existing store)",
+                         description="Compute every missing tile of a job's sweep, then render "
+                                     "it. Running the same command again resumes.")
+    run.add_argument("job", help="TOML job file (see jobs/)")
+    run.add_argument("--store", help="zarr store to write (default: ./<job name>.zarr)")
+    run.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="SECTION.KEY=VALUE",
+                     help="override a job setting, e.g. --set grid.resolution=64 (repeatable)")
     run.add_argument("--dry-run", action="store_true",
                      help="print the worker job script and the cost estimate; submit nothing")
     run.add_argument("--png", metavar="FILE",
                      help="picture to write when done (default: next to the store)")
     run.add_argument("--no-render", action="store_true", help="do not write a picture")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    zoom = sub.add_parser("zoom", parents=[execution], help="add a zoomed level to a store",
+                          description="Compute a new level of a store with its configuration: "
+                                      "a box, a centre and width, or --auto (the most "
+                                      "boundary-rich region of a level). Resumable.")
+    zoom.add_argument("store")
+    how = zoom.add_mutually_exclusive_group(required=True)
+    how.add_argument("--box", nargs=4, metavar=("XLO", "XHI", "YLO", "YHI"),
+                     help="the new window, as hyperparameter values (or log10 with --log10)")
+    how.add_argument("--centre", nargs=2, metavar=("CX", "CY"),
+                     help="the new window's centre (with --width)")
+    how.add_argument("--auto", action="store_true",
+                     help="zoom into the most boundary-rich box of --from-level")
+    zoom.add_argument("--width", nargs="+", metavar="W",
+                      help="window width: decades on a log axis, value units on a linear one; "
+                           "one number for both axes or two (x, y)")
+    zoom.add_argument("--log10", action="store_true", help="--box/--centre are in log10 units")
+    zoom.add_argument("--from-level", type=int, metavar="L",
+                      help="level --auto looks at (default: the deepest)")
+    zoom.add_argument("--box-fraction", type=float, default=0.25, metavar="F",
+                      help="--auto zooms by this factor per axis (default 0.25)")
+    _add_level_options(zoom)
+
+    ladder = sub.add_parser("ladder", parents=[execution],
+                            help="fill in the keyframe ladder above a level",
+                            description="Levels sharing a level's centre, each twice as wide, "
+                                        "up to a width; pixels shared with the next narrower "
+                                        "level are copied, not recomputed.")
+    ladder.add_argument("store")
+    ladder.add_argument("--level", type=int, metavar="L",
+                        help="the deep level (default: the deepest)")
+    ladder.add_argument("--widest", type=float, default=6.0, metavar="DECADES",
+                        help="stop when the widest level spans this many decades (default 6)")
+
+    dive = sub.add_parser("dive", parents=[execution],
+                          help="unattended deep zoom: overview, auto-zooms, ladder",
+                          description="Compute the job's overview, auto-target and zoom until "
+                                      "--decades of zoom, then fill in the keyframe ladder up to "
+                                      "the overview. Re-run the same command to resume.")
+    dive.add_argument("job")
+    dive.add_argument("--decades", type=float, required=True,
+                      help="how deep to go, in decades of zoom")
+    dive.add_argument("--store", help="zarr store (default: ./<job name>.zarr)")
+    dive.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="SECTION.KEY=VALUE", help="override a job setting (repeatable)")
+    dive.add_argument("--box-fraction", type=float, default=0.25, metavar="F",
+                      help="zoom factor per auto step and axis (default 0.25)")
+
+    animate = sub.add_parser("animate", help="export the zoom across the ladder as MP4 or GIF",
+                             description="A smooth exponential zoom across a store's keyframe "
+                                         "ladder, streamed to ffmpeg (H.264 MP4, or GIF).")
+    animate.add_argument("store")
+    animate.add_argument("--out", required=True, metavar="FILE", help=".mp4, .mov, .mkv or .gif")
+    animate.add_argument("--fps", type=int, default=30, help="frames per second (default 30)")
+    animate.add_argument("--frames-per-octave", type=int, default=45, metavar="N",
+                         help="frames per factor-2 zoom (default 45)")
+    animate.add_argument("--size", default="512x512", metavar="WxH",
+                         help="frame size in pixels (default 512x512)")
+    animate.add_argument("--cmap", default="paper", help="colouring (as for render)")
+    animate.add_argument("--zoom", choices=("in", "out"), default="in", help="direction")
+    animate.add_argument("--no-ease", action="store_true", help="constant speed from end to end")
+    animate.add_argument("--overlay", action="store_true", help="draw the axes and end values")
+    animate.add_argument("--codec", choices=("h264", "hevc", "av1"),
+                         help="video codec (default: H.264, HEVC above 4K)")
+    animate.add_argument("--quiet", action="store_true", help="no progress bar")
 
     render = sub.add_parser("render", help="draw a level of a store as a PNG",
                             description="Draw a level with the paper's colouring, axis labels "
@@ -137,31 +216,129 @@ def _dry_run(cfg, path: str, profile) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
+def _execution(args) -> dict:
+    """run_sweep's keyword arguments for where and how to compute."""
     from .cluster import load_profile
-    from .execute import SweepError, run_sweep
 
     _positive("--workers", args.workers)
     if args.gpu_mem_fraction is not None and not 0 < args.gpu_mem_fraction <= 1:
         raise ConfigError(f"--gpu-mem-fraction {args.gpu_mem_fraction}: expected 0 < F <= 1")
+    return {"scheduler": args.scheduler, "scheduler_file": args.scheduler_file,
+            "profile": load_profile(args.cluster) if args.cluster else None,
+            "workers": args.workers, "gpus": _gpus(args.gpus),
+            "mem_fraction": args.gpu_mem_fraction, "progress": not args.quiet}
+
+
+def _report(path: str, report, level: int = 0) -> None:
+    rate = report.pixels / report.seconds if report.seconds else 0.0
+    print(f"{path} level {level}: {report.computed} tiles computed, {report.skipped} already "
+          f"done, {report.pixels} pixels in {report.seconds:.1f} s ({rate:,.0f} px/s)")
+
+
+def cmd_run(args) -> int:
+    from .execute import run_sweep
+
+    execution = _execution(args)
     cfg = resolve(apply_overrides(load_job(args.job), args.overrides))
-    profile = load_profile(args.cluster) if args.cluster else None
     path = args.store or f"{Path(args.job).stem}.zarr"
     if args.dry_run:
-        return _dry_run(cfg, path, profile)
-    try:
-        report = run_sweep(path, cfg, scheduler=args.scheduler,
-                           scheduler_file=args.scheduler_file, profile=profile,
-                           workers=args.workers, gpus=_gpus(args.gpus),
-                           mem_fraction=args.gpu_mem_fraction, progress=not args.quiet)
-    except SweepError as exc:
-        return _fail(f"{exc} (finished tiles are kept; run the same command to resume)", 1)
-    rate = report.pixels / report.seconds if report.seconds else 0.0
-    print(f"{path}: {report.computed} tiles computed, {report.skipped} already done, "
-          f"{report.pixels} pixels in {report.seconds:.1f} s ({rate:,.0f} px/s)")
+        return _dry_run(cfg, path, execution["profile"])
+    _report(path, run_sweep(path, cfg, **execution))
     if not args.no_render:
         out = args.png or _default_png(path)
         print(f"wrote {_render(path, 0, out, 'paper')}")
+    return 0
+
+
+def _level_options(args) -> dict:
+    res = args.resolution
+    if res is not None and len(res) not in (1, 2):
+        raise ConfigError(f"--resolution {' '.join(map(str, res))}: expected N or NX NY")
+    if res is not None and min(res) < 2:
+        raise ConfigError(f"--resolution {min(res)}: must be >= 2")
+    return {"resolution": None if res is None else (res[0], res[-1]),
+            "dtype": "float32" if args.float32_preview else None, "force": args.force}
+
+
+def cmd_zoom(args) -> int:
+    from . import store, zoom
+    from .dive import auto_view, deepest, view_of, zoom_to
+
+    execution = _execution(args)
+    level_options = _level_options(args)
+    cfg = store.config_of(args.store)
+    root = store.open_root(args.store)
+    if args.auto:
+        source = deepest(args.store) if args.from_level is None else args.from_level
+        if not 0 < args.box_fraction < 1:
+            raise ConfigError(f"--box-fraction {args.box_fraction}: expected 0 < F < 1")
+        view = auto_view(args.store, source, box_fraction=args.box_fraction,
+                         resolution=level_options["resolution"], dtype=level_options["dtype"],
+                         force=args.force)
+        kind = "auto"
+    else:
+        current = view_of(store.open_level(root, deepest(args.store)), cfg)
+        if args.box:
+            view = zoom.box_view(current, x=args.box[:2], y=args.box[2:], log10=args.log10)
+        else:
+            if not args.width or len(args.width) > 2:
+                raise ConfigError("--centre needs --width W (both axes) or --width WX WY")
+            width = args.width[0] if len(args.width) == 1 else tuple(args.width)
+            view = zoom.centre_view(current, centre=tuple(args.centre), width=width,
+                                    log10=args.log10)
+        kind = "zoom"
+    index, report = zoom_to(args.store, view, kind=kind, **level_options, **execution)
+    _report(args.store, report, index)
+    print(f"level {index}: x {view['x'].lo} .. {view['x'].hi}, y {view['y'].lo} .. "
+          f"{view['y'].hi}")
+    return 0
+
+
+def cmd_ladder(args) -> int:
+    from . import store
+    from .dive import deepest, ladder
+
+    execution = _execution(args)
+    level = deepest(args.store) if args.level is None else args.level
+    indices = ladder(args.store, level, widest=args.widest, **execution)
+    root = store.open_root(args.store)
+    reused = sum(store.open_level(root, i).group.attrs["reused_pixels"] for i in indices)
+    print(f"{args.store}: ladder of {len(indices)} levels {indices} (widest first); "
+          f"{reused} pixels copied from narrower levels, not recomputed")
+    return 0
+
+
+def cmd_dive(args) -> int:
+    from .dive import dive
+
+    execution = _execution(args)
+    cfg = resolve(apply_overrides(load_job(args.job), args.overrides))
+    path = args.store or f"{Path(args.job).stem}.zarr"
+    if args.decades <= 0:
+        raise ConfigError(f"--decades {args.decades}: expected a number > 0")
+    indices = dive(path, cfg, args.decades, box_fraction=args.box_fraction, **execution)
+    print(f"{path}: keyframe ladder of {len(indices)} levels {indices} (widest first); "
+          f"animate it with: fractalsweep animate {path} --out zoom.mp4")
+    return 0
+
+
+def cmd_animate(args) -> int:
+    from .animate import animate
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--size {args.size!r}: expected WIDTHxHEIGHT, e.g. 512x512") from None
+    try:
+        result = animate(args.store, args.out, fps=args.fps,
+                         frames_per_octave=args.frames_per_octave, size=(width, height),
+                         cmap=args.cmap, zoom=args.zoom, ease=not args.no_ease,
+                         overlay=args.overlay, progress=not args.quiet, codec=args.codec)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"wrote {result['path']}: {result['frames']} frames, {result['size'][0]}x"
+          f"{result['size'][1]}, {result['codec']}, {result['seconds']:.1f} s of video from "
+          f"levels {result['levels']} in {result['elapsed']:.1f} s")
     return 0
 
 
@@ -205,8 +382,11 @@ def cmd_info(args) -> int:
     for name in sorted(root["levels"].group_keys(), key=int):
         lvl = store.open_level(root, int(name))
         score = lvl.group["score"][:]
-        levels.append({"level": int(name), "view": lvl.group.attrs["view"],
-                       "resolution": lvl.group.attrs["resolution"],
+        attrs = lvl.group.attrs
+        levels.append({"level": int(name), "view": attrs["view"],
+                       "resolution": attrs["resolution"], "dtype": attrs["dtype"],
+                       "preview": attrs["preview"], "kind": attrs["kind"],
+                       "reused_pixels": attrs["reused_pixels"],
                        "tiles_done": int(lvl.done.sum()), "tiles": int(lvl.done.size),
                        "converged": int((score < 0).sum()), "diverged": int((score >= 0).sum())})
     if args.json:
@@ -218,9 +398,10 @@ def cmd_info(args) -> int:
     print("config    " + json.dumps(meta["config"]))
     for lv in levels:
         x, y = lv["view"]["x"], lv["view"]["y"]
-        print(f"level {lv['level']}   {lv['resolution'][0]}x{lv['resolution'][1]}  "
-              f"tiles {lv['tiles_done']}/{lv['tiles']}  converged {lv['converged']}  "
-              f"diverged {lv['diverged']}")
+        preview = " PREVIEW" if lv["preview"] else ""
+        print(f"level {lv['level']}   {lv['kind']}  {lv['resolution'][0]}x{lv['resolution'][1]}"
+              f"  {lv['dtype']}{preview}  tiles {lv['tiles_done']}/{lv['tiles']}  converged "
+              f"{lv['converged']}  diverged {lv['diverged']}  reused {lv['reused_pixels']}")
         print(f"          x: {x['label']} {x['lo']} .. {x['hi']} ({x['scale']})")
         print(f"          y: {y['label']} {y['lo']} .. {y['hi']} ({y['scale']})")
     return 0
@@ -251,8 +432,9 @@ def cmd_bench(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "status": cmd_status, "render": cmd_render, "info": cmd_info,
-            "bench": cmd_bench}
+COMMANDS = {"run": cmd_run, "zoom": cmd_zoom, "ladder": cmd_ladder, "dive": cmd_dive,
+            "animate": cmd_animate, "status": cmd_status, "render": cmd_render,
+            "info": cmd_info, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
         return _fail(str(exc))
+    except SweepError as exc:
+        return _fail(f"{exc} (finished tiles are kept; run the same command to resume)", 1)
     except KeyboardInterrupt:
         return _fail("interrupted; finished tiles are kept, run the same command to resume", 130)
 

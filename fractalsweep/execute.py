@@ -44,6 +44,13 @@ class RunReport:
         return sum(s["pixels"] for s in self.summaries)
 
 
+def _start_cluster(profile, workers, gpus, mem_fraction):
+    if profile is not None:
+        return cluster.batch_cluster(profile)
+    gpus = cluster.visible_gpus() if gpus is None else gpus
+    return cluster.local_cluster(workers, gpus, mem_fraction)
+
+
 @contextlib.contextmanager
 def _client(scheduler, scheduler_file, profile, workers, gpus, mem_fraction):
     from distributed import Client
@@ -52,17 +59,29 @@ def _client(scheduler, scheduler_file, profile, workers, gpus, mem_fraction):
         with Client(scheduler, scheduler_file=scheduler_file) as client:
             yield client
         return
-    if profile is not None:
-        make = lambda: cluster.batch_cluster(profile)  # noqa: E731
-    else:
-        gpus = cluster.visible_gpus() if gpus is None else gpus
-        make = lambda: cluster.local_cluster(workers, gpus, mem_fraction)  # noqa: E731
-    with make() as c, Client(c) as client:
+    with _start_cluster(profile, workers, gpus, mem_fraction) as c, Client(c) as client:
         yield client
 
 
+@contextlib.contextmanager
+def shared_cluster(**execution):
+    """Start the cluster ``execution`` asks for once, for several runs (a dive's levels).
+
+    Yields run_sweep keyword arguments that point at it; attaching to a running cluster or
+    computing in-process needs nothing started, and passes through unchanged.
+    """
+    if execution.get("scheduler") or execution.get("scheduler_file"):
+        yield execution
+        return
+    keys = ("profile", "workers", "gpus", "mem_fraction")
+    with _start_cluster(*(execution.get(k) for k in keys)) as c:
+        yield {**{k: v for k, v in execution.items() if k not in keys},
+               "scheduler": c.scheduler_address}
+
+
 def run_sweep(path: str, cfg: SweepConfig, *, level: int = 0, view: dict | None = None,
-              scheduler: str | None = None, scheduler_file: str | None = None,
+              resolution: tuple[int, int] | None = None, dtype: str | None = None,
+              kind: str = "job", reuse_from: int | None = None, scheduler: str | None = None, scheduler_file: str | None = None,
               profile: cluster.Profile | None = None, workers: int | None = None,
               gpus: list[str] | None = None, mem_fraction: float | None = None,
               progress: bool = True) -> RunReport:
@@ -79,6 +98,9 @@ def run_sweep(path: str, cfg: SweepConfig, *, level: int = 0, view: dict | None 
         Which level to compute; level 0 is the job's own view.
     view : dict, optional
         ``{"x": AxisConfig, "y": AxisConfig}`` windows for a new level; defaults to the job's.
+    resolution, dtype, kind, reuse_from
+        For a new level: see :func:`fractalsweep.store.ensure_level`. An existing level
+        keeps what it was created with.
     scheduler : str, optional
         ``"sync"`` to compute in this process, or the address of a running Dask scheduler.
     scheduler_file : str, optional
@@ -98,7 +120,9 @@ def run_sweep(path: str, cfg: SweepConfig, *, level: int = 0, view: dict | None 
     """
     with store.driver_lock(path):
         root = store.create_or_check(path, cfg, streams.draw(cfg))
-        lvl = store.ensure_level(root, level, cfg, view or {"x": cfg.x, "y": cfg.y})
+        lvl = store.ensure_level(root, level, cfg, view or {"x": cfg.x, "y": cfg.y},
+                                 resolution=resolution, dtype=dtype, kind=kind,
+                                 reuse_from=reuse_from)
         pending = lvl.pending()
         total = len(lvl.tiling.indices())
         report = RunReport(total=total, skipped=total - len(pending))

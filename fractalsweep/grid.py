@@ -43,6 +43,16 @@ def axis_values(axis, n: int, dtype) -> np.ndarray:
     return np.array([round_to(v, dtype) for v in values], dtype=dtype)
 
 
+def matching_indices(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(ia, ib)`` with ``a[ia] == b[ib]``, for increasing coordinate arrays.
+
+    Finite floats compare equal exactly when their bits are equal (a decimal grid has no
+    zeros of both signs), so these are the pixels a kernel would compute identically.
+    """
+    ia = np.flatnonzero(np.isin(a, b))
+    return ia, np.searchsorted(b, a[ia])
+
+
 @dataclass(frozen=True)
 class Tiling:
     """Square tiles of ``tile`` pixels on a side over an ``(ny, nx)`` image; edge tiles are cut.

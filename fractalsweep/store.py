@@ -40,7 +40,7 @@ import zarr
 
 from . import __version__
 from .config import ConfigError, SweepConfig, from_dict
-from .grid import Tiling, axis_values
+from .grid import Tiling, axis_values, matching_indices
 
 FORMAT = 1
 LOCK = "fractalsweep.lock"
@@ -210,8 +210,8 @@ def _copy_shared_pixels(source: Level, target: Level) -> int:
     """
     if not source.done.all() or source.group.attrs["dtype"] != target.group.attrs["dtype"]:
         return 0
-    _, tx, sx = np.intersect1d(target.group["x"][:], source.group["x"][:], return_indices=True)
-    _, ty, sy = np.intersect1d(target.group["y"][:], source.group["y"][:], return_indices=True)
+    tx, sx = matching_indices(target.group["x"][:], source.group["x"][:])
+    ty, sy = matching_indices(target.group["y"][:], source.group["y"][:])
     if not (tx.size and ty.size):
         return 0
     for field in PIXEL_ARRAYS:

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from .config import AxisConfig, ConfigError
-from .grid import PRECISION, axis_values
+from .grid import PRECISION, axis_values, matching_indices
 
 AXES = ("x", "y")
 SIGNIFICANT = 40  # digits kept in a computed log bound (see the module docstring)
@@ -107,7 +107,7 @@ def _resolution(resolution: Any) -> tuple[int, int]:
     return int(nx), int(ny)
 
 
-def _window(axis: AxisConfig) -> tuple[Decimal, Decimal]:
+def window(axis: AxisConfig) -> tuple[Decimal, Decimal]:
     """``(centre, width)`` of an axis in axis units (log10 on a log axis)."""
     with localcontext(_CTX):
         lo, hi = Decimal(axis.lo), Decimal(axis.hi)
@@ -237,7 +237,7 @@ def centre_view(view: View, centre: Any = None, width: Any = None, *,
         if c is None and w is None:
             new[name] = axis
             continue
-        c0, w0 = _window(axis)
+        c0, w0 = window(axis)
         if c is not None:
             c0 = _coordinate(f"{name} centre", axis, _number(f"{name} centre", c), log10)
         if w is not None:
@@ -451,7 +451,7 @@ def _pixel_view(view: View, position: dict[str, Decimal], n: dict[str, int],
     new = {}
     for name in AXES:
         axis = view[name]
-        centre, width = _window(axis)
+        centre, width = window(axis)
         with localcontext(_CTX):
             # pixel p sits at lo + (hi - lo) * p / (n - 1) in axis units (grid.decimal_values)
             at = centre - width / 2 + width * position[name] / (n[name] - 1)
@@ -583,9 +583,9 @@ def ladder(deep_view: View, widest: Any = 6) -> list[View]:
     >>> [(v["x"].lo, v["x"].hi) for v in ladder({"x": axis, "y": axis}, widest=wider)]
     [('-0.6', '1'), ('-0.2', '0.6'), ('0', '0.4'), ('0.1', '0.3')]
     """
-    windows = {name: _window(deep_view[name]) for name in AXES}
+    windows = {name: window(deep_view[name]) for name in AXES}
     if isinstance(widest, dict):
-        targets = {name: _window(widest[name])[1] for name in AXES}
+        targets = {name: window(widest[name])[1] for name in AXES}
     else:
         decades = _number("widest", widest)
         if decades <= 0:
@@ -655,10 +655,6 @@ def coinciding_pixels(narrow_view: View, wide_view: View, resolution: Any,
     """
     pairs = {}
     for name, n in zip(AXES, _resolution(resolution)):
-        wide = axis_values(wide_view[name], n, dtype)
-        narrow = axis_values(narrow_view[name], n, dtype)
-        # finite floats compare equal exactly when their bits are equal (no zeros of both signs
-        # arise from a decimal grid), so == is the bit-equality the kernel needs
-        wide_idx = np.flatnonzero(np.isin(wide, narrow))
-        pairs[name] = (wide_idx, np.searchsorted(narrow, wide[wide_idx]))
+        pairs[name] = matching_indices(axis_values(wide_view[name], n, dtype),
+                                       axis_values(narrow_view[name], n, dtype))
     return pairs
