@@ -20,7 +20,7 @@ class Hyper(NamedTuple):
     init_shift: tuple  # added to each layer's weights once, at init
 
     @classmethod
-    def defaults(cls, depth: int, lr: float) -> "Hyper":
+    def defaults(cls, depth: int, lr: float) -> Hyper:
         return cls((lr,) * depth, (0.0,) * depth, (0.0,) * depth)
 
 

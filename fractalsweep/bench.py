@@ -82,12 +82,12 @@ BASELINE = {"x": {"lo": "13.29976231", "hi": "13.29978604"},
             "y": {"lo": "200.3582269", "hi": "200.3585844"}}
 
 
-def run(pixels: int = 1024, steps: int = 100, repeats: int = 3, job: dict | None = None) -> list:
+def run(pixels: int = 1024, steps: int = 100, repeats: int = 3, job: dict = BASELINE) -> list:
     """Measure every method in float64 and float32; returns one row per (dtype, method)."""
     rows = []
     for dtype in ("float64", "float32"):
         overrides = [f"dtype='{dtype}'", f"training.steps={steps}"]
-        raw = config.apply_overrides(BASELINE if job is None else job, overrides)
+        raw = config.apply_overrides(job, overrides)
         cfg = config.resolve(raw)
         arrays = streams.draw(cfg)
         xs, ys = _pixels(cfg, pixels)

@@ -163,6 +163,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=3, help="timed repeats, best kept")
     bench.add_argument("--job", help="job file whose network and window to use (default: the "
                                      "baseline network on the paper's tanh window)")
+    bench.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="SECTION.KEY=VALUE",
+                       help="override a setting of the benchmarked job, e.g. grid.group=16")
     bench.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     return p
 
@@ -344,10 +347,9 @@ def cmd_animate(args) -> int:
 
 def _default_png(path: str, level: int | None = None) -> str:
     """``<store stem>[-L<level>].png`` next to a local store, in the working directory for URLs."""
-    base = Path(path.rstrip("/").split("://")[-1])
-    base = base if "://" not in path else Path(base.name)
-    suffix = "" if level is None else f"-L{level}"
-    return str(base.with_name(base.stem + suffix + ".png"))
+    store = Path(path.rstrip("/").split("://")[-1])
+    base = store.parent / store.stem if "://" not in path else Path(store.stem)
+    return f"{base}{'' if level is None else f'-L{level}'}.png"
 
 
 def _render(path: str, level: int, out: str, cmap: str) -> Path:
@@ -408,8 +410,8 @@ def cmd_info(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .status import level_status, format_status
     from . import store
+    from .status import format_status, level_status
 
     root = store.open_root(args.store)
     levels = [level_status(store.open_level(root, int(name)))
@@ -423,7 +425,7 @@ def cmd_bench(args) -> int:
 
     for name in ("pixels", "steps", "repeats"):
         _positive(f"--{name}", getattr(args, name))
-    job = load_job(args.job) if args.job else None
+    job = apply_overrides(load_job(args.job) if args.job else bench.BASELINE, args.overrides)
     rows = bench.run(pixels=args.pixels, steps=args.steps, repeats=args.repeats, job=job)
     print(bench.table(rows))
     print(f"saved for cost estimates: {bench.save(rows)}")

@@ -16,7 +16,7 @@ numeric parts stay importable and cheap in worker processes.
 
 import numpy as np
 
-__all__ = ["CONVERGED", "DIVERGED", "BOUNDARY", "CLASS_COLOURS", "equalize", "classes", "to_rgb"]
+__all__ = ["BOUNDARY", "CLASS_COLOURS", "CONVERGED", "DIVERGED", "classes", "equalize", "to_rgb"]
 
 CONVERGED, DIVERGED, BOUNDARY = 0, 1, 2
 

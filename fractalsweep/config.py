@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import tomllib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -110,7 +111,7 @@ class SweepConfig:
     def layer_shapes(self) -> tuple[tuple[int, int], ...]:
         w, d = self.model.width, self.model.depth
         dims = [self.input_dim] + [w] * (d - 1) + [self.data.target_dim]
-        return tuple(zip(dims[:-1], dims[1:]))
+        return tuple(itertools.pairwise(dims))
 
     @property
     def n_params(self) -> int:

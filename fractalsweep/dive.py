@@ -101,10 +101,10 @@ def ladder(path: str, level: int, *, widest=6, **execution) -> list[int]:
     attrs = lvl.group.attrs
     views = zoom.ladder(view_of(lvl, cfg), widest)
     indices = [level]
-    with shared_cluster(**execution) as execution:
+    with shared_cluster(**execution) as running:
         for view in reversed(views[:-1]):
             index, _ = zoom_to(path, view, resolution=attrs["resolution"], dtype=attrs["dtype"],
-                               kind="ladder", reuse_from=indices[-1], **execution)
+                               kind="ladder", reuse_from=indices[-1], **running)
             indices.append(index)
     return indices[::-1]
 
@@ -124,12 +124,13 @@ def dive(path: str, cfg: SweepConfig, decades: float, *, box_fraction: float = 0
     """
     resolution = (zoom.aligned_resolution(cfg.grid.resolution[0]),
                   zoom.aligned_resolution(cfg.grid.resolution[1]))
-    with shared_cluster(progress=progress, **execution) as execution:
-        run_sweep(path, cfg, **execution)
+    with shared_cluster(progress=progress, **execution) as running:
+        run_sweep(path, cfg, **running)
         overview = {"x": cfg.x, "y": cfg.y}
-        deepest = 0
+        deepest_level = 0
         view = overview
         while zoom_factor(view, overview) < decades:
-            view = auto_view(path, deepest, box_fraction=box_fraction, resolution=resolution)
-            deepest, _ = zoom_to(path, view, resolution=resolution, kind="auto", **execution)
-        return ladder(path, deepest, widest=widest or overview, **execution)
+            view = auto_view(path, deepest_level, box_fraction=box_fraction,
+                             resolution=resolution)
+            deepest_level, _ = zoom_to(path, view, resolution=resolution, kind="auto", **running)
+        return ladder(path, deepest_level, widest=widest or overview, **running)

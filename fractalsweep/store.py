@@ -62,7 +62,7 @@ def _versions() -> dict[str, str]:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def _first_difference(a, b, prefix=""):

@@ -86,7 +86,7 @@ def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
         "min": float(score.min()),
         "max": float(score.max()),
         "seconds": seconds,
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "finished": datetime.datetime.now(datetime.UTC).isoformat(),
         "dtype": cfg.dtype,
         **_device(),
     }

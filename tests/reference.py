@@ -223,9 +223,9 @@ def train(weights0, X, Y, activation, lrs, steps, *, shift=None, init_shift=None
     bad = np.flatnonzero(~np.isfinite(losses))
     first_nonfinite = int(bad[0]) if bad.size else -1
     v = normalized_losses(losses)
-    return dict(
-        score=score_from_losses(losses),
-        first_nonfinite=first_nonfinite,
-        final_loss=float(v[-1]),
-        losses=losses,
-    )
+    return {
+        "score": score_from_losses(losses),
+        "first_nonfinite": first_nonfinite,
+        "final_loss": float(v[-1]),
+        "losses": losses,
+    }

@@ -6,8 +6,8 @@ import numpy as np
 import zarr
 from distributed import Client, LocalCluster
 
-from fractalsweep.config import resolve
 from fractalsweep.cluster import local_cluster, worker_env
+from fractalsweep.config import resolve
 from fractalsweep.execute import run_sweep
 
 JOB = {"training": {"steps": 40}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},

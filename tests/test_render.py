@@ -3,7 +3,15 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from fractalsweep.colour import BOUNDARY, CLASS_COLOURS, CONVERGED, DIVERGED, classes, equalize, to_rgb
+from fractalsweep.colour import (
+    BOUNDARY,
+    CLASS_COLOURS,
+    CONVERGED,
+    DIVERGED,
+    classes,
+    equalize,
+    to_rgb,
+)
 from fractalsweep.render import end_labels, render_png
 
 

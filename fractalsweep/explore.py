@@ -1,0 +1,431 @@
+"""The interactive explorer: a matplotlib window on one level of a store.
+
+Drag a box to zoom: the box becomes a new level (:func:`fractalsweep.dive.zoom_to`), computed
+in a background thread on the cluster while a timer redraws the level as its tiles land. Keys
+step through the levels and change the colouring; the status line shows the level's window,
+its dtype and the decades of zoom its precision has left.
+
+The window is an ordinary :class:`~matplotlib.figure.Figure`: only :func:`explore` touches
+pyplot, so :class:`Explorer` runs headless (Agg) and is tested by sending it synthetic events.
+
+Keys
+----
+``left`` / ``b``, ``right`` / ``n``
+    Previous / next level (by index).
+``d``
+    The deepest level.
+``c``
+    Next colouring (:data:`CMAPS`).
+``f``
+    Toggle force: compute zooms the precision guard refuses.
+``r``
+    Redraw the level from the store (a level another process is computing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Context, Decimal, localcontext
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.widgets import RectangleSelector
+
+from . import dive, store, zoom
+from .colour import to_rgb
+from .config import AxisConfig, ConfigError
+from .execute import shared_cluster
+from .grid import PRECISION
+from .render import end_labels
+
+__all__ = ["CMAPS", "KEYS", "Explorer", "box_to_view", "explore", "pixel_value"]
+
+CMAPS = ("paper", "classes", "viridis")
+#: key -> (method of :class:`Explorer`, its arguments)
+KEYS = {"left": ("step", -1), "b": ("step", -1), "right": ("step", 1), "n": ("step", 1),
+        "d": ("to_deepest",), "c": ("cycle_colours",), "f": ("toggle_force",),
+        "r": ("redraw",)}
+HELP = "drag: zoom   \u2190/\u2192 b/n: levels   d: deepest   c: colours   f: force   r: redraw"
+MIN_DRAG = 2  # screen pixels; a shorter drag in either direction is a click, not a box
+PIXEL_FRACTION = 1000  # box bounds are placed to within 1/PIXEL_FRACTION of a level pixel
+POLL_MS = 250
+REDRAW_SHARE = 0.2  # while tiles land, redrawing takes at most this share of the time
+
+
+def pixel_value(axis: AxisConfig, n: int, position: float) -> Decimal:
+    """The hyperparameter value at fractional pixel ``position`` of an ``n``-pixel axis.
+
+    Pixel ``p`` sits at ``lo + (hi - lo) * p / (n - 1)`` in axis units (log10 of the value on
+    a log axis), as in :func:`fractalsweep.grid.decimal_values`: whole positions give the
+    exact coordinates of the pixels, whose rounding to the dtype the store keeps in ``x`` and
+    ``y``. Working from the window's decimal strings, not from those rounded values, keeps
+    every digit of a deep window.
+
+    The value is rounded to the fewest significant digits that keep it within
+    ``1 / PIXEL_FRACTION`` of a pixel of ``position``: a mouse is not more precise, and the
+    new window's bounds stay short.
+    """
+    centre, width = zoom.window(axis)
+    with localcontext(Context(prec=PRECISION)):
+        at = centre - width / 2 + width * Decimal(float(position)) / (n - 1)
+        step = width / (n - 1) / PIXEL_FRACTION
+        if axis.scale == "log":
+            value = Decimal(10) ** at
+            step *= value * Decimal(10).ln()  # d value = value * ln(10) * d(log10 value)
+        else:
+            value = at
+        digits = value.adjusted() - step.adjusted() + 1
+    return Context(prec=min(max(digits, 1), PRECISION)).plus(value)
+
+
+def box_to_view(view: dict, resolution, xs, ys) -> dict:
+    """The window of a box drawn on a level, in that level's pixel coordinates.
+
+    Parameters
+    ----------
+    view : dict
+        The level's view, ``{"x": AxisConfig, "y": AxisConfig}``.
+    resolution : (nx, ny)
+        The level's pixels per axis.
+    xs, ys : (float, float)
+        The box's ends in pixels (column and row index; fractional, either order).
+
+    Raises
+    ------
+    ConfigError
+        A box that gives no valid window (see :func:`fractalsweep.zoom.box_view`).
+
+    Examples
+    --------
+    >>> axis = AxisConfig(lo="0.1", hi="10000")
+    >>> new = box_to_view({"x": axis, "y": axis}, (6, 6), (1, 3), (0.5, 4.25))
+    >>> new["x"].lo, new["x"].hi, new["y"].lo, new["y"].hi
+    ('1', '100', '0.3162', '1778')
+    """
+    bounds = {name: tuple(pixel_value(view[name], n, p) for p in sorted(ends))
+              for name, n, ends in (("x", resolution[0], xs), ("y", resolution[1], ys))}
+    return zoom.box_view(view, **bounds)
+
+
+def _rgba(score: np.ndarray, cmap: str) -> np.ndarray:
+    """The level coloured as :func:`to_rgb` does (rows top first), pixels not computed clear."""
+    alpha = np.where(np.isnan(score[::-1]), 0, 255).astype(np.uint8)
+    return np.dstack([to_rgb(score, cmap), alpha])
+
+
+@dataclass
+class _Job:
+    """A level being computed in a background thread, and what the window knows of it."""
+
+    index: int
+    thread: threading.Thread | None = None
+    follow: bool = True  # show the level as it lands, until the user steps elsewhere
+    done: int = 0  # tiles finished at the last poll
+    total: int | None = None
+    result: int | None = None
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class Explorer:
+    """A matplotlib figure on the levels of a store, with box zoom and level navigation.
+
+    Parameters
+    ----------
+    store_path : str
+        The store (a path or an fsspec URL) holding at least one level.
+    level : int, optional
+        The level shown first; default: the deepest (:func:`fractalsweep.dive.deepest`).
+    execution : dict, optional
+        :func:`~fractalsweep.execute.run_sweep` keyword arguments for the zooms; ``progress``
+        defaults to False. The cluster they describe is started on the first zoom and kept
+        until :meth:`close` (:func:`~fractalsweep.execute.shared_cluster`); with none given,
+        that is a local cluster. ``{"scheduler": "sync"}`` computes in this process.
+    figure : matplotlib.figure.Figure, optional
+        The figure to draw in (a pyplot one for a window); default: a new one on an Agg
+        canvas.
+
+    Examples
+    --------
+    >>> explorer = Explorer("quickstart.zarr", execution={"scheduler": "sync"})  # doctest: +SKIP
+    >>> box = box_to_view(explorer.view, explorer.resolution, (3, 9), (2, 8))  # doctest: +SKIP
+    >>> explorer.zoom(box)  # doctest: +SKIP
+    1
+    >>> explorer.wait()  # doctest: +SKIP
+    """
+
+    def __init__(self, store_path: str, *, level: int | None = None,
+                 execution: dict | None = None, figure: Figure | None = None):
+        self.path = store_path
+        self.cfg = store.config_of(store_path)
+        self.execution = {"progress": False, **(execution or {})}
+        self.cmap = CMAPS[0]
+        self.force = False
+        self.message = HELP
+        self._cluster = contextlib.ExitStack()
+        self._cluster_execution: dict | None = None
+        self._job: _Job | None = None
+        self._timer = None
+        self._precision: dict[int, dict] = {}  # a level's window never changes once made
+        self._drawn_at = self._draw_seconds = 0.0
+        if figure is None:
+            figure = Figure(figsize=(7, 7.5))
+            FigureCanvasAgg(figure)
+        self.figure = figure
+        self.ax = figure.subplots()
+        figure.subplots_adjust(left=0.12, right=0.97, top=0.97, bottom=0.2)
+        self.image = self.ax.imshow(np.zeros((1, 1, 4), np.uint8), origin="upper",
+                                    interpolation="nearest")
+        self.status = figure.text(0.01, 0.01, "", family="monospace", fontsize=8, va="bottom")
+        self.selector = RectangleSelector(self.ax, self._on_select, useblit=True, button=[1])
+        figure.canvas.mpl_connect("key_press_event", self._on_key)
+        self.show(dive.deepest(store_path) if level is None else level)
+
+    # --- drawing ------------------------------------------------------------------------
+
+    def show(self, level: int) -> None:
+        """Draw ``level`` as the store holds it now; pixels not computed yet are left clear."""
+        start = time.monotonic()
+        lvl = store.open_level(store.open_root(self.path), level)
+        score = lvl.group["score"][:]
+        ny, nx = score.shape
+        self.level, self.view = level, dive.view_of(lvl, self.cfg)
+        self.resolution, self.dtype = (nx, ny), lvl.group.attrs["dtype"]
+        self.tiles = (int(lvl.done.sum()), lvl.done.size)
+        self.preview = lvl.group.attrs.get("preview", False)
+        self.image.set_data(_rgba(score, self.cmap))
+        # pixel-index coordinates: pixel (i, j) is centred on (i, j), row 0 at the bottom
+        self.image.set_extent((-0.5, nx - 0.5, -0.5, ny - 0.5))
+        self.ax.set_xlim(-0.5, nx - 0.5)
+        self.ax.set_ylim(-0.5, ny - 0.5)
+        self._label_axes(lvl)
+        self._update_status()
+        self._draw_seconds = time.monotonic() - start
+        self._drawn_at = time.monotonic()
+
+    def _label_axes(self, lvl: store.Level) -> None:
+        """Ticks at the two ends of each axis, labelled by their values as in render_png."""
+        nx, ny = self.resolution
+        x, y = lvl.group["x"], lvl.group["y"]
+        self.ax.set_xticks([0, nx - 1], end_labels(x[0], x[nx - 1]))
+        self.ax.set_yticks([0, ny - 1], end_labels(y[0], y[ny - 1]))
+        for label, align in zip(self.ax.get_xticklabels(), ("left", "right")):
+            label.set_horizontalalignment(align)
+        for label, align in zip(self.ax.get_yticklabels(), ("bottom", "top")):
+            label.set_rotation(90)
+            label.set_verticalalignment(align)
+        self.ax.set_xlabel(self.view["x"].label)
+        self.ax.set_ylabel(self.view["y"].label)
+
+    def _precision_of(self, level: int) -> dict:
+        if level not in self._precision:
+            self._precision[level] = zoom.precision_check(self.view, self.resolution,
+                                                          self.dtype)
+        return self._precision[level]
+
+    def _update_status(self) -> None:
+        """Two lines: the level shown, then the computation under way or the last message."""
+        windows = [f"{a} {' .. '.join(end_labels(float(self.view[a].lo), float(self.view[a].hi)))}"
+                   for a in ("x", "y")]
+        done, total = self.tiles
+        parts = [f"level {self.level}", *windows,
+                 self.dtype + (" preview" if self.preview else ""),
+                 f"{self._precision_of(self.level)['decades_left']:.1f} decades left",
+                 self.cmap]
+        if done < total:
+            parts.append(f"tiles {done}/{total}")
+        if self.force:
+            parts.append("FORCE")
+        job = self._job
+        second = self.message
+        if job is not None:
+            progress = "starting" if job.total is None else f"{job.done}/{job.total} tiles"
+            # the help is for an idle window; a message (a refused zoom) stays on the line
+            second = f"computing level {job.index}: {progress}" + (
+                "" if self.message == HELP else f"   {self.message}")
+        self.status.set_text("   ".join(parts) + "\n" + second)
+        self.figure.canvas.draw_idle()
+
+    def _say(self, message: str) -> None:
+        self.message = message
+        self._update_status()
+
+    # --- zooming ------------------------------------------------------------------------
+
+    def _on_select(self, press, release) -> None:
+        """RectangleSelector callback: the dragged box, in pixel coordinates, becomes a level."""
+        if min(abs(release.x - press.x), abs(release.y - press.y)) < MIN_DRAG:
+            return
+        try:
+            view = box_to_view(self.view, self.resolution, (press.xdata, release.xdata),
+                               (press.ydata, release.ydata))
+        except ConfigError as exc:
+            self._say(f"no zoom: {exc}")
+            return
+        self.zoom(view)
+
+    def zoom(self, view: dict, *, resolution=None, dtype: str | None = None) -> int | None:
+        """Start computing ``view`` as a level in the background; the window follows it.
+
+        ``resolution`` (nx, ny) and ``dtype`` default to those of the level shown. The guard
+        runs here, so a refusal shows at once in the status line (``f`` forces).
+
+        Returns
+        -------
+        int or None
+            The level being computed (an existing one if the store has this window), or None
+            if refused or another level is still computing.
+        """
+        if self._job is not None:
+            self._say("one zoom at a time: this one is still computing")
+            return None
+        resolution = tuple(resolution or self.resolution)
+        dtype = dtype or self.dtype
+        try:
+            zoom.guard(view, resolution, dtype, force=self.force)
+        except zoom.PrecisionError as exc:
+            self._say(f"refused: {exc} (f: force)")
+            return None
+        root = store.open_root(self.path)
+        found = dive.find_level(root, view, resolution, dtype)
+        job = _Job(max(dive.levels(root)) + 1 if found is None else found)
+        job.thread = threading.Thread(target=self._compute, name=f"explore-level-{job.index}",
+                                      args=(job, view, resolution, dtype, self.force),
+                                      daemon=True)
+        self._job = job
+        self.message = HELP
+        job.thread.start()
+        self._timer = self.figure.canvas.new_timer(interval=POLL_MS)
+        self._timer.add_callback(self._poll)
+        self._timer.start()
+        self._update_status()
+        return job.index
+
+    def _compute(self, job: _Job, view, resolution, dtype, force) -> None:
+        """The background thread: compute the level; the window reads what it writes."""
+        try:
+            if self._cluster_execution is None:
+                # started here, not in the window's thread, so the window stays live meanwhile
+                self._cluster_execution = self._cluster.enter_context(
+                    shared_cluster(**self.execution))
+            job.result, _ = dive.zoom_to(self.path, view, resolution=resolution, dtype=dtype,
+                                         force=force, **self._cluster_execution)
+        except Exception as exc:  # noqa: BLE001 - shown in the status line; the window lives on
+            job.error = f"{type(exc).__name__}: {exc}"
+
+    def _poll(self) -> None:
+        """Timer callback: redraw the level being computed as tiles land; finish it at the end."""
+        job = self._job
+        if job is None:
+            return
+        if not job.thread.is_alive():
+            self._finish(job)
+            return
+        root = store.open_root(self.path)
+        if str(job.index) not in root["levels"]:
+            return
+        done = store.open_level(root, job.index).done
+        landed = int(done.sum()) != job.done
+        job.done, job.total = int(done.sum()), done.size
+        # a big level takes a while to colour; redraw no more often than keeps the window live
+        due = time.monotonic() - self._drawn_at >= self._draw_seconds / REDRAW_SHARE
+        if job.follow and (landed or self.level != job.index) and due:
+            self.show(job.index)
+        else:
+            self._update_status()
+
+    def _finish(self, job: _Job) -> None:
+        self._timer.stop()
+        self._job = None
+        if job.error is not None:
+            self._say(f"level {job.index} failed: {job.error}")
+            return
+        self.message = (f"level {job.result} done in {time.monotonic() - job.started:.1f} s"
+                        + ("" if job.follow else " (d or \u2192 to see it)"))
+        if job.follow:
+            self.show(job.result)
+        else:
+            self._update_status()
+
+    def wait(self) -> None:
+        """Block until the level being computed is finished, then draw it (for scripts, tests)."""
+        job = self._job
+        if job is not None:
+            job.thread.join()
+            self._poll()
+
+    def close(self) -> None:
+        """Wait for the level being computed, then stop the cluster the zooms started."""
+        self.wait()
+        self._cluster.close()
+        self._cluster_execution = None
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def _on_key(self, event) -> None:
+        name, *args = KEYS.get(event.key, (None,))
+        if name is not None:
+            getattr(self, name)(*args)
+
+    def _go(self, level: int) -> None:
+        if self._job is not None:
+            self._job.follow = level == self._job.index
+        self.message = HELP
+        self.show(level)
+
+    def step(self, offset: int) -> None:
+        """Show the level ``offset`` places away in index order (stopping at the ends)."""
+        found = dive.levels(store.open_root(self.path))
+        i = min(max(found.index(self.level) + offset, 0), len(found) - 1)
+        self._go(found[i])
+
+    def to_deepest(self) -> None:
+        """Show the level with the narrowest window."""
+        self._go(dive.deepest(self.path))
+
+    def cycle_colours(self) -> None:
+        """Colour with the next of :data:`CMAPS`."""
+        self.cmap = CMAPS[(CMAPS.index(self.cmap) + 1) % len(CMAPS)]
+        self.show(self.level)
+
+    def toggle_force(self) -> None:
+        """Compute zooms the precision guard refuses (pixels may collide) or stop doing so."""
+        self.force = not self.force
+        self._update_status()
+
+    def redraw(self) -> None:
+        """Read the level shown from the store again."""
+        self.show(self.level)
+
+
+def _free_keys() -> dict:
+    """rcParams that take the explorer's keys away from the navigation toolbar.
+
+    Matplotlib binds ``left`` and ``c`` to "back", ``right`` to "forward", ``r`` to "home"
+    and ``f`` to full screen; these would act as well as the explorer's own keys.
+    """
+    import matplotlib
+
+    return {name: [k for k in keys if k not in KEYS]
+            for name, keys in matplotlib.rcParams.items() if name.startswith("keymap.")}
+
+
+def explore(store_path: str, level: int | None = None, execution: dict | None = None) -> None:
+    """Open the explorer on a store in a window and block until the window is closed.
+
+    Closing waits for a level still being computed (its finished tiles are kept either
+    way), then stops the cluster the zooms started. Arguments as for :class:`Explorer`.
+    """
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context(_free_keys()):
+        figure = plt.figure(figsize=(7, 7.5))
+        explorer = Explorer(store_path, level=level, execution=execution, figure=figure)
+        try:
+            plt.show()
+        finally:
+            explorer.close()
