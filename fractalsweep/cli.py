@@ -18,6 +18,12 @@ from .execute import SweepError
 EPILOG = "Documentation: docs/cli.md. Job file keys: docs/jobs.md."
 
 
+def _add_overrides(parser, what: str = "a job setting") -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="SECTION.KEY=VALUE",
+                        help=f"override {what}, e.g. --set grid.resolution=64 (repeatable)")
+
+
 def _add_level_options(parser) -> None:
     parser.add_argument("--resolution", type=int, nargs="+", metavar="N",
                         help="pixels per side of the new level, or NX NY (default: the job's)")
@@ -60,9 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                                      "it. Running the same command again resumes.")
     run.add_argument("job", help="TOML job file (see jobs/)")
     run.add_argument("--store", help="zarr store to write (default: ./<job name>.zarr)")
-    run.add_argument("--set", dest="overrides", action="append", default=[],
-                     metavar="SECTION.KEY=VALUE",
-                     help="override a job setting, e.g. --set grid.resolution=64 (repeatable)")
+    _add_overrides(run)
     run.add_argument("--dry-run", action="store_true",
                      help="print the worker job script and the cost estimate; submit nothing")
     run.add_argument("--png", metavar="FILE",
@@ -111,8 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     dive.add_argument("--decades", type=float, required=True,
                       help="how deep to go, in decades of zoom")
     dive.add_argument("--store", help="zarr store (default: ./<job name>.zarr)")
-    dive.add_argument("--set", dest="overrides", action="append", default=[],
-                      metavar="SECTION.KEY=VALUE", help="override a job setting (repeatable)")
+    _add_overrides(dive)
     dive.add_argument("--box-fraction", type=float, default=0.25, metavar="F",
                       help="zoom factor per auto step and axis (default 0.25)")
 
@@ -163,9 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=3, help="timed repeats, best kept")
     bench.add_argument("--job", help="job file whose network and window to use (default: the "
                                      "baseline network on the paper's tanh window)")
-    bench.add_argument("--set", dest="overrides", action="append", default=[],
-                       metavar="SECTION.KEY=VALUE",
-                       help="override a setting of the benchmarked job, e.g. grid.group=16")
+    _add_overrides(bench, "a setting of the benchmarked job")
     bench.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     return p
 

@@ -125,6 +125,7 @@ class _Job:
     thread: threading.Thread | None = None
     follow: bool = True  # show the level as it lands, until the user steps elsewhere
     done: int = 0  # tiles finished at the last poll
+    drawn: int | None = None  # tiles finished when the level was last drawn
     total: int | None = None
     result: int | None = None
     error: str | None = None
@@ -329,11 +330,11 @@ class Explorer:
         if str(job.index) not in root["levels"]:
             return
         done = store.open_level(root, job.index).done
-        landed = int(done.sum()) != job.done
         job.done, job.total = int(done.sum()), done.size
         # a big level takes a while to colour; redraw no more often than keeps the window live
         due = time.monotonic() - self._drawn_at >= self._draw_seconds / REDRAW_SHARE
-        if job.follow and (landed or self.level != job.index) and due:
+        if job.follow and (job.drawn != job.done or self.level != job.index) and due:
+            job.drawn = job.done
             self.show(job.index)
         else:
             self._update_status()

@@ -21,15 +21,7 @@ say() { echo "slurm/start.sh: $*"; }
 die() { echo "slurm/start.sh: error: $*" >&2; exit 1; }
 cannot() { echo "slurm/start.sh: cannot run here: $*" >&2; exit 77; }
 
-# A process is alive if it exists and is not a zombie (the daemons' double fork leaves
-# zombies behind where nothing reaps them, and those look alive to kill -0).
-alive() {
-    local pid=$1 stat
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [[ ${stat%% *} != Z ]]
-}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 pid_of() { cat "$1" 2>/dev/null || true; }
 
 [[ $(id -u) -eq 0 ]] || cannot "must run as root (daemons, /etc/slurm, apt-get)"

@@ -9,14 +9,7 @@ STATE=/run/fractalsweep-slurm
 
 say() { echo "slurm/stop.sh: $*"; }
 
-# Alive = exists and not a zombie (zombies from the daemons' double fork look alive to kill -0).
-alive() {
-    local pid=$1 stat
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [[ ${stat%% *} != Z ]]
-}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # The PID recorded for daemon $1, if that process is still alive and still that daemon.
 ours() {
