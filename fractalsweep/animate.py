@@ -171,7 +171,7 @@ def find_ladder(store_path, *, rtol: float = 1e-3) -> list[Keyframe]:
     """
     root = store.open_root(str(store_path))
     levels = root["levels"]
-    indices = sorted(int(name) for name in levels.group_keys())
+    indices = store.level_indices(root)
     complete = [_keyframe(i, levels[str(i)]) for i in indices
                 if levels[str(i)]["tiles"][:].all()]
     # Longest chain ending at each level; a parent is always wider, so visit widest first.

@@ -1,5 +1,5 @@
-"""The ``fractalsweep`` command line: run, zoom, ladder, dive, animate, status, render,
-info, bench.
+"""The ``fractalsweep`` command line: run, zoom, ladder, dive, animate, explore, status,
+render, info, bench.
 
 Every expected failure (bad job, bad override, a store of another config) ends with one
 line on stderr and exit status 2; a failed tile ends with exit status 1. No tracebacks.
@@ -118,6 +118,17 @@ def _parser() -> argparse.ArgumentParser:
     _add_overrides(dive)
     dive.add_argument("--box-fraction", type=float, default=0.25, metavar="F",
                       help="zoom factor per auto step and axis (default 0.25)")
+
+    explore = sub.add_parser("explore", parents=[execution],
+                             help="interactive window: drag a box to zoom",
+                             description="A matplotlib window on a level. Drag a box to zoom: "
+                                         "the new level is computed on the cluster and drawn "
+                                         "as tiles land. Keys: left/right (or b/n) step "
+                                         "through levels, d the deepest, c cycles colourings, "
+                                         "f toggles the precision override, r redraws.")
+    explore.add_argument("store")
+    explore.add_argument("--level", type=int, metavar="L",
+                         help="level to show first (default: the deepest)")
 
     animate = sub.add_parser("animate", help="export the zoom across the ladder as MP4 or GIF",
                              description="A smooth exponential zoom across a store's keyframe "
@@ -326,6 +337,13 @@ def cmd_dive(args) -> int:
     return 0
 
 
+def cmd_explore(args) -> int:
+    from .explore import explore
+
+    explore(args.store, level=args.level, execution={**_execution(args), "progress": False})
+    return 0
+
+
 def cmd_animate(args) -> int:
     from .animate import animate
 
@@ -362,7 +380,7 @@ def _render(path: str, level: int, out: str, cmap: str) -> Path:
     view = g.attrs["view"]
     if not lvl.done.all():
         print(f"note: level {level} is incomplete ({int(lvl.done.sum())}/{lvl.done.size} "
-              "tiles); missing pixels are blank", file=sys.stderr)
+              "tiles); missing pixels are white", file=sys.stderr)
     try:
         return render_png(g["score"][:], g["x"][:], g["y"][:], out,
                           xlabel=view["x"]["label"], ylabel=view["y"]["label"], cmap=cmap)
@@ -382,7 +400,7 @@ def cmd_info(args) -> int:
     root = store.open_root(args.store)
     meta = dict(root.attrs["fractalsweep"])
     levels = []
-    for name in sorted(root["levels"].group_keys(), key=int):
+    for name in store.level_indices(root):
         lvl = store.open_level(root, int(name))
         score = lvl.group["score"][:]
         attrs = lvl.group.attrs
@@ -416,7 +434,7 @@ def cmd_status(args) -> int:
 
     root = store.open_root(args.store)
     levels = [level_status(store.open_level(root, int(name)))
-              for name in sorted(root["levels"].group_keys(), key=int)]
+              for name in store.level_indices(root)]
     print(format_status(args.store, levels, store.read_lock(args.store)))
     return 0
 
@@ -436,7 +454,7 @@ def cmd_bench(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "zoom": cmd_zoom, "ladder": cmd_ladder, "dive": cmd_dive,
-            "animate": cmd_animate, "status": cmd_status, "render": cmd_render,
+            "animate": cmd_animate, "explore": cmd_explore, "status": cmd_status, "render": cmd_render,
             "info": cmd_info, "bench": cmd_bench}
 
 

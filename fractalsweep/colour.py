@@ -16,7 +16,8 @@ numeric parts stay importable and cheap in worker processes.
 
 import numpy as np
 
-__all__ = ["BOUNDARY", "CLASS_COLOURS", "CONVERGED", "DIVERGED", "classes", "equalize", "to_rgb"]
+__all__ = ["BOUNDARY", "CLASS_COLOURS", "CONVERGED", "DIVERGED", "NOT_COMPUTED", "classes",
+           "equalize", "to_rgb"]
 
 CONVERGED, DIVERGED, BOUNDARY = 0, 1, 2
 
@@ -151,6 +152,9 @@ def _colormap(name):
         ) from None
 
 
+NOT_COMPUTED = np.array([255, 255, 255], dtype=np.uint8)
+
+
 def to_rgb(score, cmap="paper", reference=None):
     """Colour a score image, rows top to bottom.
 
@@ -165,6 +169,7 @@ def to_rgb(score, cmap="paper", reference=None):
         colormap on [-1, 1].
     reference : array_like of float, optional
         Rank reference passed to :func:`equalize`; unused by ``"classes"``.
+        NaN (a pixel not computed yet) is drawn in :data:`NOT_COMPUTED`, white.
 
     Returns
     -------
@@ -180,4 +185,5 @@ def to_rgb(score, cmap="paper", reference=None):
     else:
         colormap = _colormap("Spectral" if cmap == "paper" else cmap)
         rgb = colormap((equalize(score, reference) + 1.0) / 2.0, bytes=True)[..., :3]
+    rgb[np.isnan(score)] = NOT_COMPUTED  # a level still being computed shows its holes
     return np.ascontiguousarray(rgb[::-1])

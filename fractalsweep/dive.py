@@ -31,23 +31,19 @@ def _same(view: dict, other: dict) -> bool:
 
 def find_level(root, view: dict, resolution, dtype: str) -> int | None:
     """The level with exactly this window, resolution and dtype, if the store has one."""
-    for name in root["levels"].group_keys():
-        attrs = root["levels"][name].attrs
+    for index in store.level_indices(root):
+        attrs = root["levels"][str(index)].attrs
         if (_same(view, attrs["view"]) and tuple(attrs["resolution"]) == tuple(resolution)
                 and attrs["dtype"] == dtype):
-            return int(name)
+            return index
     return None
-
-
-def levels(root) -> list[int]:
-    return sorted(int(name) for name in root["levels"].group_keys())
 
 
 def deepest(path: str) -> int:
     """The level with the narrowest window (the most decades below level 0)."""
     cfg = store.config_of(path)
     root = store.open_root(path)
-    found = levels(root)
+    found = store.level_indices(root)
     if not found:
         raise store.StoreError(f"{path} has no level yet; run the job first")
     views = {i: view_of(store.open_level(root, i), cfg) for i in found}
@@ -70,7 +66,7 @@ def zoom_to(path: str, view: dict, *, resolution=None, dtype: str | None = None,
     root = store.open_root(path)
     index = find_level(root, view, resolution, dtype)
     if index is None:
-        index = max(levels(root), default=-1) + 1
+        index = max(store.level_indices(root), default=-1) + 1
     report = run_sweep(path, cfg, level=index, view=view, resolution=resolution, dtype=dtype,
                        kind=kind, reuse_from=reuse_from, **execution)
     return index, report

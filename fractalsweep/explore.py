@@ -293,7 +293,7 @@ class Explorer:
             return None
         root = store.open_root(self.path)
         found = dive.find_level(root, view, resolution, dtype)
-        job = _Job(max(dive.levels(root)) + 1 if found is None else found)
+        job = _Job(max(store.level_indices(root)) + 1 if found is None else found)
         job.thread = threading.Thread(target=self._compute, name=f"explore-level-{job.index}",
                                       args=(job, view, resolution, dtype, self.force),
                                       daemon=True)
@@ -327,7 +327,7 @@ class Explorer:
             self._finish(job)
             return
         root = store.open_root(self.path)
-        if str(job.index) not in root["levels"]:
+        if job.index not in store.level_indices(root):
             return
         done = store.open_level(root, job.index).done
         job.done, job.total = int(done.sum()), done.size
@@ -380,13 +380,16 @@ class Explorer:
 
     def step(self, offset: int) -> None:
         """Show the level ``offset`` places away in index order (stopping at the ends)."""
-        found = dive.levels(store.open_root(self.path))
+        found = store.level_indices(store.open_root(self.path))
         i = min(max(found.index(self.level) + offset, 0), len(found) - 1)
         self._go(found[i])
 
     def to_deepest(self) -> None:
-        """Show the level with the narrowest window."""
-        self._go(dive.deepest(self.path))
+        """Show the level with the narrowest window (as :func:`fractalsweep.dive.deepest`)."""
+        root = store.open_root(self.path)
+        found = store.level_indices(root)
+        views = {i: dive.view_of(store.open_level(root, i), self.cfg) for i in found}
+        self._go(max(found, key=lambda i: (dive.zoom_factor(views[i], views[found[0]]), -i)))
 
     def cycle_colours(self) -> None:
         """Colour with the next of :data:`CMAPS`."""

@@ -171,6 +171,8 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, view: dict, *,
         this one instead of being recomputed (the keyframe ladder's shared pixels).
     """
     levels = root["levels"]
+    if str(index) in levels and str(index) not in map(str, level_indices(root)):
+        del levels[str(index)]  # a creation cut short: its attributes, written last, are missing
     if str(index) not in levels:
         nx, ny = resolution or cfg.grid.resolution
         dtype = dtype or cfg.dtype
@@ -224,12 +226,16 @@ def _copy_shared_pixels(source: Level, target: Level) -> int:
     return int(reused.sum())
 
 
-def open_level(root: zarr.Group, index: int) -> Level:
+def level_indices(root: zarr.Group) -> list[int]:
+    """The store's levels, in index order; a level counts once its attributes are written."""
     levels = root["levels"]
-    if str(index) not in levels:
-        have = sorted(int(k) for k in levels.group_keys())
-        raise StoreError(f"no level {index} in this store; levels are {have}")
-    group = levels[str(index)]
+    return sorted(int(k) for k in levels.group_keys() if "view" in levels[k].attrs)
+
+
+def open_level(root: zarr.Group, index: int) -> Level:
+    if index not in level_indices(root):
+        raise StoreError(f"no level {index} in this store; levels are {level_indices(root)}")
+    group = root["levels"][str(index)]
     nx, ny = group.attrs["resolution"]
     return Level(group, Tiling(ny, nx, group.attrs["tile"]))
 

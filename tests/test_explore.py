@@ -2,6 +2,7 @@
 no display), over a real store."""
 
 import shutil
+import time
 from decimal import Decimal
 
 import numpy as np
@@ -70,7 +71,7 @@ def _key(explorer, key):
 
 
 def _levels(path):
-    return dive.levels(store.open_root(path))
+    return store.level_indices(store.open_root(path))
 
 
 def test_pixels_land_where_their_coordinates_say(explorer, path):
@@ -161,6 +162,25 @@ def test_stepping_away_from_a_computing_level_stays_there(explorer, path):
     assert explorer.level == 0 and "level 1 done" in explorer.status.get_text()
     _key(explorer, "right")
     assert explorer.level == 1
+
+
+def test_polling_like_the_timer_draws_the_level_as_it_lands(explorer, path):
+    explorer.zoom(box_to_view(explorer.view, explorer.resolution, (2, 9), (2, 9)))
+    job = explorer._job
+    while explorer._job is not None:  # an Agg canvas's timer never fires: be the timer
+        explorer._poll()
+        assert explorer.level in (0, 1) and job.done <= 4
+        time.sleep(0.05)
+    assert explorer.level == 1 and "level 1 done" in explorer.status.get_text()
+    np.testing.assert_array_equal(_shown(explorer)[..., :3], to_rgb(_score(path, 1), "paper"))
+
+
+def test_a_level_still_being_made_is_skipped(explorer, path):
+    # a driver creates the group first and writes the level's attributes last
+    store.open_root(path, mode="r+")["levels"].create_group("1")
+    for key in ("right", "d"):
+        _key(explorer, key)
+        assert explorer.level == 0
 
 
 def test_a_refused_zoom_says_why_and_adds_no_level(explorer, path):

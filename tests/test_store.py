@@ -108,3 +108,15 @@ def test_float32_store_keeps_the_float32_coordinates(tmp_path):
     assert x.dtype == np.float64
     np.testing.assert_array_equal(x, x.astype(np.float32).astype(np.float64))
     assert zarr.open_group(path, mode="r")["levels/0"].attrs["dtype"] == "float32"
+
+
+def test_a_level_creation_cut_short_is_redone(tmp_path):
+    path = str(tmp_path / "s.zarr")
+    cfg = _cfg()
+    run_sweep(path, cfg, scheduler="sync", progress=False)
+    half = zarr.open_group(path, mode="r+")["levels"].create_group("1")
+    half.create_array("score", shape=(2, 2), dtype="float64")  # crashed before its attributes
+    assert store.level_indices(zarr.open_group(path, mode="r")) == [0]
+    report = run_sweep(path, cfg, level=1, scheduler="sync", progress=False)
+    assert report.computed == 9
+    np.testing.assert_array_equal(_arrays(path, 1)["score"], _arrays(path)["score"])
