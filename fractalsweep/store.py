@@ -2,7 +2,7 @@
 
 ::
 
-    /                         attrs["fractalsweep"]: format, resolved config, versions, created
+    /                         attrs["fractalsweep"]: format, id, resolved config, versions, created
     /inputs/w0, w1, ...       the init weights actually used (float64)
     /inputs/X, Y              the data set (float64)
     /inputs/batch_idx         minibatch rows per step (int32; minibatch sweeps only)
@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import socket
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import version
@@ -142,16 +143,26 @@ def create_or_check(path: str, cfg: SweepConfig, inputs: dict[str, np.ndarray]) 
     for name, value in inputs.items():
         inputs_group.create_array(name, data=value)
     root.create_group("levels")
-    root.attrs["fractalsweep"] = {"format": FORMAT, "config": cfg.to_dict(),
-                                  "versions": _versions(), "created": _now()}
+    root.attrs["fractalsweep"] = {"format": FORMAT, "id": uuid.uuid4().hex,
+                                  "config": cfg.to_dict(), "versions": _versions(),
+                                  "created": _now()}
     return root
 
 
+def read_inputs(path: str) -> tuple[SweepConfig, dict[str, np.ndarray]]:
+    """The config and the init, data and minibatch arrays of a store.
+
+    Cached per process by the store's id, so a long-lived worker never mixes up a store
+    that was deleted and made again at the same path.
+    """
+    return _read_inputs(path, open_root(path).attrs["fractalsweep"]["id"])
+
+
 @lru_cache(maxsize=4)
-def read_inputs(path: str) -> dict[str, np.ndarray]:
-    """The init, data and minibatch arrays of a store (cached per process)."""
-    group = open_root(path)["inputs"]
-    return {name: arr[...] for name, arr in group.arrays()}
+def _read_inputs(path: str, store_id: str) -> tuple[SweepConfig, dict[str, np.ndarray]]:
+    root = open_root(path)
+    arrays = {name: arr[...] for name, arr in root["inputs"].arrays()}
+    return from_dict(root.attrs["fractalsweep"]["config"]), arrays
 
 
 def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, view: dict, *,

@@ -11,7 +11,6 @@ import datetime
 import os
 import socket
 import time
-from functools import lru_cache
 from importlib.metadata import version
 
 import jax
@@ -19,11 +18,6 @@ import numpy as np
 
 from . import kernel, store
 from .grid import flat_pixels, padded
-
-
-@lru_cache(maxsize=4)
-def _inputs(path: str):
-    return store.config_of(path), store.read_inputs(path)
 
 
 def _device() -> dict:
@@ -58,7 +52,7 @@ def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
         including a first compile), ``finished``, ``dtype``, and the device, versions, XLA
         flags and host.
     """
-    job_cfg, arrays = _inputs(path)
+    job_cfg, arrays = store.read_inputs(path)
     lvl = store.open_level(store.open_root(path, mode="r+"), level)
     cfg = lvl.config(job_cfg)
     sy, sx = lvl.tiling.slices(index)

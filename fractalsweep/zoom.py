@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from .config import AxisConfig, ConfigError
-from .grid import PRECISION, axis_values, matching_indices
+from .grid import PRECISION, axis_values
 
 AXES = ("x", "y")
 SIGNIFICANT = 40  # digits kept in a computed log bound (see the module docstring)
@@ -619,42 +619,3 @@ def aligned_resolution(n: int) -> int:
     (4097, 4097, 49)
     """
     return n + (1 - n) % 4
-
-
-def coinciding_pixels(narrow_view: View, wide_view: View, resolution: Any,
-                      dtype="float64") -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Pixels of ``wide_view`` whose coordinates equal pixels of ``narrow_view`` exactly.
-
-    Both levels' coordinates are taken as the kernel gets them (``grid.axis_values``: the
-    exact decimal coordinate, correctly rounded to ``dtype``), and matched by value, so a
-    pair is reusable whatever produced it; for a :func:`ladder` the structural matches are
-    those of :func:`aligned_resolution`. The 2-D shared pixels are the product of the two
-    axes' pairs: wide pixel ``(wy[a], wx[b])`` equals narrow pixel ``(ny_[a], nx_[b])``.
-
-    Parameters
-    ----------
-    narrow_view, wide_view : dict
-        An already computed level and the new one.
-    resolution : int or (nx, ny)
-        Pixels per axis, the same for both levels.
-    dtype : str or numpy dtype
-        The working dtype.
-
-    Returns
-    -------
-    dict
-        ``{"x": (wide_idx, narrow_idx), "y": (wide_idx, narrow_idx)}``, increasing index arrays.
-
-    Examples
-    --------
-    >>> from fractalsweep.config import AxisConfig
-    >>> deep = {"x": AxisConfig(lo="1", hi="2", scale="linear"), "y": AxisConfig(lo="1", hi="2")}
-    >>> wide, narrow = ladder(deep, widest=1)[-2:]
-    >>> [a.tolist() for a in coinciding_pixels(narrow, wide, 5)["x"]]
-    [[1, 2, 3], [0, 2, 4]]
-    """
-    pairs = {}
-    for name, n in zip(AXES, _resolution(resolution)):
-        pairs[name] = matching_indices(axis_values(wide_view[name], n, dtype),
-                                       axis_values(narrow_view[name], n, dtype))
-    return pairs

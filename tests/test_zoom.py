@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fractalsweep.config import AxisConfig, ConfigError, resolve
-from fractalsweep.grid import axis_values
+from fractalsweep.grid import axis_values, matching_indices
 from fractalsweep.zoom import (
     NoBoundaryError,
     PrecisionError,
@@ -17,7 +17,6 @@ from fractalsweep.zoom import (
     auto_target,
     box_view,
     centre_view,
-    coinciding_pixels,
     guard,
     ladder,
     precision_check,
@@ -308,6 +307,15 @@ def test_ladder_in_decades_needs_a_log_axis():
 
 def test_aligned_resolution():
     assert [aligned_resolution(n) for n in (2, 5, 6, 4096, 4097)] == [5, 5, 9, 4097, 4097]
+
+
+def coinciding_pixels(narrow, wide, resolution, dtype="float64"):
+    """Per axis, the pixels of ``wide`` whose coordinates equal pixels of ``narrow`` (as the
+    store's reuse finds them, from the coordinates the kernel is given)."""
+    nx, ny = (resolution, resolution) if isinstance(resolution, int) else resolution
+    return {name: matching_indices(axis_values(wide[name], n, dtype),
+                                   axis_values(narrow[name], n, dtype))
+            for name, n in (("x", nx), ("y", ny))}
 
 
 def _check_pairs(narrow, wide, n, dtype="float64"):
