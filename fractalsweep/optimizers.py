@@ -6,10 +6,11 @@ parameter is just another axis.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 
-class GradientDescent(NamedTuple):
+@dataclass(frozen=True)
+class GradientDescent:
     """Plain gradient descent with one learning rate per layer."""
 
     @staticmethod

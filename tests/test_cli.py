@@ -89,3 +89,25 @@ def test_help_explains_every_command():
         assert command in r.stdout
         sub = fs(command, "--help")
         assert sub.returncode == 0 and "usage" in sub.stdout
+
+
+def test_dry_run_prints_the_job_script_and_the_cost(tmp_path, job_dir):
+    profile = tmp_path / "p.toml"
+    profile.write_text('system = "pbs"\nqueue = "gpu"\nwalltime = "02:00:00"\n'
+                       'net_steps_per_second = 1e6\nenv_setup = ["module load cuda"]\n')
+    r = fs("run", job_dir / "paper" / "tanh.toml", "--cluster", profile, "--dry-run",
+           "--store", tmp_path / "t.zarr")
+    assert r.returncode == 0, r.stderr
+    assert "#PBS -q gpu" in r.stdout and "module load cuda" in r.stdout
+    assert "--resources GPU=1" in r.stdout and "--lifetime 6600s" in r.stdout
+    assert 'XLA_PYTHON_CLIENT_PREALLOCATE="false"' in r.stdout
+    assert "256x256 pixels x 1000 steps = 6.55e+07 net-steps in 64 tiles" in r.stdout
+    assert "estimated GPU-hours: 0.0182" in r.stdout
+    assert not (tmp_path / "t.zarr").exists()
+
+    profile.write_text('system = "lsf"\n')
+    _one_line_error(fs("run", job_dir / "quickstart.toml", "--cluster", profile, "--dry-run"),
+                    "lsf", "slurm, pbs")
+    profile.write_text('queue = "gpu"\ngpus = 2\n')
+    _one_line_error(fs("run", job_dir / "quickstart.toml", "--cluster", profile, "--dry-run"),
+                    "'gpus'", "gpus_per_job")
