@@ -119,7 +119,7 @@ def run_sweep(path: str, cfg: SweepConfig, *, level: int = 0, view: dict | None 
     ...                    scheduler="sync", progress=False)  # doctest: +SKIP
     """
     with store.driver_lock(path):
-        root = store.create_or_check(path, cfg, streams.draw(cfg))
+        root = store.create_or_check(path, cfg, lambda: streams.draw(cfg))
         lvl = store.ensure_level(root, level, cfg, view or {"x": cfg.x, "y": cfg.y},
                                  resolution=resolution, dtype=dtype, kind=kind,
                                  reuse_from=reuse_from)

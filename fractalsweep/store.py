@@ -31,6 +31,7 @@ import os
 import platform
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import version
@@ -111,8 +112,12 @@ def config_of(path: str) -> SweepConfig:
     return from_dict(open_root(path).attrs["fractalsweep"]["config"])
 
 
-def create_or_check(path: str, cfg: SweepConfig, inputs: dict[str, np.ndarray]) -> zarr.Group:
+def create_or_check(path: str, cfg: SweepConfig,
+                    draw_inputs: Callable[[], dict[str, np.ndarray]]) -> zarr.Group:
     """Create a store for ``cfg``, or check that an existing one was made by the same config.
+
+    ``draw_inputs`` gives the init, data and minibatch arrays; it is called only when the
+    store is created (a resumed store keeps the arrays it has).
 
     Raises
     ------
@@ -140,7 +145,7 @@ def create_or_check(path: str, cfg: SweepConfig, inputs: dict[str, np.ndarray]) 
         raise StoreError(f"{path} exists and is not a fractalsweep store; choose another --store")
     root = zarr.open_group(path, mode="a" if local is not None else "w-")
     inputs_group = root.create_group("inputs")
-    for name, value in inputs.items():
+    for name, value in draw_inputs().items():
         inputs_group.create_array(name, data=value)
     root.create_group("levels")
     root.attrs["fractalsweep"] = {"format": FORMAT, "id": uuid.uuid4().hex,

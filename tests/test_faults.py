@@ -141,7 +141,7 @@ def test_second_driver_is_refused(job, tmp_path):
 def _corrupt_column(path, cfg, column):
     """Create the level, then damage one chunk of its x coordinates on disk."""
     with store.driver_lock(str(path)):
-        root = store.create_or_check(str(path), cfg, streams.draw(cfg))
+        root = store.create_or_check(str(path), cfg, lambda: streams.draw(cfg))
         store.ensure_level(root, 0, cfg, {"x": cfg.x, "y": cfg.y})
     (path / "levels" / "0" / "x" / "c" / str(column)).write_bytes(b"not a chunk")
 

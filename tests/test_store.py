@@ -86,7 +86,7 @@ def test_another_config_is_refused_and_nothing_changes(tmp_path):
 def test_not_a_store_is_refused(tmp_path):
     zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
     with pytest.raises(StoreError, match="not a fractalsweep store"):
-        store.create_or_check(str(tmp_path / "plain.zarr"), _cfg(), {})
+        store.create_or_check(str(tmp_path / "plain.zarr"), _cfg(), dict)
 
 
 def test_results_do_not_depend_on_tiling(tmp_path):
