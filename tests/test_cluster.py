@@ -1,5 +1,6 @@
 """The Dask path against the in-process path, bit for bit, on a real LocalCluster."""
 
+import json
 import os
 
 import numpy as np
@@ -30,14 +31,22 @@ def test_local_cluster_matches_in_process(tmp_path):
         np.testing.assert_array_equal(dask[name], sync[name])
 
 
-def test_existing_scheduler_address(tmp_path):
+def test_existing_scheduler_by_address_and_by_file(tmp_path):
     cfg = resolve(JOB)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                       dashboard_address=":0", env=worker_env(None)) as cluster:
         report = run_sweep(str(tmp_path / "a.zarr"), cfg, scheduler=cluster.scheduler_address,
                            progress=False)
-    assert report.computed == 9
-    assert not np.isnan(_score(str(tmp_path / "a.zarr"))["score"]).any()
+        # What `dask scheduler --scheduler-file` writes (Client.write_scheduler_file fails
+        # on this distributed's scheduler info; the address is all a client reads).
+        (tmp_path / "scheduler.json").write_text(
+            json.dumps({"type": "Scheduler", "address": cluster.scheduler_address}))
+        by_file = run_sweep(str(tmp_path / "b.zarr"), cfg,
+                            scheduler_file=str(tmp_path / "scheduler.json"), progress=False)
+    assert report.computed == by_file.computed == 9
+    a, b = _score(str(tmp_path / "a.zarr")), _score(str(tmp_path / "b.zarr"))
+    assert not np.isnan(a["score"]).any()
+    np.testing.assert_array_equal(a["score"], b["score"])
 
 
 def test_one_worker_gives_the_same_bits(tmp_path):
