@@ -1,5 +1,5 @@
-"""The ``fractalsweep`` command line: run, zoom, ladder, dive, animate, explore, status,
-render, info, bench.
+"""The ``fractalsweep`` command line: run, zoom, ladder, dive, animate, explore, dimension,
+status, render, info, bench.
 
 Every expected failure (bad job, bad override, a store of another config) ends with one
 line on stderr and exit status 2; a failed tile ends with exit status 1. No tracebacks.
@@ -157,6 +157,15 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--cmap", default="paper",
                         help="'paper' (default), 'classes' (converged/diverged/boundary) or any "
                              "matplotlib colormap name")
+
+    dimension = sub.add_parser("dimension", help="fractal dimension of a zoom's boundary",
+                               description="Box-counting dimension of the boundary "
+                                           "(science.md 10): local slopes pooled over the "
+                                           "keyframe ladder (or the given levels), median.")
+    dimension.add_argument("store")
+    dimension.add_argument("--levels", type=int, nargs="+", metavar="L",
+                           help="levels to pool (default: the keyframe ladder)")
+    dimension.add_argument("--json", action="store_true", help="also sizes, counts and slopes")
 
     status = sub.add_parser("status", help="progress of a store: tiles, rate, ETA, failures",
                             description="Tiles done per level, pixels per second and ETA from "
@@ -428,6 +437,25 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_dimension(args) -> int:
+    from .dimension import store_dimension
+
+    try:
+        result = store_dimension(args.store, levels=args.levels)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    pooled = sum(len(v) for v in result["slopes"].values())
+    if pooled == 0:
+        raise ConfigError(f"{args.store}: no boundary at two or more box sizes in levels "
+                          f"{result['levels']}; nothing to measure")
+    print(f"{args.store}: boundary dimension {result['dimension']:.3f} (median of {pooled} "
+          f"local slopes over levels {result['levels']})")
+    return 0
+
+
 def cmd_status(args) -> int:
     from . import store
     from .status import format_status, level_status
@@ -454,7 +482,8 @@ def cmd_bench(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "zoom": cmd_zoom, "ladder": cmd_ladder, "dive": cmd_dive,
-            "animate": cmd_animate, "explore": cmd_explore, "status": cmd_status, "render": cmd_render,
+            "animate": cmd_animate, "explore": cmd_explore, "dimension": cmd_dimension,
+            "status": cmd_status, "render": cmd_render,
             "info": cmd_info, "bench": cmd_bench}
 
 

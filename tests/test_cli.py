@@ -84,8 +84,8 @@ def test_missing_job_and_foreign_store(tmp_path, job_dir):
 def test_help_explains_every_command():
     r = fs("--help")
     assert r.returncode == 0
-    for command in ("run", "zoom", "ladder", "dive", "animate", "explore", "status", "render",
-                    "info", "bench"):
+    for command in ("run", "zoom", "ladder", "dive", "animate", "explore", "dimension",
+                    "status", "render", "info", "bench"):
         assert command in r.stdout
         sub = fs(command, "--help")
         assert sub.returncode == 0 and "usage" in sub.stdout

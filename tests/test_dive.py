@@ -100,6 +100,12 @@ def test_dive_then_resume_then_animate(tmp_path, job_dir):
     assert again.returncode == 0, again.stderr
     assert len(list(zarr.open_group(str(store_path), mode="r")["levels"].group_keys())) == n_levels
 
+    r = fs("dimension", store_path)
+    assert r.returncode == 0, r.stderr
+    assert "boundary dimension" in r.stdout and "local slopes over levels" in r.stdout
+    r = fs("dimension", store_path, "--levels", "99")
+    assert r.returncode == 2 and "no level 99" in r.stderr
+
     out = tmp_path / "zoom.gif"
     r = fs("animate", store_path, "--out", out, "--size", "64x64", "--frames-per-octave", "4",
            "--quiet")
