@@ -56,7 +56,9 @@ import zarr
 
 from . import store
 from .colour import CLASS_COLOURS, _colormap, classes, equalize
+from .config import AxisConfig
 from .grid import PRECISION
+from .zoom import window
 
 __all__ = ["AnimationError", "Keyframe", "animate", "blend_weight", "choose_codec",
            "find_ladder", "render_frames", "sample_axis", "zoom_schedule"]
@@ -104,27 +106,10 @@ class Keyframe:
     resolution: tuple[int, int]  # (nx, ny)
 
 
-def axis_window(lo: str, hi: str, scale: str) -> tuple[Decimal, Decimal]:
-    """Centre and width of one axis window, in log10 units on a log axis.
-
-    Examples
-    --------
-    >>> axis_window("1", "100", "log")
-    (Decimal('1'), Decimal('2'))
-    >>> axis_window("2", "3", "linear")
-    (Decimal('2.5'), Decimal('1'))
-    """
-    with localcontext() as ctx:
-        ctx.prec = PRECISION
-        a, b = Decimal(lo), Decimal(hi)
-        if scale == "log":
-            a, b = a.log10(), b.log10()
-        return ((a + b) / 2).normalize(), (b - a).normalize()
-
-
 def _keyframe(index: int, group: zarr.Group) -> Keyframe:
     view = group.attrs["view"]
-    windows = [axis_window(view[a]["lo"], view[a]["hi"], view[a]["scale"]) for a in "xy"]
+    windows = [window(AxisConfig(lo=view[a]["lo"], hi=view[a]["hi"], scale=view[a]["scale"]))
+               for a in "xy"]
     return Keyframe(level=index, centre=(windows[0][0], windows[1][0]),
                     width=(windows[0][1], windows[1][1]),
                     scale=(view["x"]["scale"], view["y"]["scale"]),
