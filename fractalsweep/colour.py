@@ -111,7 +111,8 @@ def classes(score):
     """Plain converged / diverged / boundary view of a score image.
 
     A pixel is boundary when any of its 4 neighbours is of the other class,
-    so both sides of every sign change are marked.
+    so both sides of every sign change are marked; a NaN pixel (not computed
+    yet) makes no boundary.
 
     Parameters
     ----------
@@ -127,9 +128,10 @@ def classes(score):
     conv = _converged(score)
     if conv.ndim != 2:
         raise ValueError(f"score must be 2-D, got shape {conv.shape}")
+    known = ~np.isnan(np.asarray(score, dtype=np.float64))  # not computed yet: no class
     edge = np.zeros(conv.shape, dtype=bool)
-    rows = conv[1:, :] != conv[:-1, :]
-    cols = conv[:, 1:] != conv[:, :-1]
+    rows = (conv[1:, :] != conv[:-1, :]) & known[1:, :] & known[:-1, :]
+    cols = (conv[:, 1:] != conv[:, :-1]) & known[:, 1:] & known[:, :-1]
     edge[1:, :] |= rows
     edge[:-1, :] |= rows
     edge[:, 1:] |= cols

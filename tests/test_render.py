@@ -158,3 +158,10 @@ def test_render_png_writes_image(tmp_path, shape, min_px, max_px):
 def test_render_png_shape_mismatch(tmp_path):
     with pytest.raises(ValueError, match="does not match"):
         render_png(np.zeros((3, 4)), np.arange(3), np.arange(3), tmp_path / "x.png", xlabel="a", ylabel="b")
+
+
+def test_classes_draw_no_boundary_against_pixels_not_computed():
+    score = np.array([[-1.0, -1.0, np.nan], [-1.0, -1.0, np.nan], [-1.0, 1.0, 1.0]])
+    out = classes(score)
+    assert out[0, 1] == CONVERGED and out[1, 1] == BOUNDARY  # the sign change below it
+    assert out[2, 0] == BOUNDARY and out[2, 1] == BOUNDARY
