@@ -418,14 +418,22 @@ def _free_keys() -> dict:
             for name, keys in matplotlib.rcParams.items() if name.startswith("keymap.")}
 
 
+NON_INTERACTIVE = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")
+
+
 def explore(store_path: str, level: int | None = None, execution: dict | None = None) -> None:
     """Open the explorer on a store in a window and block until the window is closed.
 
     Closing waits for a level still being computed (its finished tiles are kept either
     way), then stops the cluster the zooms started. Arguments as for :class:`Explorer`.
     """
+    import matplotlib
     import matplotlib.pyplot as plt
 
+    backend = matplotlib.get_backend()
+    if backend.lower() in NON_INTERACTIVE:
+        raise ConfigError(f"explore needs a display: matplotlib's backend is {backend}; "
+                          "run it where a window can open (or set MPLBACKEND, e.g. TkAgg)")
     with plt.rc_context(_free_keys()):
         figure = plt.figure(figsize=(7, 7.5))
         explorer = Explorer(store_path, level=level, execution=execution, figure=figure)

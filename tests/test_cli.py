@@ -47,6 +47,14 @@ def test_run_info_render(tmp_path, job_dir):
     assert r.returncode == 0 and out.exists()
 
 
+def test_explore_without_a_display_says_so(tmp_path, job_dir, monkeypatch):
+    store = tmp_path / "q.zarr"
+    fs("run", job_dir / "quickstart.toml", "--store", store, "--scheduler", "sync",
+       "--no-render", *SMALL)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    _one_line_error(fs("explore", store, "--scheduler", "sync"), "needs a display", "Agg")
+
+
 @pytest.mark.parametrize("override,words", [
     ("model.activation=gelu", ["gelu", "tanh, relu, identity"]),
     ("grid.resolution=1", ["grid.resolution", ">= 2"]),
