@@ -253,6 +253,19 @@ def _execution(args) -> dict:
             "mem_fraction": args.gpu_mem_fraction, "progress": not args.quiet}
 
 
+def _job(args) -> tuple:
+    """The resolved job and its store path (default ``./<job stem>.zarr``)."""
+    cfg = resolve(apply_overrides(load_job(args.job), args.overrides))
+    return cfg, args.store or f"{Path(args.job).stem}.zarr"
+
+
+def _box_fraction(args) -> float:
+    """Checked before any work starts (a dive would otherwise compute its overview first)."""
+    if not 0 < args.box_fraction < 1:
+        raise ConfigError(f"--box-fraction {args.box_fraction}: expected 0 < F < 1")
+    return args.box_fraction
+
+
 def _report(path: str, report, level: int = 0) -> None:
     rate = report.pixels / report.seconds if report.seconds else 0.0
     print(f"{path} level {level}: {report.computed} tiles computed, {report.skipped} already "
@@ -263,8 +276,7 @@ def cmd_run(args) -> int:
     from .execute import run_sweep
 
     execution = _execution(args)
-    cfg = resolve(apply_overrides(load_job(args.job), args.overrides))
-    path = args.store or f"{Path(args.job).stem}.zarr"
+    cfg, path = _job(args)
     if args.dry_run:
         return _dry_run(cfg, path, execution["profile"])
     _report(path, run_sweep(path, cfg, **execution))
@@ -294,9 +306,7 @@ def cmd_zoom(args) -> int:
     root = store.open_root(args.store)
     if args.auto:
         source = deepest(args.store) if args.from_level is None else args.from_level
-        if not 0 < args.box_fraction < 1:
-            raise ConfigError(f"--box-fraction {args.box_fraction}: expected 0 < F < 1")
-        view = auto_view(args.store, source, box_fraction=args.box_fraction,
+        view = auto_view(args.store, source, box_fraction=_box_fraction(args),
                          resolution=level_options["resolution"], dtype=level_options["dtype"],
                          force=args.force)
         kind = "auto"
@@ -336,11 +346,10 @@ def cmd_dive(args) -> int:
     from .dive import dive
 
     execution = _execution(args)
-    cfg = resolve(apply_overrides(load_job(args.job), args.overrides))
-    path = args.store or f"{Path(args.job).stem}.zarr"
+    cfg, path = _job(args)
     if args.decades <= 0:
         raise ConfigError(f"--decades {args.decades}: expected a number > 0")
-    indices = dive(path, cfg, args.decades, box_fraction=args.box_fraction, **execution)
+    indices = dive(path, cfg, args.decades, box_fraction=_box_fraction(args), **execution)
     print(f"{path}: keyframe ladder of {len(indices)} levels {indices} (widest first); "
           f"animate it with: fractalsweep animate {path} --out zoom.mp4")
     return 0

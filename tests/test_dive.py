@@ -111,5 +111,9 @@ def test_dive_then_resume_then_animate(tmp_path, job_dir):
            "--quiet")
     assert r.returncode == 0, r.stderr
     assert out.stat().st_size > 0 and "frames" in r.stdout
+    bad = fs("dive", job_dir / "quickstart.toml", "--decades", "1", "--box-fraction", "2",
+             "--store", tmp_path / "bad.zarr", "--scheduler", "sync")
+    assert bad.returncode == 2 and "--box-fraction 2" in bad.stderr
+    assert not (tmp_path / "bad.zarr").exists()
     r = fs("animate", store_path, "--out", tmp_path / "x.mp4", "--size", "64by64")
     assert r.returncode == 2 and "--size" in r.stderr
