@@ -39,6 +39,12 @@ def find_level(root, view: dict, resolution, dtype: str) -> int | None:
     return None
 
 
+def level_for(root, view: dict, resolution, dtype: str) -> int:
+    """The level that holds ``view``: the store's own, or the next free index."""
+    found = find_level(root, view, resolution, dtype)
+    return max(store.level_indices(root), default=-1) + 1 if found is None else found
+
+
 def deepest(path: str) -> int:
     """The level with the narrowest window (the most decades below level 0)."""
     cfg = store.config_of(path)
@@ -63,10 +69,7 @@ def zoom_to(path: str, view: dict, *, resolution=None, dtype: str | None = None,
     resolution = tuple(resolution or cfg.grid.resolution)
     dtype = dtype or cfg.dtype
     zoom.guard(view, resolution, dtype, force=force)
-    root = store.open_root(path)
-    index = find_level(root, view, resolution, dtype)
-    if index is None:
-        index = max(store.level_indices(root), default=-1) + 1
+    index = level_for(store.open_root(path), view, resolution, dtype)
     report = run_sweep(path, cfg, level=index, view=view, resolution=resolution, dtype=dtype,
                        kind=kind, reuse_from=reuse_from, **execution)
     return index, report

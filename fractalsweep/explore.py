@@ -291,9 +291,7 @@ class Explorer:
         except zoom.PrecisionError as exc:
             self._say(f"refused: {exc} (f: force)")
             return None
-        root = store.open_root(self.path)
-        found = dive.find_level(root, view, resolution, dtype)
-        job = _Job(max(store.level_indices(root)) + 1 if found is None else found)
+        job = _Job(dive.level_for(store.open_root(self.path), view, resolution, dtype))
         job.thread = threading.Thread(target=self._compute, name=f"explore-level-{job.index}",
                                       args=(job, view, resolution, dtype, self.force),
                                       daemon=True)
