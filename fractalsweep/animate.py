@@ -57,6 +57,7 @@ import zarr
 from . import store
 from .colour import CLASS_COLOURS, _colormap, classes, equalize
 from .config import AxisConfig
+from .errors import AnimationError
 from .grid import PRECISION
 from .zoom import window
 
@@ -85,10 +86,6 @@ _COLOUR_ARGS = ["-vf", ("scale=out_color_matrix=bt709:out_range=tv,"
 _GIF_ARGS = ["-vf", ("split[a][b];[a]palettegen=stats_mode=single[p];"
                      "[b][p]paletteuse=new=1:dither=bayer:bayer_scale=3"), "-loop", "0"]
 _LUT_SIZE = 256  # matplotlib's default colormap resolution, so frames match colour.to_rgb
-
-
-class AnimationError(ValueError):
-    """An animation that cannot be made as asked; the message is one line."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .config import ConfigError
+from .errors import ConfigError
 
 
 class Hyper(NamedTuple):

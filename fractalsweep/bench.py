@@ -24,7 +24,7 @@ from .optimizers import OPTIMIZERS
 
 def _pixels(cfg, n: int):
     """``n`` pixels (rounded up to whole kernel groups) on the diagonal of the window."""
-    n = -(-n // cfg.grid.group) * cfg.grid.group
+    n = -(-n // kernel.GROUP) * kernel.GROUP
     xs = axis_values(cfg.x, n, cfg.dtype)
     ys = axis_values(cfg.y, n, cfg.dtype)[::-1]
     return jnp.asarray(xs), jnp.asarray(ys.copy())
@@ -84,6 +84,13 @@ BASELINE = {"x": {"lo": "13.29976231", "hi": "13.29978604"},
 
 def run(pixels: int = 1024, steps: int = 100, repeats: int = 3, job: dict = BASELINE) -> list:
     """Measure every method in float64 and float32; returns one row per (dtype, method)."""
+    rows = []
+    with jax.enable_x64(True):
+        rows += _measure(pixels, steps, repeats, job)
+    return rows
+
+
+def _measure(pixels, steps, repeats, job) -> list:
     rows = []
     for dtype in ("float64", "float32"):
         overrides = [f"dtype='{dtype}'", f"training.steps={steps}"]

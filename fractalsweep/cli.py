@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                                 "(default: all visible GPUs; 'none' for CPU workers)")
     execution.add_argument("--gpu-mem-fraction", type=float, metavar="F",
                            help="preallocate this fraction of each GPU (default: on demand)")
+    execution.add_argument("--tile", type=int, metavar="N",
+                           help="pixels per tile side of a new level (default: from the "
+                                "resolution, about 64 tiles)")
     execution.add_argument("--quiet", action="store_true", help="no progress bar")
 
     run = sub.add_parser("run", parents=[execution], help="compute a sweep (resumes an existing store)",
@@ -212,18 +215,19 @@ def _gpus(text: str | None) -> list[str] | None:
     return gpus
 
 
-def _dry_run(cfg, path: str, profile) -> int:
+def _dry_run(cfg, path: str, profile, tile) -> int:
     from . import bench
     from .cluster import job_script
-    from .grid import Tiling
+    from .grid import Tiling, auto_tile
 
     nx, ny = cfg.grid.resolution
-    tiles = len(Tiling(ny, nx, cfg.grid.tile).indices())
+    tile = tile or auto_tile(nx, ny)
+    tiles = len(Tiling(ny, nx, tile).indices())
     work = nx * ny * cfg.training.steps
     if profile is not None:
         print(job_script(profile))
     print(f"store {path}: {nx}x{ny} pixels x {cfg.training.steps} steps = {work:.3g} "
-          f"net-steps in {tiles} tiles of {cfg.grid.tile}x{cfg.grid.tile}")
+          f"net-steps in {tiles} tiles of {tile}x{tile}")
     rate = profile.net_steps_per_second if profile and profile.net_steps_per_second else None
     source = "the profile's net_steps_per_second"
     if rate is None and (saved := bench.saved_rate(cfg.dtype)):
@@ -245,12 +249,13 @@ def _execution(args) -> dict:
     from .cluster import load_profile
 
     _positive("--workers", args.workers)
+    _positive("--tile", args.tile)
     if args.gpu_mem_fraction is not None and not 0 < args.gpu_mem_fraction <= 1:
         raise ConfigError(f"--gpu-mem-fraction {args.gpu_mem_fraction}: expected 0 < F <= 1")
     return {"scheduler": args.scheduler, "scheduler_file": args.scheduler_file,
             "profile": load_profile(args.cluster) if args.cluster else None,
             "workers": args.workers, "gpus": _gpus(args.gpus),
-            "mem_fraction": args.gpu_mem_fraction, "progress": not args.quiet}
+            "mem_fraction": args.gpu_mem_fraction, "tile": args.tile, "progress": not args.quiet}
 
 
 def _job(args) -> tuple:
@@ -278,7 +283,7 @@ def cmd_run(args) -> int:
     execution = _execution(args)
     cfg, path = _job(args)
     if args.dry_run:
-        return _dry_run(cfg, path, execution["profile"])
+        return _dry_run(cfg, path, execution["profile"], execution["tile"])
     _report(path, run_sweep(path, cfg, **execution))
     if not args.no_render:
         out = args.png or _default_png(path)

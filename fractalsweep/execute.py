@@ -15,14 +15,11 @@ from dataclasses import dataclass, field
 
 from . import cluster, store, streams
 from .config import SweepConfig
+from .errors import SweepError
 from .progress import TileProgress
 from .tile import compute_tile
 
 RETRIES = 2
-
-
-class SweepError(RuntimeError):
-    """Tiles failed after their retries; every finished tile is kept in the store."""
 
 
 @dataclass
@@ -81,7 +78,7 @@ def shared_cluster(**execution):
 
 def run_sweep(path: str, cfg: SweepConfig, *, level: int = 0, view: dict | None = None,
               resolution: tuple[int, int] | None = None, dtype: str | None = None,
-              kind: str = "job", reuse_from: int | None = None, scheduler: str | None = None, scheduler_file: str | None = None,
+              tile: int | None = None, kind: str = "job", reuse_from: int | None = None, scheduler: str | None = None, scheduler_file: str | None = None,
               profile: cluster.Profile | None = None, workers: int | None = None,
               gpus: list[str] | None = None, mem_fraction: float | None = None,
               progress: bool = True) -> RunReport:
@@ -98,7 +95,7 @@ def run_sweep(path: str, cfg: SweepConfig, *, level: int = 0, view: dict | None 
         Which level to compute; level 0 is the job's own view.
     view : dict, optional
         ``{"x": AxisConfig, "y": AxisConfig}`` windows for a new level; defaults to the job's.
-    resolution, dtype, kind, reuse_from
+    resolution, dtype, tile, kind, reuse_from
         For a new level: see :func:`fractalsweep.store.ensure_level`. An existing level
         keeps what it was created with.
     scheduler : str, optional
@@ -121,7 +118,7 @@ def run_sweep(path: str, cfg: SweepConfig, *, level: int = 0, view: dict | None 
     with store.driver_lock(path):
         root = store.create_or_check(path, cfg, lambda: streams.draw(cfg))
         lvl = store.ensure_level(root, level, cfg, view or {"x": cfg.x, "y": cfg.y},
-                                 resolution=resolution, dtype=dtype, kind=kind,
+                                 resolution=resolution, dtype=dtype, tile=tile, kind=kind,
                                  reuse_from=reuse_from)
         pending = lvl.pending()
         total = len(lvl.tiling.indices())

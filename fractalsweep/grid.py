@@ -53,6 +53,20 @@ def matching_indices(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return ia, np.searchsorted(b, a[ia])
 
 
+def auto_tile(nx: int, ny: int) -> int:
+    """Pixels per tile side for an ``nx x ny`` level: a power of two from 16 to 128.
+
+    About 64 tiles per level, so that the tiles keep every worker of a cluster busy to the
+    end (a tile is the unit of scheduling), while a 4096 x 4096 keyframe is still only 1024
+    tiles (a tile is one chunk file per array).
+
+    >>> auto_tile(64, 64), auto_tile(256, 256), auto_tile(4096, 4096)
+    (16, 32, 128)
+    """
+    side = math.sqrt(nx * ny / 64)
+    return int(min(max(2 ** round(math.log2(max(side, 1))), 16), 128))
+
+
 @dataclass(frozen=True)
 class Tiling:
     """Square tiles of ``tile`` pixels on a side over an ``(ny, nx)`` image; edge tiles are cut.
@@ -84,15 +98,3 @@ def flat_pixels(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     """Per-pixel x and y values of a ``(len(ys), len(xs))`` block, row-major."""
     gx, gy = np.meshgrid(xs, ys)
     return gx.ravel(), gy.ravel()
-
-
-def padded(values: np.ndarray, tile: int, group: int) -> np.ndarray:
-    """Pad a tile's flat pixel values to one of four fixed lengths (a quarter tile each).
-
-    The kernel sees at most four shapes per config, so a sweep compiles a handful of times,
-    while edge tiles and tiles with reused pixels still skip most of the padding. Padding
-    repeats the first value.
-    """
-    quarter = -(-tile * tile // 4 // group) * group
-    n = max(-(-values.size // quarter), 1) * quarter
-    return np.concatenate([values, np.full(n - values.size, values.flat[0])])

@@ -4,9 +4,9 @@ It composes the pieces: the task (data, loss), the model (forward pass), the opt
 (update rule), the axes (how a pixel's two values become its :class:`~fractalsweep.axes.Hyper`)
 and the score (online reduction of the loss sequence). A run is a ``lax.while_loop`` over
 steps (a scan that can stop early), all inside one jitted call;
-pixels are batched with ``vmap`` in groups of ``grid.group`` networks, and ``lax.map`` walks
+pixels are batched with ``vmap`` in groups of :data:`GROUP` networks, and ``lax.map`` walks
 the groups, so a group's working set stays in cache for all steps on a CPU. The group size is
-fixed by the config, never by the tile, so results do not depend on how a grid is tiled.
+fixed, never set by the tile, so results do not depend on how a grid is tiled.
 A group stops training early once all its networks have NaN parameters.
 """
 
@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import models, score
 from .axes import hyper_for
@@ -117,15 +118,52 @@ def kernel_config(cfg):
         **{a: dataclasses.replace(getattr(cfg, a), lo="1", hi="2") for a in ("x", "y")})
 
 
+GROUP = 4  # networks trained together (vmap) on a CPU
+
+
+def outputs(cfg) -> dict[str, tuple[str, object]]:
+    """The per-pixel arrays a run of ``cfg`` produces: name -> (dtype, fill for "not computed")."""
+    return {"score": ("float64", np.nan), "first_nonfinite": ("int32", -2),
+            "final_loss": ("float64", np.nan)}
+
+
+def train(cfg, arrays: dict, xs, ys) -> dict[str, np.ndarray]:
+    """Train one network per pixel and return :func:`outputs` for each, in the pixels' order.
+
+    Parameters
+    ----------
+    cfg : SweepConfig
+        The sweep's config as the level computes it (its dtype).
+    arrays : dict
+        The store's inputs (init weights, data, minibatch rows), as :func:`streams.draw` gives.
+    xs, ys : 1-D arrays
+        The pixels' hyperparameter values, any number of them.
+
+    float64 is enabled for the duration of the call only: importing fractalsweep changes no
+    global JAX setting.
+    """
+    xs, ys = np.asarray(xs), np.asarray(ys)
+    n = xs.size
+    if n == 0:
+        return {name: np.empty(0, dtype) for name, (dtype, _) in outputs(cfg).items()}
+    pad = -n % GROUP
+    xs, ys = (np.concatenate([v, np.full(pad, v[0])]) for v in (xs, ys))
+    kcfg = kernel_config(cfg)
+    with jax.enable_x64(True):
+        out = compile_kernel(kcfg)(xs.astype(cfg.dtype), ys.astype(cfg.dtype),
+                                   *prepare(kcfg, arrays))
+        return {k: np.asarray(v)[:n] for k, v in out.items()}
+
+
 @lru_cache(maxsize=8)
 def compile_kernel(cfg, early_exit: bool = True):
     """The jitted tile kernel for a config (cached: one compile per config and process).
 
     ``kernel(xs, ys, weights, data, batch_idx)`` takes 1-D axis values of length a multiple
-    of ``cfg.grid.group`` and returns ``score``, ``first_nonfinite`` and ``final_loss``, one
-    entry per pixel.
+    of :data:`GROUP` and returns ``score``, ``first_nonfinite`` and ``final_loss``, one
+    entry per pixel. Call it with float64 enabled (``jax.enable_x64``).
     """
-    group = cfg.grid.group
+    group = GROUP
     run = make_group_run(cfg, early_exit)
 
     @jax.jit

@@ -62,12 +62,12 @@ def finalize(state: ScoreState, steps: int) -> dict:
 
 def from_losses(losses) -> dict:
     """Score a whole recorded loss sequence (used by the naive baseline and for checks)."""
-    losses = jnp.asarray(losses)
-    steps = losses.shape[-1]
-
     def body(state, tl):
         t, loss = tl
         return update(state, loss, t, steps), None
 
-    state, _ = jax.lax.scan(body, init(losses.dtype), (jnp.arange(steps), losses))
-    return finalize(state, steps)
+    with jax.enable_x64(True):
+        losses = jnp.asarray(losses)
+        steps = losses.shape[-1]
+        state, _ = jax.lax.scan(body, init(losses.dtype), (jnp.arange(steps), losses))
+        return finalize(state, steps)

@@ -41,20 +41,13 @@ import numpy as np
 import zarr
 
 from . import __version__
-from .config import ConfigError, SweepConfig, from_dict
-from .grid import Tiling, axis_values, matching_indices
+from .config import SweepConfig, from_dict
+from .errors import StoreError
+from .grid import Tiling, auto_tile, axis_values, matching_indices
 
 FORMAT = 1
 LOCK = "fractalsweep.lock"
-PIXEL_ARRAYS = {  # name -> (dtype, fill value meaning "not computed")
-    "score": ("float64", np.nan),
-    "first_nonfinite": ("int32", -2),
-    "final_loss": ("float64", np.nan),
-}
-
-
-class StoreError(ConfigError):
-    """A store that cannot be used as asked (another config, not a sweep, missing level)."""
+LEGACY_ARRAYS = ("score", "first_nonfinite", "final_loss")  # levels without an "arrays" attr
 
 
 def _versions() -> dict[str, str]:
@@ -83,6 +76,11 @@ class Level:
 
     group: zarr.Group
     tiling: Tiling
+
+    @property
+    def arrays(self) -> list[str]:
+        """The names of the level's per-pixel result arrays."""
+        return list(self.group.attrs.get("arrays", LEGACY_ARRAYS))
 
     @property
     def done(self) -> np.ndarray:
@@ -132,7 +130,7 @@ def create_or_check(path: str, cfg: SweepConfig,
         meta = root.attrs.get("fractalsweep")
         if meta is None:
             raise StoreError(f"{path} exists and is not a fractalsweep store; choose another --store")
-        diff = _first_difference(meta["config"], cfg.to_dict())
+        diff = _first_difference(from_dict(meta["config"]).to_dict(), cfg.to_dict())
         if diff:
             key, theirs, ours = diff
             raise StoreError(
@@ -172,7 +170,8 @@ def _read_inputs(path: str, store_id: str) -> tuple[SweepConfig, dict[str, np.nd
 
 def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, view: dict, *,
                  resolution: tuple[int, int] | None = None, dtype: str | None = None,
-                 kind: str = "job", reuse_from: int | None = None) -> Level:
+                 tile: int | None = None, kind: str = "job",
+                 reuse_from: int | None = None) -> Level:
     """Create level ``index`` with window ``view`` (``{"x": axis, "y": axis}``) if new.
 
     Parameters
@@ -180,6 +179,9 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, view: dict, *,
     resolution, dtype
         The level's own, if not the job's (a deeper zoom may want more pixels; a float32
         preview of a float64 job is marked ``preview`` in the level's attributes).
+    tile
+        Pixels per tile side (the chunk of every per-pixel array); default
+        :func:`fractalsweep.grid.auto_tile` of the resolution.
     kind
         How the level came to be: ``job``, ``zoom``, ``auto`` or ``ladder``.
     reuse_from
@@ -190,11 +192,14 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, view: dict, *,
     if str(index) in levels and str(index) not in map(str, level_indices(root)):
         del levels[str(index)]  # a creation cut short: its attributes, written last, are missing
     if str(index) not in levels:
+        from .kernel import outputs
+
         nx, ny = resolution or cfg.grid.resolution
         dtype = dtype or cfg.dtype
-        t = cfg.grid.tile
+        t = tile or auto_tile(nx, ny)
         group = levels.create_group(str(index))
-        for field, (array_dtype, fill) in PIXEL_ARRAYS.items():
+        arrays = outputs(cfg)
+        for field, (array_dtype, fill) in arrays.items():
             group.create_array(field, shape=(ny, nx), chunks=(t, t), dtype=array_dtype,
                                fill_value=fill, dimension_names=("y", "x"))
         group.create_array("reused", shape=(ny, nx), chunks=(t, t), dtype="uint8",
@@ -210,7 +215,8 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, view: dict, *,
         group.attrs.update({
             "view": {a: {"lo": view[a].lo, "hi": view[a].hi, "scale": view[a].scale,
                          "label": view[a].label} for a in ("x", "y")},
-            "resolution": [nx, ny], "tile": t, "dtype": dtype, "scheme": cfg.scheme,
+            "resolution": [nx, ny], "tile": t, "arrays": list(arrays), "dtype": dtype,
+            "scheme": cfg.scheme,
             "preview": dtype != cfg.dtype, "kind": kind, "reuse_from": reuse_from,
             "reused_pixels": 0, "created": _now(),
         })
@@ -232,7 +238,7 @@ def _copy_shared_pixels(source: Level, target: Level) -> int:
     ty, sy = matching_indices(target.group["y"][:], source.group["y"][:])
     if not (tx.size and ty.size):
         return 0
-    for field in PIXEL_ARRAYS:
+    for field in target.arrays:
         values = target.group[field][:]
         values[np.ix_(ty, tx)] = source.group[field][:][np.ix_(sy, sx)]
         target.group[field][:] = values
@@ -261,9 +267,10 @@ def write_tile(level: Level, index: tuple[int, int], results: dict[str, np.ndarr
     """Write one tile's pixel arrays (whole chunks) and provenance, then its marker."""
     sy, sx = level.tiling.slices(index)
     shape = (sy.stop - sy.start, sx.stop - sx.start)
-    for field, (dtype, _) in PIXEL_ARRAYS.items():
-        level.group[field][sy, sx] = np.asarray(results[field][: shape[0] * shape[1]],
-                                                dtype=dtype).reshape(shape)
+    for field in level.arrays:
+        array = level.group[field]
+        array[sy, sx] = np.asarray(results[field][: shape[0] * shape[1]],
+                                   dtype=array.dtype).reshape(shape)
     level.group["provenance"][index] = json.dumps(provenance)
     level.group["tiles"][index] = 1
 

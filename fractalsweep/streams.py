@@ -20,7 +20,7 @@ def draw(cfg) -> dict[str, np.ndarray]:
     Drawn in float64 whatever the working dtype, so a float32 sweep trains the rounded
     float64 init rather than a different one.
     """
-    with jax.threefry_partitionable(cfg.scheme == "default"):
+    with jax.enable_x64(True), jax.threefry_partitionable(cfg.scheme == "default"):
         key, k_init = jax.random.split(jax.random.PRNGKey(cfg.seed))
         weights = models.init(k_init, cfg.layer_shapes, np.float64)
         data = TASKS[cfg.data.task].draw(

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from . import kernel, store
-from .grid import flat_pixels, padded
+from .grid import flat_pixels
 
 
 def _device() -> dict:
@@ -31,12 +31,7 @@ def _device() -> dict:
 def _train(cfg, arrays, xs, ys, todo) -> dict[str, np.ndarray]:
     """Kernel results for the ``todo`` pixels of a tile with axis values ``xs``, ``ys``."""
     gx, gy = (g[todo] for g in flat_pixels(xs, ys))
-    if not gx.size:
-        return {}
-    kernel_cfg = kernel.kernel_config(cfg)
-    px, py = (padded(g, cfg.grid.tile, cfg.grid.group) for g in (gx, gy))
-    out = kernel.compile_kernel(kernel_cfg)(px, py, *kernel.prepare(kernel_cfg, arrays))
-    return {k: np.asarray(v)[: gx.size] for k, v in out.items()}
+    return kernel.train(cfg, arrays, gx, gy) if gx.size else {}
 
 
 def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
@@ -63,8 +58,9 @@ def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
     computed = _train(cfg, arrays, xs, ys, ~reused)
     seconds = time.perf_counter() - start
     results = {}
-    for name, (dtype, _) in store.PIXEL_ARRAYS.items():
-        values = lvl.group[name][sy, sx].ravel() if reused.any() else np.empty(reused.size, dtype)
+    for name in lvl.arrays:
+        values = (lvl.group[name][sy, sx].ravel() if reused.any()
+                  else np.empty(reused.size, lvl.group[name].dtype))
         if computed:
             values[~reused] = computed[name]
         results[name] = values

@@ -46,7 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import AxisConfig, ConfigError
+from .config import AxisConfig
+from .errors import ConfigError, NoBoundaryError, PrecisionError
 from .grid import PRECISION, axis_values
 
 AXES = ("x", "y")
@@ -56,14 +57,6 @@ ULPS_PER_PIXEL = 2  # neighbouring pixels at least this many ulps apart count as
 _CTX = Context(prec=PRECISION)
 
 View = dict[str, AxisConfig]
-
-
-class PrecisionError(ConfigError):
-    """The working dtype cannot keep neighbouring pixels of a requested level apart."""
-
-
-class NoBoundaryError(ConfigError):
-    """A score image without a (resolved) boundary to zoom into."""
 
 
 # --- decimal helpers --------------------------------------------------------------------

@@ -25,8 +25,9 @@ from fractalsweep.colour import CLASS_COLOURS, to_rgb
 from fractalsweep.config import resolve
 from fractalsweep.execute import run_sweep
 
+TILE = 16
 JOB = {"training": {"steps": 20}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
-       "grid": {"resolution": 32, "tile": 16}}
+       "grid": {"resolution": 32}}
 CENTRE, WIDTH = Decimal("1.5"), Decimal(5)  # the job's window in log10 units
 
 
@@ -49,7 +50,7 @@ def ladder_store(tmp_path_factory):
     views = [window(cfg, CENTRE, WIDTH), window(cfg, CENTRE, WIDTH / 4),
              window(cfg, CENTRE, WIDTH / 2), window(cfg, CENTRE + 1, WIDTH / 2)]
     for level, view in enumerate(views):
-        run_sweep(path, cfg, level=level, view=view, scheduler="sync", progress=False)
+        run_sweep(path, cfg, tile=TILE, level=level, view=view, scheduler="sync", progress=False)
     return path
 
 
@@ -84,7 +85,7 @@ def test_find_ladder_orders_rungs_widest_first(ladder_store):
 def test_find_ladder_needs_two_complete_rungs(tmp_path):
     path = str(tmp_path / "one.zarr")
     cfg = resolve(JOB)
-    run_sweep(path, cfg, level=0, scheduler="sync", progress=False)
+    run_sweep(path, cfg, tile=TILE, level=0, scheduler="sync", progress=False)
     # A half-width level that was created but never computed is not a keyframe.
     store.ensure_level(store.open_root(path, mode="r+"), 1, cfg, window(cfg, CENTRE, WIDTH / 2))
     with pytest.raises(ValueError, match="no zoom ladder") as err:

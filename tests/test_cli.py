@@ -8,7 +8,7 @@ import matplotlib.image
 import pytest
 import zarr
 
-SMALL = ["--set", "grid.resolution=8", "--set", "grid.tile=4", "--set", "training.steps=20"]
+SMALL = ["--set", "grid.resolution=8", "--tile", "4", "--set", "training.steps=20"]
 
 
 def fs(*args, cwd=None):
@@ -63,7 +63,7 @@ def test_explore_without_a_display_says_so(tmp_path, job_dir, monkeypatch):
     ("x.lo=1", ["x:", "either as lo/hi", "or as log10"]),
     ("x.kind=momentum", ["momentum", "lr_all"]),
     ("model.depht=3", ["model.depht", "depth"]),
-    ("grid.tile=big", ["grid.tile", "integer"]),
+    ("grid.tile=8", ["grid.tile", "--tile"]),
     ("nonsense", ["section.key=value"]),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, job_dir, override, words):

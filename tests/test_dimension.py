@@ -176,8 +176,8 @@ def test_images_are_pooled_and_an_image_without_boundary_adds_nothing():
 def test_store_dimension_pools_the_keyframe_ladder(tmp_path):
     path = str(tmp_path / "s.zarr")
     cfg = resolve({"training": {"steps": 30}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
-                   "grid": {"resolution": 41, "tile": 41}})  # aligned: the ladder shares pixels
-    run_sweep(path, cfg, scheduler="sync", progress=False)
+                   "grid": {"resolution": 41}})  # aligned: the ladder shares pixels
+    run_sweep(path, cfg, tile=41, scheduler="sync", progress=False)
     root = store.open_root(path)
     deep = zoom.auto_target(store.open_level(root, 0).group["score"][:], {"x": cfg.x, "y": cfg.y})
     index, _ = dive.zoom_to(path, deep, scheduler="sync", progress=False)

@@ -11,8 +11,9 @@ from fractalsweep import dive, store, zoom
 from fractalsweep.config import resolve
 from fractalsweep.execute import run_sweep
 
+TILE = 4
 JOB = {"training": {"steps": 30}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
-       "grid": {"resolution": 9, "tile": 4}}
+       "grid": {"resolution": 9}}
 ARRAYS = ("score", "first_nonfinite", "final_loss")
 
 
@@ -24,7 +25,7 @@ def fs(*args):
 @pytest.fixture
 def overview(tmp_path):
     path = str(tmp_path / "s.zarr")
-    run_sweep(path, resolve(JOB), scheduler="sync", progress=False)
+    run_sweep(path, resolve(JOB), tile=TILE, scheduler="sync", progress=False)
     return path
 
 
@@ -41,7 +42,7 @@ def test_ladder_copies_shared_pixels_and_matches_a_fresh_computation(overview, t
     assert ladder[-1] == index and len(ladder) == len(zoom.ladder(deep, 0.2)) >= 3
 
     fresh = str(tmp_path / "fresh.zarr")
-    run_sweep(fresh, cfg, scheduler="sync", progress=False)
+    run_sweep(fresh, cfg, tile=TILE, scheduler="sync", progress=False)
     for i in ladder[:-1]:
         values, attrs = _level(overview, i)
         assert attrs["kind"] == "ladder" and attrs["reused_pixels"] == 5 * 5  # 9 // 2 + 1
@@ -86,7 +87,7 @@ def test_dive_then_resume_then_animate(tmp_path, job_dir):
     store_path = tmp_path / "d.zarr"
     args = ["dive", job_dir / "quickstart.toml", "--decades", "1", "--store", store_path,
             "--scheduler", "sync", "--quiet", "--set", "grid.resolution=20",
-            "--set", "grid.tile=8", "--set", "training.steps=30"]
+            "--tile", "8", "--set", "training.steps=30"]
     r = fs(*args)
     assert r.returncode == 0, r.stderr
     root = zarr.open_group(str(store_path), mode="r")

@@ -16,15 +16,16 @@ from fractalsweep.execute import run_sweep
 from fractalsweep.explore import Explorer, box_to_view, pixel_value
 from fractalsweep.tile import compute_tile
 
+TILE = 8
 JOB = {"training": {"steps": 20}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
-       "grid": {"resolution": 16, "tile": 8}}
+       "grid": {"resolution": 16}}
 SYNC = {"scheduler": "sync", "progress": False}
 
 
 @pytest.fixture(scope="module")
 def computed(tmp_path_factory):
     path = tmp_path_factory.mktemp("explore") / "base.zarr"
-    run_sweep(str(path), resolve(JOB), scheduler="sync", progress=False)
+    run_sweep(str(path), resolve(JOB), tile=TILE, scheduler="sync", progress=False)
     return path
 
 
@@ -213,7 +214,7 @@ def test_a_partly_computed_level_is_drawn_with_its_missing_tiles_clear(explorer,
     cfg = store.config_of(path)
     view = box_to_view(explorer.view, explorer.resolution, (2, 9), (2, 9))
     with store.driver_lock(path):
-        store.ensure_level(store.open_root(path, mode="r+"), 1, cfg, view, kind="zoom")
+        store.ensure_level(store.open_root(path, mode="r+"), 1, cfg, view, tile=TILE, kind="zoom")
     explorer.show(1)  # no tile yet: an empty picture, not an error
     assert (_shown(explorer)[..., 3] == 0).all() and "tiles 0/4" in explorer.status.get_text()
 

@@ -17,7 +17,8 @@ from fractalsweep.cluster import local_cluster
 from fractalsweep.config import apply_overrides, load_job, resolve
 from fractalsweep.execute import SweepError, run_sweep
 
-SETTINGS = ["grid.resolution=24", "grid.tile=8", "training.steps=400"]
+SETTINGS = ["grid.resolution=24", "training.steps=400"]
+TILE = 8  # 3 x 3 tiles
 ARRAYS = ("score", "first_nonfinite", "final_loss")
 
 
@@ -34,7 +35,7 @@ def cfg(job):
 @pytest.fixture(scope="module")
 def clean(cfg, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("clean") / "clean.zarr")
-    run_sweep(path, cfg, scheduler="sync", progress=False)
+    run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
     return _read(path)
 
 
@@ -72,7 +73,7 @@ def test_worker_killed_mid_sweep(cfg, clean, tmp_path):
         pids = client.run(os.getpid)
         result = {}
         thread = threading.Thread(target=lambda: result.update(report=run_sweep(
-            path, cfg, scheduler=cluster.scheduler_address, progress=False)))
+            path, cfg, tile=TILE, scheduler=cluster.scheduler_address, progress=False)))
         thread.start()
         _wait_for(lambda: _markers(path) >= 1)
         os.kill(next(iter(pids.values())), signal.SIGKILL)
@@ -84,7 +85,8 @@ def test_worker_killed_mid_sweep(cfg, clean, tmp_path):
 
 def _run_args(job, path):
     return [sys.executable, "-m", "fractalsweep", "run", str(job), "--store", str(path),
-            "--workers", "2", "--quiet", "--no-render", *(f"--set={s}" for s in SETTINGS)]
+            "--workers", "2", "--tile", str(TILE), "--quiet", "--no-render",
+            *(f"--set={s}" for s in SETTINGS)]
 
 
 def _driver(job, path):
@@ -142,7 +144,7 @@ def _corrupt_column(path, cfg, column):
     """Create the level, then damage one chunk of its x coordinates on disk."""
     with store.driver_lock(str(path)):
         root = store.create_or_check(str(path), cfg, lambda: streams.draw(cfg))
-        store.ensure_level(root, 0, cfg, {"x": cfg.x, "y": cfg.y})
+        store.ensure_level(root, 0, cfg, {"x": cfg.x, "y": cfg.y}, tile=TILE)
     (path / "levels" / "0" / "x" / "c" / str(column)).write_bytes(b"not a chunk")
 
 
@@ -153,7 +155,7 @@ def test_failing_tile_is_named_and_finished_tiles_stay(cfg, clean, tmp_path, whe
     kwargs = {"scheduler": "sync"} if where == "sync" else {"workers": 2}
     with pytest.raises(SweepError, match=r"3 tile\(s\) of level 0 failed after 3 attempts, "
                                          r"first tile \(0, 1\)"):
-        run_sweep(str(path), cfg, progress=False, **kwargs)
+        run_sweep(str(path), cfg, tile=TILE, progress=False, **kwargs)
     got = _read(path)
     assert got["tiles"][:, 1].sum() == 0 and got["tiles"][:, [0, 2]].all()
     for name in ARRAYS:

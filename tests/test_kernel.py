@@ -1,11 +1,12 @@
 """The JAX kernel against the plain NumPy reference written from science.md."""
 
+import jax
 import numpy as np
 import pytest
 import reference as ref
 
 from fractalsweep import config, kernel, streams
-from fractalsweep.grid import axis_values, flat_pixels, padded
+from fractalsweep.grid import axis_values, flat_pixels
 
 N = 12  # pixels per side
 STEPS = 80
@@ -64,13 +65,12 @@ def test_kernel_matches_reference(activation, batch, axes):
         "data": {"size": 16 if activation == "identity" else "params"},
         "training": {"steps": STEPS, "batch": batch},
         "x": x_axis, "y": y_axis,
-        "grid": {"resolution": N, "tile": N, "group": 4},
+        "grid": {"resolution": N},
     })
     arrays = streams.draw(cfg)
     xs, ys = axis_values(cfg.x, N, "float64"), axis_values(cfg.y, N, "float64")
-    px, py = (padded(g, N, cfg.grid.group) for g in flat_pixels(xs, ys))
-    out = kernel.compile_kernel(cfg)(px, py, *kernel.prepare(cfg, arrays))
-    got = {k: np.asarray(v)[: N * N].reshape(N, N) for k, v in out.items()}
+    out = kernel.train(cfg, arrays, *flat_pixels(xs, ys))
+    got = {k: v.reshape(N, N) for k, v in out.items()}
 
     runs = [[_reference(cfg, arrays, x, y) for x in xs] for y in ys]
     want = {k: np.array([[r[k] for r in row] for row in runs])
@@ -99,16 +99,15 @@ def test_kernel_matches_reference(activation, batch, axes):
 
 def test_float32_kernel_agrees_in_sign():
     cfg = config.resolve({"training": {"steps": STEPS}, "x": WINDOWS["lr"][0],
-                          "y": WINDOWS["lr"][1], "grid": {"resolution": N, "tile": N}})
+                          "y": WINDOWS["lr"][1], "grid": {"resolution": N}})
     cfg32 = config.resolve({**cfg.to_dict(), "dtype": "float32"})
     arrays = streams.draw(cfg)
     signs = []
     for c in (cfg, cfg32):
         xs, ys = axis_values(c.x, N, c.dtype), axis_values(c.y, N, c.dtype)
-        px, py = (padded(g, N, c.grid.group) for g in flat_pixels(xs, ys))
-        out = kernel.compile_kernel(c)(px, py, *kernel.prepare(c, arrays))
+        out = kernel.train(c, arrays, *flat_pixels(xs, ys))
         assert out["score"].dtype == np.dtype(c.dtype)
-        signs.append(np.asarray(out["score"])[: N * N] < 0)
+        signs.append(out["score"] < 0)
     assert (signs[0] == signs[1]).mean() >= 0.95
 
 
@@ -118,13 +117,14 @@ def test_early_exit_is_bit_identical_to_training_on(activation, batch):
     cfg = config.resolve({"model": {"activation": activation},
                           "training": {"steps": 300, "batch": batch},
                           "x": {"log10": [-3, 6]}, "y": {"log10": [-3, 6]},
-                          "grid": {"resolution": 16, "tile": 16, "group": 4}})
-    arrays = kernel.prepare(cfg, streams.draw(cfg))
+                          "grid": {"resolution": 16}})
     xs, ys = axis_values(cfg.x, 16, "float64"), axis_values(cfg.y, 16, "float64")
-    px, py = (padded(g, 16, cfg.grid.group) for g in flat_pixels(xs, ys))
-    fast = kernel.compile_kernel(cfg, early_exit=True)(px, py, *arrays)
-    full = kernel.compile_kernel(cfg, early_exit=False)(px, py, *arrays)
-    nan_groups = (np.asarray(full["first_nonfinite"]).reshape(-1, 4) >= 0).all(axis=1)
+    px, py = flat_pixels(xs, ys)
+    with jax.enable_x64(True):
+        arrays = kernel.prepare(cfg, streams.draw(cfg))
+        fast = kernel.compile_kernel(cfg, early_exit=True)(px, py, *arrays)
+        full = kernel.compile_kernel(cfg, early_exit=False)(px, py, *arrays)
+    nan_groups = (np.asarray(full["first_nonfinite"]).reshape(-1, kernel.GROUP) >= 0).all(axis=1)
     assert nan_groups.sum() >= 4, "the window must hold groups that all blow up"
     for name in ("score", "first_nonfinite", "final_loss"):
         np.testing.assert_array_equal(np.asarray(fast[name]), np.asarray(full[name]))

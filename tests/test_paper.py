@@ -3,7 +3,7 @@
 import numpy as np
 
 from fractalsweep import config, kernel, streams
-from fractalsweep.grid import axis_values, flat_pixels, padded
+from fractalsweep.grid import axis_values, flat_pixels
 
 N = 16
 
@@ -12,9 +12,8 @@ def _score(job_path, scheme):
     raw = config.apply_overrides(config.load_job(job_path), [f"scheme='{scheme}'"])
     cfg = config.resolve(raw)
     xs, ys = axis_values(cfg.x, N, cfg.dtype), axis_values(cfg.y, N, cfg.dtype)
-    px, py = (padded(g, N, cfg.grid.group) for g in flat_pixels(xs, ys))
-    out = kernel.compile_kernel(cfg)(px, py, *kernel.prepare(cfg, streams.draw(cfg)))
-    return np.asarray(out["score"])[: N * N].reshape(N, N)
+    out = kernel.train(cfg, streams.draw(cfg), *flat_pixels(xs, ys))
+    return out["score"].reshape(N, N)
 
 
 def test_baseline_window_needs_the_legacy_scheme(job_dir):

@@ -27,7 +27,7 @@ from fractalsweep.execute import run_sweep
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "tests" / "slurm"
 JOB = ROOT / "jobs" / "quickstart.toml"
-OVERRIDES = ["grid.resolution=16", "grid.tile=8", "training.steps=50"]
+OVERRIDES = ["grid.resolution=16", "training.steps=50"]
 START_TIMEOUT_S = 300  # installing the packages from scratch included
 RUN_TIMEOUT_S = 300
 CANNOT_RUN_HERE = 77  # start.sh: not root, no apt-get, packages cannot be installed
@@ -158,7 +158,7 @@ def test_sweep_through_slurm_matches_in_process(slurm, tmp_path):
     with Watcher() as seen:
         start = time.perf_counter()
         run = _fractalsweep("run", JOB, "--store", store, "--cluster", profile, "--quiet",
-                            "--no-render", *(a for o in OVERRIDES for a in ("--set", o)),
+                            "--no-render", "--tile", "8", *(a for o in OVERRIDES for a in ("--set", o)),
                             cwd=tmp_path)
         seconds = time.perf_counter() - start
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
@@ -189,7 +189,7 @@ def test_sweep_through_slurm_matches_in_process(slurm, tmp_path):
 
     # Bit for bit the in-process result of the same resolved config.
     cfg = resolve(apply_overrides(load_job(JOB), OVERRIDES))
-    run_sweep(str(tmp_path / "sync.zarr"), cfg, scheduler="sync", progress=False)
+    run_sweep(str(tmp_path / "sync.zarr"), cfg, tile=8, scheduler="sync", progress=False)
     got, want = _arrays(store), _arrays(tmp_path / "sync.zarr")
     assert got["tiles"].all()
     for name, value in want.items():

@@ -10,8 +10,9 @@ from fractalsweep.config import resolve
 from fractalsweep.execute import run_sweep
 from fractalsweep.store import StoreError
 
+TILE = 4
 JOB = {"training": {"steps": 30}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
-       "grid": {"resolution": [10, 9], "tile": 4}}
+       "grid": {"resolution": [10, 9]}}
 ARRAYS = ("score", "first_nonfinite", "final_loss")
 
 
@@ -27,7 +28,7 @@ def _arrays(path, level=0):
 def test_layout_is_readable_with_plain_zarr_and_xarray(tmp_path):
     path = str(tmp_path / "s.zarr")
     cfg = _cfg()
-    report = run_sweep(path, cfg, scheduler="sync", progress=False)
+    report = run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
     assert (report.computed, report.skipped, report.pixels) == (9, 0, 90)
 
     root = zarr.open_group(path, mode="r")
@@ -53,10 +54,10 @@ def test_layout_is_readable_with_plain_zarr_and_xarray(tmp_path):
 def test_resume_skips_marked_tiles_and_recomputes_unmarked(tmp_path):
     path = str(tmp_path / "s.zarr")
     cfg = _cfg()
-    run_sweep(path, cfg, scheduler="sync", progress=False)
+    run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
     clean = _arrays(path)
 
-    again = run_sweep(path, cfg, scheduler="sync", progress=False)
+    again = run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
     assert (again.computed, again.skipped) == (0, 9)
 
     # A tile whose data was written but whose marker was not, and one never written at all.
@@ -64,7 +65,7 @@ def test_resume_skips_marked_tiles_and_recomputes_unmarked(tmp_path):
     level["tiles"][0, 1] = 0
     level["tiles"][2, 2] = 0
     level["score"][8:9, 8:10] = np.nan
-    resumed = run_sweep(path, cfg, scheduler="sync", progress=False)
+    resumed = run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
     assert sorted(s["tile"] for s in resumed.summaries) == [[0, 1], [2, 2]]
     for name in ARRAYS:
         np.testing.assert_array_equal(_arrays(path)[name], clean[name])
@@ -72,12 +73,12 @@ def test_resume_skips_marked_tiles_and_recomputes_unmarked(tmp_path):
 
 def test_another_config_is_refused_and_nothing_changes(tmp_path):
     path = str(tmp_path / "s.zarr")
-    run_sweep(path, _cfg(), scheduler="sync", progress=False)
+    run_sweep(path, _cfg(), tile=TILE, scheduler="sync", progress=False)
     before = _arrays(path)
     attrs = dict(zarr.open_group(path).attrs)
     other = resolve({**JOB, "model": {"activation": "relu"}})
     with pytest.raises(StoreError, match="model.activation is 'tanh' there, 'relu' here"):
-        run_sweep(path, other, scheduler="sync", progress=False)
+        run_sweep(path, other, tile=TILE, scheduler="sync", progress=False)
     assert dict(zarr.open_group(path).attrs) == attrs
     for name in ARRAYS:
         np.testing.assert_array_equal(_arrays(path)[name], before[name])
@@ -93,7 +94,7 @@ def test_results_do_not_depend_on_tiling(tmp_path):
     results = []
     for tile in (4, 5, 10):
         path = str(tmp_path / f"t{tile}.zarr")
-        run_sweep(path, _cfg(tile=tile), scheduler="sync", progress=False)
+        run_sweep(path, _cfg(), tile=tile, scheduler="sync", progress=False)
         results.append(_arrays(path))
     for other in results[1:]:
         for name in ARRAYS:
@@ -103,7 +104,7 @@ def test_results_do_not_depend_on_tiling(tmp_path):
 def test_float32_store_keeps_the_float32_coordinates(tmp_path):
     path = str(tmp_path / "f32.zarr")
     cfg = resolve({**JOB, "dtype": "float32"})
-    run_sweep(path, cfg, scheduler="sync", progress=False)
+    run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
     x = zarr.open_group(path, mode="r")["levels/0/x"][:]
     assert x.dtype == np.float64
     np.testing.assert_array_equal(x, x.astype(np.float32).astype(np.float64))
@@ -113,10 +114,10 @@ def test_float32_store_keeps_the_float32_coordinates(tmp_path):
 def test_a_level_creation_cut_short_is_redone(tmp_path):
     path = str(tmp_path / "s.zarr")
     cfg = _cfg()
-    run_sweep(path, cfg, scheduler="sync", progress=False)
+    run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
     half = zarr.open_group(path, mode="r+")["levels"].create_group("1")
     half.create_array("score", shape=(2, 2), dtype="float64")  # crashed before its attributes
     assert store.level_indices(zarr.open_group(path, mode="r")) == [0]
-    report = run_sweep(path, cfg, level=1, scheduler="sync", progress=False)
+    report = run_sweep(path, cfg, tile=TILE, level=1, scheduler="sync", progress=False)
     assert report.computed == 9
     np.testing.assert_array_equal(_arrays(path, 1)["score"], _arrays(path)["score"])

@@ -1,0 +1,34 @@
+"""The errors fractalsweep raises on purpose, each with a one-line message.
+
+A :class:`ConfigError` (and its subclasses) is a request that cannot be done as asked: the
+command line prints its message and exits with status 2. A :class:`SweepError` is work that
+failed after its retries: status 1, with every finished tile kept.
+"""
+
+
+class FractalsweepError(Exception):
+    """Base of every error fractalsweep raises on purpose; the message is one line."""
+
+
+class ConfigError(FractalsweepError, ValueError):
+    """A bad job, option or argument; the message names the key or value and what is valid."""
+
+
+class StoreError(ConfigError):
+    """A store that cannot be used as asked (another config, not a sweep, missing level)."""
+
+
+class PrecisionError(ConfigError):
+    """The working dtype cannot keep neighbouring pixels of a requested level apart."""
+
+
+class NoBoundaryError(ConfigError):
+    """A score image without a (resolved) boundary to zoom into."""
+
+
+class AnimationError(ConfigError):
+    """An animation that cannot be made as asked."""
+
+
+class SweepError(FractalsweepError, RuntimeError):
+    """Tiles failed after their retries; every finished tile is kept in the store."""
