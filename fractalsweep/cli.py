@@ -1,8 +1,7 @@
-"""The ``fractalsweep`` command line: run, zoom, ladder, dive, animate, explore, dimension,
-status, render, info, bench.
+"""The ``fractalsweep`` command line: a thin layer over the Python API (:mod:`fractalsweep.api`).
 
-Every expected failure (bad job, bad override, a store of another config) ends with one
-line on stderr and exit status 2; a failed tile ends with exit status 1. No tracebacks.
+Every expected failure (bad job, bad option, a store of another config) ends with one line
+on stderr and exit status 2; a failed tile ends with exit status 1. No tracebacks.
 """
 
 from __future__ import annotations
@@ -12,8 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from .config import ConfigError, apply_overrides, load_job, resolve
-from .execute import SweepError
+from . import api
+from .errors import ConfigError, SweepError
+from .execution import Execution
 
 EPILOG = "Documentation: docs/cli.md. Job file keys: docs/jobs.md."
 
@@ -22,6 +22,12 @@ def _add_overrides(parser, what: str = "a job setting") -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE",
                         help=f"override {what}, e.g. --set grid.resolution=64 (repeatable)")
+
+
+def _add_picture(parser, what: str) -> None:
+    parser.add_argument("--png", metavar="FILE", help=f"picture to write when done "
+                                                      f"(default: {what})")
+    parser.add_argument("--no-render", action="store_true", help="do not write a picture")
 
 
 def _add_level_options(parser) -> None:
@@ -33,14 +39,7 @@ def _add_level_options(parser) -> None:
                         help="zoom even where the dtype cannot keep neighbouring pixels apart")
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="fractalsweep",
-        description="Map where training of a tiny network converges or diverges over two "
-                    "hyperparameters; store every pixel in zarr and render the fractal boundary.",
-        epilog=EPILOG)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _execution_parser() -> argparse.ArgumentParser:
     execution = argparse.ArgumentParser(add_help=False)
     where = execution.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDR",
@@ -63,18 +62,30 @@ def _parser() -> argparse.ArgumentParser:
                            help="pixels per tile side of a new level (default: from the "
                                 "resolution, about 64 tiles)")
     execution.add_argument("--quiet", action="store_true", help="no progress bar")
+    return execution
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(
+        prog="fractalsweep",
+        description="Map where training of a tiny network converges or diverges over two "
+                    "hyperparameters; store every pixel in zarr and render the fractal boundary.",
+        epilog=EPILOG)
+    p.add_argument("--version", action="version", version=f"fractalsweep {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    execution = _execution_parser()
 
     run = sub.add_parser("run", parents=[execution], help="compute a sweep (resumes an existing store)",
                          description="Compute every missing tile of a job's sweep, then render "
                                      "it. Running the same command again resumes.")
     run.add_argument("job", help="TOML job file (see jobs/)")
-    run.add_argument("--store", help="zarr store to write (default: ./<job name>.zarr)")
+    run.add_argument("--store", help="zarr store to write (default: ./<job file stem>.zarr)")
     _add_overrides(run)
     run.add_argument("--dry-run", action="store_true",
                      help="print the worker job script and the cost estimate; submit nothing")
-    run.add_argument("--png", metavar="FILE",
-                     help="picture to write when done (default: next to the store)")
-    run.add_argument("--no-render", action="store_true", help="do not write a picture")
+    _add_picture(run, "<store stem>.png next to the store")
 
     zoom = sub.add_parser("zoom", parents=[execution], help="add a zoomed level to a store",
                           description="Compute a new level of a store with its configuration: "
@@ -93,10 +104,11 @@ def _parser() -> argparse.ArgumentParser:
                            "one number for both axes or two (x, y)")
     zoom.add_argument("--log10", action="store_true", help="--box/--centre are in log10 units")
     zoom.add_argument("--from-level", type=int, metavar="L",
-                      help="level --auto looks at (default: the deepest)")
+                      help="the level the new window is taken from (default: the deepest)")
     zoom.add_argument("--box-fraction", type=float, default=0.25, metavar="F",
                       help="--auto zooms by this factor per axis (default 0.25)")
     _add_level_options(zoom)
+    _add_picture(zoom, "<store stem>-L<level>.png next to the store")
 
     ladder = sub.add_parser("ladder", parents=[execution],
                             help="fill in the keyframe ladder above a level",
@@ -108,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="the deep level (default: the deepest)")
     ladder.add_argument("--widest", type=float, default=6.0, metavar="DECADES",
                         help="stop when the widest level spans this many decades (default 6)")
+    _add_picture(ladder, "<store stem>-ladder.png: every keyframe, widest first")
 
     dive = sub.add_parser("dive", parents=[execution],
                           help="unattended deep zoom: overview, auto-zooms, ladder",
@@ -117,10 +130,11 @@ def _parser() -> argparse.ArgumentParser:
     dive.add_argument("job")
     dive.add_argument("--decades", type=float, required=True,
                       help="how deep to go, in decades of zoom")
-    dive.add_argument("--store", help="zarr store (default: ./<job name>.zarr)")
+    dive.add_argument("--store", help="zarr store (default: ./<job file stem>.zarr)")
     _add_overrides(dive)
     dive.add_argument("--box-fraction", type=float, default=0.25, metavar="F",
                       help="zoom factor per auto step and axis (default 0.25)")
+    _add_picture(dive, "<store stem>-ladder.png: every keyframe, widest first")
 
     explore = sub.add_parser("explore", parents=[execution],
                              help="interactive window: drag a box to zoom",
@@ -152,8 +166,8 @@ def _parser() -> argparse.ArgumentParser:
     animate.add_argument("--quiet", action="store_true", help="no progress bar")
 
     render = sub.add_parser("render", help="draw a level of a store as a PNG",
-                            description="Draw a level with the paper's colouring, axis labels "
-                                        "and end ticks.")
+                            description="Draw a level with the paper's colouring, axis labels, "
+                                        "end ticks and a colour legend.")
     render.add_argument("store", help="zarr store written by 'fractalsweep run'")
     render.add_argument("--level", type=int, default=0, help="level to draw (default 0)")
     render.add_argument("--out", metavar="FILE", help="PNG to write (default: <store>-L<level>.png)")
@@ -163,8 +177,9 @@ def _parser() -> argparse.ArgumentParser:
 
     dimension = sub.add_parser("dimension", help="fractal dimension of a zoom's boundary",
                                description="Box-counting dimension of the boundary "
-                                           "(science.md 10): local slopes pooled over the "
-                                           "keyframe ladder (or the given levels), median.")
+                                           "(docs/science.md, section 10): local slopes pooled "
+                                           "over the keyframe ladder (or the given levels), "
+                                           "median.")
     dimension.add_argument("store")
     dimension.add_argument("--levels", type=int, nargs="+", metavar="L",
                            help="levels to pool (default: the keyframe ladder)")
@@ -204,64 +219,16 @@ def _positive(name: str, value: int | None) -> None:
         raise ConfigError(f"{name} = {value}: must be >= 1")
 
 
-def _gpus(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    if text == "none":
-        return []
-    gpus = [g.strip() for g in text.split(",")]
-    if not all(g.isdigit() for g in gpus):
-        raise ConfigError(f"--gpus {text!r}: expected device indices like 0,1 or 'none'")
-    return gpus
+def _execution(args) -> Execution:
+    """Where and how to compute, from the shared options."""
+    gpus = None if args.gpus is None else () if args.gpus == "none" else args.gpus.split(",")
+    return Execution(scheduler=args.scheduler, scheduler_file=args.scheduler_file,
+                     cluster=args.cluster, workers=args.workers, gpus=gpus,
+                     mem_fraction=args.gpu_mem_fraction, tile=args.tile)
 
 
-def _dry_run(cfg, path: str, profile, tile) -> int:
-    from . import bench
-    from .cluster import job_script
-    from .grid import Tiling, auto_tile
-
-    nx, ny = cfg.grid.resolution
-    tile = tile or auto_tile(nx, ny)
-    tiles = len(Tiling(ny, nx, tile).indices())
-    work = nx * ny * cfg.training.steps
-    if profile is not None:
-        print(job_script(profile))
-    print(f"store {path}: {nx}x{ny} pixels x {cfg.training.steps} steps = {work:.3g} "
-          f"net-steps in {tiles} tiles of {tile}x{tile}")
-    rate = profile.net_steps_per_second if profile and profile.net_steps_per_second else None
-    source = "the profile's net_steps_per_second"
-    if rate is None and (saved := bench.saved_rate(cfg.dtype)):
-        rate, device = saved
-        source = f"the last 'fractalsweep bench' ({device}, one worker)"
-    if rate is None:
-        print("estimated worker-hours: unknown (run 'fractalsweep bench' on a worker, or set "
-              "net_steps_per_second in the profile)")
-    else:
-        kind = "GPU" if profile is not None and profile.gpus_per_job else "worker"
-        print(f"estimated {kind}-hours: {work / rate / 3600:.3g} at {rate:,.0f} net-steps/s "
-              f"per worker (from {source})")
-    print("dry run: nothing submitted, nothing written")
-    return 0
-
-
-def _execution(args) -> dict:
-    """run_sweep's keyword arguments for where and how to compute."""
-    from .cluster import load_profile
-
-    _positive("--workers", args.workers)
-    _positive("--tile", args.tile)
-    if args.gpu_mem_fraction is not None and not 0 < args.gpu_mem_fraction <= 1:
-        raise ConfigError(f"--gpu-mem-fraction {args.gpu_mem_fraction}: expected 0 < F <= 1")
-    return {"scheduler": args.scheduler, "scheduler_file": args.scheduler_file,
-            "profile": load_profile(args.cluster) if args.cluster else None,
-            "workers": args.workers, "gpus": _gpus(args.gpus),
-            "mem_fraction": args.gpu_mem_fraction, "tile": args.tile, "progress": not args.quiet}
-
-
-def _job(args) -> tuple:
-    """The resolved job and its store path (default ``./<job stem>.zarr``)."""
-    cfg = resolve(apply_overrides(load_job(args.job), args.overrides))
-    return cfg, args.store or f"{Path(args.job).stem}.zarr"
+def _store_path(args) -> str:
+    return args.store or f"{Path(args.job).stem}.zarr"
 
 
 def _box_fraction(args) -> float:
@@ -271,193 +238,136 @@ def _box_fraction(args) -> float:
     return args.box_fraction
 
 
-def _report(path: str, report, level: int = 0) -> None:
-    rate = report.pixels / report.seconds if report.seconds else 0.0
-    print(f"{path} level {level}: {report.computed} tiles computed, {report.skipped} already "
-          f"done, {report.pixels} pixels in {report.seconds:.1f} s ({rate:,.0f} px/s)")
+def _picture(args, level: api.Level, default: str | None = None) -> None:
+    if args.no_render:
+        return
+    if not level.complete:
+        print(f"note: level {level.index} is incomplete ({level.tiles_done}/{level.tiles} "
+              "tiles); missing pixels are white", file=sys.stderr)
+    print(f"wrote {level.render(args.png or default)}")
+
+
+def _ladder_picture(args, path: str, ladder: list[api.Level]) -> None:
+    from .render import render_ladder
+
+    if not args.no_render:
+        print(f"wrote {render_ladder(ladder, args.png or api.default_png(path, '-ladder'))}")
 
 
 def cmd_run(args) -> int:
-    from .execute import run_sweep
-
     execution = _execution(args)
-    cfg, path = _job(args)
+    cfg = api.job_config(args.job, args.overrides)
+    path = _store_path(args)
     if args.dry_run:
-        return _dry_run(cfg, path, execution["profile"], execution["tile"])
-    _report(path, run_sweep(path, cfg, **execution))
-    if not args.no_render:
-        out = args.png or _default_png(path)
-        print(f"wrote {_render(path, 0, out, 'paper')}")
+        from .cluster import job_script
+        from .cost import estimate
+
+        if execution.cluster is not None:
+            print(job_script(execution.cluster))
+        print(f"store {path}: " + "\n".join(estimate(cfg, execution.tile, execution.cluster)))
+        print("dry run: nothing submitted, nothing written")
+        return 0
+    store = api.run(cfg, path, execution=execution, progress=not args.quiet)
+    print(f"{path} {store.report}")
+    _picture(args, store.level(0), api.default_png(path))
     return 0
 
 
-def _level_options(args) -> dict:
+def _resolution(args):
     res = args.resolution
     if res is not None and len(res) not in (1, 2):
         raise ConfigError(f"--resolution {' '.join(map(str, res))}: expected N or NX NY")
-    if res is not None and min(res) < 2:
-        raise ConfigError(f"--resolution {min(res)}: must be >= 2")
-    return {"resolution": None if res is None else (res[0], res[-1]),
-            "dtype": "float32" if args.float32_preview else None, "force": args.force}
+    return None if res is None else (res[0], res[-1])
 
 
 def cmd_zoom(args) -> int:
-    from . import store, zoom
-    from .dive import auto_view, deepest, view_of, zoom_to
-
-    execution = _execution(args)
-    level_options = _level_options(args)
-    cfg = store.config_of(args.store)
-    root = store.open_root(args.store)
-    if args.auto:
-        source = deepest(args.store) if args.from_level is None else args.from_level
-        view = auto_view(args.store, source, box_fraction=_box_fraction(args),
-                         resolution=level_options["resolution"], dtype=level_options["dtype"],
-                         force=args.force)
-        kind = "auto"
-    else:
-        current = view_of(store.open_level(root, deepest(args.store)), cfg)
-        if args.box:
-            view = zoom.box_view(current, x=args.box[:2], y=args.box[2:], log10=args.log10)
-        else:
-            if not args.width or len(args.width) > 2:
-                raise ConfigError("--centre needs --width W (both axes) or --width WX WY")
-            width = args.width[0] if len(args.width) == 1 else tuple(args.width)
-            view = zoom.centre_view(current, centre=tuple(args.centre), width=width,
-                                    log10=args.log10)
-        kind = "zoom"
-    index, report = zoom_to(args.store, view, kind=kind, **level_options, **execution)
-    _report(args.store, report, index)
-    print(f"level {index}: x {view['x'].lo} .. {view['x'].hi}, y {view['y'].lo} .. "
+    store = api.open(args.store, execution=_execution(args))
+    if args.width and not args.centre:
+        raise ConfigError("--width goes with --centre; --box gives its bounds and --auto "
+                          "zooms by --box-fraction")
+    if args.centre and (not args.width or len(args.width) > 2):
+        raise ConfigError("--centre needs --width W (both axes) or --width WX WY")
+    box = {"x": args.box[:2], "y": args.box[2:]} if args.box else {}
+    width = None if not args.width else args.width[0] if len(args.width) == 1 else args.width
+    level = store.zoom(**box, centre=args.centre, width=width, auto=args.auto,
+                       log10=args.log10, level=args.from_level,
+                       box_fraction=_box_fraction(args), resolution=_resolution(args),
+                       dtype="float32" if args.float32_preview else None, force=args.force,
+                       progress=not args.quiet)
+    view = level.view
+    print(f"{args.store} {level.report}")
+    print(f"level {level.index}: x {view['x'].lo} .. {view['x'].hi}, y {view['y'].lo} .. "
           f"{view['y'].hi}")
+    _picture(args, level)
     return 0
 
 
 def cmd_ladder(args) -> int:
-    from . import store
-    from .dive import deepest, ladder
-
-    execution = _execution(args)
-    level = deepest(args.store) if args.level is None else args.level
-    indices = ladder(args.store, level, widest=args.widest, **execution)
-    root = store.open_root(args.store)
-    reused = sum(store.open_level(root, i).group.attrs["reused_pixels"] for i in indices)
-    print(f"{args.store}: ladder of {len(indices)} levels {indices} (widest first); "
-          f"{reused} pixels copied from narrower levels, not recomputed")
+    store = api.open(args.store, execution=_execution(args))
+    ladder = store.ladder(args.level, widest=args.widest, progress=not args.quiet)
+    reused = sum(level.attrs["reused_pixels"] for level in ladder)
+    print(f"{args.store}: ladder of {len(ladder)} levels {[lv.index for lv in ladder]} (widest "
+          f"first); {reused} pixels copied from narrower levels, not recomputed")
+    _ladder_picture(args, args.store, ladder)
     return 0
 
 
 def cmd_dive(args) -> int:
-    from .dive import dive
-
     execution = _execution(args)
-    cfg, path = _job(args)
+    cfg = api.job_config(args.job, args.overrides)
+    path = _store_path(args)
     if args.decades <= 0:
         raise ConfigError(f"--decades {args.decades}: expected a number > 0")
-    indices = dive(path, cfg, args.decades, box_fraction=_box_fraction(args), **execution)
+    box_fraction = _box_fraction(args)
+    with execution.session(not args.quiet) as session:  # one cluster for the whole dive
+        ladder = api.run(cfg, path, execution=session).dive(args.decades,
+                                                            box_fraction=box_fraction)
+    indices = [level.index for level in ladder]
     print(f"{path}: keyframe ladder of {len(indices)} levels {indices} (widest first); "
           f"animate it with: fractalsweep animate {path} --out zoom.mp4")
+    _ladder_picture(args, path, ladder)
     return 0
 
 
 def cmd_explore(args) -> int:
-    from .explore import explore
-
-    explore(args.store, level=args.level, execution={**_execution(args), "progress": False})
+    api.open(args.store).explore(args.level, execution=_execution(args))
     return 0
 
 
 def cmd_animate(args) -> int:
-    from .animate import animate
-
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise ConfigError(f"--size {args.size!r}: expected WIDTHxHEIGHT, e.g. 512x512") from None
-    try:
-        result = animate(args.store, args.out, fps=args.fps,
-                         frames_per_octave=args.frames_per_octave, size=(width, height),
-                         cmap=args.cmap, zoom=args.zoom, ease=not args.no_ease,
-                         overlay=args.overlay, progress=not args.quiet, codec=args.codec)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    result = api.open(args.store).animate(
+        args.out, fps=args.fps, frames_per_octave=args.frames_per_octave, size=(width, height),
+        cmap=args.cmap, zoom=args.zoom, ease=not args.no_ease, overlay=args.overlay,
+        progress=not args.quiet, codec=args.codec)
     print(f"wrote {result['path']}: {result['frames']} frames, {result['size'][0]}x"
           f"{result['size'][1]}, {result['codec']}, {result['seconds']:.1f} s of video from "
           f"levels {result['levels']} in {result['elapsed']:.1f} s")
     return 0
 
 
-def _default_png(path: str, level: int | None = None) -> str:
-    """``<store stem>[-L<level>].png`` next to a local store, in the working directory for URLs."""
-    store = Path(path.rstrip("/").split("://")[-1])
-    base = store.parent / store.stem if "://" not in path else Path(store.stem)
-    return f"{base}{'' if level is None else f'-L{level}'}.png"
-
-
-def _render(path: str, level: int, out: str, cmap: str) -> Path:
-    from . import store
-    from .render import render_png
-
-    lvl = store.open_level(store.open_root(path), level)
-    g = lvl.group
-    view = g.attrs["view"]
-    if not lvl.done.all():
-        print(f"note: level {level} is incomplete ({int(lvl.done.sum())}/{lvl.done.size} "
-              "tiles); missing pixels are white", file=sys.stderr)
-    try:
-        return render_png(g["score"][:], g["x"][:], g["y"][:], out,
-                          xlabel=view["x"]["label"], ylabel=view["y"]["label"], cmap=cmap)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
 def cmd_render(args) -> int:
-    out = args.out or _default_png(args.store, args.level)
-    print(f"wrote {_render(args.store, args.level, out, args.cmap)}")
+    level = api.open(args.store).level(args.level)
+    if not level.complete:
+        print(f"note: level {level.index} is incomplete ({level.tiles_done}/{level.tiles} "
+              "tiles); missing pixels are white", file=sys.stderr)
+    print(f"wrote {level.render(args.out, cmap=args.cmap)}")
     return 0
 
 
 def cmd_info(args) -> int:
-    from . import store
+    from .summary import format_info
 
-    root = store.open_root(args.store)
-    meta = dict(root.attrs["fractalsweep"])
-    levels = []
-    for name in store.level_indices(root):
-        lvl = store.open_level(root, int(name))
-        score = lvl.group["score"][:]
-        attrs = lvl.group.attrs
-        levels.append({"level": int(name), "view": attrs["view"],
-                       "resolution": attrs["resolution"], "dtype": attrs["dtype"],
-                       "preview": attrs["preview"], "kind": attrs["kind"],
-                       "reused_pixels": attrs["reused_pixels"],
-                       "tiles_done": int(lvl.done.sum()), "tiles": int(lvl.done.size),
-                       "converged": int((score < 0).sum()), "diverged": int((score >= 0).sum())})
-    if args.json:
-        print(json.dumps({**meta, "levels": levels}, indent=2))
-        return 0
-    print(f"store     {args.store}")
-    print(f"created   {meta['created']}  (fractalsweep {meta['versions']['fractalsweep']}, "
-          f"jax {meta['versions']['jax']})")
-    print("config    " + json.dumps(meta["config"]))
-    for lv in levels:
-        x, y = lv["view"]["x"], lv["view"]["y"]
-        preview = " PREVIEW" if lv["preview"] else ""
-        print(f"level {lv['level']}   {lv['kind']}  {lv['resolution'][0]}x{lv['resolution'][1]}"
-              f"  {lv['dtype']}{preview}  tiles {lv['tiles_done']}/{lv['tiles']}  converged "
-              f"{lv['converged']}  diverged {lv['diverged']}  reused {lv['reused_pixels']}")
-        print(f"          x: {x['label']} {x['lo']} .. {x['hi']} ({x['scale']})")
-        print(f"          y: {y['label']} {y['lo']} .. {y['hi']} ({y['scale']})")
+    info = api.open(args.store).info()
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
 
 
 def cmd_dimension(args) -> int:
-    from .dimension import store_dimension
-
-    try:
-        result = store_dimension(args.store, levels=args.levels)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    result = api.open(args.store).dimension(levels=args.levels)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -471,18 +381,13 @@ def cmd_dimension(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from . import store
-    from .status import format_status, level_status
-
-    root = store.open_root(args.store)
-    levels = [level_status(store.open_level(root, int(name)))
-              for name in store.level_indices(root)]
-    print(format_status(args.store, levels, store.read_lock(args.store)))
+    print(api.open(args.store).status())
     return 0
 
 
 def cmd_bench(args) -> int:
     from . import bench
+    from .config import apply_overrides, load_job
 
     for name in ("pixels", "steps", "repeats"):
         _positive(f"--{name}", getattr(args, name))

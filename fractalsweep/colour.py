@@ -1,14 +1,14 @@
 """Turn score images into colours the way the paper does.
 
-Score convention (science.md section 6): converged pixels have negative
+Score convention (docs/science.md, section 6): converged pixels have negative
 scores (more negative = slower convergence), diverged pixels non-negative
-scores (larger = stayed low longer before blowing up). A NaN score is
-treated as diverged at its fastest-blow-up end: the engine never emits
-NaN, but a NaN can only come from a broken loss, which is a blow-up.
+scores (larger = stayed low longer before blowing up). A NaN score is a
+pixel not computed yet: it belongs to neither class, makes no boundary, and
+:func:`to_rgb` draws it in :data:`NOT_COMPUTED` (white).
 
 Row 0 of a score array is the BOTTOM of the picture (origin lower), as in
-the grid of science.md section 7. :func:`to_rgb` returns rows top to bottom,
-ready to be written as an image file or a video frame.
+the grid of docs/science.md, section 7. :func:`to_rgb` returns rows top to
+bottom, ready to be written as an image file or a video frame.
 
 Matplotlib is imported lazily, inside :func:`to_rgb` only, so that the
 numeric parts stay importable and cheap in worker processes.
@@ -16,15 +16,17 @@ numeric parts stay importable and cheap in worker processes.
 
 import numpy as np
 
-__all__ = ["BOUNDARY", "CLASS_COLOURS", "CONVERGED", "DIVERGED", "NOT_COMPUTED", "classes",
-           "equalize", "to_rgb"]
+from .errors import ConfigError
+
+__all__ = ["BOUNDARY", "BUFFER", "CLASS_COLOURS", "CONVERGED", "DIVERGED", "NOT_COMPUTED",
+           "classes", "colormap_of", "equalize", "to_rgb"]
 
 CONVERGED, DIVERGED, BOUNDARY = 0, 1, 2
 
 #: RGB of each class for ``cmap="classes"``: blue, red, near-black.
 CLASS_COLOURS = np.array([[50, 136, 189], [213, 62, 79], [20, 20, 20]], dtype=np.uint8)
 
-_BUFFER = 0.25  # the unused middle band (-0.25, 0.25) makes the boundary a hard colour jump
+BUFFER = 0.25  # the unused middle band (-0.25, 0.25) makes the boundary a hard colour jump
 _BIG = np.finfo(np.float64).max
 
 
@@ -99,11 +101,11 @@ def equalize(score, reference=None):
     nan = np.isnan(score)
     conv = _converged(score)
     out = np.empty(score.shape)
-    for mask, ref_values, low in zip((conv, ~conv & ~nan), ref_sets, (-1.0, _BUFFER)):
+    for mask, ref_values, low in zip((conv, ~conv & ~nan), ref_sets, (-1.0, BUFFER)):
         if mask.any():
             own = ref_values is None or ref_values.size == 0
-            out[mask] = low + (1.0 - _BUFFER) * _ranks(score[mask], None if own else ref_values)
-    out[nan] = _BUFFER
+            out[mask] = low + (1.0 - BUFFER) * _ranks(score[mask], None if own else ref_values)
+    out[nan] = BUFFER
     return -out
 
 
@@ -141,15 +143,16 @@ def classes(score):
     return out
 
 
-def _colormap(name):
-    """Matplotlib colormap for ``name``, or ValueError naming the valid choices."""
+def colormap_of(cmap):
+    """The matplotlib colormap of a colouring: ``"paper"`` is ``Spectral``, any other name a
+    matplotlib colormap; an unknown name is a one-line error naming the valid choices."""
     import matplotlib
 
     try:
-        return matplotlib.colormaps[name]
+        return matplotlib.colormaps["Spectral" if cmap == "paper" else cmap]
     except KeyError:
-        raise ValueError(
-            f"unknown cmap {name!r}; valid choices are 'paper', 'classes', "
+        raise ConfigError(
+            f"unknown cmap {cmap!r}; valid choices are 'paper', 'classes', "
             "or any matplotlib colormap name (e.g. 'viridis', 'Spectral')"
         ) from None
 
@@ -185,7 +188,7 @@ def to_rgb(score, cmap="paper", reference=None):
     if cmap == "classes":
         rgb = CLASS_COLOURS[classes(score)]
     else:
-        colormap = _colormap("Spectral" if cmap == "paper" else cmap)
+        colormap = colormap_of(cmap)
         rgb = colormap((equalize(score, reference) + 1.0) / 2.0, bytes=True)[..., :3]
     rgb[np.isnan(score)] = NOT_COMPUTED  # a level still being computed shows its holes
     return np.ascontiguousarray(rgb[::-1])

@@ -19,12 +19,14 @@ import dataclasses
 import itertools
 import tomllib
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from .axes import AXES
+from .decimals import parse
 from .errors import ConfigError
+from .grid import resolution_pair
 
 ACTIVATIONS = ("tanh", "relu", "identity")
 DTYPES = ("float64", "float32")
@@ -174,15 +176,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def _decimal(key: str, value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ConfigError(f"{key} = {value!r}: expected a number written as a decimal string")
-    try:
-        d = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ConfigError(f"{key} = {value!r}: not a decimal number") from None
-    if not d.is_finite():
-        raise ConfigError(f"{key} = {value!r}: must be finite")
-    return str(d)
+    return str(parse(key, value))
 
 
 def _axis(name: str, raw: Any, default_layer: int) -> AxisConfig:
@@ -290,12 +284,7 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
             raise ConfigError(f"grid.{key} is no longer a job key: tiles and batches are chosen "
                               "per level and device; use --tile N to set the tile size")
     grid = _dataclass("grid", GridConfig, raw_grid)
-    res = grid.resolution
-    res = [res, res] if isinstance(res, int) and not isinstance(res, bool) else res
-    if not isinstance(res, (list, tuple)) or len(res) != 2:
-        raise ConfigError(f"grid.resolution = {grid.resolution!r}: expected N or [nx, ny]")
-    res = tuple(_int("grid.resolution", r, 2) for r in res)
-    grid = GridConfig(res)
+    grid = GridConfig(resolution_pair(grid.resolution, "grid.resolution"))
 
     cfg = SweepConfig(
         model=model,

@@ -2,7 +2,7 @@
 
 Boundary
     The boundary cells of a score image are the 2x2 windows holding both a negative and a
-    non-negative score (:func:`fractalsweep.zoom.boundary`): an ``ny x nx`` image has an
+    non-negative score (:func:`fractalsweep.targets.boundary`): an ``ny x nx`` image has an
     ``(ny - 1) x (nx - 1)`` mask of cells. Box sizes and boxes are measured in these cells.
 Box sizes
     Ten sizes spaced evenly in log from 10 cells to the image size, taken as the longer side
@@ -37,8 +37,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import store
-from .animate import find_ladder
-from .zoom import boundary
+from .levels import find_ladder
+from .targets import boundary
 
 COUNT = 10  # box sizes per image
 SMALLEST = 10  # smallest box side, in boundary cells
@@ -91,7 +91,7 @@ def box_counts(mask: np.ndarray, sizes: Iterable[int]) -> np.ndarray:
     Parameters
     ----------
     mask : ndarray of bool (ny, nx)
-        Boundary cells, as :func:`fractalsweep.zoom.boundary` gives them.
+        Boundary cells, as :func:`fractalsweep.targets.boundary` gives them.
     sizes : iterable of int
         Box sides, in cells.
 
@@ -226,7 +226,7 @@ def store_dimension(store_path, levels: Iterable[int] | None = None) -> dict:
         A fractalsweep store.
     levels : iterable of int, optional
         The levels to pool; by default the keyframe ladder
-        (:func:`fractalsweep.animate.find_ladder`), widest first. Pixels of a given level not
+        (:func:`fractalsweep.levels.find_ladder`), widest first. Pixels of a given level not
         yet computed (NaN) belong to neither class, so they add no boundary.
 
     Returns
@@ -237,7 +237,7 @@ def store_dimension(store_path, levels: Iterable[int] | None = None) -> dict:
 
     Raises
     ------
-    fractalsweep.animate.AnimationError
+    fractalsweep.errors.AnimationError
         By default, if the store has no keyframe ladder.
     fractalsweep.store.StoreError
         If a given level is not in the store.

@@ -1,4 +1,4 @@
-"""Running a sweep: tiles as tasks on a Dask cluster, or in-process for tiny runs and tests.
+"""Computing a level: its missing tiles as tasks on a Dask cluster, or in this process.
 
 The coordinating process holds the store's lock, creates the store and the level (metadata
 is written only here), then hands out the tiles that have no completion marker. Each task
@@ -9,14 +9,15 @@ every other tile has been computed and kept.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 
-from . import cluster, store, streams
+from . import store, streams
 from .config import SweepConfig
 from .errors import SweepError
+from .execution import Session
 from .progress import TileProgress
+from .store import LevelSpec
 from .tile import compute_tile
 
 RETRIES = 2
@@ -24,13 +25,14 @@ RETRIES = 2
 
 @dataclass
 class RunReport:
-    """What one run did: tiles computed now, tiles found done, and their summaries."""
+    """What one computation of a level did: tiles computed now, tiles found done, summaries."""
 
+    level: int
     total: int
     skipped: int
     summaries: list[dict] = field(default_factory=list)
     seconds: float = 0.0
-    dashboard: str | None = None
+    dashboard: str | None = None  # the Dask dashboard of the cluster that computed it
 
     @property
     def computed(self) -> int:
@@ -40,49 +42,15 @@ class RunReport:
     def pixels(self) -> int:
         return sum(s["pixels"] for s in self.summaries)
 
-
-def _start_cluster(profile, workers, gpus, mem_fraction):
-    if profile is not None:
-        return cluster.batch_cluster(profile)
-    gpus = cluster.visible_gpus() if gpus is None else gpus
-    return cluster.local_cluster(workers, gpus, mem_fraction)
+    def __str__(self) -> str:
+        rate = self.pixels / self.seconds if self.seconds else 0.0
+        return (f"level {self.level}: {self.computed} tiles computed, {self.skipped} already "
+                f"done, {self.pixels} pixels in {self.seconds:.1f} s ({rate:,.0f} px/s)")
 
 
-@contextlib.contextmanager
-def _client(scheduler, scheduler_file, profile, workers, gpus, mem_fraction):
-    from distributed import Client
-
-    if scheduler or scheduler_file:
-        with Client(scheduler, scheduler_file=scheduler_file) as client:
-            yield client
-        return
-    with _start_cluster(profile, workers, gpus, mem_fraction) as c, Client(c) as client:
-        yield client
-
-
-@contextlib.contextmanager
-def shared_cluster(**execution):
-    """Start the cluster ``execution`` asks for once, for several runs (a dive's levels).
-
-    Yields run_sweep keyword arguments that point at it; attaching to a running cluster or
-    computing in-process needs nothing started, and passes through unchanged.
-    """
-    if execution.get("scheduler") or execution.get("scheduler_file"):
-        yield execution
-        return
-    keys = ("profile", "workers", "gpus", "mem_fraction")
-    with _start_cluster(*(execution.get(k) for k in keys)) as c:
-        yield {**{k: v for k, v in execution.items() if k not in keys},
-               "scheduler": c.scheduler_address}
-
-
-def run_sweep(path: str, cfg: SweepConfig, *, level: int = 0, view: dict | None = None,
-              resolution: tuple[int, int] | None = None, dtype: str | None = None,
-              tile: int | None = None, kind: str = "job", reuse_from: int | None = None, scheduler: str | None = None, scheduler_file: str | None = None,
-              profile: cluster.Profile | None = None, workers: int | None = None,
-              gpus: list[str] | None = None, mem_fraction: float | None = None,
-              progress: bool = True) -> RunReport:
-    """Compute every missing tile of a level of the sweep stored at ``path``.
+def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
+              spec: LevelSpec | None = None) -> RunReport:
+    """Compute every missing tile of level ``index`` of the sweep stored at ``path``.
 
     Parameters
     ----------
@@ -91,59 +59,45 @@ def run_sweep(path: str, cfg: SweepConfig, *, level: int = 0, view: dict | None 
         same config, refused if it holds another.
     cfg : SweepConfig
         The resolved configuration.
-    level : int
-        Which level to compute; level 0 is the job's own view.
-    view : dict, optional
-        ``{"x": AxisConfig, "y": AxisConfig}`` windows for a new level; defaults to the job's.
-    resolution, dtype, tile, kind, reuse_from
-        For a new level: see :func:`fractalsweep.store.ensure_level`. An existing level
-        keeps what it was created with.
-    scheduler : str, optional
-        ``"sync"`` to compute in this process, or the address of a running Dask scheduler.
-    scheduler_file : str, optional
-        A running Dask cluster's scheduler file.
-    profile : cluster.Profile, optional
-        Start workers through a batch system (dask-jobqueue).
-    workers, gpus, mem_fraction
-        For the local cluster started when nothing else is given: ``workers`` CPU processes
-        (default one per core), or one worker per GPU in ``gpus`` (default: the GPUs visible
-        here), preallocating ``mem_fraction`` of each.
+    session : Session
+        Where to compute (:meth:`Execution.session`); its progress flag shows a bar.
+    index : int
+        The level; level 0 is the job's own view.
+    spec : LevelSpec, optional
+        What the level is, if it must be created; default: the job's view, resolution and
+        dtype. An existing level keeps what it was created with.
 
-    Examples
-    --------
-    >>> from fractalsweep.config import resolve
-    >>> report = run_sweep("/tmp/doc.zarr", resolve({"grid": {"resolution": 4}}),
-    ...                    scheduler="sync", progress=False)  # doctest: +SKIP
+    Raises
+    ------
+    SweepError
+        Tiles failed after their retries (every finished tile is kept).
     """
+    spec = spec or LevelSpec.of_job(cfg)
+    if spec.tile is None:
+        spec = spec.replace(tile=session.execution.tile)
     with store.driver_lock(path):
         root = store.create_or_check(path, cfg, lambda: streams.draw(cfg))
-        lvl = store.ensure_level(root, level, cfg, view or {"x": cfg.x, "y": cfg.y},
-                                 resolution=resolution, dtype=dtype, tile=tile, kind=kind,
-                                 reuse_from=reuse_from)
+        lvl = store.ensure_level(root, index, cfg, spec)
         pending = lvl.pending()
         total = len(lvl.tiling.indices())
-        report = RunReport(total=total, skipped=total - len(pending))
-        bar = TileProgress(total, report.skipped, enabled=progress)
+        report = RunReport(level=index, total=total, skipped=total - len(pending))
+        bar = TileProgress(total, report.skipped, enabled=session.progress)
         failures: dict[tuple[int, int], str] = {}
         start = time.perf_counter()
         try:
-            if scheduler == "sync":
-                _run_in_process(path, level, pending, report, bar, failures)
+            if session.in_process:
+                _run_in_process(path, index, pending, report, bar, failures)
             elif pending:
-                with _client(scheduler, scheduler_file, profile, workers, gpus,
-                             mem_fraction) as client:
-                    report.dashboard = client.dashboard_link
-                    if progress:
-                        bar.note(f"Dask dashboard: {report.dashboard}")
-                    _run_distributed(client, path, level, pending, report, bar, failures)
+                _run_distributed(session.client(), path, index, pending, report, bar, failures)
         finally:
             bar.close()
             report.seconds = time.perf_counter() - start
+            report.dashboard = session.dashboard
         if failures or lvl.group.attrs.get("failed"):
             store.record_failures(lvl, failures)
         if failures:
             first, error = next(iter(sorted(failures.items())))
-            raise SweepError(f"{len(failures)} tile(s) of level {level} failed after "
+            raise SweepError(f"{len(failures)} tile(s) of level {index} failed after "
                              f"{RETRIES + 1} attempts, first tile {first}: {error}")
     return report
 

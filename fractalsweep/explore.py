@@ -1,4 +1,4 @@
-"""The interactive explorer: a matplotlib window on one level of a store.
+"""The interactive explorer: a matplotlib window (or a Jupyter widget) on the levels of a store.
 
 Drag a box to zoom: the box becomes a new level (:func:`fractalsweep.dive.zoom_to`), computed
 in a background thread on the cluster while a timer redraws the level as its tiles land. Keys
@@ -24,25 +24,23 @@ Keys
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
-from decimal import Context, Decimal, localcontext
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.widgets import RectangleSelector
 
-from . import dive, store, zoom
+from . import dive, levels, precision, store
 from .colour import to_rgb
-from .config import AxisConfig, ConfigError
-from .execute import shared_cluster
-from .grid import PRECISION
+from .errors import ConfigError, PrecisionError
+from .execution import Execution, Session
 from .render import end_labels
+from .views import box_to_view
 
-__all__ = ["CMAPS", "KEYS", "Explorer", "box_to_view", "explore", "pixel_value"]
+__all__ = ["CMAPS", "KEYS", "Explorer", "explore"]
 
 CMAPS = ("paper", "classes", "viridis")
 #: key -> (method of :class:`Explorer`, its arguments)
@@ -51,64 +49,8 @@ KEYS = {"left": ("step", -1), "b": ("step", -1), "right": ("step", 1), "n": ("st
         "r": ("redraw",)}
 HELP = "drag: zoom   \u2190/\u2192 b/n: levels   d: deepest   c: colours   f: force   r: redraw"
 MIN_DRAG = 2  # screen pixels; a shorter drag in either direction is a click, not a box
-PIXEL_FRACTION = 1000  # box bounds are placed to within 1/PIXEL_FRACTION of a level pixel
 POLL_MS = 250
 REDRAW_SHARE = 0.2  # while tiles land, redrawing takes at most this share of the time
-
-
-def pixel_value(axis: AxisConfig, n: int, position: float) -> Decimal:
-    """The hyperparameter value at fractional pixel ``position`` of an ``n``-pixel axis.
-
-    Pixel ``p`` sits at ``lo + (hi - lo) * p / (n - 1)`` in axis units (log10 of the value on
-    a log axis), as in :func:`fractalsweep.grid.decimal_values`: whole positions give the
-    exact coordinates of the pixels, whose rounding to the dtype the store keeps in ``x`` and
-    ``y``. Working from the window's decimal strings, not from those rounded values, keeps
-    every digit of a deep window.
-
-    The value is rounded to the fewest significant digits that keep it within
-    ``1 / PIXEL_FRACTION`` of a pixel of ``position``: a mouse is not more precise, and the
-    new window's bounds stay short.
-    """
-    centre, width = zoom.window(axis)
-    with localcontext(Context(prec=PRECISION)):
-        at = centre - width / 2 + width * Decimal(float(position)) / (n - 1)
-        step = width / (n - 1) / PIXEL_FRACTION
-        if axis.scale == "log":
-            value = Decimal(10) ** at
-            step *= value * Decimal(10).ln()  # d value = value * ln(10) * d(log10 value)
-        else:
-            value = at
-        digits = value.adjusted() - step.adjusted() + 1
-    return Context(prec=min(max(digits, 1), PRECISION)).plus(value)
-
-
-def box_to_view(view: dict, resolution, xs, ys) -> dict:
-    """The window of a box drawn on a level, in that level's pixel coordinates.
-
-    Parameters
-    ----------
-    view : dict
-        The level's view, ``{"x": AxisConfig, "y": AxisConfig}``.
-    resolution : (nx, ny)
-        The level's pixels per axis.
-    xs, ys : (float, float)
-        The box's ends in pixels (column and row index; fractional, either order).
-
-    Raises
-    ------
-    ConfigError
-        A box that gives no valid window (see :func:`fractalsweep.zoom.box_view`).
-
-    Examples
-    --------
-    >>> axis = AxisConfig(lo="0.1", hi="10000")
-    >>> new = box_to_view({"x": axis, "y": axis}, (6, 6), (1, 3), (0.5, 4.25))
-    >>> new["x"].lo, new["x"].hi, new["y"].lo, new["y"].hi
-    ('1', '100', '0.3162', '1778')
-    """
-    bounds = {name: tuple(pixel_value(view[name], n, p) for p in sorted(ends))
-              for name, n, ends in (("x", resolution[0], xs), ("y", resolution[1], ys))}
-    return zoom.box_view(view, **bounds)
 
 
 def _rgba(score: np.ndarray, cmap: str) -> np.ndarray:
@@ -140,19 +82,18 @@ class Explorer:
     store_path : str
         The store (a path or an fsspec URL) holding at least one level.
     level : int, optional
-        The level shown first; default: the deepest (:func:`fractalsweep.dive.deepest`).
-    execution : dict, optional
-        :func:`~fractalsweep.execute.run_sweep` keyword arguments for the zooms; ``progress``
-        defaults to False. The cluster they describe is started on the first zoom and kept
-        until :meth:`close` (:func:`~fractalsweep.execute.shared_cluster`); with none given,
-        that is a local cluster. ``{"scheduler": "sync"}`` computes in this process.
+        The level shown first; default: the deepest (:func:`fractalsweep.levels.deepest`).
+    execution : Execution, optional
+        Where the zooms are computed. Its session starts on the first zoom and is kept until
+        :meth:`close`; by default that is a local cluster. ``Execution(scheduler="sync")``
+        computes in this process.
     figure : matplotlib.figure.Figure, optional
         The figure to draw in (a pyplot one for a window); default: a new one on an Agg
         canvas.
 
     Examples
     --------
-    >>> explorer = Explorer("quickstart.zarr", execution={"scheduler": "sync"})  # doctest: +SKIP
+    >>> explorer = Explorer("quickstart.zarr", execution=Execution(scheduler="sync"))  # doctest: +SKIP
     >>> box = box_to_view(explorer.view, explorer.resolution, (3, 9), (2, 8))  # doctest: +SKIP
     >>> explorer.zoom(box)  # doctest: +SKIP
     1
@@ -160,15 +101,13 @@ class Explorer:
     """
 
     def __init__(self, store_path: str, *, level: int | None = None,
-                 execution: dict | None = None, figure: Figure | None = None):
+                 execution: Execution | None = None, figure: Figure | None = None):
         self.path = store_path
         self.cfg = store.config_of(store_path)
-        self.execution = {"progress": False, **(execution or {})}
         self.cmap = CMAPS[0]
         self.force = False
         self.message = HELP
-        self._cluster = contextlib.ExitStack()
-        self._cluster_execution: dict | None = None
+        self._session = Session(execution or Execution(), progress=False)
         self._job: _Job | None = None
         self._timer = None
         self._precision: dict[int, dict] = {}  # a level's window never changes once made
@@ -184,7 +123,7 @@ class Explorer:
         self.status = figure.text(0.01, 0.01, "", family="monospace", fontsize=8, va="bottom")
         self.selector = RectangleSelector(self.ax, self._on_select, useblit=True, button=[1])
         figure.canvas.mpl_connect("key_press_event", self._on_key)
-        self.show(dive.deepest(store_path) if level is None else level)
+        self.show(levels.deepest(store_path) if level is None else level)
 
     # --- drawing ------------------------------------------------------------------------
 
@@ -194,7 +133,7 @@ class Explorer:
         lvl = store.open_level(store.open_root(self.path), level)
         score = lvl.group["score"][:]
         ny, nx = score.shape
-        self.level, self.view = level, dive.view_of(lvl, self.cfg)
+        self.level, self.view = level, levels.view_of(lvl, self.cfg)
         self.resolution, self.dtype = (nx, ny), lvl.group.attrs["dtype"]
         self.tiles = (int(lvl.done.sum()), lvl.done.size)
         self.preview = lvl.group.attrs.get("preview", False)
@@ -208,7 +147,7 @@ class Explorer:
         self._draw_seconds = time.monotonic() - start
         self._drawn_at = time.monotonic()
 
-    def _label_axes(self, lvl: store.Level) -> None:
+    def _label_axes(self, lvl: store.LevelGroup) -> None:
         """Ticks at the two ends of each axis, labelled by their values as in render_png."""
         nx, ny = self.resolution
         x, y = lvl.group["x"], lvl.group["y"]
@@ -224,8 +163,8 @@ class Explorer:
 
     def _precision_of(self, level: int) -> dict:
         if level not in self._precision:
-            self._precision[level] = zoom.precision_check(self.view, self.resolution,
-                                                          self.dtype)
+            self._precision[level] = precision.precision_check(self.view, self.resolution,
+                                                               self.dtype)
         return self._precision[level]
 
     def _update_status(self) -> None:
@@ -287,11 +226,11 @@ class Explorer:
         resolution = tuple(resolution or self.resolution)
         dtype = dtype or self.dtype
         try:
-            zoom.guard(view, resolution, dtype, force=self.force)
-        except zoom.PrecisionError as exc:
+            precision.guard(view, resolution, dtype, force=self.force)
+        except PrecisionError as exc:
             self._say(f"refused: {exc} (f: force)")
             return None
-        job = _Job(dive.level_for(store.open_root(self.path), view, resolution, dtype))
+        job = _Job(levels.level_for(store.open_root(self.path), view, resolution, dtype))
         job.thread = threading.Thread(target=self._compute, name=f"explore-level-{job.index}",
                                       args=(job, view, resolution, dtype, self.force),
                                       daemon=True)
@@ -307,12 +246,10 @@ class Explorer:
     def _compute(self, job: _Job, view, resolution, dtype, force) -> None:
         """The background thread: compute the level; the window reads what it writes."""
         try:
-            if self._cluster_execution is None:
-                # started here, not in the window's thread, so the window stays live meanwhile
-                self._cluster_execution = self._cluster.enter_context(
-                    shared_cluster(**self.execution))
-            job.result, _ = dive.zoom_to(self.path, view, resolution=resolution, dtype=dtype,
-                                         force=force, **self._cluster_execution)
+            # the session starts its cluster on first use: here, not in the window's thread,
+            # so the window stays live meanwhile
+            job.result, _ = dive.zoom_to(self.path, view, self._session, resolution=resolution,
+                                         dtype=dtype, force=force)
         except Exception as exc:  # noqa: BLE001 - shown in the status line; the window lives on
             job.error = f"{type(exc).__name__}: {exc}"
 
@@ -360,8 +297,7 @@ class Explorer:
     def close(self) -> None:
         """Wait for the level being computed, then stop the cluster the zooms started."""
         self.wait()
-        self._cluster.close()
-        self._cluster_execution = None
+        self._session.close()
 
     # --- keys ---------------------------------------------------------------------------
 
@@ -383,11 +319,8 @@ class Explorer:
         self._go(found[i])
 
     def to_deepest(self) -> None:
-        """Show the level with the narrowest window (as :func:`fractalsweep.dive.deepest`)."""
-        root = store.open_root(self.path)
-        found = store.level_indices(root)
-        views = {i: dive.view_of(store.open_level(root, i), self.cfg) for i in found}
-        self._go(max(found, key=lambda i: (dive.zoom_factor(views[i], views[found[0]]), -i)))
+        """Show the level with the narrowest window (:func:`fractalsweep.levels.deepest`)."""
+        self._go(levels.deepest(self.path))
 
     def cycle_colours(self) -> None:
         """Colour with the next of :data:`CMAPS`."""
@@ -404,38 +337,63 @@ class Explorer:
         self.show(self.level)
 
 
-def _free_keys() -> dict:
-    """rcParams that take the explorer's keys away from the navigation toolbar.
+def _own_keys(figure) -> None:
+    """Give the explorer's keys to the explorer, every other key to matplotlib's defaults.
 
     Matplotlib binds ``left`` and ``c`` to "back", ``right`` to "forward", ``r`` to "home"
     and ``f`` to full screen; these would act as well as the explorer's own keys.
     """
-    import matplotlib
+    from matplotlib.backend_bases import key_press_handler
 
-    return {name: [k for k in keys if k not in KEYS]
-            for name, keys in matplotlib.rcParams.items() if name.startswith("keymap.")}
+    canvas, manager = figure.canvas, figure.canvas.manager
+    if manager is None or getattr(manager, "key_press_handler_id", None) is None:
+        return
+    canvas.mpl_disconnect(manager.key_press_handler_id)
+    manager.key_press_handler_id = canvas.mpl_connect(
+        "key_press_event",
+        lambda event: event.key in KEYS or key_press_handler(event, canvas, manager.toolbar))
 
 
-NON_INTERACTIVE = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")
+NON_INTERACTIVE = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template",
+                   "module://matplotlib_inline.backend_inline")
 
 
-def explore(store_path: str, level: int | None = None, execution: dict | None = None) -> None:
-    """Open the explorer on a store in a window and block until the window is closed.
+def _in_notebook(backend: str) -> bool:
+    """Whether ``backend`` draws into a Jupyter notebook (ipympl), where show() returns."""
+    return "ipympl" in backend or backend in ("widget", "nbagg")
 
-    Closing waits for a level still being computed (its finished tiles are kept either
-    way), then stops the cluster the zooms started. Arguments as for :class:`Explorer`.
+
+def explore(store_path: str, level: int | None = None,
+            execution: Execution | None = None) -> Explorer:
+    """Open the explorer on a store: a window, or a widget in a Jupyter notebook.
+
+    In a window (any interactive matplotlib backend) this blocks until the window is closed;
+    closing waits for a level still being computed (its finished tiles are kept either way),
+    then stops the cluster the zooms started. In a notebook with the ipympl backend
+    (``%matplotlib widget``) the figure is shown in the cell and the explorer returned at once:
+    call its :meth:`Explorer.close` when done. Arguments as for :class:`Explorer`.
+
+    Returns
+    -------
+    Explorer
+        Closed already when it ran in a window.
     """
     import matplotlib
     import matplotlib.pyplot as plt
 
     backend = matplotlib.get_backend()
     if backend.lower() in NON_INTERACTIVE:
-        raise ConfigError(f"explore needs a display: matplotlib's backend is {backend}; "
-                          "run it where a window can open (or set MPLBACKEND, e.g. TkAgg)")
-    with plt.rc_context(_free_keys()):
-        figure = plt.figure(figsize=(7, 7.5))
-        explorer = Explorer(store_path, level=level, execution=execution, figure=figure)
-        try:
-            plt.show()
-        finally:
-            explorer.close()
+        raise ConfigError(f"explore needs an interactive matplotlib backend, not {backend}: "
+                          "run it where a window can open (or set MPLBACKEND, e.g. TkAgg), "
+                          "or in Jupyter after %matplotlib widget (ipympl)")
+    figure = plt.figure(figsize=(7, 7.5))
+    _own_keys(figure)
+    explorer = Explorer(store_path, level=level, execution=execution, figure=figure)
+    if _in_notebook(backend):
+        plt.show()
+        return explorer
+    try:
+        plt.show()
+    finally:
+        explorer.close()
+    return explorer

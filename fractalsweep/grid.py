@@ -1,7 +1,7 @@
 """The pixel grid: exact axis coordinates and the tiling of a level.
 
-Coordinates are computed in decimal arithmetic with ``PRECISION`` digits and rounded once,
-correctly, to the working dtype, so deep windows keep every digit the job gives.
+Coordinates are computed in decimal arithmetic with ``decimals.PRECISION`` digits and rounded
+once, correctly, to the working dtype, so deep windows keep every digit the job gives.
 """
 
 from __future__ import annotations
@@ -9,10 +9,25 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from typing import Any
 
 import numpy as np
 
-PRECISION = 60
+from .decimals import PRECISION, pair
+from .errors import ConfigError
+
+
+def resolution_pair(value: Any, label: str = "resolution") -> tuple[int, int]:
+    """``(nx, ny)`` from ``N`` or ``(nx, ny)``, each an integer >= 2, or a one-line error.
+
+    >>> resolution_pair(64), resolution_pair([64, 48])
+    ((64, 64), (64, 48))
+    """
+    nx, ny = pair(label, value, "(nx, ny)", scalar_ok=True)
+    for n in (nx, ny):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+            raise ConfigError(f"{label} = {value!r}: expected N or [nx, ny], integers >= 2")
+    return int(nx), int(ny)
 
 
 def decimal_values(lo: str, hi: str, n: int, scale: str) -> list[Decimal]:

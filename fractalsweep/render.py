@@ -1,7 +1,8 @@
-"""Draw one score image as a labelled figure, in the paper's style.
+"""Draw one score image as a labelled figure, in the paper's style, with a colour legend.
 
-The figure is built on :class:`matplotlib.figure.Figure` with an explicit
-Agg canvas, so rendering never touches pyplot or the global backend.
+Figures are built on :class:`matplotlib.figure.Figure` with an explicit Agg canvas, so
+rendering never touches pyplot or the global backend; :func:`draw_level` draws into any
+axes (a notebook's, the explorer's).
 """
 
 from pathlib import Path
@@ -10,13 +11,14 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .colour import to_rgb
+from .colour import BUFFER, CLASS_COLOURS, NOT_COMPUTED, colormap_of, to_rgb
 
-__all__ = ["end_labels", "render_png"]
+__all__ = ["draw_level", "end_labels", "label_ends", "render_ladder", "render_png"]
 
 _MIN_DIGITS, _MAX_DIGITS = 3, 17  # 17 significant digits tell any two float64 apart
 _MIN_PX, _MAX_PX = 400, 1000  # longest image side on screen, at 100 px per inch
-_MARGIN_IN = {"left": 0.45, "right": 0.25, "bottom": 0.6, "top": 0.15, "title": 0.35}
+_MARGIN_IN = {"left": 0.45, "right": 0.25, "bottom": 0.6, "top": 0.15, "title": 0.35,
+              "legend": 0.55}
 
 
 def _format(value, digits):
@@ -31,9 +33,9 @@ def _format(value, digits):
 def end_labels(lo, hi):
     """Labels for the two ends of an axis that tell them apart.
 
-    Deep zoom windows span a tiny relative range, so a fixed precision
-    would print the same number at both ends; use the fewest significant
-    digits (at least 3) for which the two labels differ.
+    Deep zoom windows span a tiny relative range, so a fixed precision would print the same
+    number at both ends; use the fewest significant digits (at least 3) for which the two
+    labels differ.
 
     Parameters
     ----------
@@ -44,6 +46,13 @@ def end_labels(lo, hi):
     -------
     tuple of str
         ``(lo_label, hi_label)``; identical only when ``lo == hi``.
+
+    Examples
+    --------
+    >>> end_labels(13.29976231, 13.29978604)
+    ('13.29976', '13.29979')
+    >>> end_labels(0.001, 1e6)
+    ('0.001', '1e6')
     """
     for digits in range(_MIN_DIGITS, _MAX_DIGITS + 1):
         labels = _format(lo, digits), _format(hi, digits)
@@ -52,12 +61,76 @@ def end_labels(lo, hi):
     return _format(lo, _MIN_DIGITS), _format(hi, _MIN_DIGITS)
 
 
-def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dpi=100):
-    """Write one level of a sweep as a labelled image.
+def label_ends(ax, x, y, xlabel: str, ylabel: str) -> None:
+    """Ticks at the two ends of each axis of an image drawn in pixel coordinates, labelled by
+    their hyperparameter values (:func:`end_labels`), kept inside the image's span."""
+    nx, ny = len(x), len(y)
+    ax.set_xticks([0, nx - 1], end_labels(float(x[0]), float(x[nx - 1])))
+    ax.set_yticks([0, ny - 1], end_labels(float(y[0]), float(y[ny - 1])))
+    for label, align in zip(ax.get_xticklabels(), ("left", "right")):
+        label.set_horizontalalignment(align)
+    for label, align in zip(ax.get_yticklabels(), ("bottom", "top")):
+        label.set_rotation(90)
+        label.set_verticalalignment(align)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
 
-    The image occupies about one screen pixel per score pixel at ``dpi=100``
-    (longest side scaled into 400 .. 1000 px, aspect kept), with ticks only
-    at the two ends of each axis, labelled by :func:`end_labels`.
+
+def draw_level(ax, score, x, y, *, xlabel: str, ylabel: str, cmap: str = "paper"):
+    """Draw a score image into ``ax``: pixel ``(i, j)`` centred on ``(j, i)``, row 0 at the
+    bottom, ticks at the two ends (:func:`label_ends`).
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+    """
+    score = np.asarray(score, dtype=np.float64)
+    rows, cols = score.shape
+    # to_rgb returns rows top to bottom, so origin="upper" puts score row 0 at the bottom.
+    image = ax.imshow(to_rgb(score, cmap=cmap), origin="upper",
+                      extent=(-0.5, cols - 0.5, -0.5, rows - 0.5), interpolation="nearest")
+    label_ends(ax, x, y, xlabel, ylabel)
+    return image
+
+
+def _legend(ax, cmap: str) -> None:
+    """What the colours mean: converged and diverged, each from fast to slow."""
+    ax.set_axis_off()
+    if cmap == "classes":
+        names = ("converged", "diverged", "boundary")
+        for i, (name, rgb) in enumerate(zip(names, CLASS_COLOURS)):
+            ax.add_patch(_patch((i / 3 + 0.01, 0.45), 0.04, 0.5, rgb / 255))
+            ax.text(i / 3 + 0.06, 0.7, name, va="center", fontsize=8)
+        return
+    colormap = colormap_of(cmap)
+    # equalize() puts converged pixels on [BUFFER, 1] (fast .. slow), diverged on
+    # [-1, -BUFFER] (slow, next to the boundary .. fast blow-up); see fractalsweep.colour.
+    for x0, lo, hi, text in ((0.0, BUFFER, 1.0, "converged: fast \u2192 slow"),
+                             (0.52, -BUFFER, -1.0, "diverged: fast \u2192 slow blow-up")):
+        ramp = np.linspace(lo, hi, 128)[None, :]
+        ax.imshow(colormap((ramp + 1) / 2), extent=(x0, x0 + 0.48, 0.45, 0.95),
+                  aspect="auto", interpolation="nearest")
+        ax.text(x0, 0.2, text, va="center", fontsize=8)
+    ax.add_patch(_patch((0.0, -0.35), 0.03, 0.3, NOT_COMPUTED / 255, edge=True))
+    ax.text(0.04, -0.2, "not computed", va="center", fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.4, 1)
+
+
+def _patch(xy, w, h, colour, edge=False):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(xy, w, h, facecolor=colour, edgecolor="0.5" if edge else "none",
+                     linewidth=0.5)
+
+
+def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dpi=100,
+               legend=True):
+    """Write one level of a sweep as a labelled image with a colour legend.
+
+    The image occupies about one screen pixel per score pixel at ``dpi=100`` (longest side
+    scaled into 400 .. 1000 px, aspect kept), with ticks only at the two ends of each axis,
+    labelled by :func:`end_labels`.
 
     Parameters
     ----------
@@ -76,8 +149,10 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
     title : str, optional
         Figure title.
     dpi : float
-        Output resolution; the layout is fixed in inches, so raising it
-        enlarges the whole figure (e.g. 200 for print).
+        Output resolution; the layout is fixed in inches, so raising it enlarges the whole
+        figure (e.g. 200 for print).
+    legend : bool
+        Draw what the colours mean below the image.
 
     Returns
     -------
@@ -95,33 +170,62 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
     scale = np.clip(max(rows, cols), _MIN_PX, _MAX_PX) / max(rows, cols)
     width_in, height_in = cols * scale / 100.0, rows * scale / 100.0
     top_in = _MARGIN_IN["top"] + (_MARGIN_IN["title"] if title else 0.0)
+    bottom_in = _MARGIN_IN["bottom"] + (_MARGIN_IN["legend"] if legend else 0.0)
     fig_w = _MARGIN_IN["left"] + width_in + _MARGIN_IN["right"]
-    fig_h = _MARGIN_IN["bottom"] + height_in + top_in
+    fig_h = bottom_in + height_in + top_in
 
     fig = Figure(figsize=(fig_w, fig_h))
     FigureCanvasAgg(fig)
     ax = fig.add_axes(
-        (_MARGIN_IN["left"] / fig_w, _MARGIN_IN["bottom"] / fig_h, width_in / fig_w, height_in / fig_h)
+        (_MARGIN_IN["left"] / fig_w, bottom_in / fig_h, width_in / fig_w, height_in / fig_h)
     )
-    # to_rgb returns rows top to bottom, so origin="upper" puts score row 0 at the bottom.
-    ax.imshow(
-        to_rgb(score, cmap=cmap),
-        origin="upper",
-        extent=(-0.5, cols - 0.5, -0.5, rows - 0.5),
-        interpolation="nearest",
-    )
-    ax.set_xticks([0, cols - 1], end_labels(x[0], x[-1]))
-    ax.set_yticks([0, rows - 1], end_labels(y[0], y[-1]))
-    # Keep end labels inside the image's span so long labels never collide.
-    for label, align in zip(ax.get_xticklabels(), ("left", "right")):
-        label.set_horizontalalignment(align)
-    for label, align in zip(ax.get_yticklabels(), ("bottom", "top")):
-        label.set_rotation(90)
-        label.set_verticalalignment(align)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    draw_level(ax, score, x, y, xlabel=xlabel, ylabel=ylabel, cmap=cmap)
+    if legend:
+        _legend(fig.add_axes((_MARGIN_IN["left"] / fig_w, 0.08 / fig_h,
+                              width_in / fig_w, 0.4 / fig_h)), cmap)
     if title:
         ax.set_title(title)
+    out = Path(out)
+    fig.savefig(out, dpi=dpi)
+    return out
+
+
+def render_ladder(levels, out, *, cmap: str = "paper", columns: int = 6, dpi: int = 100):
+    """A contact sheet of a keyframe ladder: every level as a thumbnail, widest first.
+
+    Parameters
+    ----------
+    levels : list of fractalsweep.Level
+        The ladder's levels (:meth:`fractalsweep.Store.ladder`), in the order drawn.
+    out : str or path-like
+        Output file.
+    cmap : str
+        Colouring, as for :func:`render_png`.
+    columns : int
+        Thumbnails per row.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    rows = -(-len(levels) // columns)
+    cols = min(columns, len(levels))
+    fig = Figure(figsize=(2.0 * cols, 2.25 * rows))
+    FigureCanvasAgg(fig)
+    for ax, level in zip(fig.subplots(rows, cols, squeeze=False).ravel(), levels):
+        view = level.attrs["view"]
+        width = ", ".join(f"{a} " + "\u2013".join(end_labels(float(view[a]["lo"]),
+                                                          float(view[a]["hi"])))
+                          for a in ("x", "y"))
+        ax.imshow(to_rgb(level.score, cmap=cmap), interpolation="nearest")
+        ax.set_title(f"level {level.index}", fontsize=8)
+        ax.set_xlabel(width, fontsize=5)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in fig.axes[len(levels):]:
+        ax.set_axis_off()
+    fig.tight_layout()
     out = Path(out)
     fig.savefig(out, dpi=dpi)
     return out

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime
 
-from .store import Level, provenance
+from .store import LevelGroup, provenance
 
 RECENT = 50  # tiles that define the current rate
 
 
-def level_status(level: Level) -> dict:
+def level_status(level: LevelGroup) -> dict:
     """Counts, rate, ETA, failures and workers of one level."""
     records = sorted(provenance(level), key=lambda r: r["finished"])
     done, total = int(level.done.sum()), int(level.done.size)

@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from . import __version__
 from .config import SweepConfig, from_dict
 from .errors import StoreError
 from .grid import Tiling, auto_tile, axis_values, matching_indices
@@ -51,9 +50,8 @@ LEGACY_ARRAYS = ("score", "first_nonfinite", "final_loss")  # levels without an 
 
 
 def _versions() -> dict[str, str]:
-    pkgs = ("jax", "jaxlib", "numpy", "zarr", "dask", "distributed")
-    return {"python": platform.python_version(), "fractalsweep": __version__,
-            **{p: version(p) for p in pkgs}}
+    pkgs = ("fractalsweep", "jax", "jaxlib", "numpy", "zarr", "dask", "distributed")
+    return {"python": platform.python_version(), **{p: version(p) for p in pkgs}}
 
 
 def _now() -> str:
@@ -71,7 +69,7 @@ def _first_difference(a, b, prefix=""):
 
 
 @dataclass(frozen=True)
-class Level:
+class LevelGroup:
     """One computed view of a sweep: its group in the store plus its tiling."""
 
     group: zarr.Group
@@ -168,35 +166,44 @@ def _read_inputs(path: str, store_id: str) -> tuple[SweepConfig, dict[str, np.nd
     return from_dict(root.attrs["fractalsweep"]["config"]), arrays
 
 
-def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, view: dict, *,
-                 resolution: tuple[int, int] | None = None, dtype: str | None = None,
-                 tile: int | None = None, kind: str = "job",
-                 reuse_from: int | None = None) -> Level:
-    """Create level ``index`` with window ``view`` (``{"x": axis, "y": axis}``) if new.
+@dataclass(frozen=True)
+class LevelSpec:
+    """What a new level is: its window, pixels, dtype, tile size and how it came to be.
 
-    Parameters
-    ----------
-    resolution, dtype
-        The level's own, if not the job's (a deeper zoom may want more pixels; a float32
-        preview of a float64 job is marked ``preview`` in the level's attributes).
-    tile
-        Pixels per tile side (the chunk of every per-pixel array); default
-        :func:`fractalsweep.grid.auto_tile` of the resolution.
-    kind
-        How the level came to be: ``job``, ``zoom``, ``auto`` or ``ladder``.
-    reuse_from
-        A finished level whose pixels with exactly the same hyperparameters are copied into
-        this one instead of being recomputed (the keyframe ladder's shared pixels).
+    ``kind`` is ``job``, ``zoom``, ``auto`` or ``ladder``. ``reuse_from`` names a finished
+    level whose pixels with exactly the same hyperparameters are copied into this one instead
+    of being recomputed (the keyframe ladder's shared pixels). ``tile`` None chooses
+    :func:`fractalsweep.grid.auto_tile`. A ``dtype`` below the job's makes a ``preview``
+    level (a float32 preview of a float64 job).
     """
+
+    view: dict
+    resolution: tuple[int, int]
+    dtype: str
+    kind: str = "job"
+    reuse_from: int | None = None
+    tile: int | None = None
+
+    @classmethod
+    def of_job(cls, cfg: SweepConfig) -> LevelSpec:
+        """Level 0: the job's own window, resolution and dtype."""
+        return cls({"x": cfg.x, "y": cfg.y}, cfg.grid.resolution, cfg.dtype)
+
+    def replace(self, **changes) -> LevelSpec:
+        return dataclasses.replace(self, **changes)
+
+
+def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec) -> LevelGroup:
+    """Create level ``index`` as ``spec`` describes, if the store does not have it yet."""
     levels = root["levels"]
     if str(index) in levels and str(index) not in map(str, level_indices(root)):
         del levels[str(index)]  # a creation cut short: its attributes, written last, are missing
     if str(index) not in levels:
         from .kernel import outputs
 
-        nx, ny = resolution or cfg.grid.resolution
-        dtype = dtype or cfg.dtype
-        t = tile or auto_tile(nx, ny)
+        nx, ny = spec.resolution
+        t = spec.tile or auto_tile(nx, ny)
+        view = spec.view
         group = levels.create_group(str(index))
         arrays = outputs(cfg)
         for field, (array_dtype, fill) in arrays.items():
@@ -207,7 +214,7 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, view: dict, *,
         for axis, n in (("x", nx), ("y", ny)):
             coord = group.create_array(axis, shape=(n,), chunks=(t,), dtype="float64",
                                        dimension_names=(axis,))
-            coord[:] = axis_values(view[axis], n, dtype).astype(np.float64)
+            coord[:] = axis_values(view[axis], n, spec.dtype).astype(np.float64)
         tiling = Tiling(ny, nx, t)
         for array, array_dtype, fill in (("provenance", str, ""), ("tiles", "uint8", 0)):
             group.create_array(array, shape=tiling.shape, chunks=(1, 1), dtype=array_dtype,
@@ -215,18 +222,17 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, view: dict, *,
         group.attrs.update({
             "view": {a: {"lo": view[a].lo, "hi": view[a].hi, "scale": view[a].scale,
                          "label": view[a].label} for a in ("x", "y")},
-            "resolution": [nx, ny], "tile": t, "arrays": list(arrays), "dtype": dtype,
-            "scheme": cfg.scheme,
-            "preview": dtype != cfg.dtype, "kind": kind, "reuse_from": reuse_from,
-            "reused_pixels": 0, "created": _now(),
+            "resolution": [nx, ny], "tile": t, "arrays": list(arrays), "dtype": spec.dtype,
+            "scheme": cfg.scheme, "preview": spec.dtype != cfg.dtype, "kind": spec.kind,
+            "reuse_from": spec.reuse_from, "reused_pixels": 0, "created": _now(),
         })
-        if reuse_from is not None:
-            group.attrs["reused_pixels"] = _copy_shared_pixels(open_level(root, reuse_from),
-                                                               open_level(root, index))
+        if spec.reuse_from is not None:
+            group.attrs["reused_pixels"] = _copy_shared_pixels(
+                open_level(root, spec.reuse_from), open_level(root, index))
     return open_level(root, index)
 
 
-def _copy_shared_pixels(source: Level, target: Level) -> int:
+def _copy_shared_pixels(source: LevelGroup, target: LevelGroup) -> int:
     """Copy every pixel whose coordinates, as used by the kernel, equal the source's.
 
     Runs in the coordinator before any tile of ``target`` is computed, so writing whole
@@ -254,15 +260,15 @@ def level_indices(root: zarr.Group) -> list[int]:
     return sorted(int(k) for k in levels.group_keys() if "view" in levels[k].attrs)
 
 
-def open_level(root: zarr.Group, index: int) -> Level:
+def open_level(root: zarr.Group, index: int) -> LevelGroup:
     if index not in level_indices(root):
         raise StoreError(f"no level {index} in this store; levels are {level_indices(root)}")
     group = root["levels"][str(index)]
     nx, ny = group.attrs["resolution"]
-    return Level(group, Tiling(ny, nx, group.attrs["tile"]))
+    return LevelGroup(group, Tiling(ny, nx, group.attrs["tile"]))
 
 
-def write_tile(level: Level, index: tuple[int, int], results: dict[str, np.ndarray],
+def write_tile(level: LevelGroup, index: tuple[int, int], results: dict[str, np.ndarray],
                provenance: dict) -> None:
     """Write one tile's pixel arrays (whole chunks) and provenance, then its marker."""
     sy, sx = level.tiling.slices(index)
@@ -275,13 +281,13 @@ def write_tile(level: Level, index: tuple[int, int], results: dict[str, np.ndarr
     level.group["tiles"][index] = 1
 
 
-def provenance(level: Level) -> list[dict]:
+def provenance(level: LevelGroup) -> list[dict]:
     """The provenance records of a level's finished tiles."""
     records = level.group["provenance"][:]
     return [json.loads(r) for r in records[level.done]]
 
 
-def record_failures(level: Level, failures: dict) -> None:
+def record_failures(level: LevelGroup, failures: dict) -> None:
     """Note failed tiles in the level's attributes (coordinator only); {} clears them."""
     level.group.attrs["failed"] = [{"tile": list(ix), "error": err}
                                    for ix, err in sorted(failures.items())]

@@ -11,21 +11,21 @@ import numpy as np
 import pytest
 import zarr
 
-from fractalsweep import store
-from fractalsweep.animate import (
-    AnimationError,
-    animate,
-    choose_codec,
-    find_ladder,
-    render_frames,
-    sample_axis,
-    zoom_schedule,
-)
+import fractalsweep as fs
+from fractalsweep import Execution, store
+from fractalsweep.animate import animate
 from fractalsweep.colour import CLASS_COLOURS, to_rgb
 from fractalsweep.config import resolve
-from fractalsweep.execute import run_sweep
+from fractalsweep.errors import AnimationError
+from fractalsweep.execute import run_level
+from fractalsweep.frames import render_frames, sample_axis
+from fractalsweep.keyframes import zoom_schedule
+from fractalsweep.levels import find_ladder
+from fractalsweep.store import LevelSpec
+from fractalsweep.video import choose_codec
 
 TILE = 16
+SYNC = Execution(scheduler="sync", tile=TILE)
 JOB = {"training": {"steps": 20}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
        "grid": {"resolution": 32}}
 CENTRE, WIDTH = Decimal("1.5"), Decimal(5)  # the job's window in log10 units
@@ -49,8 +49,9 @@ def ladder_store(tmp_path_factory):
     cfg = resolve(JOB)
     views = [window(cfg, CENTRE, WIDTH), window(cfg, CENTRE, WIDTH / 4),
              window(cfg, CENTRE, WIDTH / 2), window(cfg, CENTRE + 1, WIDTH / 2)]
-    for level, view in enumerate(views):
-        run_sweep(path, cfg, tile=TILE, level=level, view=view, scheduler="sync", progress=False)
+    with SYNC.session(progress=False) as session:
+        for level, view in enumerate(views):
+            run_level(path, cfg, session, level, LevelSpec(view, cfg.grid.resolution, cfg.dtype))
     return path
 
 
@@ -85,9 +86,10 @@ def test_find_ladder_orders_rungs_widest_first(ladder_store):
 def test_find_ladder_needs_two_complete_rungs(tmp_path):
     path = str(tmp_path / "one.zarr")
     cfg = resolve(JOB)
-    run_sweep(path, cfg, tile=TILE, level=0, scheduler="sync", progress=False)
+    fs.run(cfg, path, execution=SYNC, progress=False)
     # A half-width level that was created but never computed is not a keyframe.
-    store.ensure_level(store.open_root(path, mode="r+"), 1, cfg, window(cfg, CENTRE, WIDTH / 2))
+    spec = LevelSpec(window(cfg, CENTRE, WIDTH / 2), cfg.grid.resolution, cfg.dtype)
+    store.ensure_level(store.open_root(path, mode="r+"), 1, cfg, spec)
     with pytest.raises(ValueError, match="no zoom ladder") as err:
         find_ladder(path)
     assert "\n" not in str(err.value) and "1 of 2 levels complete" in str(err.value)

@@ -7,11 +7,13 @@ import numpy as np
 import zarr
 from distributed import Client, LocalCluster
 
+import fractalsweep as fs
+from fractalsweep import Execution
 from fractalsweep.cluster import local_cluster, worker_env
 from fractalsweep.config import resolve
-from fractalsweep.execute import run_sweep
 
 TILE = 5
+SYNC = Execution(scheduler="sync", tile=TILE)
 JOB = {"training": {"steps": 40}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
        "grid": {"resolution": 12}}
 
@@ -23,8 +25,8 @@ def _score(path):
 
 def test_local_cluster_matches_in_process(tmp_path):
     cfg = resolve(JOB)
-    run_sweep(str(tmp_path / "sync.zarr"), cfg, tile=TILE, scheduler="sync", progress=False)
-    report = run_sweep(str(tmp_path / "dask.zarr"), cfg, tile=TILE, workers=2, progress=False)
+    fs.run(cfg, str(tmp_path / "sync.zarr"), execution=SYNC, progress=False)
+    report = fs.run(cfg, str(tmp_path / "dask.zarr"), execution=Execution(tile=TILE, workers=2), progress=False).report
     assert report.computed == 9 and report.dashboard
     assert len({s["host"] for s in report.summaries}) >= 1
     sync, dask = _score(str(tmp_path / "sync.zarr")), _score(str(tmp_path / "dask.zarr"))
@@ -36,14 +38,12 @@ def test_existing_scheduler_by_address_and_by_file(tmp_path):
     cfg = resolve(JOB)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                       dashboard_address=":0", env=worker_env(None)) as cluster:
-        report = run_sweep(str(tmp_path / "a.zarr"), cfg, tile=TILE, scheduler=cluster.scheduler_address,
-                           progress=False)
+        report = fs.run(cfg, str(tmp_path / "a.zarr"), execution=Execution(tile=TILE, scheduler=cluster.scheduler_address), progress=False).report
         # What `dask scheduler --scheduler-file` writes (Client.write_scheduler_file fails
         # on this distributed's scheduler info; the address is all a client reads).
         (tmp_path / "scheduler.json").write_text(
             json.dumps({"type": "Scheduler", "address": cluster.scheduler_address}))
-        by_file = run_sweep(str(tmp_path / "b.zarr"), cfg, tile=TILE,
-                            scheduler_file=str(tmp_path / "scheduler.json"), progress=False)
+        by_file = fs.run(cfg, str(tmp_path / "b.zarr"), execution=Execution(tile=TILE, scheduler_file=str(tmp_path / "scheduler.json")), progress=False).report
     assert report.computed == by_file.computed == 9
     a, b = _score(str(tmp_path / "a.zarr")), _score(str(tmp_path / "b.zarr"))
     assert not np.isnan(a["score"]).any()
@@ -52,8 +52,8 @@ def test_existing_scheduler_by_address_and_by_file(tmp_path):
 
 def test_one_worker_gives_the_same_bits(tmp_path):
     cfg = resolve(JOB)
-    run_sweep(str(tmp_path / "sync.zarr"), cfg, tile=TILE, scheduler="sync", progress=False)
-    run_sweep(str(tmp_path / "one.zarr"), cfg, tile=TILE, workers=1, progress=False)
+    fs.run(cfg, str(tmp_path / "sync.zarr"), execution=SYNC, progress=False)
+    fs.run(cfg, str(tmp_path / "one.zarr"), execution=Execution(tile=TILE, workers=1), progress=False)
     for name, value in _score(str(tmp_path / "sync.zarr")).items():
         np.testing.assert_array_equal(_score(str(tmp_path / "one.zarr"))[name], value)
 
@@ -68,8 +68,7 @@ def test_gpu_workers_each_see_one_device(tmp_path):
             "CUDA_VISIBLE_DEVICES", "XLA_PYTHON_CLIENT_MEM_FRACTION",
             "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_PLATFORMS")})
         resources = {w["name"]: w["resources"] for w in client.scheduler_info()["workers"].values()}
-        report = run_sweep(str(tmp_path / "g.zarr"), cfg, tile=TILE, scheduler=cluster.scheduler_address,
-                           progress=False)
+        report = fs.run(cfg, str(tmp_path / "g.zarr"), execution=Execution(tile=TILE, scheduler=cluster.scheduler_address), progress=False).report
     assert sorted(e["CUDA_VISIBLE_DEVICES"] for e in env.values()) == ["0", "1"]
     assert all(e["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.5" for e in env.values())
     assert all(e["XLA_PYTHON_CLIENT_PREALLOCATE"] is None for e in env.values())
@@ -84,7 +83,7 @@ def test_compilation_cache_is_shared_by_workers_and_runs(tmp_path):
 
     def run(name):
         with local_cluster(workers=2, dashboard_address=":0", cache_dir=str(cache)) as c:
-            run_sweep(str(tmp_path / name), cfg, tile=TILE, scheduler=c.scheduler_address, progress=False)
+            fs.run(cfg, str(tmp_path / name), execution=Execution(tile=TILE, scheduler=c.scheduler_address), progress=False)
         return sorted(p.name for p in cache.rglob("*") if p.is_file())
 
     first = run("a.zarr")
@@ -94,8 +93,8 @@ def test_compilation_cache_is_shared_by_workers_and_runs(tmp_path):
 
 def test_store_at_a_url(tmp_path):
     cfg = resolve(JOB)
-    report = run_sweep("memory://fs/s.zarr", cfg, tile=TILE, scheduler="sync", progress=False)
+    report = fs.run(cfg, "memory://fs/s.zarr", execution=SYNC, progress=False).report
     assert report.computed == 9
     level = zarr.open_group("memory://fs/s.zarr", mode="r")["levels/0"]
-    run_sweep(str(tmp_path / "local.zarr"), cfg, tile=TILE, scheduler="sync", progress=False)
+    fs.run(cfg, str(tmp_path / "local.zarr"), execution=SYNC, progress=False)
     np.testing.assert_array_equal(level["score"][:], _score(str(tmp_path / "local.zarr"))["score"])

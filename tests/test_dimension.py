@@ -1,7 +1,7 @@
 """Box-counting dimension (science.md 10) against shapes of known dimension, and on a store.
 
 Each shape is drawn as a score image, -1 on one side and +1 on the other, so that the
-boundary cells of :func:`fractalsweep.zoom.boundary` are the shape's edge; the expected
+boundary cells of :func:`fractalsweep.targets.boundary` are the shape's edge; the expected
 dimensions are the shapes' own, not outputs of this code.
 """
 
@@ -10,8 +10,8 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from fractalsweep import dive, store, zoom
-from fractalsweep.animate import find_ladder
+import fractalsweep as fs
+from fractalsweep import Execution, dive, store, views
 from fractalsweep.config import resolve
 from fractalsweep.dimension import (
     box_counts,
@@ -21,7 +21,8 @@ from fractalsweep.dimension import (
     local_slopes,
     store_dimension,
 )
-from fractalsweep.execute import run_sweep
+from fractalsweep.levels import find_ladder
+from fractalsweep.targets import auto_target
 
 N = 2048  # pixels a side of the drawn shapes: a little over two decades of box sizes
 
@@ -177,13 +178,14 @@ def test_store_dimension_pools_the_keyframe_ladder(tmp_path):
     path = str(tmp_path / "s.zarr")
     cfg = resolve({"training": {"steps": 30}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
                    "grid": {"resolution": 41}})  # aligned: the ladder shares pixels
-    run_sweep(path, cfg, tile=41, scheduler="sync", progress=False)
+    fs.run(cfg, path, execution=Execution(tile=41, scheduler="sync"), progress=False)
     root = store.open_root(path)
-    deep = zoom.auto_target(store.open_level(root, 0).group["score"][:], {"x": cfg.x, "y": cfg.y})
-    index, _ = dive.zoom_to(path, deep, scheduler="sync", progress=False)
-    # just under twice the deep width: one wider level (bounds are rounded, see zoom.ladder)
-    widest = zoom.window(deep["x"])[1] * Decimal("1.998")
-    ladder = dive.ladder(path, index, widest=widest, scheduler="sync", progress=False)
+    deep = auto_target(store.open_level(root, 0).group["score"][:], {"x": cfg.x, "y": cfg.y})
+    # just under twice the deep width: one wider level (bounds are rounded, see views.ladder)
+    widest = views.window(deep["x"])[1] * Decimal("1.998")
+    with Execution(scheduler="sync").session(progress=False) as session:
+        index, _ = dive.zoom_to(path, deep, session)
+        ladder = dive.ladder(path, index, session, widest=widest)
     assert len(ladder) == 2 and 0 not in ladder
 
     result = store_dimension(path)

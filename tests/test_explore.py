@@ -9,23 +9,26 @@ import numpy as np
 import pytest
 from matplotlib.backend_bases import KeyEvent, MouseEvent
 
-from fractalsweep import dive, store, zoom
+import fractalsweep as fs
+from fractalsweep import Execution, levels, store, views
 from fractalsweep.colour import to_rgb
 from fractalsweep.config import resolve
-from fractalsweep.execute import run_sweep
-from fractalsweep.explore import Explorer, box_to_view, pixel_value
+from fractalsweep.explore import Explorer
+from fractalsweep.precision import precision_check
+from fractalsweep.store import LevelSpec
 from fractalsweep.tile import compute_tile
+from fractalsweep.views import box_to_view, pixel_value
 
 TILE = 8
+SYNC = Execution(scheduler="sync", tile=TILE)
 JOB = {"training": {"steps": 20}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
        "grid": {"resolution": 16}}
-SYNC = {"scheduler": "sync", "progress": False}
 
 
 @pytest.fixture(scope="module")
 def computed(tmp_path_factory):
     path = tmp_path_factory.mktemp("explore") / "base.zarr"
-    run_sweep(str(path), resolve(JOB), tile=TILE, scheduler="sync", progress=False)
+    fs.run(resolve(JOB), str(path), execution=SYNC, progress=False)
     return path
 
 
@@ -138,7 +141,7 @@ def test_keys_step_through_levels_and_change_the_colouring(explorer, path):
     assert explorer.level == 1
     _key(explorer, "b")
     _key(explorer, "d")
-    assert explorer.level == dive.deepest(path) == 1
+    assert explorer.level == levels.deepest(path) == 1
 
     _key(explorer, "c")
     assert explorer.cmap == "classes" and "classes" in explorer.status.get_text()
@@ -186,8 +189,8 @@ def test_a_level_still_being_made_is_skipped(explorer, path):
 
 def test_a_refused_zoom_says_why_and_adds_no_level(explorer, path):
     # 1e-13 relative width: distinct at the level's 16 pixels, not at 4096 in float64
-    view = zoom.box_view(explorer.view, x=("13", "13.0000000000013"), y=("13", "13.0000000000013"))
-    assert zoom.precision_check(view, 16)["ok"]
+    view = views.box_view(explorer.view, x=("13", "13.0000000000013"), y=("13", "13.0000000000013"))
+    assert precision_check(view, 16)["ok"]
     assert explorer.zoom(view, resolution=(4096, 4096)) is None
     status = explorer.status.get_text()
     assert "refused" in status and "float64" in status and "f: force" in status
@@ -199,7 +202,7 @@ def test_a_refused_zoom_says_why_and_adds_no_level(explorer, path):
 
 
 def test_a_failing_zoom_shows_in_the_status_line(explorer, path):
-    with store.driver_lock(path):  # another driver computes the store: run_sweep refuses
+    with store.driver_lock(path):  # another driver computes the store: the zoom is refused
         explorer.zoom(box_to_view(explorer.view, explorer.resolution, (2, 9), (2, 9)))
         explorer.wait()
     status = explorer.status.get_text()
@@ -214,7 +217,8 @@ def test_a_partly_computed_level_is_drawn_with_its_missing_tiles_clear(explorer,
     cfg = store.config_of(path)
     view = box_to_view(explorer.view, explorer.resolution, (2, 9), (2, 9))
     with store.driver_lock(path):
-        store.ensure_level(store.open_root(path, mode="r+"), 1, cfg, view, tile=TILE, kind="zoom")
+        spec = LevelSpec(view, cfg.grid.resolution, cfg.dtype, kind="zoom", tile=TILE)
+        store.ensure_level(store.open_root(path, mode="r+"), 1, cfg, spec)
     explorer.show(1)  # no tile yet: an empty picture, not an error
     assert (_shown(explorer)[..., 3] == 0).all() and "tiles 0/4" in explorer.status.get_text()
 
@@ -231,7 +235,7 @@ def test_a_partly_computed_level_is_drawn_with_its_missing_tiles_clear(explorer,
 def test_pixel_value_keeps_whole_pixels_exact_and_bounds_short():
     axis = resolve(JOB).x
     assert [pixel_value(axis, 6, p) for p in (0, 1, 5)] == [Decimal("0.1"), 1, 10000]
-    deep = zoom.box_view({"x": axis, "y": axis}, x=("13.29976231", "13.29978604"))["x"]
+    deep = views.box_view({"x": axis, "y": axis}, x=("13.29976231", "13.29978604"))["x"]
     value = pixel_value(deep, 4097, 2048.37)
     step = (13.29978604 - 13.29976231) / 4096
     # so narrow a window is all but linear in the value

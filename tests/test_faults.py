@@ -12,13 +12,14 @@ import pytest
 import zarr
 from distributed import Client
 
-from fractalsweep import store, streams
+import fractalsweep as fs
+from fractalsweep import Execution, SweepError, store, streams
 from fractalsweep.cluster import local_cluster
 from fractalsweep.config import apply_overrides, load_job, resolve
-from fractalsweep.execute import SweepError, run_sweep
 
 SETTINGS = ["grid.resolution=24", "training.steps=400"]
 TILE = 8  # 3 x 3 tiles
+SYNC = Execution(scheduler="sync", tile=TILE)
 ARRAYS = ("score", "first_nonfinite", "final_loss")
 
 
@@ -35,7 +36,7 @@ def cfg(job):
 @pytest.fixture(scope="module")
 def clean(cfg, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("clean") / "clean.zarr")
-    run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
+    fs.run(cfg, path, execution=SYNC, progress=False)
     return _read(path)
 
 
@@ -72,8 +73,7 @@ def test_worker_killed_mid_sweep(cfg, clean, tmp_path):
     with local_cluster(workers=2, dashboard_address=":0") as cluster, Client(cluster) as client:
         pids = client.run(os.getpid)
         result = {}
-        thread = threading.Thread(target=lambda: result.update(report=run_sweep(
-            path, cfg, tile=TILE, scheduler=cluster.scheduler_address, progress=False)))
+        thread = threading.Thread(target=lambda: result.update(report=fs.run(cfg, path, execution=Execution(tile=TILE, scheduler=cluster.scheduler_address), progress=False).report))
         thread.start()
         _wait_for(lambda: _markers(path) >= 1)
         os.kill(next(iter(pids.values())), signal.SIGKILL)
@@ -144,7 +144,7 @@ def _corrupt_column(path, cfg, column):
     """Create the level, then damage one chunk of its x coordinates on disk."""
     with store.driver_lock(str(path)):
         root = store.create_or_check(str(path), cfg, lambda: streams.draw(cfg))
-        store.ensure_level(root, 0, cfg, {"x": cfg.x, "y": cfg.y}, tile=TILE)
+        store.ensure_level(root, 0, cfg, store.LevelSpec.of_job(cfg).replace(tile=TILE))
     (path / "levels" / "0" / "x" / "c" / str(column)).write_bytes(b"not a chunk")
 
 
@@ -155,7 +155,7 @@ def test_failing_tile_is_named_and_finished_tiles_stay(cfg, clean, tmp_path, whe
     kwargs = {"scheduler": "sync"} if where == "sync" else {"workers": 2}
     with pytest.raises(SweepError, match=r"3 tile\(s\) of level 0 failed after 3 attempts, "
                                          r"first tile \(0, 1\)"):
-        run_sweep(str(path), cfg, tile=TILE, progress=False, **kwargs)
+        fs.run(cfg, str(path), execution=Execution(tile=TILE, **kwargs), progress=False)
     got = _read(path)
     assert got["tiles"][:, 1].sum() == 0 and got["tiles"][:, [0, 2]].all()
     for name in ARRAYS:

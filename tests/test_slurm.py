@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 import zarr
 
+import fractalsweep as fs
+from fractalsweep import Execution
 from fractalsweep.config import apply_overrides, load_job, resolve
-from fractalsweep.execute import run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "tests" / "slurm"
@@ -189,7 +190,7 @@ def test_sweep_through_slurm_matches_in_process(slurm, tmp_path):
 
     # Bit for bit the in-process result of the same resolved config.
     cfg = resolve(apply_overrides(load_job(JOB), OVERRIDES))
-    run_sweep(str(tmp_path / "sync.zarr"), cfg, tile=8, scheduler="sync", progress=False)
+    fs.run(cfg, str(tmp_path / "sync.zarr"), execution=Execution(tile=8, scheduler="sync"), progress=False)
     got, want = _arrays(store), _arrays(tmp_path / "sync.zarr")
     assert got["tiles"].all()
     for name, value in want.items():

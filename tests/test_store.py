@@ -5,12 +5,14 @@ import pytest
 import xarray as xr
 import zarr
 
-from fractalsweep import store, streams
+import fractalsweep as fs
+from fractalsweep import Execution, store, streams
 from fractalsweep.config import resolve
-from fractalsweep.execute import run_sweep
-from fractalsweep.store import StoreError
+from fractalsweep.execute import run_level
+from fractalsweep.store import LevelSpec, StoreError
 
 TILE = 4
+SYNC = Execution(scheduler="sync", tile=TILE)
 JOB = {"training": {"steps": 30}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
        "grid": {"resolution": [10, 9]}}
 ARRAYS = ("score", "first_nonfinite", "final_loss")
@@ -28,7 +30,7 @@ def _arrays(path, level=0):
 def test_layout_is_readable_with_plain_zarr_and_xarray(tmp_path):
     path = str(tmp_path / "s.zarr")
     cfg = _cfg()
-    report = run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
+    report = fs.run(cfg, path, execution=SYNC, progress=False).report
     assert (report.computed, report.skipped, report.pixels) == (9, 0, 90)
 
     root = zarr.open_group(path, mode="r")
@@ -54,10 +56,10 @@ def test_layout_is_readable_with_plain_zarr_and_xarray(tmp_path):
 def test_resume_skips_marked_tiles_and_recomputes_unmarked(tmp_path):
     path = str(tmp_path / "s.zarr")
     cfg = _cfg()
-    run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
+    fs.run(cfg, path, execution=SYNC, progress=False)
     clean = _arrays(path)
 
-    again = run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
+    again = fs.run(cfg, path, execution=SYNC, progress=False).report
     assert (again.computed, again.skipped) == (0, 9)
 
     # A tile whose data was written but whose marker was not, and one never written at all.
@@ -65,7 +67,7 @@ def test_resume_skips_marked_tiles_and_recomputes_unmarked(tmp_path):
     level["tiles"][0, 1] = 0
     level["tiles"][2, 2] = 0
     level["score"][8:9, 8:10] = np.nan
-    resumed = run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
+    resumed = fs.run(cfg, path, execution=SYNC, progress=False).report
     assert sorted(s["tile"] for s in resumed.summaries) == [[0, 1], [2, 2]]
     for name in ARRAYS:
         np.testing.assert_array_equal(_arrays(path)[name], clean[name])
@@ -73,12 +75,12 @@ def test_resume_skips_marked_tiles_and_recomputes_unmarked(tmp_path):
 
 def test_another_config_is_refused_and_nothing_changes(tmp_path):
     path = str(tmp_path / "s.zarr")
-    run_sweep(path, _cfg(), tile=TILE, scheduler="sync", progress=False)
+    fs.run(_cfg(), path, execution=SYNC, progress=False)
     before = _arrays(path)
     attrs = dict(zarr.open_group(path).attrs)
     other = resolve({**JOB, "model": {"activation": "relu"}})
     with pytest.raises(StoreError, match="model.activation is 'tanh' there, 'relu' here"):
-        run_sweep(path, other, tile=TILE, scheduler="sync", progress=False)
+        fs.run(other, path, execution=SYNC, progress=False)
     assert dict(zarr.open_group(path).attrs) == attrs
     for name in ARRAYS:
         np.testing.assert_array_equal(_arrays(path)[name], before[name])
@@ -94,7 +96,7 @@ def test_results_do_not_depend_on_tiling(tmp_path):
     results = []
     for tile in (4, 5, 10):
         path = str(tmp_path / f"t{tile}.zarr")
-        run_sweep(path, _cfg(), tile=tile, scheduler="sync", progress=False)
+        fs.run(_cfg(), path, execution=Execution(tile=tile, scheduler="sync"), progress=False)
         results.append(_arrays(path))
     for other in results[1:]:
         for name in ARRAYS:
@@ -104,7 +106,7 @@ def test_results_do_not_depend_on_tiling(tmp_path):
 def test_float32_store_keeps_the_float32_coordinates(tmp_path):
     path = str(tmp_path / "f32.zarr")
     cfg = resolve({**JOB, "dtype": "float32"})
-    run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
+    fs.run(cfg, path, execution=SYNC, progress=False)
     x = zarr.open_group(path, mode="r")["levels/0/x"][:]
     assert x.dtype == np.float64
     np.testing.assert_array_equal(x, x.astype(np.float32).astype(np.float64))
@@ -114,10 +116,11 @@ def test_float32_store_keeps_the_float32_coordinates(tmp_path):
 def test_a_level_creation_cut_short_is_redone(tmp_path):
     path = str(tmp_path / "s.zarr")
     cfg = _cfg()
-    run_sweep(path, cfg, tile=TILE, scheduler="sync", progress=False)
+    fs.run(cfg, path, execution=SYNC, progress=False)
     half = zarr.open_group(path, mode="r+")["levels"].create_group("1")
     half.create_array("score", shape=(2, 2), dtype="float64")  # crashed before its attributes
     assert store.level_indices(zarr.open_group(path, mode="r")) == [0]
-    report = run_sweep(path, cfg, tile=TILE, level=1, scheduler="sync", progress=False)
+    with SYNC.session(progress=False) as session:
+        report = run_level(path, cfg, session, 1, LevelSpec.of_job(cfg))
     assert report.computed == 9
     np.testing.assert_array_equal(_arrays(path, 1)["score"], _arrays(path)["score"])

@@ -8,19 +8,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from fractalsweep.config import AxisConfig, ConfigError, resolve
+from fractalsweep.config import AxisConfig, resolve
+from fractalsweep.errors import ConfigError, NoBoundaryError, PrecisionError
 from fractalsweep.grid import axis_values, matching_indices
-from fractalsweep.zoom import (
-    NoBoundaryError,
-    PrecisionError,
-    aligned_resolution,
-    auto_target,
-    box_view,
-    centre_view,
-    guard,
-    ladder,
-    precision_check,
-)
+from fractalsweep.precision import guard, precision_check
+from fractalsweep.targets import auto_target
+from fractalsweep.views import aligned_resolution, box_view, centre_view, ladder
 
 OVERVIEW = {"x": AxisConfig(lo="0.001", hi="1000000", layer=0),
             "y": AxisConfig(lo="0.001", hi="1000000", layer=1)}

@@ -1,0 +1,462 @@
+"""The notebook API: run a sweep, open a store, and work with its levels.
+
+A :class:`Store` is a handle on a sweep's zarr store (docs/store.md); a :class:`Level` on one
+of its levels. Handles hold no pixels: every property reads the store when asked, so a
+handle stays true while tiles land from a cluster. The command line is a thin layer over
+these functions.
+
+Example
+-------
+>>> import tempfile, fractalsweep as fs
+>>> path = tempfile.mkdtemp() + "/doc.zarr"
+>>> store = fs.run({"grid": {"resolution": 8}, "training": {"steps": 20}}, path,
+...                scheduler="sync", progress=False)
+>>> level = store.level(0)
+>>> level.resolution, level.complete, level.score.shape
+((8, 8), True, (8, 8))
+>>> sorted(level.to_xarray().data_vars)
+['final_loss', 'first_nonfinite', 'reused', 'score']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import levels, precision, store, views
+from .config import SweepConfig, apply_overrides, load_job, resolve
+from .errors import ConfigError
+from .execution import Execution, Session
+
+if TYPE_CHECKING:  # the kernel (and JAX) load only when something is computed
+    from .execute import RunReport
+
+__all__ = ["Level", "Store", "job_config", "open", "run"]
+
+Job = str | Path | Mapping | SweepConfig
+
+
+def job_config(job: Job, overrides: list[str] | None = None) -> SweepConfig:
+    """The resolved config of a job: a TOML job file's path, a mapping or a config.
+
+    ``overrides`` are ``section.key=value`` strings, as ``--set`` takes them. A job file's
+    ``name`` defaults to the file's stem.
+
+    >>> job_config({"model": {"activation": "relu"}}, ["grid.resolution=16"]).grid.resolution
+    (16, 16)
+    """
+    if isinstance(job, SweepConfig):
+        raw = job.to_dict()
+    elif isinstance(job, Mapping):
+        raw = dict(job)
+    else:
+        raw = load_job(job)
+        raw.setdefault("name", Path(job).stem)
+    return resolve(apply_overrides(raw, list(overrides or [])))
+
+
+Where = Execution | Session
+
+
+def _execution(execution: Where | None, **shortcuts) -> Where:
+    """``execution`` with the keyword shortcuts of :func:`run` applied."""
+    given = {k: v for k, v in shortcuts.items() if v is not None}
+    if given and isinstance(execution, Session):
+        raise ConfigError(f"{', '.join(given)}: give them to the session's Execution instead")
+    execution = execution or Execution()
+    return execution.replace(**given) if given else execution
+
+
+@contextlib.contextmanager
+def _session(execution: Where, progress: bool) -> Iterator[Session]:
+    """A session for one call: the caller's own (kept open), or a new one (closed after)."""
+    if isinstance(execution, Session):
+        yield execution
+        return
+    with execution.session(progress) as session:
+        yield session
+
+
+def run(job: Job, store: str | Path | None = None, *, overrides: list[str] | None = None,
+        scheduler: str | None = None, workers: int | None = None, cluster: Any = None,
+        progress: bool = True, execution: Where | None = None) -> Store:
+    """Compute a sweep (level 0: the job's own window), or resume it, and return its store.
+
+    Parameters
+    ----------
+    job : str, Path, mapping or SweepConfig
+        A TOML job file (docs/jobs.md), the same as a mapping, or a resolved config.
+    store : str or Path, optional
+        The zarr store to write; default ``./<name>.zarr`` (the job file's stem, or the
+        config's ``name``). A store of the same config is resumed; of another, refused.
+    overrides : list of str, optional
+        ``section.key=value`` settings applied to the job.
+    scheduler, workers, cluster
+        Shortcuts for the fields of ``execution`` (:class:`Execution`): ``"sync"`` or a
+        scheduler address; local CPU workers; a SLURM/PBS profile path.
+    progress : bool
+        Show a progress bar (tiles, rate, ETA) and the Dask dashboard link.
+    execution : Execution or Session, optional
+        Where and how to compute; kept by the returned store for later zooms. An open
+        :class:`~fractalsweep.execution.Session` keeps one cluster for several calls (and
+        its own progress setting); an Execution starts what it describes for this call.
+
+    Returns
+    -------
+    Store
+        With ``report`` (:class:`~fractalsweep.execute.RunReport`) saying what was computed.
+
+    Raises
+    ------
+    ConfigError
+        A bad job, or a store holding another configuration.
+    SweepError
+        Tiles that failed after their retries (every finished tile is kept).
+    """
+    from .execute import run_level
+
+    cfg = job_config(job, overrides)
+    if store is None:
+        store = f"{cfg.name}.zarr"
+    execution = _execution(execution, scheduler=scheduler, workers=workers, cluster=cluster)
+    with _session(execution, progress) as session:
+        report = run_level(str(store), cfg, session)
+    return Store(str(store), execution=execution, report=report)
+
+
+def open(path: str | Path, *, execution: Where | None = None) -> Store:
+    """A handle on an existing store; ``execution`` is where its later zooms compute.
+
+    Raises
+    ------
+    StoreError
+        If there is no fractalsweep store at ``path``.
+    """
+    handle = Store(str(path), execution=execution)
+    handle.config  # noqa: B018 - fail here, with one line, if it is not a store
+    return handle
+
+
+class Store:
+    """A sweep's store: its config, its levels, and what can be added or made from them.
+
+    Parameters
+    ----------
+    path : str
+        The store's path (or fsspec URL).
+    execution : Execution or Session, optional
+        Where :meth:`zoom`, :meth:`ladder` and :meth:`dive` compute (default: a local
+        cluster); each method also takes its own.
+    report : RunReport, optional
+        What the call that made this handle computed (:func:`run`).
+    """
+
+    def __init__(self, path: str, *, execution: Where | None = None,
+                 report: RunReport | None = None):
+        self.path = path
+        self.execution = execution or Execution()
+        self.report = report
+
+    def __repr__(self) -> str:
+        return f"Store({self.path!r}, levels={[lv.index for lv in self.levels]})"
+
+    @property
+    def config(self) -> SweepConfig:
+        """The resolved config the store was made with."""
+        return store.config_of(self.path)
+
+    @property
+    def levels(self) -> list[Level]:
+        """Every level, in index order."""
+        return [Level(self, i) for i in store.level_indices(store.open_root(self.path))]
+
+    def level(self, index: int) -> Level:
+        """Level ``index``; a one-line error lists the levels there are."""
+        store.open_level(store.open_root(self.path), index)
+        return Level(self, index)
+
+    def deepest(self) -> Level:
+        """The level with the narrowest window (:func:`fractalsweep.levels.deepest`)."""
+        return Level(self, levels.deepest(self.path))
+
+    def info(self) -> dict:
+        """The store's metadata and a summary of each level (``fractalsweep info --json``)."""
+        from .summary import describe
+
+        return describe(self.path)
+
+    def status(self) -> str:
+        """Tiles done, rate, ETA and failures per level (``fractalsweep status``)."""
+        from .status import format_status, level_status
+
+        root = store.open_root(self.path)
+        stats = [level_status(store.open_level(root, i)) for i in store.level_indices(root)]
+        return format_status(self.path, stats, store.read_lock(self.path))
+
+    def zoom(self, x=None, y=None, *, centre=None, width=None, auto: bool = False,
+             log10: bool = False, level: int | None = None, box_fraction: float = 0.25,
+             resolution=None, dtype: str | None = None, force: bool = False,
+             execution: Where | None = None, progress: bool = True) -> Level:
+        """Compute a new level: a box, a centre and width, or the automatic target.
+
+        Give ``x`` and/or ``y`` as ``(lo, hi)`` bounds, or ``centre=(cx, cy)`` with
+        ``width`` (decades on a log axis, value units on a linear one; one number or
+        ``(wx, wy)``), or ``auto=True``; values are hyperparameter values, or their log10
+        with ``log10``. The window is taken relative to ``level`` (default: the deepest):
+        an axis without new bounds keeps that level's. A window the store already has is
+        resumed, not added again.
+
+        Parameters
+        ----------
+        box_fraction : float
+            For ``auto``: the new window's width as a fraction of the level's (0 < f < 1).
+        resolution : int or (nx, ny), optional
+            Pixels of the new level (default: the job's).
+        dtype : str, optional
+            ``"float32"`` for a cheap, shallow preview of a float64 job.
+        force : bool
+            Compute even where the dtype cannot keep neighbouring pixels apart.
+
+        Returns
+        -------
+        Level
+            With ``report`` saying what was computed.
+        """
+        from . import dive
+        from .grid import resolution_pair
+
+        base = self.deepest().index if level is None else self.level(level).index
+        given = [name for name, on in (("a box", x is not None or y is not None),
+                                       ("centre", centre is not None), ("auto", auto)) if on]
+        if len(given) != 1:
+            raise ConfigError("zoom needs exactly one of: a box (x/y bounds), centre (with "
+                              f"width), auto; got {', '.join(given) or 'none'}")
+        if width is not None and centre is None:
+            raise ConfigError("width goes with centre; a box gives its bounds, auto its "
+                              "box_fraction")
+        resolution = None if resolution is None else resolution_pair(resolution)
+        if auto:
+            view = dive.auto_view(self.path, base, box_fraction=_fraction(box_fraction),
+                                  resolution=resolution, dtype=dtype, force=force)
+            kind = "auto"
+        else:
+            current = self.level(base).view
+            if centre is not None:
+                if width is None:
+                    raise ConfigError("centre needs width (one number, or (wx, wy))")
+                view = views.centre_view(current, centre=centre, width=width, log10=log10)
+            else:
+                view = views.box_view(current, x=x, y=y, log10=log10)
+            kind = "zoom"
+        with _session(execution or self.execution, progress) as session:
+            index, report = dive.zoom_to(self.path, view, session, resolution=resolution,
+                                         dtype=dtype, force=force, kind=kind)
+        return Level(self, index, report)
+
+    def ladder(self, level: int | None = None, *, widest=6,
+               execution: Where | None = None, progress: bool = True) -> list[Level]:
+        """Fill in the keyframe ladder above ``level`` (default: the deepest): levels of the
+        same centre, each twice as wide, until one spans ``widest`` decades (or is as wide
+        as the view ``widest``). Pixels shared with the narrower level are copied.
+
+        Returns the ladder's levels, widest first.
+        """
+        from . import dive
+        base = self.deepest().index if level is None else self.level(level).index
+        with _session(execution or self.execution, progress) as session:
+            indices = dive.ladder(self.path, base, session, widest=widest)
+        return [Level(self, i) for i in indices]
+
+    def dive(self, decades: float, *, box_fraction: float = 0.25,
+             execution: Where | None = None, progress: bool = True) -> list[Level]:
+        """Unattended deep zoom from level 0: auto-zoom until ``decades`` of zoom, then the
+        keyframe ladder up to level 0's width. Resumable: call it again.
+
+        Returns the ladder's levels, widest first.
+        """
+        from . import dive
+        if isinstance(decades, bool) or not isinstance(decades, (int, float)) or decades <= 0:
+            raise ConfigError(f"decades = {decades!r}: expected a number > 0")
+        with _session(execution or self.execution, progress) as session:
+            indices = dive.dive(self.path, self.config, decades, session,
+                                box_fraction=_fraction(box_fraction))
+        return [Level(self, i) for i in indices]
+
+    def animate(self, out: str | Path, **options) -> dict:
+        """Export the zoom through the keyframe ladder as MP4 or GIF
+        (:func:`fractalsweep.animate.animate` lists the options)."""
+        from .animate import animate
+
+        return animate(self.path, out, **options)
+
+    def dimension(self, levels: list[int] | None = None) -> dict:
+        """Box-counting dimension of the boundary, pooled over the keyframe ladder or
+        ``levels`` (:func:`fractalsweep.dimension.store_dimension`)."""
+        from .dimension import store_dimension
+
+        return store_dimension(self.path, levels=levels)
+
+    def explore(self, level: int | None = None, execution: Execution | None = None):
+        """The interactive explorer: a window, or an ipympl widget in Jupyter
+        (:func:`fractalsweep.explore.explore`)."""
+        from .explore import explore
+
+        where = execution or self.execution
+        where = where.execution if isinstance(where, Session) else where
+        return explore(self.path, level=level, execution=where)
+
+
+def _fraction(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ConfigError(f"box_fraction = {value!r}: expected 0 < F < 1")
+    return float(value)
+
+
+class Level:
+    """One level of a store: its window, its pixels and what they show.
+
+    Parameters
+    ----------
+    store : Store
+        The store it belongs to.
+    index : int
+        The level's index.
+    report : RunReport, optional
+        What the call that made this handle computed (:meth:`Store.zoom`).
+    """
+
+    def __init__(self, store: Store, index: int, report: RunReport | None = None):
+        self.store = store
+        self.index = index
+        self.report = report
+
+    def __repr__(self) -> str:
+        nx, ny = self.resolution
+        return (f"Level({self.index}, {self.kind}, {nx}x{ny} {self.dtype}, "
+                f"tiles {self.tiles_done}/{self.tiles})")
+
+    @property
+    def _group(self) -> store.LevelGroup:
+        return store.open_level(store.open_root(self.store.path), self.index)
+
+    @property
+    def attrs(self) -> dict:
+        """The level's attributes as stored (docs/store.md)."""
+        return dict(self._group.group.attrs)
+
+    @property
+    def view(self) -> dict:
+        """The window, ``{"x": AxisConfig, "y": AxisConfig}`` with exact decimal bounds."""
+        return levels.view_of(self._group, self.store.config)
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        return tuple(self.attrs["resolution"])
+
+    @property
+    def dtype(self) -> str:
+        return self.attrs["dtype"]
+
+    @property
+    def kind(self) -> str:
+        return self.attrs["kind"]
+
+    @property
+    def tiles(self) -> int:
+        return int(self._group.done.size)
+
+    @property
+    def tiles_done(self) -> int:
+        return int(self._group.done.sum())
+
+    @property
+    def complete(self) -> bool:
+        return bool(self._group.done.all())
+
+    @property
+    def arrays(self) -> list[str]:
+        """Names of the per-pixel arrays (``score``, ``first_nonfinite``, ...)."""
+        return [*self._group.arrays, "reused"]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """A per-pixel array (rows = y from the bottom, columns = x) or ``x`` / ``y``."""
+        if name not in (*self.arrays, "x", "y"):
+            raise ConfigError(f"level {self.index} has no array {name!r}; it has "
+                              f"{', '.join((*self.arrays, 'x', 'y'))}")
+        return self._group.group[name][:]
+
+    @property
+    def score(self) -> np.ndarray:
+        """The signed score: negative converged, non-negative diverged, NaN not computed."""
+        return self["score"]
+
+    def precision(self) -> dict:
+        """How far this level's dtype can zoom further (:func:`precision.precision_check`)."""
+        return precision.precision_check(self.view, self.resolution, self.dtype)
+
+    def to_xarray(self):
+        """Every per-pixel array as an :class:`xarray.Dataset` with ``x`` / ``y`` coordinates
+        (hyperparameter values) and the level's attributes.
+
+        Returns
+        -------
+        xarray.Dataset
+        """
+        import xarray as xr
+
+        group = self._group.group
+        coords = {"x": ("x", group["x"][:]), "y": ("y", group["y"][:])}
+        data = {name: (("y", "x"), group[name][:]) for name in self.arrays}
+        attrs = {key: json.dumps(value) if isinstance(value, (dict, list)) else value
+                 for key, value in group.attrs.items() if value is not None}
+        attrs.update(level=self.index, store=self.store.path)
+        dataset = xr.Dataset(data, coords=coords, attrs=attrs)
+        for axis in ("x", "y"):
+            dataset[axis].attrs["long_name"] = group.attrs["view"][axis]["label"]
+        return dataset
+
+    def plot(self, ax=None, cmap: str = "paper"):
+        """Draw the level into ``ax`` (default: a new pyplot figure's axes).
+
+        ``cmap`` is ``"paper"``, ``"classes"`` or a matplotlib colormap name. Pixels not
+        computed yet are white.
+
+        Returns
+        -------
+        matplotlib.image.AxesImage
+        """
+        from .render import draw_level
+
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            ax = plt.figure().subplots()
+        view = self.attrs["view"]
+        return draw_level(ax, self.score, self["x"], self["y"], xlabel=view["x"]["label"],
+                          ylabel=view["y"]["label"], cmap=cmap)
+
+    def render(self, out: str | Path | None = None, cmap: str = "paper") -> Path:
+        """Write the level as a PNG with axes and a colour legend; default path
+        ``<store stem>-L<index>.png`` next to the store."""
+        from .render import render_png
+
+        view = self.attrs["view"]
+        out = out or default_png(self.store.path, f"-L{self.index}")
+        return render_png(self.score, self["x"], self["y"], out, xlabel=view["x"]["label"],
+                          ylabel=view["y"]["label"], cmap=cmap)
+
+
+def default_png(path: str, suffix: str = "") -> str:
+    """``<store stem><suffix>.png`` next to a local store, in the working directory for URLs.
+
+    >>> default_png("runs/tanh.zarr"), default_png("runs/tanh.zarr", "-L3")
+    ('runs/tanh.png', 'runs/tanh-L3.png')
+    """
+    local = Path(path.rstrip("/").split("://")[-1])
+    base = local.parent / local.stem if "://" not in path else Path(local.stem)
+    return f"{base}{suffix}.png"

@@ -1,0 +1,65 @@
+"""Exact decimal numbers: hyperparameter values and window bounds as strings.
+
+Every bound a user gives is kept as the decimal string it was written as; arithmetic on
+bounds (centres, widths, zooms) is decimal with :data:`PRECISION` digits, and a computed
+bound is written back in one canonical form, so the same window always has the same text
+and a store can find a level again by its window.
+"""
+
+from __future__ import annotations
+
+from decimal import Context, Decimal, InvalidOperation
+from typing import Any
+
+from .errors import ConfigError
+
+PRECISION = 60  # digits of decimal arithmetic on bounds and coordinates
+SIGNIFICANT = 40  # digits kept in a computed log bound (see fractalsweep.views)
+CONTEXT = Context(prec=PRECISION)
+
+
+def parse(label: str, value: Any) -> Decimal:
+    """A finite decimal from a str, int, float or Decimal, or a one-line error naming ``label``.
+
+    A float means the decimal its shortest repr shows (0.1 is the decimal 0.1).
+
+    >>> parse("x.lo", "1e-3"), parse("x.lo", 0.1)
+    (Decimal('0.001'), Decimal('0.1'))
+    >>> parse("x.lo", "abc")
+    Traceback (most recent call last):
+    ...
+    fractalsweep.errors.ConfigError: x.lo = 'abc': not a decimal number
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        raise ConfigError(f"{label} = {value!r}: expected a number")
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigError(f"{label} = {value!r}: not a decimal number") from None
+    if not d.is_finite():
+        raise ConfigError(f"{label} = {value!r}: must be finite")
+    return d
+
+
+def text(value: Decimal, digits: int | None = None) -> str:
+    """The canonical string of a bound, rounded to ``digits`` significant digits if given.
+
+    Trailing zeros are dropped, integers are written in fixed point.
+
+    >>> text(Decimal("1E+3")), text(Decimal("0.2500")), text(Decimal(2).sqrt(CONTEXT), 5)
+    ('1000', '0.25', '1.4142')
+    """
+    if digits is not None:
+        value = Context(prec=digits).plus(value)
+    value = value.normalize(CONTEXT)
+    return f"{value:f}" if value.as_tuple().exponent > 0 else str(value)
+
+
+def pair(label: str, value: Any, parts: str, scalar_ok: bool = False) -> tuple[Any, Any]:
+    """``value`` as a pair (a scalar is repeated if ``scalar_ok``), or a one-line error."""
+    if scalar_ok and not isinstance(value, (tuple, list)):
+        return value, value
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        either = "a number or " if scalar_ok else ""
+        raise ConfigError(f"{label} = {value!r}: expected {either}a pair {parts}")
+    return value[0], value[1]

@@ -1,0 +1,304 @@
+"""Zoom frames composed from a store's stored scores, with numpy only.
+
+* keyframe ``k`` fills the view, ``k + 1`` is drawn over it where it covers the view, and
+  ``k + 2`` fades in over both with alpha ``t`` (docs/science.md, section 9);
+* every pixel is the nearest stored pixel (index arithmetic and one gather), never an
+  interpolated one: pixels are the sampled hyperparameter points, and the converged /
+  diverged boundary must stay a hard colour jump;
+* colours are the paper's per-image rank equalization, with the rank reference moving
+  smoothly from keyframe ``k`` to ``k + 1``: each visible keyframe ``j`` is equalized against
+  both references and the two values are mixed with weight ``sin^2(pi t / 2)`` before the
+  colormap look-up. The mix is continuous across keyframes (at ``t = 1`` the reference is
+  ``k + 1`` alone, as at the start of the next segment), starts and ends with zero slope, and
+  never crosses the middle band, since both values of a pixel belong to its own class. Each
+  (keyframe, reference) pair is equalized once, when its segment is first reached, and
+  dropped when no later segment of the run needs it, so memory does not grow however
+  long the ladder is (at most six equalized and three score images are held).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+import numpy as np
+import zarr
+
+from .colour import CLASS_COLOURS, classes, colormap_of, equalize
+from .decimals import CONTEXT
+from .errors import AnimationError
+from .keyframes import blend_weight, geometry, zoom_schedule
+from .levels import Keyframe, find_ladder
+
+__all__ = ["render_frames", "sample_axis"]
+
+_LUT_SIZE = 256  # matplotlib's default colormap resolution, so frames match colour.to_rgb
+def sample_axis(n_out: int, n_key: int, zoom: float, offset: float) -> tuple[int, int, np.ndarray]:
+    """Nearest keyframe pixel of each output pixel along one axis, where the keyframe covers it.
+
+    Output pixels ``0 .. n_out-1`` span the view from end to end, as a level's pixels span
+    its window (both ends included); keyframe pixel ``i`` covers ``[i - 1/2, i + 1/2]``.
+
+    Parameters
+    ----------
+    n_out, n_key : int
+        Pixels of the output and of the keyframe along this axis.
+    zoom : float
+        View width over keyframe width.
+    offset : float
+        (view centre - keyframe centre) / keyframe width.
+
+    Returns
+    -------
+    start, stop : int
+        The covered output pixels, ``start:stop`` (contiguous; empty when ``start == stop``).
+    index : numpy.ndarray of intp
+        Keyframe pixel of each covered output pixel.
+
+    Examples
+    --------
+    >>> sample_axis(4, 4, 1.0, 0.0)
+    (0, 4, array([0, 1, 2, 3]))
+    >>> sample_axis(8, 4, 2.0, 0.0)  # the keyframe covers the middle half
+    (2, 6, array([0, 1, 2, 3]))
+    """
+    u = np.linspace(-0.5, 0.5, n_out)
+    index = np.floor((offset + u * zoom + 0.5) * (n_key - 1) + 0.5).astype(np.intp)
+    inside = np.flatnonzero((index >= 0) & (index < n_key))
+    if inside.size == 0:
+        return 0, 0, index[:0]
+    return int(inside[0]), int(inside[-1]) + 1, index[inside[0]:inside[-1] + 1]
+
+
+def _packed(rgb: np.ndarray) -> np.ndarray:
+    """RGB triples (uint8, ..., 3) as one uint32 each, bytes R, G, B, 0 in memory order.
+
+    A frame is assembled from packed pixels: gathering one 4-byte word per pixel is several
+    times faster than gathering three bytes.
+    """
+    rgba = np.zeros(rgb.shape[:-1] + (4,), dtype=np.uint8)
+    rgba[..., :3] = rgb
+    return rgba.view(np.uint32)[..., 0]
+
+
+def _gather(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``image[rows][:, cols]`` by one flat take, the fastest numpy gather for this."""
+    return image.ravel().take(rows[:, None] * image.shape[1] + cols[None, :])
+
+
+class _Colours:
+    """Per-keyframe colours for one run, computed once and dropped when no longer needed.
+
+    For a colormap: equalized values of keyframe ``j`` against the rank reference of
+    keyframe ``m``, for the pairs the current segment uses. For ``"classes"``: the class
+    colours, which need no reference. Colours come out packed (see :func:`_packed`).
+    """
+
+    def __init__(self, root: zarr.Group, ladder: list[Keyframe], cmap: str):
+        self.root, self.ladder = root, ladder
+        self.scores: dict[int, np.ndarray] = {}
+        self.values: dict[tuple[int, int | None], np.ndarray] = {}
+        if cmap == "classes":
+            self.lut = None
+        else:
+            colormap = colormap_of(cmap)
+            self.lut = _packed(colormap(np.arange(_LUT_SIZE), bytes=True)[:, :3])
+
+    def _score(self, j: int) -> np.ndarray:
+        if j not in self.scores:
+            self.scores[j] = self.root[f"levels/{self.ladder[j].level}/score"][:]
+        return self.scores[j]
+
+    def _value(self, j: int, m: int | None) -> np.ndarray:
+        """Keyframe ``j`` equalized against keyframe ``m``; its class colours if ``m`` is None."""
+        if (j, m) not in self.values:
+            if m is None:
+                self.values[j, m] = _packed(CLASS_COLOURS)[classes(self._score(j))]
+            else:
+                self.values[j, m] = equalize(self._score(j), None if j == m else self._score(m))
+        return self.values[j, m]
+
+    def enter(self, k: int) -> None:
+        """Keep only what segment ``k`` (keyframes k, k+1, k+2; references k, k+1) uses."""
+        shown = range(k, k + 3)
+        self.scores = {j: v for j, v in self.scores.items() if j in shown}
+        self.values = {jm: v for jm, v in self.values.items()
+                       if jm[0] in shown and jm[1] in (k, k + 1, None)}
+
+    def _colour(self, j: int, k: int, weight: float, pick) -> np.ndarray:
+        """Packed colours of keyframe ``j``'s pixels ``pick(image)``, references k and k + 1."""
+        if self.lut is None:
+            return pick(self._value(j, None))
+        values = pick(self._value(j, k))
+        if weight > 0:
+            values = (1.0 - weight) * values + weight * pick(self._value(j, k + 1))
+        # colour.to_rgb's look-up: matplotlib puts x in [0, 1] into bin floor(x * N).
+        bins = (values + 1.0) / 2.0 * _LUT_SIZE
+        np.minimum(bins, _LUT_SIZE - 1, out=bins)
+        return self.lut[bins.astype(np.intp)]
+
+    def sample(self, j: int, k: int, weight: float, rows: np.ndarray, cols: np.ndarray):
+        """Packed colours of keyframe ``j`` at ``rows x cols`` (both non-decreasing)."""
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        if (r1 - r0) * (c1 - c0) < rows.size * cols.size:
+            # Zoomed in: colour the stored pixels in view, then repeat them.
+            block = self._colour(j, k, weight, lambda image: image[r0:r1, c0:c1])
+            return _gather(block, rows - r0, cols - c0)
+        # Zoomed out (a keyframe larger than the frame): colour only the pixels shown.
+        return self._colour(j, k, weight, lambda image: _gather(image, rows, cols))
+
+
+class _Overlay:
+    """A border and the view's end values, drawn over a frame.
+
+    Text is drawn by matplotlib on one transparent Agg canvas made once: the axis names are
+    drawn there once, and each frame restores that background and draws only the four end
+    values (matplotlib's blitting). Everything else in a frame is plain numpy.
+    """
+
+    def __init__(self, size: tuple[int, int], labels: tuple[str, str]):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        width, height = size
+        self.fig = Figure(figsize=(width / 100, height / 100), dpi=100)
+        self.fig.patch.set_alpha(0.0)
+        self.canvas = FigureCanvasAgg(self.fig)
+        font_px = max(8.0, min(width, height) / 45)
+        mx, my = 2.2 * font_px / width, 2.2 * font_px / height  # keeps the corners apart
+        style = {"color": "white", "fontsize": font_px * 0.72,  # points at 100 dpi
+                 "bbox": {"boxstyle": "square,pad=0.25", "facecolor": "black", "alpha": 0.5,
+                          "linewidth": 0}}
+        text = self.fig.text
+        text(0.5, 0.01, labels[0], ha="center", va="bottom", **style)
+        text(0.01, 0.5, labels[1], ha="left", va="center", rotation=90, **style)
+        ends = {"animated": True, **style}  # left out of the background, drawn per frame
+        self.x_ends = (text(mx, 0.01, "", ha="left", va="bottom", **ends),
+                       text(0.99, 0.01, "", ha="right", va="bottom", **ends))
+        self.y_ends = (text(0.01, my, "", ha="left", va="bottom", rotation=90, **ends),
+                       text(0.01, 0.99, "", ha="left", va="top", rotation=90, **ends))
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+        self.border = max(1, min(width, height) // 256)
+
+    def draw(self, frame: np.ndarray, ends: tuple[tuple[str, str], tuple[str, str]]) -> None:
+        self.canvas.restore_region(self.background)
+        for artists, (lo, hi) in zip((self.x_ends, self.y_ends), ends):
+            for artist, value in zip(artists, (lo, hi)):
+                artist.set_text(value)
+                self.fig.draw_artist(artist)
+        rgba = np.asarray(self.canvas.buffer_rgba())
+        h, w = min(rgba.shape[0], frame.shape[0]), min(rgba.shape[1], frame.shape[1])
+        # Blend only where there is text: Agg's buffer is straight (not premultiplied) alpha.
+        where = np.nonzero(rgba[:h, :w, 3])
+        alpha = rgba[:h, :w, 3][where][:, None].astype(np.uint16)
+        under = frame[:h, :w][where].astype(np.uint16)
+        frame[where] = (under * (255 - alpha) + rgba[:h, :w, :3][where] * alpha + 127) // 255
+        b = self.border
+        frame[:b], frame[-b:], frame[:, :b], frame[:, -b:] = 255, 255, 255, 255
+
+
+@dataclass(frozen=True)
+class ZoomPlan:
+    """Everything fixed for one run: the ladder, the depth of each frame, the geometry."""
+
+    store_path: str
+    ladder: list[Keyframe]
+    depths: np.ndarray  # s of each frame, in the order shown
+    size: tuple[int, int]  # (width, height)
+    cmap: str
+    overlay: bool
+    octaves: np.ndarray  # (axis, keyframe), see _geometry
+    offsets: np.ndarray
+
+    def view_ends(self, k: int, view: np.ndarray) -> tuple[tuple[str, str], ...]:
+        """End labels of the view at log2 depth ``view`` (per axis), as hyperparameter values."""
+        from .render import end_labels
+
+        out = []
+        with localcontext(CONTEXT):
+            for a in (0, 1):
+                kf = self.ladder[k]
+                half = kf.width[a] * Decimal(2.0 ** (self.octaves[a, k] - view[a])) / 2
+                lo, hi = self.ladder[-1].centre[a] - half, self.ladder[-1].centre[a] + half
+                if kf.scale[a] == "log":
+                    lo, hi = Decimal(10) ** lo, Decimal(10) ** hi
+                out.append(end_labels(float(lo), float(hi)))
+        return tuple(out)
+
+    def frames(self):
+        """Yield every frame, uint8 (height, width, 3), row 0 at the top."""
+        octaves, offsets = self.octaves, self.offsets
+        width, height = self.size
+        n_key = len(self.ladder)
+        colours = _Colours(zarr.open_group(self.store_path, mode="r"), self.ladder, self.cmap)
+        overlay = _Overlay(self.size, self.ladder[0].label) if self.overlay else None
+        for s in self.depths:
+            k = min(int(s), n_key - 2)
+            t = float(s) - k
+            weight = blend_weight(t)
+            colours.enter(k)
+            view = octaves[:, k] + t * (octaves[:, k + 1] - octaves[:, k])  # log2 depth per axis
+            frame = np.zeros((height, width), dtype=np.uint32)  # packed; row 0 = bottom
+            for j, alpha in ((k, 1.0), (k + 1, 1.0), (k + 2, t)):
+                if j >= n_key or alpha == 0.0:
+                    continue
+                zoom = 2.0 ** (octaves[:, j] - view)
+                nx, ny = self.ladder[j].resolution
+                c0, c1, cols = sample_axis(width, nx, zoom[0], offsets[0, j])
+                r0, r1, rows = sample_axis(height, ny, zoom[1], offsets[1, j])
+                if c0 == c1 or r0 == r1:
+                    continue
+                packed = colours.sample(j, k, weight, rows, cols)
+                if alpha == 1.0:
+                    frame[r0:r1, c0:c1] = packed
+                else:
+                    under = frame[r0:r1, c0:c1].view(np.uint8)
+                    over = packed.view(np.uint8)
+                    under[...] = ((1.0 - alpha) * under + alpha * over + 0.5).astype(np.uint8)
+            frame = np.ascontiguousarray(frame.view(np.uint8).reshape(height, width, 4)[::-1, :, :3])
+            if overlay is not None:
+                overlay.draw(frame, self.view_ends(k, view))
+            yield frame
+
+
+def plan_zoom(store_path, frames_per_octave, size, cmap, zoom, ease, overlay) -> ZoomPlan:
+    """Check the options, find the ladder and lay out the frames."""
+    if isinstance(frames_per_octave, bool) or not isinstance(frames_per_octave, int) \
+            or frames_per_octave < 1:
+        raise AnimationError(f"frames_per_octave = {frames_per_octave!r}: expected an integer >= 1")
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 2 for n in size)):
+        raise AnimationError(f"size = {size!r}: expected (width, height), integers >= 2")
+    if zoom not in ("in", "out"):
+        raise AnimationError(f"zoom = {zoom!r}: valid values are 'in', 'out'")
+    if cmap != "classes":
+        colormap_of(cmap)  # an unknown name fails here, once
+    ladder = find_ladder(store_path)
+    depths = zoom_schedule(len(ladder) - 1, frames_per_octave, ease)
+    return ZoomPlan(str(store_path), ladder, depths if zoom == "in" else depths[::-1],
+                 (size[0], size[1]), cmap, bool(overlay), *geometry(ladder))
+
+
+def render_frames(store_path, *, frames_per_octave: int = 45, size=(512, 512),
+                  cmap: str = "paper", zoom: str = "in", ease: bool = True,
+                  overlay: bool = False):
+    """The frames of a store's zoom animation, one at a time.
+
+    The options are checked and the ladder found at the call; frames are made as the
+    returned generator is consumed. See :func:`animate` for the parameters.
+
+    Returns
+    -------
+    generator of numpy.ndarray
+        uint8 frames of shape (height, width, 3), row 0 at the top.
+
+    Examples
+    --------
+    >>> frames = render_frames("zoom.zarr", size=(256, 256))  # doctest: +SKIP
+    >>> next(frames).shape  # doctest: +SKIP
+    (256, 256, 3)
+    """
+    return plan_zoom(store_path, frames_per_octave, size, cmap, zoom, ease, overlay).frames()
+
+

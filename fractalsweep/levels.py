@@ -1,0 +1,150 @@
+"""Questions about a store's levels: a level's window, the level holding a window, the
+deepest level, how much deeper one window is than another, and the keyframe ladder.
+
+Levels are found by their exact decimal window, never by index alone: asking for a window the
+store already has finds that level again, which is what makes zooms, ladders and whole dives
+resumable by repeating a command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+import zarr
+
+from . import store
+from .config import AxisConfig, SweepConfig
+from .decimals import CONTEXT
+from .errors import AnimationError, StoreError
+from .views import AXES, View, window
+
+__all__ = ["Keyframe", "deepest", "find_ladder", "find_level", "level_for", "view_of",
+           "zoom_factor"]
+
+
+def view_of(level: store.LevelGroup, cfg: SweepConfig) -> View:
+    """A level's window as ``{"x": AxisConfig, "y": AxisConfig}`` (the job's axis kinds)."""
+    view = level.group.attrs["view"]
+    return {a: dataclasses.replace(getattr(cfg, a), lo=view[a]["lo"], hi=view[a]["hi"])
+            for a in AXES}
+
+
+def _same(view: View, stored: dict) -> bool:
+    return all(Decimal(view[a].lo) == Decimal(stored[a]["lo"]) and
+               Decimal(view[a].hi) == Decimal(stored[a]["hi"]) for a in AXES)
+
+
+def find_level(root: zarr.Group, view: View, resolution, dtype: str) -> int | None:
+    """The level with exactly this window, resolution and dtype, if the store has one."""
+    for index in store.level_indices(root):
+        attrs = root["levels"][str(index)].attrs
+        if (_same(view, attrs["view"]) and tuple(attrs["resolution"]) == tuple(resolution)
+                and attrs["dtype"] == dtype):
+            return index
+    return None
+
+
+def level_for(root: zarr.Group, view: View, resolution, dtype: str) -> int:
+    """The level that holds ``view``: the store's own, or the next free index."""
+    found = find_level(root, view, resolution, dtype)
+    return max(store.level_indices(root), default=-1) + 1 if found is None else found
+
+
+def zoom_factor(deep: View, wide: View) -> float:
+    """How many decades deeper ``deep`` is than ``wide`` (the smaller of the two axes)."""
+    return min(float((window(wide[a])[1] / window(deep[a])[1]).log10()) for a in AXES)
+
+
+def deepest(path: str) -> int:
+    """The level with the narrowest window (the most decades below level 0); ties: lowest index."""
+    cfg = store.config_of(path)
+    root = store.open_root(path)
+    found = store.level_indices(root)
+    if not found:
+        raise StoreError(f"{path} has no level yet; run the job first")
+    views = {i: view_of(store.open_level(root, i), cfg) for i in found}
+    return max(found, key=lambda i: (zoom_factor(views[i], views[found[0]]), -i))
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """One level of a store placed on a zoom: its window per axis as (x, y) pairs.
+
+    ``centre`` and ``width`` are exact decimals in axis units (log10 units on a log axis).
+    """
+
+    level: int
+    centre: tuple[Decimal, Decimal]
+    width: tuple[Decimal, Decimal]
+    scale: tuple[str, str]
+    label: tuple[str, str]
+    resolution: tuple[int, int]  # (nx, ny)
+
+
+def _keyframe(index: int, group: zarr.Group) -> Keyframe:
+    view = group.attrs["view"]
+    windows = [window(AxisConfig(lo=view[a]["lo"], hi=view[a]["hi"], scale=view[a]["scale"]))
+               for a in AXES]
+    return Keyframe(level=index, centre=(windows[0][0], windows[1][0]),
+                    width=(windows[0][1], windows[1][1]),
+                    scale=(view["x"]["scale"], view["y"]["scale"]),
+                    label=(view["x"]["label"], view["y"]["label"]),
+                    resolution=tuple(group.attrs["resolution"]))
+
+
+def _is_next(wide: Keyframe, deep: Keyframe, rtol: float) -> bool:
+    """Whether ``deep`` is the next keyframe after ``wide``: same centre, half as wide."""
+    if wide.scale != deep.scale:
+        return False
+    with localcontext(CONTEXT):
+        return all(abs(wide.width[a] / deep.width[a] - 2) <= 2 * Decimal(rtol)
+                   and abs(wide.centre[a] - deep.centre[a]) <= Decimal(rtol) * deep.width[a]
+                   for a in (0, 1))
+
+
+def find_ladder(store_path, *, rtol: float = 1e-3) -> list[Keyframe]:
+    """The keyframe ladder among a store's complete levels, widest first.
+
+    A level is complete when every tile marker is set. Level ``b`` follows level ``a`` when,
+    on both axes, ``a`` is twice as wide as ``b`` and the centres differ by less than
+    ``rtol`` times ``b``'s width (a fraction of a pixel at any usual resolution, and room for
+    windows written with finitely many digits). The longest such chain is returned; among
+    equally long chains, the one whose deepest level has the lowest index.
+
+    Parameters
+    ----------
+    store_path : str or path-like
+        A fractalsweep store.
+    rtol : float
+        Relative tolerance on the width ratio and on the centre, see above.
+
+    Returns
+    -------
+    list of Keyframe
+        At least two keyframes, widest first.
+
+    Raises
+    ------
+    AnimationError
+        If no two complete levels form a ladder.
+    """
+    root = store.open_root(str(store_path))
+    levels = root["levels"]
+    indices = store.level_indices(root)
+    complete = [_keyframe(i, levels[str(i)]) for i in indices
+                if levels[str(i)]["tiles"][:].all()]
+    # Longest chain ending at each level; a parent is always wider, so visit widest first.
+    complete.sort(key=lambda kf: (-(kf.width[0] * kf.width[1]), kf.level))
+    chain: dict[int, list[Keyframe]] = {}
+    for deep in complete:
+        parents = [chain[w.level] for w in complete if w.level in chain and _is_next(w, deep, rtol)]
+        chain[deep.level] = max(parents, key=len, default=[]) + [deep]
+    best = max(sorted(chain.values(), key=lambda c: c[-1].level), key=len, default=[])
+    if len(best) < 2:
+        raise AnimationError(
+            f"{store_path}: no zoom ladder: need at least 2 complete levels sharing a centre, "
+            f"each twice as wide as the next ({len(complete)} of {len(indices)} levels complete,"
+            f" longest chain {len(best)})")
+    return best

@@ -1,0 +1,137 @@
+"""How deep a dtype can zoom: whether neighbouring pixels of a level stay distinct.
+
+At ``n`` pixels a side, neighbouring coordinates of a deep window differ by a few ulps of the
+working dtype, and then by none: the picture turns blocky, then pixels collide. The guard
+refuses such a level (unless forced) with a line saying how deep this dtype can go here.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, localcontext
+from typing import Any
+
+import numpy as np
+
+from .config import AxisConfig
+from .decimals import CONTEXT as _CTX
+from .errors import PrecisionError
+from .grid import axis_values, resolution_pair
+from .views import AXES, View
+
+ULPS_PER_PIXEL = 2  # neighbouring pixels at least this many ulps apart count as "distinct"
+
+
+def _room(axis: AxisConfig, n: int, dtype) -> dict[str, float]:
+    """Estimate how far ``n`` pixels of ``axis`` are from collapsing in ``dtype``.
+
+    The pixel step is compared with the ulp of the largest value in the window (where the
+    ulp is coarsest); both relative to the window's magnitude, so the estimate is cheap.
+    """
+    dtype = np.dtype(dtype)
+    with localcontext(_CTX):
+        lo, hi = Decimal(axis.lo), Decimal(axis.hi)
+        top = max(abs(lo), abs(hi))
+        relative_width = float((hi - lo) / top)
+        if axis.scale == "log":
+            # log spacing: every step is the same ratio 10 ** (decades / (n - 1))
+            step = math.expm1(float((hi / lo).log10()) * math.log(10) / (n - 1))
+            ulp = max(float(np.spacing(dtype.type(v))) / float(v) for v in (lo, hi))
+        else:
+            step = relative_width / (n - 1)
+            ulp = float(np.spacing(dtype.type(top))) / float(top)
+    ulps = step / ulp
+    # zooming by a factor z divides the step by z (exactly on a linear axis, to first order
+    # on a log one), so the room left is the factor by which ulps exceeds ULPS_PER_PIXEL
+    decades_left = math.log10(ulps / ULPS_PER_PIXEL)
+    return {"relative_width": relative_width, "ulps_per_pixel": ulps,
+            "decades_left": decades_left, "limit": relative_width / 10 ** decades_left}
+
+
+def precision_check(view: View, resolution: Any, dtype="float64") -> dict[str, Any]:
+    """Whether neighbouring pixels of a level stay distinct in ``dtype``, and the room left.
+
+    Each axis's coordinates are computed as the kernel gets them (``grid.axis_values``) and
+    must be strictly increasing; in addition the estimate of :func:`_room` asks for at least
+    ``ULPS_PER_PIXEL`` ulps between neighbours, because coordinates only one ulp apart are
+    unevenly spaced (the picture turns blocky before pixels coincide).
+
+    Parameters
+    ----------
+    view : dict
+        The level's view.
+    resolution : int or (nx, ny)
+        Pixels along x (columns) and y (rows).
+    dtype : str or numpy dtype
+        The working dtype of the kernel.
+
+    Returns
+    -------
+    dict
+        ``{"x": axis report, "y": axis report, "decades_left", "ok", "dtype", "resolution"}``;
+        an axis report holds ``distinct`` (the coordinates are strictly increasing),
+        ``relative_width`` ((hi - lo) / max(|lo|, |hi|)), ``ulps_per_pixel``,
+        ``decades_left`` (log10 of the further zoom factor the dtype allows around this
+        centre at this resolution; negative: already too deep) and ``limit`` (the relative
+        width at which decades_left reaches 0). ``decades_left`` at the top is the smaller of
+        the two; ``ok`` says both axes are distinct and have decades left.
+
+    Examples
+    --------
+    >>> from fractalsweep.config import AxisConfig
+    >>> axis = AxisConfig(lo="13.29976231", hi="13.29978604")
+    >>> report = precision_check({"x": axis, "y": axis}, 4096)
+    >>> report["ok"], round(report["decades_left"])
+    (True, 6)
+    """
+    nx, ny = resolution_pair(resolution)
+    report: dict[str, Any] = {"dtype": np.dtype(dtype).name, "resolution": (nx, ny)}
+    for name, n in zip(AXES, (nx, ny)):
+        room = _room(view[name], n, dtype)
+        room["distinct"] = bool(np.all(np.diff(axis_values(view[name], n, dtype)) > 0))
+        report[name] = room
+    report["decades_left"] = min(report[name]["decades_left"] for name in AXES)
+    report["ok"] = all(report[name]["distinct"] and report[name]["decades_left"] >= 0
+                       for name in AXES)
+    return report
+
+
+def _precision_message(name: str, room: dict[str, Any], n: int, dtype) -> str:
+    collide = "" if room.get("distinct", True) else " and its pixels collide"
+    return (f"{name}: {np.dtype(dtype).name} keeps {n} pixels distinct "
+            f"({ULPS_PER_PIXEL}+ ulps apart) down to a relative width of about "
+            f"{room['limit']:.1g} here; this view is {room['relative_width']:.1g}{collide}; "
+            f"use --force or a coarser resolution")
+
+
+def guard(view: View, resolution: Any, dtype="float64", force: bool = False) -> dict[str, Any]:
+    """Refuse a level whose neighbouring pixels the dtype cannot keep apart.
+
+    Parameters
+    ----------
+    view, resolution, dtype
+        As for :func:`precision_check`.
+    force : bool
+        Return the report even when the check fails (the caller may warn instead).
+
+    Returns
+    -------
+    dict
+        The :func:`precision_check` report.
+
+    Raises
+    ------
+    PrecisionError
+        Unless ``force``, when an axis collides or has no decades left; the one-line message
+        says down to which relative width the dtype keeps that many pixels apart.
+    """
+    report = precision_check(view, resolution, dtype)
+    if report["ok"] or force:
+        return report
+    for name, n in zip(AXES, report["resolution"]):
+        room = report[name]
+        if not room["distinct"] or room["decades_left"] < 0:
+            raise PrecisionError(_precision_message(name, room, n, dtype))
+    raise AssertionError("unreachable: a failed report has a failing axis")
+
+

@@ -1,0 +1,70 @@
+"""What a store holds, for people (``fractalsweep info``) and for programs (``--json``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import store
+from .render import end_labels
+
+__all__ = ["describe", "format_info"]
+
+
+def describe(path: str) -> dict:
+    """The store's root metadata and, per level, its window, pixels, tiles and classes."""
+    root = store.open_root(path)
+    meta = dict(root.attrs["fractalsweep"])
+    levels = []
+    for index in store.level_indices(root):
+        lvl = store.open_level(root, index)
+        score = lvl.group["score"][:]
+        attrs = lvl.group.attrs
+        levels.append({"level": index, "view": attrs["view"],
+                       "resolution": attrs["resolution"], "tile": attrs["tile"],
+                       "dtype": attrs["dtype"], "preview": attrs["preview"],
+                       "kind": attrs["kind"], "reused_pixels": attrs["reused_pixels"],
+                       "arrays": lvl.arrays,
+                       "tiles_done": int(lvl.done.sum()), "tiles": int(lvl.done.size),
+                       "converged": int((score < 0).sum()),
+                       "diverged": int((score >= 0).sum()),
+                       "not_computed": int(np.isnan(score).sum())})
+    return {"path": path, **meta, "levels": levels}
+
+
+def _section(values: dict) -> str:
+    return ", ".join(f"{key} {value}" for key, value in values.items())
+
+
+def _window(axis: dict) -> str:
+    lo, hi = end_labels(float(axis["lo"]), float(axis["hi"]))
+    return f"{lo} .. {hi}"
+
+
+def format_info(info: dict) -> str:
+    """:func:`describe`'s result as a few readable lines: the config as a table, one line per
+    level with its windows written with the digits that tell their ends apart."""
+    versions = info["versions"]
+    cfg = info["config"]
+    lines = [f"store     {info['path']}",
+             (f"created   {info['created']}  (fractalsweep {versions['fractalsweep']}, "
+              f"jax {versions['jax']})"),
+             "config"]
+    lines += [f"  {name:<9} {_section(value)}" for name, value in cfg.items()
+              if isinstance(value, dict)]
+    lines.append("  " + _section({k: v for k, v in cfg.items() if not isinstance(v, dict)}))
+    if not info["levels"]:
+        lines.append("levels    none yet")
+        return "\n".join(lines)
+    header = ("level", "kind", "pixels", "dtype", "tiles", "converged", "diverged",
+              "reused", "x window", "y window")
+    rows = [[str(lv["level"]), lv["kind"], f"{lv['resolution'][0]}x{lv['resolution'][1]}",
+             lv["dtype"] + (" (preview)" if lv["preview"] else ""),
+             f"{lv['tiles_done']}/{lv['tiles']}", str(lv["converged"]), str(lv["diverged"]),
+             str(lv["reused_pixels"]), _window(lv["view"]["x"]), _window(lv["view"]["y"])]
+            for lv in info["levels"]]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines.append("levels    x: " + info["levels"][0]["view"]["x"]["label"] + ", y: "
+                 + info["levels"][0]["view"]["y"]["label"])
+    for row in [header, *rows]:
+        lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return "\n".join(lines)

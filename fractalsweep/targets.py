@@ -1,0 +1,187 @@
+"""Finding where to zoom: the most boundary-complex box of a level's score image."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from .decimals import parse
+from .errors import ConfigError, NoBoundaryError, PrecisionError
+from .grid import resolution_pair
+from .precision import _precision_message, _room
+from .views import AXES, View, _pixel_view
+
+
+def boundary(score: np.ndarray) -> np.ndarray:
+    """Boundary cells: 2x2 windows holding a negative and a non-negative score (science.md 10).
+
+    Cell ``(i, j)`` is the window of pixels ``i..i+1`` x ``j..j+1``; NaN (not computed) is
+    neither class.
+
+    Examples
+    --------
+    >>> boundary(np.array([[-1.0, -1.0, 2.0], [-1.0, -1.0, 2.0]])).tolist()
+    [[False, True]]
+    """
+    def any2x2(mask):
+        return mask[:-1, :-1] | mask[1:, :-1] | mask[:-1, 1:] | mask[1:, 1:]
+
+    return any2x2(score < 0) & any2x2(score >= 0)
+
+
+def _origins(cells: int, box: int) -> np.ndarray:
+    """Candidate box origins: every quarter box, and flush with the far edge."""
+    return np.unique(np.append(np.arange(0, cells - box + 1, max(1, box // 4)), cells - box))
+
+
+def _summed(cells: np.ndarray) -> np.ndarray:
+    """A summed-area table: ``table[i, j]`` is the number of boundary cells in ``[:i, :j]``."""
+    table = np.zeros((cells.shape[0] + 1, cells.shape[1] + 1), dtype=np.int64)
+    table[1:, 1:] = cells.cumsum(0).cumsum(1)
+    return table
+
+
+def _sub_boxes(table: np.ndarray, oy: np.ndarray, ox: np.ndarray, by: int, bx: int,
+               m: int) -> tuple[np.ndarray, int, int]:
+    """Boundary counts of the ``m x m`` sub-boxes of every candidate box.
+
+    Returns the counts (``len(oy) x len(ox) x m x m``) and the sub-box size ``(sy, sx)``;
+    cells left over where ``m`` does not divide the box are not counted.
+    """
+    sy, sx = by // m, bx // m
+    y0 = (oy[:, None] + sy * np.arange(m))[:, None, :, None]
+    x0 = (ox[:, None] + sx * np.arange(m))[None, :, None, :]
+    counts = (table[y0 + sy, x0 + sx] - table[y0, x0 + sx]
+              - table[y0 + sy, x0] + table[y0, x0])
+    return counts, sy, sx
+
+
+def _complexity(table: np.ndarray, oy: np.ndarray, ox: np.ndarray, by: int, bx: int,
+                scales: int) -> np.ndarray:
+    """The multi-scale boundary score of each candidate box (``len(oy) x len(ox)``).
+
+    At scale ``k`` the box is cut into ``2**k x 2**k`` sub-boxes; a sub-box counts if it
+    holds boundary cells but is not entirely boundary (the box-counting rule of science.md
+    10: an all-boundary patch is unresolved noise, not structure). The count is divided by
+    ``2**k``, the count of a straight line through the box, and summed over the scales:
+    a straight boundary scores about 1 per scale, a boundary that is complex at many scales
+    more at every finer scale.
+    """
+    total = np.zeros((len(oy), len(ox)))
+    for k in range(1, scales + 1):
+        counts, sy, sx = _sub_boxes(table, oy, ox, by, bx, 2 ** k)
+        total += ((counts > 0) & (counts < sy * sx)).sum(axis=(2, 3)) / 2 ** k
+    return total
+
+
+def _off_centre(table: np.ndarray, oy: np.ndarray, ox: np.ndarray, by: int, bx: int,
+                m: int) -> np.ndarray:
+    """Squared distance (pixels) from each box's centre to the centroid of its boundary.
+
+    The centroid is taken over the ``m x m`` sub-boxes (each at its centre, weighted by its
+    boundary count): exact enough to break ties, and free of a full-size weighted table.
+    """
+    counts, sy, sx = _sub_boxes(table, oy, ox, by, bx, m)
+    weight = np.maximum(counts.sum(axis=(2, 3)), 1)
+    # sub-box a holds cells o + a*s .. o + (a+1)*s - 1, centred at pixel o + (a + 1/2) s
+    dy = (counts.sum(axis=3) * ((np.arange(m) + 0.5) * sy - by / 2)).sum(axis=2) / weight
+    dx = (counts.sum(axis=2) * ((np.arange(m) + 0.5) * sx - bx / 2)).sum(axis=2) / weight
+    return dy ** 2 + dx ** 2
+
+
+def auto_target(score: np.ndarray, view: View, *, box_fraction: float = 0.25, scales: int = 5,
+                resolution: Any = None, dtype="float64", force: bool = False) -> View:
+    """The next view: the most boundary-complex box of a level that precision still allows.
+
+    Square boxes (in pixels per axis: ``box_fraction`` of each side) are placed every quarter
+    box over the boundary cells of ``score`` and scored by :func:`_complexity`, which counts
+    the sub-boxes at ``scales`` scales (the box halved ``1..scales`` times) that hold a
+    resolved piece of boundary, normalised so that a straight line scores 1 per scale. The
+    best box whose new view still passes the precision estimate of :func:`precision_check`
+    (at ``resolution`` in ``dtype``) wins; ties go to the box whose boundary cells are centred
+    best in it, then to the box nearest the image centre, then the lowest row, then the
+    leftmost column, so the choice is deterministic.
+
+    Parameters
+    ----------
+    score : ndarray (ny, nx)
+        The level's score image, row 0 at the lowest y; NaN for pixels not computed.
+    view : dict
+        The level's view.
+    box_fraction : float
+        Width of the new window as a fraction of the current one (0 < f < 1); the new window
+        is exactly this fraction of the current width (in axis units), centred on the box.
+    scales : int
+        Number of sub-box scales; fewer are used when the box is too small to halve that often.
+    resolution : int or (nx, ny), optional
+        Resolution of the level to compute next (default: that of ``score``).
+    dtype : str or numpy dtype
+        Working dtype of the next level.
+    force : bool
+        Ignore precision: the best box wins even where the dtype has no room left.
+
+    Raises
+    ------
+    NoBoundaryError
+        The image has no boundary, or only unresolved (all-boundary) patches.
+    PrecisionError
+        No candidate's new view keeps its pixels apart in ``dtype`` (unless ``force``).
+
+    Examples
+    --------
+    >>> from fractalsweep.config import AxisConfig
+    >>> axis = AxisConfig(lo="1", hi="2", scale="linear")
+    >>> rows = np.indices((33, 33))[0]
+    >>> new = auto_target(rows - 10.5, {"x": axis, "y": axis})  # a straight line at row 10.5
+    >>> (new["x"].lo, new["x"].hi), (new["y"].lo, new["y"].hi)
+    (('1.375', '1.625'), ('1.25', '1.5'))
+    """
+    score = np.asarray(score, dtype=float)
+    if score.ndim != 2 or min(score.shape) < 2:
+        raise ConfigError(f"score of shape {score.shape}: expected an image of at least 2x2")
+    fraction = parse("box_fraction", box_fraction)
+    if not 0 < fraction < 1:
+        raise ConfigError(f"box_fraction = {box_fraction}: expected 0 < box_fraction < 1")
+    ny, nx = score.shape
+    res = resolution_pair(resolution if resolution is not None else (nx, ny))
+    cells = boundary(score)
+    if not cells.any():
+        raise NoBoundaryError("no boundary in this level: no 2x2 window holds both a negative "
+                              "and a non-negative score")
+    by, bx = (max(1, int(fraction * (c - 1))) for c in (ny, nx))
+    scales = min(scales, int(math.log2(min(by, bx) / 2)) if min(by, bx) >= 4 else 0)
+    if scales < 1:
+        raise ConfigError(f"a {nx}x{ny} image is too small for boxes of box_fraction "
+                          f"{box_fraction}: a box needs at least 4 pixels a side")
+    oy, ox = _origins(ny - 1, by), _origins(nx - 1, bx)
+    table = _summed(cells)
+    total = _complexity(table, oy, ox, by, bx, scales)
+
+    # ties go to the box whose boundary sits most in its middle (a box that merely touches
+    # the same boundary would put it at the edge of the new view), then nearest the centre
+    cy, cx = oy + by / 2, ox + bx / 2  # box centres in pixels: cells o..o+b-1 span o..o+b
+    central = (cy[:, None] - (ny - 1) / 2) ** 2 + (cx[None, :] - (nx - 1) / 2) ** 2
+    iy, ix = np.indices(total.shape)
+    keys = (ix, iy, central, _off_centre(table, oy, ox, by, bx, 2 ** scales), -total)
+    order = np.lexsort([key.ravel() for key in keys])
+    room = None
+    for flat in order:
+        if total.flat[flat] == 0:
+            break
+        j, i = iy.flat[flat], ix.flat[flat]
+        position = {"x": Decimal(int(2 * ox[i] + bx)) / 2, "y": Decimal(int(2 * oy[j] + by)) / 2}
+        new = _pixel_view(view, position, {"x": nx, "y": ny}, fraction)
+        rooms = {name: _room(new[name], n, dtype) for name, n in zip(AXES, res)}
+        if force or all(r["decades_left"] >= 0 for r in rooms.values()):
+            return new
+        room = room or next((name, r) for name, r in rooms.items() if r["decades_left"] < 0)
+    if room is None:
+        raise NoBoundaryError("the boundary of this level is unresolved everywhere: no box "
+                              "holds both boundary and non-boundary pixels")
+    name, r = room
+    raise PrecisionError(_precision_message(name, r, res[AXES.index(name)], dtype))
+
+
