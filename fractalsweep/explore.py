@@ -37,7 +37,7 @@ from . import dive, levels, precision, store
 from .colour import to_rgb
 from .errors import ConfigError, PrecisionError
 from .execution import Execution, Session
-from .render import end_labels
+from .render import end_labels, label_ends
 from .views import box_to_view
 
 __all__ = ["CMAPS", "KEYS", "Explorer", "explore"]
@@ -142,24 +142,11 @@ class Explorer:
         self.image.set_extent((-0.5, nx - 0.5, -0.5, ny - 0.5))
         self.ax.set_xlim(-0.5, nx - 0.5)
         self.ax.set_ylim(-0.5, ny - 0.5)
-        self._label_axes(lvl)
+        label_ends(self.ax, lvl.group["x"][:], lvl.group["y"][:], self.view["x"].label,
+                   self.view["y"].label)
         self._update_status()
         self._draw_seconds = time.monotonic() - start
         self._drawn_at = time.monotonic()
-
-    def _label_axes(self, lvl: store.LevelGroup) -> None:
-        """Ticks at the two ends of each axis, labelled by their values as in render_png."""
-        nx, ny = self.resolution
-        x, y = lvl.group["x"], lvl.group["y"]
-        self.ax.set_xticks([0, nx - 1], end_labels(x[0], x[nx - 1]))
-        self.ax.set_yticks([0, ny - 1], end_labels(y[0], y[ny - 1]))
-        for label, align in zip(self.ax.get_xticklabels(), ("left", "right")):
-            label.set_horizontalalignment(align)
-        for label, align in zip(self.ax.get_yticklabels(), ("bottom", "top")):
-            label.set_rotation(90)
-            label.set_verticalalignment(align)
-        self.ax.set_xlabel(self.view["x"].label)
-        self.ax.set_ylabel(self.view["y"].label)
 
     def _precision_of(self, level: int) -> dict:
         if level not in self._precision:
@@ -276,6 +263,7 @@ class Explorer:
 
     def _finish(self, job: _Job) -> None:
         self._timer.stop()
+        self._timer = None  # dropped now, not at interpreter exit (ipympl's timers need its loop)
         self._job = None
         if job.error is not None:
             self._say(f"level {job.index} failed: {job.error}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in notebooks, text elsewhere
 
 
 class TileProgress:

@@ -16,7 +16,7 @@ from .views import AXES, View, _pixel_view
 
 
 def boundary(score: np.ndarray) -> np.ndarray:
-    """Boundary cells: 2x2 windows holding a negative and a non-negative score (science.md 10).
+    """Boundary cells: 2x2 windows holding a negative and a non-negative score (docs/science.md, section 10).
 
     Cell ``(i, j)`` is the window of pixels ``i..i+1`` x ``j..j+1``; NaN (not computed) is
     neither class.
@@ -64,7 +64,7 @@ def _complexity(table: np.ndarray, oy: np.ndarray, ox: np.ndarray, by: int, bx: 
     """The multi-scale boundary score of each candidate box (``len(oy) x len(ox)``).
 
     At scale ``k`` the box is cut into ``2**k x 2**k`` sub-boxes; a sub-box counts if it
-    holds boundary cells but is not entirely boundary (the box-counting rule of science.md
+    holds boundary cells but is not entirely boundary (the box-counting rule of docs/science.md
     10: an all-boundary patch is unresolved noise, not structure). The count is divided by
     ``2**k``, the count of a straight line through the box, and summed over the scales:
     a straight boundary scores about 1 per scale, a boundary that is complex at many scales

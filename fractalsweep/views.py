@@ -128,7 +128,7 @@ def box_view(view: View, x: Any = None, y: Any = None, *, log10: bool = False) -
     >>> box_view(view, y=(-1, 2))
     Traceback (most recent call last):
     ...
-    fractalsweep.config.ConfigError: y.lo = -1: a log axis needs bounds > 0
+    fractalsweep.errors.ConfigError: y.lo = -1: a log axis needs bounds > 0
     """
     new = dict(view)
     for name, bounds in (("x", x), ("y", y)):
@@ -221,7 +221,7 @@ def ladder(deep_view: View, widest: Any = 6) -> list[View]:
     deep_view : dict
         The deepest view.
     widest : float or dict
-        Stop once every log axis spans at least this many decades (science.md 9 uses 6;
+        Stop once every log axis spans at least this many decades (docs/science.md, section 9 uses 6;
         linear axes are not counted), or once every axis is at least as wide as this view.
 
     Returns

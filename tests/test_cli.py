@@ -121,3 +121,10 @@ def test_dry_run_prints_the_job_script_and_the_cost(tmp_path, job_dir):
     profile.write_text('queue = "gpu"\ngpus = 2\n')
     _one_line_error(cli("run", job_dir / "quickstart.toml", "--cluster", profile, "--dry-run"),
                     "'gpus'", "gpus_per_job")
+
+
+def test_version():
+    from importlib.metadata import version
+
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"fractalsweep {version('fractalsweep')}"

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import matplotlib.image
 import numpy as np
 import pytest
 import zarr
@@ -69,6 +70,8 @@ def test_zoom_box_auto_preview_and_guard_from_the_command_line(overview):
     _, attrs = _level(overview, 1)
     assert attrs["view"]["x"]["lo"] == "10" and attrs["view"]["y"]["hi"] == "100"
     assert attrs["kind"] == "zoom" and not attrs["preview"]
+    picture = overview.replace(".zarr", "-L1.png")  # like run, zoom draws its level
+    assert f"wrote {picture}" in r.stdout and matplotlib.image.imread(picture).shape[0] > 300
 
     r = cli("zoom", overview, "--auto", "--from-level", "0", "--box-fraction", "0.5",
            "--float32-preview",
@@ -94,6 +97,8 @@ def test_dive_then_resume_then_animate(tmp_path, job_dir):
             "--tile", "8", "--set", "training.steps=30"]
     r = cli(*args)
     assert r.returncode == 0, r.stderr
+    sheet = tmp_path / "d-ladder.png"  # every keyframe of the ladder on one picture
+    assert f"wrote {sheet}" in r.stdout and matplotlib.image.imread(sheet).shape[1] > 300
     root = zarr.open_group(str(store_path), mode="r")
     n_levels = len(list(root["levels"].group_keys()))
     assert n_levels >= 4

@@ -1,0 +1,152 @@
+"""The notebook API against the command line and the store it writes."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import zarr
+
+import fractalsweep as fs
+from fractalsweep import Execution
+from fractalsweep.colour import to_rgb
+
+JOB = {"training": {"steps": 30}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
+       "grid": {"resolution": 17}}
+SYNC = Execution(scheduler="sync", tile=8)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return fs.run(JOB, tmp_path_factory.mktemp("api") / "s.zarr", execution=SYNC,
+                  progress=False)
+
+
+def test_importing_fractalsweep_changes_no_global_jax_setting(tmp_path):
+    script = textwrap.dedent(f"""
+        import jax, jax.numpy as jnp
+        import fractalsweep as fs
+        assert jnp.zeros(1).dtype == jnp.float32 and not jax.config.jax_enable_x64
+        store = fs.run({JOB!r}, {str(tmp_path / "x.zarr")!r}, scheduler="sync", progress=False)
+        assert store.level(0).score.dtype == "float64"  # the sweep itself is float64
+        assert jnp.zeros(1).dtype == jnp.float32 and not jax.config.jax_enable_x64
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_run_accepts_a_path_a_mapping_and_a_config_alike(tmp_path, job_dir, store):
+    small = ["grid.resolution=17", "training.steps=30", "x.log10=[-1, 4]", "y.log10=[-1, 4]"]
+    cfg = fs.job_config(job_dir / "quickstart.toml", small)
+    assert cfg.name == "quickstart"
+    by_config = fs.run(cfg, tmp_path / "c.zarr", execution=SYNC, progress=False)
+    by_path = fs.run(job_dir / "quickstart.toml", tmp_path / "p.zarr", overrides=small,
+                     execution=SYNC, progress=False)
+    assert by_config.config == by_path.config
+    np.testing.assert_array_equal(by_config.level(0).score, by_path.level(0).score)
+    assert cfg == fs.job_config({**JOB, "name": "quickstart"})  # the same sweep as JOB
+    assert by_path.report.computed == 9 and by_path.report.skipped == 0
+    again = fs.run(cfg, tmp_path / "c.zarr", execution=SYNC, progress=False)
+    assert again.report.computed == 0 and again.report.skipped == 9
+
+
+def test_store_and_level_read_what_the_store_holds(store):
+    assert [level.index for level in store.levels] == [0]
+    level = store.level(0)
+    group = zarr.open_group(store.path, mode="r")["levels/0"]
+    np.testing.assert_array_equal(level.score, group["score"][:])
+    assert level.resolution == (17, 17) and level.complete and level.kind == "job"
+    assert level.view["x"].lo == "0.1" and level.view["y"].hi == "10000"
+    assert store.config == fs.job_config(JOB)
+    with pytest.raises(fs.StoreError, match="no level 5"):
+        store.level(5)
+    with pytest.raises(fs.ConfigError, match="no array 'nope'"):
+        level["nope"]
+    assert json.loads(json.dumps(store.info()))["levels"][0]["tiles_done"] == 9
+    assert "level 0: 9/9 tiles" in store.status()
+
+
+def test_to_xarray_holds_every_pixel_array_with_coordinates(store):
+    level = store.level(0)
+    ds = level.to_xarray()
+    assert set(ds.data_vars) == {"score", "first_nonfinite", "final_loss", "reused"}
+    np.testing.assert_array_equal(ds["score"].values, level.score)
+    np.testing.assert_array_equal(ds["x"].values, level["x"])
+    np.testing.assert_array_equal(ds["y"].values, level["y"])
+    assert ds["x"].attrs["long_name"] == "learning rate (layer 0)"
+    assert ds.attrs["level"] == 0 and ds.attrs["dtype"] == "float64"
+    # a pixel picked by its hyperparameters is the stored pixel
+    x, y = level["x"][3], level["y"][11]
+    assert ds["score"].sel(x=x, y=y).item() == level.score[11, 3]
+
+
+def test_plot_draws_the_rendered_colours_into_given_axes(store):
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    image = store.level(0).plot(ax=ax, cmap="classes")
+    np.testing.assert_array_equal(image.get_array(), to_rgb(store.level(0).score, "classes"))
+    assert ax.get_xlabel() == "learning rate (layer 0)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.1", "1e4"]
+
+
+def test_zoom_ladder_dimension_and_animation_through_the_api(tmp_path):
+    store = fs.run(JOB, tmp_path / "z.zarr", execution=SYNC, progress=False)
+    deep = store.zoom(centre=(30, 300), width=0.1, progress=False)
+    assert deep.index == 1 and deep.kind == "zoom" and deep.report.computed == 9
+    assert store.zoom(centre=(30, 300), width=0.1, progress=False).index == 1  # found again
+    ladder = store.ladder(widest=0.35, progress=False)
+    assert [level.index for level in ladder] == [3, 2, 1]
+    assert store.deepest().index == 1
+    result = store.dimension()
+    assert result["levels"] == [3, 2, 1]
+    out = store.animate(tmp_path / "z.gif", size=(32, 32), frames_per_octave=3, progress=False)
+    assert out["frames"] > 0 and (tmp_path / "z.gif").stat().st_size > 0
+    with pytest.raises(fs.ConfigError, match="exactly one of"):
+        store.zoom(x=(1, 2), auto=True)
+    with pytest.raises(fs.ConfigError, match="width goes with centre"):
+        store.zoom(x=(1, 2), width=1)
+
+
+def test_one_session_serves_several_zooms_on_one_cluster(tmp_path):
+    store = fs.run(JOB, tmp_path / "s.zarr", execution=SYNC, progress=False)
+    with Execution(workers=1, tile=8).session(progress=False) as session:
+        a = store.zoom(centre=(30, 300), width=1, execution=session)
+        b = store.zoom(centre=(3, 30), width=1, execution=session)
+    assert a.report.dashboard and a.report.dashboard == b.report.dashboard
+    assert a.report.computed == b.report.computed == 9
+
+
+NOTEBOOK = """
+import fractalsweep as fs
+from fractalsweep.views import box_to_view
+%matplotlib widget
+explorer = fs.open({path!r}).explore(execution=fs.Execution(scheduler="sync"))
+level = explorer.zoom(box_to_view(explorer.view, explorer.resolution, (2, 9), (2, 9)))
+explorer.wait()
+print(level, explorer.level, explorer.tiles)
+explorer.figure.canvas
+"""
+
+
+def test_the_explorer_runs_as_a_widget_in_a_jupyter_kernel(store, tmp_path):
+    """A real IPython kernel with ipympl: the figure is a widget and a zoom lands."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = tmp_path / "e.zarr"
+    fs.run(JOB, path, execution=SYNC, progress=False)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        NOTEBOOK.format(path=str(path)))])
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert text.split()[:2] == ["1", "1"], outputs
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+               for o in outputs), outputs
+    assert fs.open(path).level(1).complete
