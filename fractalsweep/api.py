@@ -444,11 +444,13 @@ class Level:
         """Write the level as a PNG with axes and a colour legend; default path
         ``<store stem>-L<index>.png`` next to the store."""
         from .render import render_png
+        from .systems import system_of
 
         view = self.attrs["view"]
         out = out or default_png(self.store.path, f"-L{self.index}")
         return render_png(self.score, self["x"], self["y"], out, xlabel=view["x"]["label"],
-                          ylabel=view["y"]["label"], cmap=cmap)
+                          ylabel=view["y"]["label"], cmap=cmap,
+                          legend=system_of(self.store.config).legend)
 
 
 def default_png(path: str, suffix: str = "") -> str:

@@ -26,6 +26,7 @@ from typing import Any
 from .axes import AXES
 from .decimals import parse
 from .errors import ConfigError
+from .fractals import FRACTALS, PLANE_AXES
 from .grid import resolution_pair
 
 ACTIVATIONS = ("tanh", "relu", "identity")
@@ -68,7 +69,15 @@ class AxisConfig:
 
     @property
     def label(self) -> str:
-        return AXES[self.kind].label(self.layer)
+        return {**AXES, **PLANE_AXES}[self.kind].label(self.layer)
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    kind: str = "training"  # or a classic fractal: mandelbrot | julia | newton
+    c: tuple[str, str] = ("0", "0")  # julia: the constant c = re + i im, exact decimals
+    max_iter: int = 1000  # fractals: iterations before a pixel counts as inside
+    root: int = 0  # newton: the root exp(2 pi i root / 3) whose basin is "inside"
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,7 @@ class SweepConfig:
     x: AxisConfig = AxisConfig(layer=0)
     y: AxisConfig = AxisConfig(layer=1)
     grid: GridConfig = GridConfig()
+    system: SystemConfig = SystemConfig()
     dtype: str = "float64"
     scheme: str = "legacy"
     seed: int = 0
@@ -97,6 +107,7 @@ class SweepConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["grid"]["resolution"] = list(self.grid.resolution)
+        d["system"]["c"] = list(self.system.c)
         return d
 
     @property
@@ -125,6 +136,9 @@ class SweepConfig:
 
 
 DEFAULT = SweepConfig()
+# The default window of a fractal system: the square [-2, 2] of the complex plane.
+PLANE = SweepConfig(x=AxisConfig("re", None, "-2", "2", "linear"),
+                    y=AxisConfig("im", None, "-2", "2", "linear"))
 
 SECTIONS: dict[str, type] = {
     "model": ModelConfig,
@@ -133,6 +147,7 @@ SECTIONS: dict[str, type] = {
     "x": AxisConfig,
     "y": AxisConfig,
     "grid": GridConfig,
+    "system": SystemConfig,
 }
 TOP_LEVEL = ("dtype", "scheme", "seed", "name")
 
@@ -179,11 +194,12 @@ def _decimal(key: str, value: Any) -> str:
     return str(parse(key, value))
 
 
-def _axis(name: str, raw: Any, default_layer: int) -> AxisConfig:
+def _axis(name: str, raw: Any, default: AxisConfig, kinds: dict) -> AxisConfig:
+    """One axis; ``kinds`` are the axis kinds of the sweep's system, ``default`` its axis."""
     if not isinstance(raw, dict):
         raise ConfigError(f"[{name}] must be a table, got {raw!r}")
     raw = dict(raw)
-    raw.setdefault("kind", "lr")
+    raw.setdefault("kind", default.kind)
     if ("log10" in raw) == ("lo" in raw or "hi" in raw):
         raise ConfigError(
             f"{name}: give the window either as lo/hi (hyperparameter values) or as log10 = [lo, hi]"
@@ -196,8 +212,8 @@ def _axis(name: str, raw: Any, default_layer: int) -> AxisConfig:
         raw["lo"], raw["hi"] = (str(Decimal(10) ** b) for b in (lo, hi))
         raw.setdefault("scale", "log")
     axis = _dataclass(name, AxisConfig, raw)
-    if axis.kind not in AXES:
-        raise ConfigError(f"{name}.kind = {axis.kind!r}: valid kinds are {', '.join(AXES)}")
+    if axis.kind not in kinds:
+        raise ConfigError(f"{name}.kind = {axis.kind!r}: valid kinds are {', '.join(kinds)}")
     lo, hi = _decimal(f"{name}.lo", axis.lo), _decimal(f"{name}.hi", axis.hi)
     if axis.scale not in SCALES:
         raise ConfigError(f"{name}.scale = {axis.scale!r}: valid scales are {', '.join(SCALES)}")
@@ -205,8 +221,21 @@ def _axis(name: str, raw: Any, default_layer: int) -> AxisConfig:
         raise ConfigError(f"{name}: a log axis needs positive bounds, got lo={lo} hi={hi}")
     if Decimal(lo) >= Decimal(hi):
         raise ConfigError(f"{name}: lo must be below hi, got lo={lo} hi={hi}")
-    layer = AXES[axis.kind].check_layer(name, axis.layer, default_layer)
+    layer = kinds[axis.kind].check_layer(name, axis.layer, default.layer)
     return dataclasses.replace(axis, lo=lo, hi=hi, layer=layer)
+
+
+def _system(raw: Any) -> SystemConfig:
+    system = _dataclass("system", SystemConfig, raw)
+    _choice("system.kind", system.kind, ("training", *FRACTALS))
+    if not isinstance(system.c, (list, tuple)) or len(system.c) != 2:
+        raise ConfigError(f"system.c = {system.c!r}: expected [re, im]")
+    c = tuple(_decimal(f"system.c[{i}]", v) for i, v in enumerate(system.c))
+    _int("system.max_iter", system.max_iter, 1)
+    if system.root not in (0, 1, 2) or isinstance(system.root, bool):
+        raise ConfigError(f"system.root = {system.root!r}: valid roots are 0, 1, 2 "
+                          "(exp(2 pi i k / 3))")
+    return dataclasses.replace(system, c=c)
 
 
 def _dataclass(section: str, cls: type, raw: Any) -> Any:
@@ -286,13 +315,16 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
     grid = _dataclass("grid", GridConfig, raw_grid)
     grid = GridConfig(resolution_pair(grid.resolution, "grid.resolution"))
 
+    system = _system(raw.get("system", {}))
+    kinds, defaults = (AXES, DEFAULT) if system.kind == "training" else (PLANE_AXES, PLANE)
     cfg = SweepConfig(
         model=model,
         data=data,
         training=training,
-        x=_axis("x", raw.get("x", dataclasses.asdict(DEFAULT.x)), default_layer=0),
-        y=_axis("y", raw.get("y", dataclasses.asdict(DEFAULT.y)), default_layer=1),
+        x=_axis("x", raw.get("x", dataclasses.asdict(defaults.x)), defaults.x, kinds),
+        y=_axis("y", raw.get("y", dataclasses.asdict(defaults.y)), defaults.y, kinds),
         grid=grid,
+        system=system,
         dtype=_choice("dtype", raw.get("dtype", "float64"), DTYPES),
         scheme=_choice("scheme", raw.get("scheme", "legacy"), SCHEMES),
         seed=_int("seed", raw.get("seed", 0), 0),

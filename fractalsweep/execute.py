@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import store, streams
+from . import store
 from .config import SweepConfig
 from .errors import SweepError
 from .execution import Session
 from .progress import TileProgress
 from .store import LevelSpec
+from .systems import system_of
 from .tile import compute_tile
 
 RETRIES = 2
@@ -76,7 +77,7 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     if spec.tile is None:
         spec = spec.replace(tile=session.execution.tile)
     with store.driver_lock(path):
-        root = store.create_or_check(path, cfg, lambda: streams.draw(cfg))
+        root = store.create_or_check(path, cfg, lambda: system_of(cfg).draw(cfg))
         lvl = store.ensure_level(root, index, cfg, spec)
         pending = lvl.pending()
         total = len(lvl.tiling.indices())

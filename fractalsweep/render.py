@@ -93,11 +93,11 @@ def draw_level(ax, score, x, y, *, xlabel: str, ylabel: str, cmap: str = "paper"
     return image
 
 
-def _legend(ax, cmap: str) -> None:
-    """What the colours mean: converged and diverged, each from fast to slow."""
+def _legend(ax, cmap: str, labels: tuple[str, str]) -> None:
+    """What the colours mean: ``labels`` of the negative and the positive class."""
     ax.set_axis_off()
     if cmap == "classes":
-        names = ("converged", "diverged", "boundary")
+        names = (*(label.split(":")[0] for label in labels), "boundary")
         for i, (name, rgb) in enumerate(zip(names, CLASS_COLOURS)):
             ax.add_patch(_patch((i / 3 + 0.01, 0.45), 0.04, 0.5, rgb / 255))
             ax.text(i / 3 + 0.06, 0.7, name, va="center", fontsize=8)
@@ -105,8 +105,7 @@ def _legend(ax, cmap: str) -> None:
     colormap = colormap_of(cmap)
     # equalize() puts converged pixels on [BUFFER, 1] (fast .. slow), diverged on
     # [-1, -BUFFER] (slow, next to the boundary .. fast blow-up); see fractalsweep.colour.
-    for x0, lo, hi, text in ((0.0, BUFFER, 1.0, "converged: fast \u2192 slow"),
-                             (0.52, -BUFFER, -1.0, "diverged: fast \u2192 slow blow-up")):
+    for x0, lo, hi, text in ((0.0, BUFFER, 1.0, labels[0]), (0.52, -BUFFER, -1.0, labels[1])):
         ramp = np.linspace(lo, hi, 128)[None, :]
         ax.imshow(colormap((ramp + 1) / 2), extent=(x0, x0 + 0.48, 0.45, 0.95),
                   aspect="auto", interpolation="nearest")
@@ -125,8 +124,8 @@ def _patch(xy, w, h, colour, edge=False):
 
 
 def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dpi=100,
-               legend=True):
-    """Write one level of a sweep as a labelled image with a colour legend.
+               legend=None):
+    """Write one level of a sweep as a labelled image, with a colour legend if given.
 
     The image occupies about one screen pixel per score pixel at ``dpi=100`` (longest side
     scaled into 400 .. 1000 px, aspect kept), with ticks only at the two ends of each axis,
@@ -151,8 +150,9 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
     dpi : float
         Output resolution; the layout is fixed in inches, so raising it enlarges the whole
         figure (e.g. 200 for print).
-    legend : bool
-        Draw what the colours mean below the image.
+    legend : (str, str) or None
+        What the negative and the positive scores mean (a system's ``legend``, see
+        :mod:`fractalsweep.systems`), drawn below the image with their colours; None for none.
 
     Returns
     -------
@@ -182,7 +182,7 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
     draw_level(ax, score, x, y, xlabel=xlabel, ylabel=ylabel, cmap=cmap)
     if legend:
         _legend(fig.add_axes((_MARGIN_IN["left"] / fig_w, 0.08 / fig_h,
-                              width_in / fig_w, 0.4 / fig_h)), cmap)
+                              width_in / fig_w, 0.4 / fig_h)), cmap, legend)
     if title:
         ax.set_title(title)
     out = Path(out)

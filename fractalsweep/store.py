@@ -199,13 +199,13 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec
     if str(index) in levels and str(index) not in map(str, level_indices(root)):
         del levels[str(index)]  # a creation cut short: its attributes, written last, are missing
     if str(index) not in levels:
-        from .kernel import outputs
+        from .systems import system_of
 
         nx, ny = spec.resolution
         t = spec.tile or auto_tile(nx, ny)
         view = spec.view
         group = levels.create_group(str(index))
-        arrays = outputs(cfg)
+        arrays = system_of(cfg).outputs(cfg)
         for field, (array_dtype, fill) in arrays.items():
             group.create_array(field, shape=(ny, nx), chunks=(t, t), dtype=array_dtype,
                                fill_value=fill, dimension_names=("y", "x"))

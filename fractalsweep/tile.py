@@ -1,7 +1,8 @@
 """One tile of one level, computed and written by whichever process runs it.
 
 This is the unit of work a Dask task carries: it reads the config and the random inputs from
-the store (the single source of truth), trains the tile's networks with the kernel, writes
+the store (the single source of truth), computes the tile's pixels with the sweep's system
+(:mod:`fractalsweep.systems`: training runs, or a classic fractal), writes
 whole chunks, its provenance and then its marker, and returns only a small summary.
 """
 
@@ -16,8 +17,9 @@ from importlib.metadata import version
 import jax
 import numpy as np
 
-from . import kernel, store
+from . import store
 from .grid import flat_pixels
+from .systems import system_of
 
 
 def _device() -> dict:
@@ -28,10 +30,10 @@ def _device() -> dict:
             "pid": os.getpid()}
 
 
-def _train(cfg, arrays, xs, ys, todo) -> dict[str, np.ndarray]:
-    """Kernel results for the ``todo`` pixels of a tile with axis values ``xs``, ``ys``."""
+def _compute(cfg, arrays, xs, ys, todo) -> dict[str, np.ndarray]:
+    """The system's results for the ``todo`` pixels of a tile with axis values ``xs``, ``ys``."""
     gx, gy = (g[todo] for g in flat_pixels(xs, ys))
-    return kernel.train(cfg, arrays, gx, gy) if gx.size else {}
+    return system_of(cfg).compute(cfg, arrays, gx, gy) if gx.size else {}
 
 
 def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
@@ -55,7 +57,7 @@ def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
     ys = lvl.group["y"][sy].astype(cfg.dtype)
     reused = lvl.group["reused"][sy, sx].astype(bool).ravel()
     start = time.perf_counter()
-    computed = _train(cfg, arrays, xs, ys, ~reused)
+    computed = _compute(cfg, arrays, xs, ys, ~reused)
     seconds = time.perf_counter() - start
     results = {}
     for name in lvl.arrays:

@@ -1,0 +1,132 @@
+"""Classic fractals as sweep systems, against plain per-point Python loops and known facts."""
+
+import cmath
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import zarr
+
+import fractalsweep as fs
+from fractalsweep import Execution
+from fractalsweep.config import resolve
+from fractalsweep.grid import axis_values, flat_pixels
+from fractalsweep.systems import system_of
+
+SYNC = Execution(scheduler="sync", tile=8)
+R = 256.0
+
+
+def escape_reference(z, c, max_iter):
+    """One orbit, written from the definition in docs/fractals.md with plain Python."""
+    trap = math.inf
+    for n in range(1, max_iter + 1):
+        z = z * z + c
+        trap = min(trap, abs(z))
+        if abs(z) > R:
+            return max(n + 1 - math.log2(math.log(abs(z)) / math.log(R)), 0.0), n
+    return -(1 + trap), max_iter
+
+
+def newton_reference(z, root, max_iter):
+    roots = [cmath.exp(2j * math.pi * k / 3) for k in range(3)]
+    for n in range(1, max_iter + 1):
+        try:
+            z = z - (z ** 3 - 1) / (3 * z * z)
+        except ZeroDivisionError:
+            return 1.0 + max_iter, max_iter
+        for k, r in enumerate(roots):
+            if abs(z - r) < 1e-9:
+                return (-(1.0 + n) if k == root else 1.0 + n), n
+    return 1.0 + max_iter, max_iter
+
+
+def _grid(job, n):
+    cfg = resolve({**job, "grid": {"resolution": n}})
+    xs, ys = flat_pixels(axis_values(cfg.x, n, "float64"), axis_values(cfg.y, n, "float64"))
+    return cfg, xs, ys
+
+
+@pytest.mark.parametrize("kind,c", [("mandelbrot", [0, 0]), ("julia", ["-0.123", "0.745"])])
+def test_escape_time_matches_a_plain_loop(kind, c):
+    cfg, xs, ys = _grid({"system": {"kind": kind, "c": c, "max_iter": 150}}, 23)
+    got = system_of(cfg).compute(cfg, {}, xs, ys)
+    for x, y, score, n in zip(xs, ys, got["score"], got["iterations"]):
+        point = complex(x, y)
+        z, cc = (0j, point) if kind == "mandelbrot" else (point, complex(-0.123, 0.745))
+        want, want_n = escape_reference(z, cc, 150)
+        assert (score < 0) == (want < 0) and n == want_n
+        assert score == pytest.approx(want, rel=1e-12)
+    assert (got["score"] < 0).any() and (got["score"] >= 0).any()
+
+
+def test_newton_basins_match_a_plain_loop_and_the_rotation_symmetry():
+    cfg, xs, ys = _grid({"system": {"kind": "newton", "max_iter": 60}}, 21)
+    got = system_of(cfg).compute(cfg, {}, xs, ys)
+    for x, y, score in zip(xs, ys, got["score"]):
+        want, _ = newton_reference(complex(x, y), 0, 60)
+        assert score == pytest.approx(want, rel=1e-12)
+    # The map commutes with z -> w z (w a cube root of 1), which carries basin 0 to basin 1:
+    w = cmath.exp(2j * math.pi / 3)
+    turned = (xs + 1j * ys) * w
+    root1 = resolve({"system": {"kind": "newton", "max_iter": 60, "root": 1}})
+    other = system_of(root1).compute(root1, {}, turned.real, turned.imag)
+    same = (got["score"] < 0) == (other["score"] < 0)
+    assert same.mean() > 0.97  # up to pixels on the fractal basin boundary itself
+
+
+def test_julia_of_zero_is_the_unit_disc():
+    """c = 0: |z| < 1 stays bounded, |z| > 1 escapes after n steps with |z|^(2^n) > R."""
+    cfg = resolve({"system": {"kind": "julia", "c": [0, 0], "max_iter": 200}})
+    r = np.array([0.5, 0.99, 1.01, 1.5, 3.0, 100.0])
+    got = system_of(cfg).compute(cfg, {}, r, np.zeros_like(r))
+    assert (got["score"][:2] < 0).all() and (got["score"][2:] >= 0).all()
+    n = np.ceil(np.log2(np.log(R) / np.log(r[2:])) - 1e-12)  # first n with r^(2^n) > R
+    np.testing.assert_array_equal(got["iterations"][2:], n.clip(min=1))
+
+
+def test_a_pixel_does_not_depend_on_the_others_in_its_call():
+    cfg, xs, ys = _grid({"system": {"kind": "julia", "c": [-1, 0], "max_iter": 300}}, 16)
+    whole = system_of(cfg).compute(cfg, {}, xs, ys)["score"]
+    order = np.random.default_rng(0).permutation(xs.size)
+    parts = [system_of(cfg).compute(cfg, {}, xs[order[i:i + 7]], ys[order[i:i + 7]])["score"]
+             for i in range(0, xs.size, 7)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole[order])
+
+
+def test_fractal_jobs_go_through_run_zoom_ladder_animate_and_dimension(tmp_path, job_dir):
+    store = fs.run(job_dir / "fractals" / "julia_basilica.toml", tmp_path / "j.zarr",
+                   overrides=["grid.resolution=33", "system.max_iter=200"], execution=SYNC,
+                   progress=False)
+    level = store.level(0)
+    assert level.arrays == ["score", "iterations", "reused"]
+    assert (level.score < 0).any() and (level.score >= 0).any()
+    deep = store.zoom(centre=(0, 0), width=(0.45, 0.45), execution=SYNC, progress=False)
+    assert deep.view["x"].lo == "-0.225" and deep.view["y"].hi == "0.225"
+    ladder = store.ladder(widest=store.level(0).view, execution=SYNC, progress=False)
+    assert [lv.index for lv in ladder][-1] == deep.index and len(ladder) >= 4
+    assert store.dimension()["levels"] == [lv.index for lv in ladder]
+    out = store.animate(tmp_path / "j.gif", size=(32, 32), frames_per_octave=2, progress=False)
+    assert out["frames"] > 0
+    png = subprocess.run([sys.executable, "-m", "fractalsweep", "render", store.path],
+                         capture_output=True, text=True, timeout=120)
+    assert png.returncode == 0, png.stderr
+    assert zarr.open_group(store.path, mode="r").attrs["fractalsweep"]["config"]["system"] == {
+        "kind": "julia", "c": ["-1", "0"], "max_iter": 200, "root": 0}
+
+
+@pytest.mark.parametrize("raw,words", [
+    ({"system": {"kind": "lorenz"}}, ["system.kind", "mandelbrot, julia, newton"]),
+    ({"system": {"kind": "julia"}, "x": {"kind": "lr", "lo": 1, "hi": 2}}, ["x.kind", "re, im"]),
+    ({"x": {"kind": "re", "lo": 1, "hi": 2}}, ["x.kind", "lr, lr_all"]),
+    ({"system": {"kind": "newton", "root": 3}}, ["system.root", "0, 1, 2"]),
+    ({"system": {"kind": "julia", "c": [1]}}, ["system.c", "[re, im]"]),
+    ({"system": {"kind": "julia", "max_iter": 0}}, ["system.max_iter", ">= 1"]),
+])
+def test_bad_system_settings_name_the_key(raw, words):
+    with pytest.raises(fs.ConfigError) as err:
+        resolve(raw)
+    for word in words:
+        assert word in str(err.value)
