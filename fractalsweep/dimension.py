@@ -2,7 +2,7 @@
 
 Boundary
     The boundary cells of a score image are the 2x2 windows holding both a negative and a
-    non-negative score (:func:`fractalsweep.zoom.boundary`): an ``ny x nx`` image has an
+    non-negative score (:func:`fractalsweep.boundary.boundary`): an ``ny x nx`` image has an
     ``(ny - 1) x (nx - 1)`` mask of cells. Box sizes and boxes are measured in these cells.
 Box sizes
     Ten sizes spaced evenly in log from 10 cells to the image size, taken as the longer side
@@ -38,7 +38,7 @@ import numpy as np
 
 from . import store
 from .animate import find_ladder
-from .zoom import boundary
+from .boundary import boundary, box_counts
 
 COUNT = 10  # box sizes per image
 SMALLEST = 10  # smallest box side, in boundary cells
@@ -78,50 +78,6 @@ def box_sizes(n: int, count: int = COUNT, smallest: int = SMALLEST) -> np.ndarra
     if n < smallest:
         raise ValueError(f"an image of {n} cells is smaller than the smallest box ({smallest})")
     return np.unique(np.rint(np.geomspace(smallest, n, count)).astype(np.int64))
-
-
-def _edges(n: int, s: int) -> np.ndarray:
-    """Box edges along one side of ``n`` cells: every ``s``, the last box cut at ``n``."""
-    return np.append(np.arange(0, n, s), n)
-
-
-def box_counts(mask: np.ndarray, sizes: Iterable[int]) -> np.ndarray:
-    """``N(s)``: the boxes of side ``s`` holding some boundary cells but not only those.
-
-    Parameters
-    ----------
-    mask : ndarray of bool (ny, nx)
-        Boundary cells, as :func:`fractalsweep.zoom.boundary` gives them.
-    sizes : iterable of int
-        Box sides, in cells.
-
-    Returns
-    -------
-    ndarray of int
-        One count per size. Boxes tile the mask from its first row and column; boxes cut by
-        the far edges count too, judged on the cells they hold (module docstring).
-
-    Examples
-    --------
-    >>> mask = np.zeros((6, 6), dtype=bool)
-    >>> mask[:, 2] = True  # a vertical line of boundary cells
-    >>> box_counts(mask, [1, 2, 4, 6]).tolist()  # 1-cell boxes are all or nothing
-    [0, 3, 2, 1]
-    """
-    mask = np.asarray(mask, dtype=bool)
-    ny, nx = mask.shape
-    # A summed-area table gives every box's count from four lookups, at any box size;
-    # int32 halves its memory and cannot overflow below 2**31 cells.
-    table = np.zeros((ny + 1, nx + 1), dtype=np.int32 if mask.size < 2 ** 31 else np.int64)
-    table[1:, 1:] = mask.cumsum(0, dtype=table.dtype).cumsum(1)
-    counts = []
-    for s in sizes:
-        ey, ex = _edges(ny, int(s)), _edges(nx, int(s))
-        top, bottom, left, right = ey[:-1, None], ey[1:, None], ex[None, :-1], ex[None, 1:]
-        inside = table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
-        cells = (bottom - top) * (right - left)
-        counts.append(np.count_nonzero((inside > 0) & (inside < cells)))
-    return np.array(counts, dtype=np.int64)
 
 
 def local_slopes(sizes: Iterable[int], counts: Iterable[int]) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Box-counting dimension (science.md 10) against shapes of known dimension, and on a store.
 
 Each shape is drawn as a score image, -1 on one side and +1 on the other, so that the
-boundary cells of :func:`fractalsweep.zoom.boundary` are the shape's edge; the expected
+boundary cells of :func:`fractalsweep.boundary.boundary` are the shape's edge; the expected
 dimensions are the shapes' own, not outputs of this code.
 """
 
@@ -12,9 +12,9 @@ import pytest
 
 from fractalsweep import dive, store, zoom
 from fractalsweep.animate import find_ladder
+from fractalsweep.boundary import boundary, box_counts
 from fractalsweep.config import resolve
 from fractalsweep.dimension import (
-    box_counts,
     box_sizes,
     dimension_of_images,
     image_counts,
@@ -136,6 +136,17 @@ def test_mandelbrot_boundary_is_close_to_two():
     (1.26) reaches, and at most 2.
     """
     assert 1.6 < dimension_of_images([mandelbrot()])["dimension"] <= 2
+
+
+def test_boundary_cells_have_both_classes_and_nan_is_neither():
+    score = np.array([[-1.0, 1.0, np.nan],
+                      [-1.0, np.nan, np.nan],
+                      [0.0, -2.0, np.nan]])
+    assert boundary(score).tolist() == [[True, False], [True, False]]
+    assert not boundary(np.full((3, 3), np.nan)).any()
+    rng = np.random.default_rng(2)
+    noisy = np.where(rng.random((40, 30)) < 0.2, np.nan, rng.standard_normal((40, 30)))
+    np.testing.assert_array_equal(boundary(noisy), zoom.boundary(noisy))
 
 
 def test_box_sizes_are_rounded_log_spaced_and_distinct():
