@@ -11,8 +11,9 @@ Counted boxes
     A box counts if it holds some boundary cells but is not entirely boundary: a patch where
     every cell is boundary is unresolved noise, not structure.
 
-:func:`box_counts` tiles the mask with boxes of side ``s`` from its first row and column
-(the paper's recipe).
+Two ways of laying boxes of side ``s`` over the mask share these rules:
+:func:`box_counts` tiles it from its first row and column (the paper's recipe), and
+:func:`sliding_box_counts` averages that count over every placement of the tiling.
 """
 
 from __future__ import annotations
@@ -145,3 +146,59 @@ def box_counts(mask: np.ndarray, sizes: Iterable[int]) -> np.ndarray:
         inside = box_sums(table, top, bottom, left, right)
         counts.append(np.count_nonzero(_partly(inside, (bottom - top) * (right - left))))
     return np.array(counts, dtype=np.int64)
+
+
+def _spans(n: int, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and past-last cell of the ``s``-box centred on each of ``n`` cells, clipped."""
+    first = np.arange(n) - s // 2
+    return np.clip(first, 0, n), np.clip(first + s, 0, n)
+
+
+def sliding_box_counts(mask: np.ndarray, sizes: Iterable[int]) -> np.ndarray:
+    """``N(s)`` averaged over every placement of the grid of side-``s`` boxes.
+
+    A grid shifted by ``(dy, dx)``, ``0 <= dy, dx < s``, puts a box at every ``s``-th
+    position; over all ``s**2`` shifts every position is used exactly once, so the mean
+    count is the number of positions whose box counts, divided by ``s**2``. A placement
+    counts the boxes whose centre cell lies in the image (one box per cell), clipped by the
+    image edge: a boundary that runs on past the edge counts as far as the image shows it,
+    so a straight line across the image gives exactly its length over ``s``. A boundary
+    that stops within ``s / 2`` of the edge loses the boxes centred beyond it.
+
+    Averaging removes what one grid adds: where the boundary happens to fall against the
+    grid makes ``N(s)`` jump by whole boxes from one size to the next.
+
+    Parameters
+    ----------
+    mask : ndarray of bool (ny, nx)
+        Boundary cells (:func:`boundary`).
+    sizes : iterable of int
+        Box sides, in cells.
+
+    Returns
+    -------
+    ndarray of float
+        The mean number of counted boxes per size.
+
+    Examples
+    --------
+    >>> mask = np.zeros((64, 64), dtype=bool)
+    >>> mask[:, 20] = True  # a vertical line of 64 cells
+    >>> sliding_box_counts(mask, [2, 4, 8]).tolist()  # 64 / s: the line's length in boxes
+    [32.0, 16.0, 8.0]
+    >>> box_counts(mask, [8]).tolist()  # one tiling: the line needs a column of 8 boxes
+    [8]
+    """
+    mask = np.asarray(mask, dtype=bool)
+    ny, nx = mask.shape
+    table = summed_area(mask)
+    counts = []
+    for s in sizes:
+        s = int(s)
+        # Repeating the table's edge rows and columns clips every box to the image, so the
+        # boxes centred on all cells are four shifted slices of the padded table.
+        padded = np.pad(table, ((s // 2, s - s // 2),) * 2, mode="edge")
+        inside = box_sums(padded, slice(0, ny), slice(s, s + ny), slice(0, nx), slice(s, s + nx))
+        (y0, y1), (x0, x1) = _spans(ny, s), _spans(nx, s)
+        counts.append(np.count_nonzero(_partly(inside, np.outer(y1 - y0, x1 - x0))) / s ** 2)
+    return np.array(counts, dtype=float)
