@@ -483,8 +483,9 @@ def cmd_dimension(args) -> int:
     interval = ("no interval: too few slopes" if isnan(low)
                 else f"{result.confidence:.0%} interval {low:.3f}-{high:.3f}")
     smallest, largest = result.fit_range
+    levels = f"{len(result.levels)} level" + ("s" if len(result.levels) > 1 else "")
     print(f"{args.store}: boundary dimension {result.dimension:.3f} ({interval}, box sizes "
-          f"{smallest}-{largest} px, {len(result.levels)} levels, method {result.method})")
+          f"{smallest}-{largest} px, {levels}, method {result.method})")
     return 0
 
 

@@ -200,7 +200,8 @@ def sliding_sizes(n: int) -> tuple[np.ndarray, np.ndarray]:
     -------
     sizes : ndarray of int
         ``PER_OCTAVE`` (4) per octave on the grid through :func:`fit_range`, rounded, from
-        ``BELOW`` (2) octaves under the fitted range (at least 2 cells) to half the image.
+        ``BELOW`` (2) octaves under the fitted range (at least 2 cells) to ``ABOVE`` (2)
+        over it (at most half the image).
     fitted : ndarray of bool
         True for the sizes of the fitted range.
 
@@ -215,8 +216,8 @@ def sliding_sizes(n: int) -> tuple[np.ndarray, np.ndarray]:
     [2, 3, 4, 5, 6, 7, 8]
     """
     smallest, largest = fit_range(n)
-    steps = np.arange(-BELOW * PER_OCTAVE,
-                      math.floor(PER_OCTAVE * math.log2(n / 2 / smallest) + 1e-9) + 1)
+    octaves = round(math.log2(largest / smallest))
+    steps = np.arange(-BELOW * PER_OCTAVE, (octaves + ABOVE) * PER_OCTAVE + 1)
     sizes = np.unique(np.rint(smallest * 2.0 ** (steps / PER_OCTAVE)).astype(np.int64))
     sizes = sizes[sizes >= 2]
     return sizes, (sizes >= smallest) & (sizes <= largest)
@@ -535,6 +536,7 @@ def plot_dimension(result: Dimension, path) -> None:
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     figure = Figure(figsize=(6, 4.5))
     FigureCanvasAgg(figure)
@@ -555,6 +557,9 @@ def plot_dimension(result: Dimension, path) -> None:
     axes.set_title(f"boundary dimension {result.dimension:.3f} "
                    f"({result.confidence:.0%} interval {low:.3f}-{high:.3f}, {result.method})",
                    fontsize=10)
+    axes.set_xscale("log", base=2)  # box sides in powers of two, written as plain numbers
+    axes.xaxis.set_major_formatter(ScalarFormatter())
+    axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("box side s (pixels)")
     axes.set_ylabel("counted boxes N(s)")
     if len(result.levels) <= 12:  # a legend of a long ladder would hide the points
