@@ -294,12 +294,19 @@ class Store:
 
         return animate(self.path, out, **options)
 
-    def dimension(self, levels: list[int] | None = None) -> dict:
-        """Box-counting dimension of the boundary, pooled over the keyframe ladder or
-        ``levels`` (:func:`fractalsweep.dimension.store_dimension`)."""
+    def dimension(self, levels: list[int] | None = None, *, method: str = "sliding",
+                  confidence: float = 0.95):
+        """Box-counting dimension of the boundary with an interval, pooled over the keyframe
+        ladder or ``levels`` (:func:`fractalsweep.dimension.store_dimension`; methods in
+        docs/dimension.md).
+
+        Returns
+        -------
+        fractalsweep.dimension.Dimension
+        """
         from .dimension import store_dimension
 
-        return store_dimension(self.path, levels=levels)
+        return store_dimension(self.path, levels=levels, method=method, confidence=confidence)
 
     def explore(self, level: int | None = None, execution: Execution | None = None):
         """The interactive explorer: a window, or an ipympl widget in Jupyter

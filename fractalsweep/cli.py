@@ -177,13 +177,23 @@ def _parser() -> argparse.ArgumentParser:
 
     dimension = sub.add_parser("dimension", help="fractal dimension of a zoom's boundary",
                                description="Box-counting dimension of the boundary "
-                                           "(docs/science.md, section 10): local slopes pooled "
-                                           "over the keyframe ladder (or the given levels), "
-                                           "median.")
+                                           "(docs/science.md, section 10) pooled over the "
+                                           "keyframe ladder (or the given levels), with an "
+                                           "interval and the box sizes fitted. Methods: "
+                                           "docs/dimension.md.")
     dimension.add_argument("store")
     dimension.add_argument("--levels", type=int, nargs="+", metavar="L",
                            help="levels to pool (default: the keyframe ladder)")
-    dimension.add_argument("--json", action="store_true", help="also sizes, counts and slopes")
+    dimension.add_argument("--method", choices=["sliding", "paper"], default="sliding",
+                           help="'sliding' (default): counts averaged over all grid placements, "
+                                "least-squares slope over 16 px to 1/8 of the image; 'paper': "
+                                "the paper's median of local slopes")
+    dimension.add_argument("--confidence", type=float, default=0.95, metavar="C",
+                           help="confidence level of the interval (default 0.95)")
+    dimension.add_argument("--plot", metavar="FILE",
+                           help="also write the log-log plot of the box counts (.png, .pdf, ...)")
+    dimension.add_argument("--json", action="store_true",
+                           help="print the whole result: sizes, counts and slopes per level")
 
     status = sub.add_parser("status", help="progress of a store: tiles, rate, ETA, failures",
                             description="Tiles done per level, pixels per second and ETA from "
@@ -367,16 +377,26 @@ def cmd_info(args) -> int:
 
 
 def cmd_dimension(args) -> int:
-    result = api.open(args.store).dimension(levels=args.levels)
+    from math import isnan
+
+    from .dimension import plot_dimension
+
+    if not 0 < args.confidence < 1:
+        raise ConfigError(f"--confidence {args.confidence}: expected 0 < C < 1")
+    result = api.open(args.store).dimension(levels=args.levels, method=args.method,
+                                             confidence=args.confidence)
+    if args.plot:
+        try:
+            plot_dimension(result, args.plot)
+        except (OSError, ValueError) as exc:  # no such folder, unknown image format
+            raise ConfigError(f"--plot {args.plot}: {exc}") from None
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result.as_dict(), indent=2))
         return 0
-    pooled = sum(len(v) for v in result["slopes"].values())
-    if pooled == 0:
-        raise ConfigError(f"{args.store}: no boundary at two or more box sizes in levels "
-                          f"{result['levels']}; nothing to measure")
-    print(f"{args.store}: boundary dimension {result['dimension']:.3f} (median of {pooled} "
-          f"local slopes over levels {result['levels']})")
+    if isnan(result.dimension):
+        raise ConfigError(f"{args.store}: no boundary at two or more fitted box sizes in "
+                          f"levels {list(result.levels)}; nothing to measure")
+    print(f"{args.store}: {result}")
     return 0
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .boundary import boundary, box_sums, partly, summed_area
 from .decimals import parse
 from .errors import ConfigError, NoBoundaryError, PrecisionError
 from .grid import resolution_pair
@@ -15,33 +16,9 @@ from .precision import _precision_message, _room
 from .views import AXES, View, _pixel_view
 
 
-def boundary(score: np.ndarray) -> np.ndarray:
-    """Boundary cells: 2x2 windows holding a negative and a non-negative score (docs/science.md, section 10).
-
-    Cell ``(i, j)`` is the window of pixels ``i..i+1`` x ``j..j+1``; NaN (not computed) is
-    neither class.
-
-    Examples
-    --------
-    >>> boundary(np.array([[-1.0, -1.0, 2.0], [-1.0, -1.0, 2.0]])).tolist()
-    [[False, True]]
-    """
-    def any2x2(mask):
-        return mask[:-1, :-1] | mask[1:, :-1] | mask[:-1, 1:] | mask[1:, 1:]
-
-    return any2x2(score < 0) & any2x2(score >= 0)
-
-
 def _origins(cells: int, box: int) -> np.ndarray:
     """Candidate box origins: every quarter box, and flush with the far edge."""
     return np.unique(np.append(np.arange(0, cells - box + 1, max(1, box // 4)), cells - box))
-
-
-def _summed(cells: np.ndarray) -> np.ndarray:
-    """A summed-area table: ``table[i, j]`` is the number of boundary cells in ``[:i, :j]``."""
-    table = np.zeros((cells.shape[0] + 1, cells.shape[1] + 1), dtype=np.int64)
-    table[1:, 1:] = cells.cumsum(0).cumsum(1)
-    return table
 
 
 def _sub_boxes(table: np.ndarray, oy: np.ndarray, ox: np.ndarray, by: int, bx: int,
@@ -54,8 +31,7 @@ def _sub_boxes(table: np.ndarray, oy: np.ndarray, ox: np.ndarray, by: int, bx: i
     sy, sx = by // m, bx // m
     y0 = (oy[:, None] + sy * np.arange(m))[:, None, :, None]
     x0 = (ox[:, None] + sx * np.arange(m))[None, :, None, :]
-    counts = (table[y0 + sy, x0 + sx] - table[y0, x0 + sx]
-              - table[y0 + sy, x0] + table[y0, x0])
+    counts = box_sums(table, y0, y0 + sy, x0, x0 + sx)
     return counts, sy, sx
 
 
@@ -64,8 +40,8 @@ def _complexity(table: np.ndarray, oy: np.ndarray, ox: np.ndarray, by: int, bx: 
     """The multi-scale boundary score of each candidate box (``len(oy) x len(ox)``).
 
     At scale ``k`` the box is cut into ``2**k x 2**k`` sub-boxes; a sub-box counts if it
-    holds boundary cells but is not entirely boundary (the box-counting rule of docs/science.md
-    10: an all-boundary patch is unresolved noise, not structure). The count is divided by
+    holds boundary cells but is not entirely boundary (the box-counting rule of
+    docs/science.md, section 10: an all-boundary patch is unresolved noise, not structure). The count is divided by
     ``2**k``, the count of a straight line through the box, and summed over the scales:
     a straight boundary scores about 1 per scale, a boundary that is complex at many scales
     more at every finer scale.
@@ -73,7 +49,7 @@ def _complexity(table: np.ndarray, oy: np.ndarray, ox: np.ndarray, by: int, bx: 
     total = np.zeros((len(oy), len(ox)))
     for k in range(1, scales + 1):
         counts, sy, sx = _sub_boxes(table, oy, ox, by, bx, 2 ** k)
-        total += ((counts > 0) & (counts < sy * sx)).sum(axis=(2, 3)) / 2 ** k
+        total += partly(counts, sy * sx).sum(axis=(2, 3)) / 2 ** k
     return total
 
 
@@ -157,7 +133,7 @@ def auto_target(score: np.ndarray, view: View, *, box_fraction: float = 0.25, sc
         raise ConfigError(f"a {nx}x{ny} image is too small for boxes of box_fraction "
                           f"{box_fraction}: a box needs at least 4 pixels a side")
     oy, ox = _origins(ny - 1, by), _origins(nx - 1, bx)
-    table = _summed(cells)
+    table = summed_area(cells)
     total = _complexity(table, oy, ox, by, bx, scales)
 
     # ties go to the box whose boundary sits most in its middle (a box that merely touches

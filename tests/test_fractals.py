@@ -107,7 +107,7 @@ def test_fractal_jobs_go_through_run_zoom_ladder_animate_and_dimension(tmp_path,
     assert deep.view["x"].lo == "-0.225" and deep.view["y"].hi == "0.225"
     ladder = store.ladder(widest=store.level(0).view, execution=SYNC, progress=False)
     assert [lv.index for lv in ladder][-1] == deep.index and len(ladder) >= 4
-    assert store.dimension()["levels"] == [lv.index for lv in ladder]
+    assert store.dimension(method="paper").levels == tuple(lv.index for lv in ladder)
     out = store.animate(tmp_path / "j.gif", size=(32, 32), frames_per_octave=2, progress=False)
     assert out["frames"] > 0
     png = subprocess.run([sys.executable, "-m", "fractalsweep", "render", store.path],
