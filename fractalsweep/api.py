@@ -218,7 +218,8 @@ class Store:
         resolution : int or (nx, ny), optional
             Pixels of the new level (default: the job's).
         dtype : str, optional
-            ``"float32"`` for a cheap, shallow preview of a float64 job.
+            ``"float32"`` for a cheap, shallow preview of a float64 job; ``"double-double"``
+            to zoom deeper than float64 keeps pixels apart (about 500 times the cost).
         force : bool
             Compute even where the dtype cannot keep neighbouring pixels apart.
 
@@ -387,20 +388,50 @@ class Level:
 
     @property
     def arrays(self) -> list[str]:
-        """Names of the per-pixel arrays (``score``, ``first_nonfinite``, ...)."""
-        return [*self._group.arrays, "reused"]
+        """Names of the per-pixel arrays (``score``, ``first_nonfinite``, ..., ``reused``, and
+        ``audit`` once audited)."""
+        group = self._group
+        return [*group.arrays, "reused", *(["audit"] if "audit" in group.group else [])]
 
     def __getitem__(self, name: str) -> np.ndarray:
-        """A per-pixel array (rows = y from the bottom, columns = x) or ``x`` / ``y``."""
-        if name not in (*self.arrays, "x", "y"):
+        """A per-pixel array (rows = y from the bottom, columns = x) or a coordinate: ``x``,
+        ``y`` (and ``x_lo``, ``y_lo``, the remainders of double-double coordinates)."""
+        names = [*self.arrays, *(c for c in ("x", "y", "x_lo", "y_lo") if c in self._group.group)]
+        if name not in names:
             raise ConfigError(f"level {self.index} has no array {name!r}; it has "
-                              f"{', '.join((*self.arrays, 'x', 'y'))}")
+                              f"{', '.join(names)}")
         return self._group.group[name][:]
 
     @property
     def score(self) -> np.ndarray:
         """The signed score: negative converged, non-negative diverged, NaN not computed."""
         return self["score"]
+
+    def audit(self, sample: int | None = 256, *, against: str | None = None,
+              execution: Where | None = None, progress: bool = True) -> dict:
+        """Recompute ``sample`` pixels (None: all) one precision up and count those whose
+        class flips (:func:`fractalsweep.audit.audit`; docs/precision.md).
+
+        Returns
+        -------
+        dict
+            ``against``, ``pixels``, ``flipped``, ``fraction``: also kept by the level.
+        """
+        from .audit import audit
+
+        with _session(execution or self.store.execution, progress) as session:
+            return audit(self.store.path, self.index, session, sample=sample, against=against)
+
+    def render_audit(self, out: str | Path | None = None) -> Path:
+        """Draw the last audit: flipped pixels over the level (``<stem>-L<index>-audit.png``)."""
+        from .render import render_audit
+
+        view = self.attrs["view"]
+        if "audit" not in self.attrs:
+            raise ConfigError(f"level {self.index} has no audit yet; run one first")
+        return render_audit(self.score, self["audit"], self.attrs["audit"], self["x"],
+                            self["y"], out or default_png(self.store.path, f"-L{self.index}-audit"),
+                            xlabel=view["x"]["label"], ylabel=view["y"]["label"])
 
     def precision(self) -> dict:
         """How far this level's dtype can zoom further (:func:`precision.precision_check`)."""
@@ -417,7 +448,8 @@ class Level:
         import xarray as xr
 
         group = self._group.group
-        coords = {"x": ("x", group["x"][:]), "y": ("y", group["y"][:])}
+        coords = {name: (name[0], group[name][:]) for name in ("x", "y", "x_lo", "y_lo")
+                  if name in group}  # x_lo, y_lo: remainders of double-double coordinates
         data = {name: (("y", "x"), group[name][:]) for name in self.arrays}
         attrs = {key: json.dumps(value) if isinstance(value, (dict, list)) else value
                  for key, value in group.attrs.items() if value is not None}

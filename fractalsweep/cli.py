@@ -33,8 +33,12 @@ def _add_picture(parser, what: str) -> None:
 def _add_level_options(parser) -> None:
     parser.add_argument("--resolution", type=int, nargs="+", metavar="N",
                         help="pixels per side of the new level, or NX NY (default: the job's)")
-    parser.add_argument("--float32-preview", action="store_true",
-                        help="compute the level in float32: cheap, shallow, marked as preview")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--float32-preview", action="store_true",
+                           help="compute the level in float32: cheap, shallow, marked as preview")
+    precision.add_argument("--double-double", action="store_true",
+                           help="compute the level in double-double (about 32 digits): zooms "
+                                "far deeper than float64, at about 500 times the cost")
     parser.add_argument("--force", action="store_true",
                         help="zoom even where the dtype cannot keep neighbouring pixels apart")
 
@@ -195,6 +199,23 @@ def _parser() -> argparse.ArgumentParser:
     dimension.add_argument("--json", action="store_true",
                            help="print the whole result: sizes, counts and slopes per level")
 
+    audit = sub.add_parser("audit", parents=[execution],
+                           help="recompute pixels one precision up: which classes flip?",
+                           description="Recompute a sample of a level's pixels in the next "
+                                       "precision (float32 to float64, float64 to "
+                                       "double-double) and count the pixels whose class "
+                                       "flips; the level keeps the map (docs/precision.md).")
+    audit.add_argument("store")
+    audit.add_argument("--level", type=int, metavar="L", help="level (default: the deepest)")
+    how_many = audit.add_mutually_exclusive_group()
+    how_many.add_argument("--sample", type=int, default=256, metavar="N",
+                          help="pixels to recompute, drawn at random (default 256)")
+    how_many.add_argument("--all", action="store_true", help="recompute every pixel")
+    audit.add_argument("--against", choices=("float32", "float64", "double-double"),
+                       help="the dtype to compare with (default: the next one up)")
+    audit.add_argument("--png", metavar="FILE",
+                       help="map of the flipped pixels (default: <store stem>-L<level>-audit.png)")
+
     status = sub.add_parser("status", help="progress of a store: tiles, rate, ETA, failures",
                             description="Tiles done per level, pixels per second and ETA from "
                                         "the tiles' provenance, failed tiles, where the "
@@ -302,7 +323,9 @@ def cmd_zoom(args) -> int:
     level = store.zoom(**box, centre=args.centre, width=width, auto=args.auto,
                        log10=args.log10, level=args.from_level,
                        box_fraction=_box_fraction(args), resolution=_resolution(args),
-                       dtype="float32" if args.float32_preview else None, force=args.force,
+                       dtype=("float32" if args.float32_preview else
+                              "double-double" if args.double_double else None),
+                       force=args.force,
                        progress=not args.quiet)
     view = level.view
     print(f"{args.store} {level.report}")
@@ -400,6 +423,18 @@ def cmd_dimension(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    _positive("--sample", args.sample)
+    store = api.open(args.store, execution=_execution(args))
+    level = store.deepest() if args.level is None else store.level(args.level)
+    report = level.audit(None if args.all else args.sample, against=args.against,
+                         progress=not args.quiet)
+    print(f"{args.store} level {level.index}: {report['flipped']} of {report['pixels']} "
+          f"pixels ({report['fraction']:.1%}) change class in {report['against']}")
+    print(f"wrote {level.render_audit(args.png)}")
+    return 0
+
+
 def cmd_status(args) -> int:
     print(api.open(args.store).status())
     return 0
@@ -422,7 +457,7 @@ def cmd_bench(args) -> int:
 
 COMMANDS = {"run": cmd_run, "zoom": cmd_zoom, "ladder": cmd_ladder, "dive": cmd_dive,
             "animate": cmd_animate, "explore": cmd_explore, "dimension": cmd_dimension,
-            "status": cmd_status, "render": cmd_render,
+            "status": cmd_status, "render": cmd_render, "audit": cmd_audit,
             "info": cmd_info, "bench": cmd_bench}
 
 

@@ -27,10 +27,10 @@ from .axes import AXES
 from .decimals import parse
 from .errors import ConfigError
 from .fractals import FRACTALS, PLANE_AXES
-from .grid import resolution_pair
+from .grid import DOUBLE_DOUBLE, resolution_pair
 
 ACTIVATIONS = ("tanh", "relu", "identity")
-DTYPES = ("float64", "float32")
+DTYPES = ("float64", "float32", DOUBLE_DOUBLE)
 SCHEMES = ("legacy", "default")
 SCALES = ("log", "linear")
 

@@ -16,6 +16,23 @@ import numpy as np
 from .decimals import PRECISION, pair
 from .errors import ConfigError
 
+DOUBLE_DOUBLE = "double-double"  # a working dtype: pairs of float64 (fractalsweep.ddkernel)
+
+
+def relative_ulp(value: float, dtype) -> float:
+    """The spacing of ``dtype`` numbers next to ``value``, relative to ``value``.
+
+    A double-double carries 53 bits beyond its leading float64, so its spacing is that of
+    float64 divided by 2**53.
+
+    >>> relative_ulp(1.5, "float64") == 2.0 ** -52 / 1.5, relative_ulp(1.5, "double-double")
+    (True, 1.6434602192104412e-32)
+    """
+    if dtype == DOUBLE_DOUBLE:
+        return relative_ulp(value, "float64") * 2.0 ** -53
+    dtype = np.dtype(dtype)
+    return float(np.spacing(dtype.type(value))) / float(value)
+
 
 def resolution_pair(value: Any, label: str = "resolution") -> tuple[int, int]:
     """``(nx, ny)`` from ``N`` or ``(nx, ny)``, each an integer >= 2, or a one-line error.
@@ -53,9 +70,28 @@ def round_to(value: Decimal, dtype) -> np.floating:
 
 
 def axis_values(axis, n: int, dtype) -> np.ndarray:
-    """The ``n`` hyperparameter values of an axis in the working dtype."""
+    """The ``n`` hyperparameter values of an axis in the working dtype.
+
+    For ``"double-double"`` an ``(n, 2)`` float64 array: the float64 nearest each value, and
+    the remainder rounded to float64 (together about 32 significant digits).
+
+    >>> from fractalsweep.config import AxisConfig
+    >>> axis_values(AxisConfig(lo="0.1", hi="0.3", scale="linear"), 3, "double-double")[0]
+    array([ 1.00000000e-01, -5.55111512e-18])
+    """
     values = decimal_values(axis.lo, axis.hi, n, axis.scale)
+    if dtype == DOUBLE_DOUBLE:
+        hi = [round_to(v, np.float64) for v in values]
+        return np.array([(h, float(v - Decimal(float(h)))) for v, h in zip(values, hi)])
     return np.array([round_to(v, dtype) for v in values], dtype=dtype)
+
+
+def increasing(values: np.ndarray) -> bool:
+    """Whether coordinates (``axis_values``) strictly increase; double-doubles by (hi, lo)."""
+    if values.ndim == 1:
+        return bool(np.all(np.diff(values) > 0))
+    hi, lo = np.diff(values[:, 0]), np.diff(values[:, 1])
+    return bool(np.all((hi > 0) | ((hi == 0) & (lo > 0))))
 
 
 def matching_indices(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +99,11 @@ def matching_indices(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
     Finite floats compare equal exactly when their bits are equal (a decimal grid has no
     zeros of both signs), so these are the pixels a kernel would compute identically.
+    Double-double coordinates (``(n, 2)``) match on both parts: as complex numbers, which
+    compare and sort by the first part, then the second.
     """
+    if a.ndim == 2:
+        a, b = a[:, 0] + 1j * a[:, 1], b[:, 0] + 1j * b[:, 1]
     ia = np.flatnonzero(np.isin(a, b))
     return ia, np.searchsorted(b, a[ia])
 
@@ -110,6 +150,7 @@ class Tiling:
 
 
 def flat_pixels(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel x and y values of a ``(len(ys), len(xs))`` block, row-major."""
-    gx, gy = np.meshgrid(xs, ys)
-    return gx.ravel(), gy.ravel()
+    """Per-pixel x and y values of a ``(len(ys), len(xs))`` block, row-major (a coordinate
+    may be a row of its own, as double-doubles are)."""
+    iy, ix = np.indices((len(ys), len(xs)))
+    return xs[ix.ravel()], ys[iy.ravel()]

@@ -16,8 +16,13 @@ import numpy as np
 from .config import AxisConfig
 from .decimals import CONTEXT as _CTX
 from .errors import PrecisionError
-from .grid import axis_values, resolution_pair
+from .grid import DOUBLE_DOUBLE, axis_values, increasing, relative_ulp, resolution_pair
 from .views import AXES, View
+
+
+def _name(dtype) -> str:
+    return dtype if dtype == DOUBLE_DOUBLE else np.dtype(dtype).name
+
 
 ULPS_PER_PIXEL = 2  # neighbouring pixels at least this many ulps apart count as "distinct"
 
@@ -28,7 +33,6 @@ def _room(axis: AxisConfig, n: int, dtype) -> dict[str, float]:
     The pixel step is compared with the ulp of the largest value in the window (where the
     ulp is coarsest); both relative to the window's magnitude, so the estimate is cheap.
     """
-    dtype = np.dtype(dtype)
     with localcontext(_CTX):
         lo, hi = Decimal(axis.lo), Decimal(axis.hi)
         top = max(abs(lo), abs(hi))
@@ -36,10 +40,10 @@ def _room(axis: AxisConfig, n: int, dtype) -> dict[str, float]:
         if axis.scale == "log":
             # log spacing: every step is the same ratio 10 ** (decades / (n - 1))
             step = math.expm1(float((hi / lo).log10()) * math.log(10) / (n - 1))
-            ulp = max(float(np.spacing(dtype.type(v))) / float(v) for v in (lo, hi))
+            ulp = max(relative_ulp(float(v), dtype) for v in (lo, hi))
         else:
             step = relative_width / (n - 1)
-            ulp = float(np.spacing(dtype.type(top))) / float(top)
+            ulp = relative_ulp(float(top), dtype)
     ulps = step / ulp
     # zooming by a factor z divides the step by z (exactly on a linear axis, to first order
     # on a log one), so the room left is the factor by which ulps exceeds ULPS_PER_PIXEL
@@ -85,10 +89,10 @@ def precision_check(view: View, resolution: Any, dtype="float64") -> dict[str, A
     (True, 6)
     """
     nx, ny = resolution_pair(resolution)
-    report: dict[str, Any] = {"dtype": np.dtype(dtype).name, "resolution": (nx, ny)}
+    report: dict[str, Any] = {"dtype": _name(dtype), "resolution": (nx, ny)}
     for name, n in zip(AXES, (nx, ny)):
         room = _room(view[name], n, dtype)
-        room["distinct"] = bool(np.all(np.diff(axis_values(view[name], n, dtype)) > 0))
+        room["distinct"] = increasing(axis_values(view[name], n, dtype))
         report[name] = room
     report["decades_left"] = min(report[name]["decades_left"] for name in AXES)
     report["ok"] = all(report[name]["distinct"] and report[name]["decades_left"] >= 0
@@ -98,10 +102,11 @@ def precision_check(view: View, resolution: Any, dtype="float64") -> dict[str, A
 
 def _precision_message(name: str, room: dict[str, Any], n: int, dtype) -> str:
     collide = "" if room.get("distinct", True) else " and its pixels collide"
-    return (f"{name}: {np.dtype(dtype).name} keeps {n} pixels distinct "
+    return (f"{name}: {_name(dtype)} keeps {n} pixels distinct "
             f"({ULPS_PER_PIXEL}+ ulps apart) down to a relative width of about "
             f"{room['limit']:.1g} here; this view is {room['relative_width']:.1g}{collide}; "
-            f"use --force or a coarser resolution")
+            f"use --force or a coarser resolution"
+            + ("" if dtype == DOUBLE_DOUBLE else ", or compute it in double-double"))
 
 
 def guard(view: View, resolution: Any, dtype="float64", force: bool = False) -> dict[str, Any]:

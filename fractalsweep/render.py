@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 
 from .colour import BUFFER, CLASS_COLOURS, NOT_COMPUTED, colormap_of, to_rgb
 
-__all__ = ["draw_level", "end_labels", "label_ends", "render_ladder", "render_png"]
+__all__ = ["draw_level", "end_labels", "label_ends", "render_audit", "render_ladder",
+           "render_png"]
 
 _MIN_DIGITS, _MAX_DIGITS = 3, 17  # 17 significant digits tell any two float64 apart
 _MIN_PX, _MAX_PX = 400, 1000  # longest image side on screen, at 100 px per inch
@@ -226,6 +227,38 @@ def render_ladder(levels, out, *, cmap: str = "paper", columns: int = 6, dpi: in
     for ax in fig.axes[len(levels):]:
         ax.set_axis_off()
     fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=dpi)
+    return out
+
+
+AUDIT_COLOURS = {"flipped": np.array([255, 215, 0], dtype=np.uint8),  # gold
+                 "same": np.array([40, 40, 40], dtype=np.uint8)}
+
+
+def render_audit(score, marks, report: dict, x, y, out, *, xlabel, ylabel, dpi=100):
+    """The level in faded class colours, audited pixels marked: gold where the class flipped
+    in the higher precision, dark where it held (:mod:`fractalsweep.audit`).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    rgb = to_rgb(score, cmap="classes")[::-1].astype(np.float64)  # rows bottom first
+    rgb = (rgb + 2 * 255) / 3  # faded: the marks carry the information
+    marks = np.asarray(marks)
+    rgb[marks == 0] = AUDIT_COLOURS["same"]
+    rgb[marks == 1] = AUDIT_COLOURS["flipped"]
+    rows, cols = marks.shape
+    fig = Figure(figsize=(6, 6.4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.12, 0.12, 0.83, 0.78))
+    ax.imshow(rgb.astype(np.uint8), origin="lower", interpolation="nearest",
+              extent=(-0.5, cols - 0.5, -0.5, rows - 0.5))
+    label_ends(ax, x, y, xlabel, ylabel)
+    ax.set_title(f"{report['flipped']} of {report['pixels']} audited pixels change class in "
+                 f"{report['against']}", fontsize=9)
     out = Path(out)
     fig.savefig(out, dpi=dpi)
     return out

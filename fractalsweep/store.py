@@ -42,10 +42,11 @@ import zarr
 
 from .config import SweepConfig, from_dict
 from .errors import StoreError
-from .grid import Tiling, auto_tile, axis_values, matching_indices
+from .grid import DOUBLE_DOUBLE, Tiling, auto_tile, axis_values, matching_indices
 
 FORMAT = 1
 LOCK = "fractalsweep.lock"
+PRECISION_RANK = ("float32", "float64", DOUBLE_DOUBLE)  # a level below its job's is a preview
 LEGACY_ARRAYS = ("score", "first_nonfinite", "final_loss")  # levels without an "arrays" attr
 
 
@@ -212,9 +213,12 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec
         group.create_array("reused", shape=(ny, nx), chunks=(t, t), dtype="uint8",
                            fill_value=0, dimension_names=("y", "x"))
         for axis, n in (("x", nx), ("y", ny)):
-            coord = group.create_array(axis, shape=(n,), chunks=(t,), dtype="float64",
-                                       dimension_names=(axis,))
-            coord[:] = axis_values(view[axis], n, spec.dtype).astype(np.float64)
+            values = axis_values(view[axis], n, spec.dtype).astype(np.float64)
+            # a double-double coordinate keeps its remainder beside it: {axis}_lo
+            for name, part in zip((axis, f"{axis}_lo"), values.reshape(n, -1).T):
+                coord = group.create_array(name, shape=(n,), chunks=(t,), dtype="float64",
+                                           dimension_names=(axis,))
+                coord[:] = part
         tiling = Tiling(ny, nx, t)
         for array, array_dtype, fill in (("provenance", str, ""), ("tiles", "uint8", 0)):
             group.create_array(array, shape=tiling.shape, chunks=(1, 1), dtype=array_dtype,
@@ -223,7 +227,8 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec
             "view": {a: {"lo": view[a].lo, "hi": view[a].hi, "scale": view[a].scale,
                          "label": view[a].label} for a in ("x", "y")},
             "resolution": [nx, ny], "tile": t, "arrays": list(arrays), "dtype": spec.dtype,
-            "scheme": cfg.scheme, "preview": spec.dtype != cfg.dtype, "kind": spec.kind,
+            "scheme": cfg.scheme, "preview": PRECISION_RANK.index(spec.dtype) <
+            PRECISION_RANK.index(cfg.dtype), "kind": spec.kind,
             "reuse_from": spec.reuse_from, "reused_pixels": 0, "created": _now(),
         })
         if spec.reuse_from is not None:
@@ -240,8 +245,8 @@ def _copy_shared_pixels(source: LevelGroup, target: LevelGroup) -> int:
     """
     if not source.done.all() or source.group.attrs["dtype"] != target.group.attrs["dtype"]:
         return 0
-    tx, sx = matching_indices(target.group["x"][:], source.group["x"][:])
-    ty, sy = matching_indices(target.group["y"][:], source.group["y"][:])
+    tx, sx = matching_indices(coordinates(target, "x"), coordinates(source, "x"))
+    ty, sy = matching_indices(coordinates(target, "y"), coordinates(source, "y"))
     if not (tx.size and ty.size):
         return 0
     for field in target.arrays:
@@ -266,6 +271,15 @@ def open_level(root: zarr.Group, index: int) -> LevelGroup:
     group = root["levels"][str(index)]
     nx, ny = group.attrs["resolution"]
     return LevelGroup(group, Tiling(ny, nx, group.attrs["tile"]))
+
+
+def coordinates(level: LevelGroup, axis: str, where=slice(None)) -> np.ndarray:
+    """The hyperparameter values of ``axis`` (``x`` or ``y``) as the kernel takes them: in the
+    level's dtype, or as ``(n, 2)`` double-doubles (:func:`fractalsweep.grid.axis_values`)."""
+    group, dtype = level.group, level.group.attrs["dtype"]
+    if dtype == DOUBLE_DOUBLE:
+        return np.stack([group[axis][where], group[f"{axis}_lo"][where]], axis=-1)
+    return group[axis][where].astype(dtype)
 
 
 def write_tile(level: LevelGroup, index: tuple[int, int], results: dict[str, np.ndarray],

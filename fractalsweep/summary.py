@@ -27,7 +27,8 @@ def describe(path: str) -> dict:
                        "tiles_done": int(lvl.done.sum()), "tiles": int(lvl.done.size),
                        "converged": int((score < 0).sum()),
                        "diverged": int((score >= 0).sum()),
-                       "not_computed": int(np.isnan(score).sum())})
+                       "not_computed": int(np.isnan(score).sum()),
+                       "audit": attrs.get("audit")})
     return {"path": path, **meta, "levels": levels}
 
 
@@ -38,6 +39,12 @@ def _section(values: dict) -> str:
 def _window(axis: dict) -> str:
     lo, hi = end_labels(float(axis["lo"]), float(axis["hi"]))
     return f"{lo} .. {hi}"
+
+
+def _audit(report: dict | None) -> str:
+    if not report:
+        return "-"
+    return f"{report['flipped']}/{report['pixels']} flip in {report['against']}"
 
 
 def format_info(info: dict) -> str:
@@ -56,11 +63,12 @@ def format_info(info: dict) -> str:
         lines.append("levels    none yet")
         return "\n".join(lines)
     header = ("level", "kind", "pixels", "dtype", "tiles", "converged", "diverged",
-              "reused", "x window", "y window")
+              "reused", "audit", "x window", "y window")
     rows = [[str(lv["level"]), lv["kind"], f"{lv['resolution'][0]}x{lv['resolution'][1]}",
              lv["dtype"] + (" (preview)" if lv["preview"] else ""),
              f"{lv['tiles_done']}/{lv['tiles']}", str(lv["converged"]), str(lv["diverged"]),
-             str(lv["reused_pixels"]), _window(lv["view"]["x"]), _window(lv["view"]["y"])]
+             str(lv["reused_pixels"]), _audit(lv["audit"]), _window(lv["view"]["x"]),
+             _window(lv["view"]["y"])]
             for lv in info["levels"]]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines.append("levels    x: " + info["levels"][0]["view"]["x"]["label"] + ", y: "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .fractals import FRACTALS, Fractal
+from .grid import DOUBLE_DOUBLE
 
 __all__ = ["SYSTEMS", "Training", "system_of"]
 
@@ -34,8 +35,10 @@ class Training:
 
     @staticmethod
     def compute(cfg, arrays, xs, ys) -> dict[str, np.ndarray]:
-        from .kernel import train
-
+        if cfg.dtype == DOUBLE_DOUBLE:
+            from .ddkernel import train
+        else:
+            from .kernel import train
         return train(cfg, arrays, xs, ys)
 
 

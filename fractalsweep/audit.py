@@ -1,0 +1,112 @@
+"""The precision audit: is a level's fine structure real, or floating-point noise?
+
+A sample of a level's pixels (or all of them) is computed again one precision up (float32 to
+float64, float64 to double-double; docs/precision.md) and compared class by class. A pixel
+whose class flips was decided by rounding, not by the training dynamics: its coordinates or
+its arithmetic were too coarse. The level keeps the result: an ``audit`` array (per pixel: -1
+not audited, 0 the same class, 1 flipped) and an ``audit`` attribute with the counts, which
+``info`` reports and ``fractalsweep audit --png`` draws.
+
+Where the flips start, as a window narrows around a point of the boundary, is the depth at
+which a dtype stops being trustworthy for that configuration: measured, not assumed
+(docs/scripts/precision_depth.py, docs/precision.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+import numpy as np
+
+from . import store
+from .execution import Session
+from .grid import DOUBLE_DOUBLE, axis_values
+from .levels import view_of
+from .systems import system_of
+
+__all__ = ["HIGHER", "audit", "audit_pixels"]
+
+HIGHER = {"float32": "float64", "float64": DOUBLE_DOUBLE}  # the precision one up
+CHUNK = 16  # pixels per task: one double-double group
+
+
+def audit_pixels(path: str, level: int, rows, cols, dtype: str) -> np.ndarray:
+    """The scores of pixels ``(rows[i], cols[i])`` of a level computed in ``dtype``.
+
+    The unit of distributed work: coordinates come from the level's decimal window, so a
+    double-double recomputation gets every digit of them, not the stored float64 ones.
+    """
+    cfg, arrays = store.read_inputs(path)
+    lvl = store.open_level(store.open_root(path), level)
+    nx, ny = lvl.group.attrs["resolution"]
+    view = view_of(lvl, cfg)
+    xs = axis_values(view["x"], nx, dtype)[np.asarray(cols)]
+    ys = axis_values(view["y"], ny, dtype)[np.asarray(rows)]
+    cfg = dataclasses.replace(cfg, dtype=dtype)
+    return system_of(cfg).compute(cfg, arrays, xs, ys)["score"]
+
+
+def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
+          against: str | None = None, seed: int = 0) -> dict:
+    """Recompute a sample of ``level``'s pixels one precision up and record what flips.
+
+    Parameters
+    ----------
+    path : str
+        The store.
+    level : int
+        A complete level.
+    session : Session
+        Where to compute (:meth:`fractalsweep.Execution.session`).
+    sample : int or None
+        How many pixels, drawn at random (seeded by ``seed``); None for every pixel.
+    against : str, optional
+        The dtype to compare with; default: the one above the level's (:data:`HIGHER`).
+
+    Returns
+    -------
+    dict
+        ``against``, ``pixels`` (audited), ``flipped`` (changed class), ``fraction`` and
+        ``created``; also stored as the level's ``audit`` attribute, with the map in the
+        level's ``audit`` array.
+    """
+    from .errors import ConfigError, StoreError
+
+    root = store.open_root(path)
+    lvl = store.open_level(root, level)
+    dtype = lvl.group.attrs["dtype"]
+    against = against or HIGHER.get(dtype)
+    if against is None or against == dtype:
+        raise ConfigError(f"level {level} is {dtype}; audit it against another dtype "
+                          f"(--against float64, float32 or {DOUBLE_DOUBLE})")
+    if not lvl.done.all():
+        raise StoreError(f"level {level} is not finished ({int(lvl.done.sum())}/"
+                         f"{lvl.done.size} tiles); run it to the end before an audit")
+    score = lvl.group["score"][:]
+    pixels = np.arange(score.size)
+    if sample is not None and sample < score.size:
+        pixels = np.sort(np.random.default_rng(seed).choice(score.size, sample, replace=False))
+    rows, cols = np.unravel_index(pixels, score.shape)
+    chunks = [(rows[i:i + CHUNK], cols[i:i + CHUNK]) for i in range(0, len(pixels), CHUNK)]
+    if session.in_process:
+        results = [audit_pixels(path, level, r, c, against) for r, c in chunks]
+    else:
+        client = session.client()
+        results = client.gather([client.submit(audit_pixels, path, level, r, c, against,
+                                               pure=False) for r, c in chunks])
+    again = np.concatenate(results)
+    flipped = (again < 0) != (score[rows, cols] < 0)
+    marks = np.full(score.shape, -1, dtype=np.int8)
+    marks[rows, cols] = flipped
+    report = {"against": against, "pixels": len(pixels), "flipped": int(flipped.sum()),
+              "fraction": float(flipped.mean()),
+              "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    with store.driver_lock(path):
+        group = store.open_level(store.open_root(path, mode="r+"), level).group
+        if "audit" not in group:
+            group.create_array("audit", shape=score.shape, chunks=group["score"].chunks,
+                               dtype="int8", fill_value=-1, dimension_names=("y", "x"))
+        group["audit"][:] = marks
+        group.attrs["audit"] = report
+    return report

@@ -1,0 +1,57 @@
+"""The precision audit against independent recomputations in the higher precision."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import zarr
+
+import fractalsweep as fs
+from fractalsweep import kernel, streams
+from fractalsweep.config import resolve
+from fractalsweep.grid import axis_values, flat_pixels
+
+SYNC = fs.Execution(scheduler="sync", tile=6)
+# An overview window in float32: wide, and at 300 steps full of float32 blow-ups
+JOB = {"training": {"steps": 300}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
+       "grid": {"resolution": 12}, "dtype": "float32"}
+
+
+def test_an_audit_of_every_pixel_marks_exactly_the_class_changes(tmp_path):
+    store = fs.run(JOB, tmp_path / "a.zarr", execution=SYNC, progress=False)
+    level = store.level(0)
+    report = level.audit(None, execution=SYNC, progress=False)
+    cfg = resolve({**JOB, "dtype": "float64"})
+    xs, ys = (axis_values(getattr(cfg, a), 12, "float64") for a in "xy")
+    again = kernel.train(cfg, streams.draw(cfg), *flat_pixels(xs, ys))["score"].reshape(12, 12)
+    flips = (again < 0) != (level.score < 0)
+    np.testing.assert_array_equal(level["audit"], flips.astype(np.int8))
+    assert report["against"] == "float64" and report["pixels"] == 144
+    assert report["flipped"] == int(flips.sum()) and level.attrs["audit"] == report
+
+
+def test_a_double_double_sample_and_the_command_line(tmp_path):
+    store = fs.run({**JOB, "dtype": "float64", "training": {"steps": 30}}, tmp_path / "b.zarr",
+                   execution=SYNC, progress=False)
+    r = subprocess.run([sys.executable, "-m", "fractalsweep", "audit", store.path, "--sample",
+                        "8", "--scheduler", "sync", "--quiet"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "of 8 pixels" in r.stdout and "change class in double-double" in r.stdout
+    marks = store.level(0)["audit"]
+    assert (marks >= 0).sum() == 8 and set(np.unique(marks)) <= {-1, 0, 1}
+    info = subprocess.run([sys.executable, "-m", "fractalsweep", "info", store.path],
+                          capture_output=True, text=True, timeout=120).stdout
+    assert "/8 flip in double-double" in info
+    assert (tmp_path / "b-L0-audit.png").stat().st_size > 10_000
+
+
+def test_an_audit_needs_a_finished_level_and_another_dtype(tmp_path):
+    store = fs.run({**JOB, "dtype": "float64", "training": {"steps": 5}}, tmp_path / "c.zarr",
+                   execution=SYNC, progress=False)
+    with pytest.raises(fs.ConfigError, match="against another dtype"):
+        store.level(0).audit(4, against="float64", execution=SYNC, progress=False)
+    zarr.open_group(store.path, mode="r+")["levels/0/tiles"][0, 0] = 0  # a tile not done
+    with pytest.raises(fs.StoreError, match="not finished"):
+        store.level(0).audit(4, execution=SYNC, progress=False)
