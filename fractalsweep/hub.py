@@ -95,6 +95,7 @@ class Hub:
         self.session = self.execution.session(progress=False)
         self.backend_error: str | None = None
         self.workers: int | None = None
+        self.computing: Job | None = None  # the compute job holding the lock, for every page
         self._jobs: dict[tuple, Job] = {}
         self._downloads: dict[str, Path] = {}
         self._labels: dict[int, str] = {}
@@ -128,8 +129,10 @@ class Hub:
     def _run(self, job: Job, work: Callable[[Job], Any], compute: bool) -> None:
         try:
             with self._compute if compute else contextlib.nullcontext():
-                if compute and not self._connect(job):
-                    return
+                if compute:
+                    self.computing = job
+                    if not self._connect(job):
+                        return
                 job.state = "running"
                 job.result = work(job)
         except FractalsweepError as exc:  # expected: a refusal, a failed tile; one line
@@ -140,6 +143,8 @@ class Hub:
         finally:
             job.state = "failed" if job.error else "done"
             job._done.set()
+            if self.computing is job:
+                self.computing = None
 
     def _connect(self, job: Job) -> bool:
         """Connect the session (starting its cluster) unless connected; False if it cannot."""

@@ -280,7 +280,26 @@ class Page:
         self._drawn_at = self._draw_seconds = self._listed_at = 0.0
         self._hovered: tuple[int, int] | None = None
         self._precision: dict[int, float] = {}
+        self._plot()
+        self._controls()
+        self._layout()
+        doc.js_on_event("document_ready", CustomJS(  # the address bar shows the view shown
+            args={"url": self.url}, code="window.history.replaceState(null, '', url.text)"))
+        doc.add_periodic_callback(self.poll, POLL_MS)
+        doc.title = f"fractalsweep: {Path(hub.path).name}"
+        try:
+            query = parse_query(arguments or {})
+        except ConfigError as exc:
+            self._say(f"bad URL: {exc}; showing the deepest level", error=True)
+            query = Query()
+        self.cmap = query.cmap
+        self.colours.active = CMAPS.index(query.cmap) if query.cmap in CMAPS else None
+        self._refresh_levels()
+        self._open(query)
 
+    def _plot(self) -> None:
+        """The picture: the level over the one it came from (while tiles land), in pixel
+        coordinates with hyperparameter tick labels; box zoom on drag, zoom on scroll."""
         self.source = ColumnDataSource(_image_data())
         self.backdrop = ColumnDataSource(_image_data())
         box = BoxZoomTool()
@@ -299,14 +318,18 @@ class Page:
         self.plot.on_event(MouseMove, self._on_move)
         self.plot.on_event(MouseLeave, self._on_leave)
 
+    def _controls(self) -> None:
+        """The status lines, the level list, navigation, colourings, force, ladder, export,
+        the view's URL and the hover readout."""
+        hub = self.hub
         self.title = Div(text=_div("fs-title", f"<b>{html.escape(hub.path)}</b>"))
         self.status = Div(text=_div("fs-status"), width=FRAME + 340)
         self.progress = Div(text=_div("fs-progress"), width=FRAME + 340)
         self.message = Div(text=_div("fs-message"), width=FRAME + 340)
         self.backend = Div(text=_div("fs-backend"), width=FRAME + 340)
         self.readout = Div(text=_div("fs-readout"), width=FRAME)
-        self.levels = Select(title="Levels", options=[], width=320)
-        self.levels.on_change("value", self._on_level)
+        self.level_list = Select(title="Levels", options=[], width=320)
+        self.level_list.on_change("value", self._on_level)
         self.back, self.forward = Button(label="\u25c0 back"), Button(label="forward \u25b6")
         self.deepest = Button(label="deepest")
         self.back.on_click(lambda: self.step(-1))
@@ -333,24 +356,9 @@ class Page:
             navigator.clipboard.writeText(href).then(
                 () => { button.label = "copied: " + href },
                 () => { button.label = "copy failed: use the link below" })"""))
-        self._layout()
-        doc.js_on_event("document_ready", CustomJS(  # the address bar shows the view shown
-            args={"url": self.url}, code="window.history.replaceState(null, '', url.text)"))
-        doc.add_periodic_callback(self.poll, POLL_MS)
-        doc.title = f"fractalsweep: {Path(hub.path).name}"
-
-        try:
-            query = parse_query(arguments or {})
-        except ConfigError as exc:
-            self._say(f"bad URL: {exc}; showing the deepest level", error=True)
-            query = Query()
-        self.cmap = query.cmap
-        self.colours.active = CMAPS.index(query.cmap) if query.cmap in CMAPS else None
-        self._refresh_levels()
-        self._open(query)
 
     def _layout(self) -> None:
-        side = column(self.levels, row(self.back, self.forward, self.deepest), self.colours,
+        side = column(self.level_list, row(self.back, self.forward, self.deepest), self.colours,
                       self.force_box, self.ladder_button,
                       row(self.export_format, self.export_button), self.download, self.copy,
                       self.link, self.url)
@@ -394,17 +402,18 @@ class Page:
         self.score, self.classes = score, classes(score)
         self.tiles = (int(lvl.done.sum()), lvl.done.size)
         self.source.data = _image_data(level_image(score, self.cmap), nx, ny)
-        if changed:
+        if changed:  # a zoom of the picture waiting to settle was on the level before
+            self._pending = None
             self._frame(group.attrs)
             self._on_leave(None)
         if self.tiles[0] == self.tiles[1]:
             self.backdrop.data = _image_data()
-        if str(index) not in (value for value, _ in self.levels.options):
+        if str(index) not in (value for value, _ in self.level_list.options):
             self._refresh_levels()
         self.url.text = query_string(index, self.cmap)
         self.link.text = _div("fs-link", f'<a href="{html.escape(self.url.text)}">'
                                          "link to this view</a>")
-        self.levels.value = str(index)
+        self.level_list.value = str(index)
         self._update_status()
         self._drawn = (index, self.tiles[0])
         self._draw_seconds = time.monotonic() - start
@@ -484,7 +493,7 @@ class Page:
                                                  self.force), True
         self._say("")
         self._backdrop_from = (self.view, self.resolution, self.source.data["image"][0])
-        self._show_progress()
+        self._show_progress(self.job)
         return self.job
 
     def _follow(self, index: int) -> None:
@@ -509,6 +518,10 @@ class Page:
                 self.zoom_box(*box)
             if self.job is not None:
                 self._poll_job(self.job)
+            elif (other := self.hub.computing) is not None and other.kind != "backend":
+                self._show_progress(other, self.hub.progress(other))
+            elif self.progress.text != _div("fs-progress"):
+                self.progress.text = _div("fs-progress")
             if self.export_job is not None and self.export_job.finished:
                 self._finish_export(self.export_job)
             if time.monotonic() - self._listed_at >= LIST_EVERY_S:
@@ -531,12 +544,12 @@ class Page:
             elif self.level == index and self._drawn != (index, done) and (
                     time.monotonic() - self._drawn_at >= self._draw_seconds / REDRAW_SHARE):
                 self.show(index)
-        self._show_progress(now)
+        self._show_progress(job, now)
 
-    def _show_progress(self, now: tuple[int, int, int] | None = None) -> None:
-        job = self.job
+    def _show_progress(self, job: Job, now: tuple[int, int, int] | None = None) -> None:
+        """The progress line of a compute job: this page's, or one another tab asked for."""
         seconds = f"{time.monotonic() - job.started:.1f} s"
-        what = {"zoom": "zoom", "ladder": "ladder"}[job.kind]
+        what = job.kind if job is self.job else f"{job.kind} asked in another tab"
         if job.state == "queued":
             text = f"{what}: queued behind the level being computed ({seconds})"
         elif job.state == "connecting":
@@ -570,8 +583,8 @@ class Page:
 
     def _refresh_levels(self) -> None:
         options = self.hub.level_options()
-        if options != self.levels.options:
-            self.levels.options = options
+        if options != self.level_list.options:
+            self.level_list.options = options
         self._listed_at = time.monotonic()
 
     # --- navigation, colours, ladder, export ----------------------------------------------
@@ -612,7 +625,7 @@ class Page:
         """Fill in the keyframe ladder above the shown level, up to level 0's width."""
         self.job, self.following = self.hub.ladder(self.level), False
         self._say("")
-        self._show_progress()
+        self._show_progress(self.job)
         return self.job
 
     def export(self) -> Job | None:
@@ -689,7 +702,8 @@ def make_server(hub: Hub, *, port: int = 8050, host: str = "127.0.0.1"):
     """A Bokeh server of the explorer page at ``/`` and its downloads at ``/download/``.
 
     Websocket connections are accepted from pages loaded through ``localhost:PORT`` and
-    ``HOST:PORT`` only (an SSH tunnel keeps the port).
+    ``HOST:PORT`` only (an SSH tunnel keeps the port), and through this machine's name when
+    ``host`` is not the loopback address.
 
     Raises
     ------
@@ -699,7 +713,10 @@ def make_server(hub: Hub, *, port: int = 8050, host: str = "127.0.0.1"):
     def document(doc) -> None:
         Page(hub, doc, doc.session_context.request.arguments)
 
-    origins = sorted({f"localhost:{port}", f"127.0.0.1:{port}", f"{host}:{port}"})
+    names = {"localhost", "127.0.0.1", host}
+    if host not in ("localhost", "127.0.0.1"):  # reached by this machine's name too
+        names |= {socket.gethostname(), socket.getfqdn()}
+    origins = sorted(f"{name}:{port}" for name in names)
     try:
         return Server({"/": Application(FunctionHandler(document))}, address=host, port=port,
                       allow_websocket_origin=origins,

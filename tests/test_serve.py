@@ -70,7 +70,7 @@ def test_a_page_shows_the_deepest_level_with_its_axes(hub, serve_path):
     assert x_axis.major_label_overrides == {0: "0.1", 4: "1.78", 8: "31.6", 12: "562",
                                             16: "1e4"}  # values, not log10
     assert x_axis.axis_label == "learning rate (layer 0)"
-    assert p.levels.options == [("0", "0: job 17x17 float64, 0.00 decades deep")]
+    assert p.level_list.options == [("0", "0: job 17x17 float64, 0.00 decades deep")]
     p.poll()
     assert "compute: in the server's process" in _text(p.backend)
 
@@ -137,6 +137,9 @@ def test_two_requests_for_one_window_compute_it_once(hub, serve_path):
     assert a.zoom_box(*BOX) is jobs[0] and b.zoom_box(*BOX) is jobs[0]
     a.poll()
     assert jobs[0].state == "queued" and "queued" in _text(a.progress)
+    onlooker = page(hub)  # a tab that asked for nothing sees what is being computed
+    onlooker.poll()
+    assert "zoom asked in another tab" in _text(onlooker.progress)
     release.set()
     assert ahead.wait(10)
     settle(a, jobs[0])
@@ -145,7 +148,7 @@ def test_two_requests_for_one_window_compute_it_once(hub, serve_path):
     # once it is there, asking again shows it without computing
     c = page(hub, level="0")
     assert c.zoom_box(*BOX) is None and c.level == 1 and "holds this window" in _text(c.message)
-    assert b.levels.options == c.levels.options and len(c.levels.options) == 2
+    assert b.level_list.options == c.level_list.options and len(c.level_list.options) == 2
 
 
 def test_another_process_computing_the_store_is_said_in_the_page(hub, serve_path):
@@ -187,14 +190,14 @@ def test_navigation_colours_and_the_level_list(hub, serve_path):
     p = page(hub, level="0")
     assert p.level == 0
     p.step(1)
-    assert p.level == 1 and p.levels.value == "1"
+    assert p.level == 1 and p.level_list.value == "1"
     p.step(1)  # no level after the last: stays
     assert p.level == 1
     p.step(-1)
     assert p.level == 0
     p.to_deepest()
     assert p.level == 1
-    p.levels.value = "0"  # chosen in the level list
+    p.level_list.value = "0"  # chosen in the level list
     assert p.level == 0
     p.colours.active = 1
     score = fs.open(serve_path).level(0).score
