@@ -295,6 +295,20 @@ def test_an_unreachable_scheduler_is_said_in_the_page(serve_path):
             hub.close()
 
 
+def test_a_local_cluster_serves_the_zooms_and_stops_with_the_hub(serve_path):
+    """The session connects in a job's thread and closes from the server's."""
+    hub = Hub(serve_path, Execution(workers=1, gpus=(), tile=8))
+    try:
+        p = page(hub)
+        assert hub.backend.wait(120) and hub.backend.error is None
+        p.poll()
+        assert "compute: a local cluster, 1 worker(s); Dask dashboard http" in _text(p.backend)
+        settle(p, p.zoom_box(*BOX))
+        assert p.level == 1 and fs.open(serve_path).level(1).complete
+    finally:
+        hub.close()
+
+
 def test_cli_serve_refuses_a_busy_port_in_one_line(serve_path, capsys):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
