@@ -306,7 +306,7 @@ class Page:
         wheel = WheelZoomTool()
         self.plot = figure(x_range=Range1d(-0.5, 0.5), y_range=Range1d(-0.5, 0.5),
                            tools=[box, wheel, ResetTool()], frame_width=FRAME,
-                           frame_height=FRAME, toolbar_location="above")
+                           frame_height=FRAME, toolbar_location="above", min_border_right=40)
         self.plot.toolbar.active_drag, self.plot.toolbar.active_scroll = box, wheel
         self.plot.toolbar.logo = None
         self.plot.grid.visible = False

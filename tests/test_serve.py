@@ -10,6 +10,7 @@ import threading
 import time
 
 import dask
+import distributed  # noqa: F401 - its config defaults exist before dask.config.set
 import numpy as np
 import pytest
 from bokeh.document import Document
