@@ -137,6 +137,8 @@ class Hub:
                 job.result = work(job)
         except FractalsweepError as exc:  # expected: a refusal, a failed tile; one line
             job.error = str(exc)
+        except OSError as exc:  # the scheduler went away, a connection dropped
+            job.error = f"lost the compute backend ({self.where}): {exc}"
         except Exception as exc:
             log.exception("%s job failed", job.kind)
             job.error = f"{type(exc).__name__}: {exc}"

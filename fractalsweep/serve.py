@@ -577,9 +577,11 @@ class Page:
                       f"{seconds:.1f} s" if added else
                       f"no ladder to build: level {job.key[1]} is as wide as level 0")
             return
-        self._say(f"level {job.result} done in {seconds:.1f} s")
         if self.following:
+            self._say(f"level {job.result} done in {seconds:.1f} s")
             self.show(job.result)
+        else:
+            self._say(f"level {job.result} done in {seconds:.1f} s (in the level list)")
 
     def _refresh_levels(self) -> None:
         options = self.hub.level_options()

@@ -206,6 +206,17 @@ def test_navigation_colours_and_the_level_list(hub, serve_path):
     np.testing.assert_array_equal(_shown(p), level_image(score, "classes"))
 
 
+def test_stepping_away_from_a_computing_level_stays_there(hub, serve_path):
+    p = page(hub)
+    job = p.zoom_box(*BOX)
+    p.go(0)
+    settle(p, job)
+    assert p.level == 0 and "level 1 done" in _text(p.message)
+    assert "(in the level list)" in _text(p.message)
+    p.step(1)
+    assert p.level == 1
+
+
 def test_hover_reads_a_pixels_values_score_and_class(hub, serve_path):
     p = page(hub)
     level = fs.open(serve_path).level(0)
