@@ -164,6 +164,13 @@ def test_drag_a_box_and_the_new_level_lands(browser, serve_path, tmp_path):
         other.goto(f"{url}?level=7&cmap=%3Cb%3Ebold")
         expect(other.locator("#fs-message")).to_contain_text("bad URL: unknown cmap '<b>bold'")
         expect(other.locator("#fs-status")).to_contain_text("level 2")
+
+        # scrolling zooms too, once the wheel has stopped
+        box = page.locator(".bk-Figure").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        page.mouse.wheel(0, -400)
+        expect(page.locator("#fs-message")).to_contain_text("level 3 done", timeout=WAIT_MS)
+        assert [level.index for level in fs.open(serve_path).levels] == [0, 1, 2, 3]
         context.close()
 
 
