@@ -151,6 +151,19 @@ def _parser() -> argparse.ArgumentParser:
     explore.add_argument("--level", type=int, metavar="L",
                          help="level to show first (default: the deepest)")
 
+    serve = sub.add_parser("serve", parents=[execution],
+                           help="web explorer: zoom from a browser (over an SSH tunnel)",
+                           description="Serve a web page on a store's levels: drag a box or "
+                                       "scroll to zoom, and the new level is computed where "
+                                       "the execution options say and drawn as its tiles "
+                                       "land. Binds to 127.0.0.1; reach it from your own "
+                                       "machine with ssh -L PORT:localhost:PORT HOST. "
+                                       "See docs/explore.md.")
+    serve.add_argument("store")
+    serve.add_argument("--port", type=int, default=8050, help="port to listen on (default 8050)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+
     animate = sub.add_parser("animate", help="export the zoom across the ladder as MP4 or GIF",
                              description="A smooth exponential zoom across a store's keyframe "
                                          "ladder, streamed to ffmpeg (H.264 MP4, or GIF).")
@@ -367,6 +380,15 @@ def cmd_explore(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port {args.port}: expected 1 to 65535")
+    serve(args.store, port=args.port, host=args.host, execution=_execution(args))
+    return 0
+
+
 def cmd_animate(args) -> int:
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
@@ -456,8 +478,9 @@ def cmd_bench(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "zoom": cmd_zoom, "ladder": cmd_ladder, "dive": cmd_dive,
-            "animate": cmd_animate, "explore": cmd_explore, "dimension": cmd_dimension,
-            "status": cmd_status, "render": cmd_render, "audit": cmd_audit,
+            "animate": cmd_animate, "explore": cmd_explore, "serve": cmd_serve,
+            "dimension": cmd_dimension, "status": cmd_status, "render": cmd_render,
+            "audit": cmd_audit,
             "info": cmd_info, "bench": cmd_bench}
 
 

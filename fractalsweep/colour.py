@@ -19,7 +19,7 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = ["BOUNDARY", "BUFFER", "CLASS_COLOURS", "CONVERGED", "DIVERGED", "NOT_COMPUTED",
-           "classes", "colormap_of", "equalize", "to_rgb"]
+           "classes", "colormap_of", "equalize", "to_rgb", "to_rgba"]
 
 CONVERGED, DIVERGED, BOUNDARY = 0, 1, 2
 
@@ -192,3 +192,24 @@ def to_rgb(score, cmap="paper", reference=None):
         rgb = colormap((equalize(score, reference) + 1.0) / 2.0, bytes=True)[..., :3]
     rgb[np.isnan(score)] = NOT_COMPUTED  # a level still being computed shows its holes
     return np.ascontiguousarray(rgb[::-1])
+
+
+def to_rgba(score, cmap="paper"):
+    """:func:`to_rgb` with an alpha channel: pixels not computed yet are transparent.
+
+    For drawing a level while its tiles land over something else (the explorers).
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (H, W, 4)
+        Rows top to bottom, as :func:`to_rgb`.
+
+    Examples
+    --------
+    >>> to_rgba(np.array([[np.nan, -1.0], [2.0, 3.0]]), "classes")[..., 3]
+    array([[255, 255],
+           [  0, 255]], dtype=uint8)
+    """
+    score = np.asarray(score, dtype=np.float64)
+    alpha = np.where(np.isnan(score[::-1]), 0, 255).astype(np.uint8)
+    return np.dstack([to_rgb(score, cmap), alpha])

@@ -133,11 +133,14 @@ class Session:
         if self._client is None:
             ex = self.execution
             if ex.scheduler or ex.scheduler_file:
-                self._client = self._stack.enter_context(
-                    Client(ex.scheduler, scheduler_file=ex.scheduler_file))
+                client = Client(ex.scheduler, scheduler_file=ex.scheduler_file)
             else:
-                started = self._stack.enter_context(self._start())
-                self._client = self._stack.enter_context(Client(started))
+                client = Client(self._stack.enter_context(self._start()))
+            # closed, not exited as a context manager: exiting resets a context variable
+            # set in the thread that connected, and the explorers connect in a background
+            # thread but close from their own
+            self._stack.callback(client.close)
+            self._client = client
             self.dashboard = self._client.dashboard_link
             if self.progress:
                 print(f"Dask dashboard: {self.dashboard}", file=sys.stderr)

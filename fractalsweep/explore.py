@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.widgets import RectangleSelector
 
 from . import dive, levels, precision, store
-from .colour import to_rgb
+from .colour import to_rgba
 from .errors import ConfigError, PrecisionError
 from .execution import Execution, Session
 from .render import end_labels, label_ends
@@ -51,12 +51,6 @@ HELP = "drag: zoom   \u2190/\u2192 b/n: levels   d: deepest   c: colours   f: fo
 MIN_DRAG = 2  # screen pixels; a shorter drag in either direction is a click, not a box
 POLL_MS = 250
 REDRAW_SHARE = 0.2  # while tiles land, redrawing takes at most this share of the time
-
-
-def _rgba(score: np.ndarray, cmap: str) -> np.ndarray:
-    """The level coloured as :func:`to_rgb` does (rows top first), pixels not computed clear."""
-    alpha = np.where(np.isnan(score[::-1]), 0, 255).astype(np.uint8)
-    return np.dstack([to_rgb(score, cmap), alpha])
 
 
 @dataclass
@@ -137,7 +131,7 @@ class Explorer:
         self.resolution, self.dtype = (nx, ny), lvl.group.attrs["dtype"]
         self.tiles = (int(lvl.done.sum()), lvl.done.size)
         self.preview = lvl.group.attrs.get("preview", False)
-        self.image.set_data(_rgba(score, self.cmap))
+        self.image.set_data(to_rgba(score, self.cmap))
         # pixel-index coordinates: pixel (i, j) is centred on (i, j), row 0 at the bottom
         self.image.set_extent((-0.5, nx - 0.5, -0.5, ny - 0.5))
         self.ax.set_xlim(-0.5, nx - 0.5)

@@ -5,6 +5,7 @@ rendering never touches pyplot or the global backend; :func:`draw_level` draws i
 axes (a notebook's, the explorer's).
 """
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,8 @@ from matplotlib.figure import Figure
 
 from .colour import BUFFER, CLASS_COLOURS, NOT_COMPUTED, colormap_of, to_rgb
 
-__all__ = ["draw_level", "end_labels", "label_ends", "render_audit", "render_ladder",
-           "render_png"]
+__all__ = ["distinct_labels", "draw_level", "end_labels", "label_ends", "render_audit",
+           "render_ladder", "render_png"]
 
 _MIN_DIGITS, _MAX_DIGITS = 3, 17  # 17 significant digits tell any two float64 apart
 _MIN_PX, _MAX_PX = 400, 1000  # longest image side on screen, at 100 px per inch
@@ -36,7 +37,7 @@ def end_labels(lo, hi):
 
     Deep zoom windows span a tiny relative range, so a fixed precision would print the same
     number at both ends; use the fewest significant digits (at least 3) for which the two
-    labels differ.
+    labels differ (:func:`distinct_labels`).
 
     Parameters
     ----------
@@ -55,11 +56,27 @@ def end_labels(lo, hi):
     >>> end_labels(0.001, 1e6)
     ('0.001', '1e6')
     """
+    return tuple(distinct_labels([lo, hi]))
+
+
+def distinct_labels(values):
+    """Labels for a row of increasing values (axis ticks) in which neighbours differ.
+
+    The fewest significant digits (at least 3, at most the 17 that tell any two float64
+    apart) for which no two neighbouring labels are equal, the same for every label.
+
+    Examples
+    --------
+    >>> distinct_labels([13.29976231, 13.29977418, 13.29978604])
+    ['13.29976', '13.29977', '13.29979']
+    >>> distinct_labels([0.1, 3.16, 100.0])
+    ['0.1', '3.16', '100']
+    """
     for digits in range(_MIN_DIGITS, _MAX_DIGITS + 1):
-        labels = _format(lo, digits), _format(hi, digits)
-        if labels[0] != labels[1]:
+        labels = [_format(value, digits) for value in values]
+        if all(a != b for a, b in pairwise(labels)):
             return labels
-    return _format(lo, _MIN_DIGITS), _format(hi, _MIN_DIGITS)
+    return [_format(value, _MIN_DIGITS) for value in values]
 
 
 def label_ends(ax, x, y, xlabel: str, ylabel: str) -> None:

@@ -223,7 +223,9 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec
         for array, array_dtype, fill in (("provenance", str, ""), ("tiles", "uint8", 0)):
             group.create_array(array, shape=tiling.shape, chunks=(1, 1), dtype=array_dtype,
                                fill_value=fill, dimension_names=("tile_y", "tile_x"))
-        group.attrs.update({
+        # one write (attrs.update writes key by key): a reader that sees "view", and so
+        # counts the level (level_indices), sees every attribute with it
+        group.update_attributes({
             "view": {a: {"lo": view[a].lo, "hi": view[a].hi, "scale": view[a].scale,
                          "label": view[a].label} for a in ("x", "y")},
             "resolution": [nx, ny], "tile": t, "arrays": list(arrays), "dtype": spec.dtype,
