@@ -16,12 +16,12 @@ from .errors import ConfigError
 
 class Hyper(NamedTuple):
     lr: tuple  # one learning rate per layer
-    shift: tuple  # added to each layer's weights before every step
-    init_shift: tuple  # added to each layer's weights once, at init
+    shift: tuple  # added to each layer's weights before every step (None: no shift)
+    init_shift: tuple  # added to each layer's weights once, at init (None: no shift)
 
     @classmethod
     def defaults(cls, depth: int, lr: float) -> Hyper:
-        return cls((lr,) * depth, (0.0,) * depth, (0.0,) * depth)
+        return cls((lr,) * depth, (None,) * depth, (None,) * depth)
 
 
 def _set(values: tuple, layer: int | None, value) -> tuple:

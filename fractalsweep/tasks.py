@@ -22,8 +22,14 @@ class RandomRegression:
         }
 
     @staticmethod
-    def loss(pred, data) -> jax.Array:
-        return jnp.mean((pred - data["Y"]) ** 2)
+    def loss(out, yt) -> jax.Array:
+        """Mean squared error of the outputs ``out`` against the targets, both ``(k, N)``."""
+        return jnp.mean((out - yt) ** 2)
+
+    @staticmethod
+    def loss_grad(out, yt) -> jax.Array:
+        """The gradient of :meth:`loss` with respect to ``out``."""
+        return (2 / out.size) * (out - yt)
 
 
 TASKS = {"random_regression": RandomRegression()}

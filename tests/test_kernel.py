@@ -1,6 +1,5 @@
 """The JAX kernel against the plain NumPy reference written from science.md."""
 
-import jax
 import numpy as np
 import pytest
 import reference as ref
@@ -111,20 +110,52 @@ def test_float32_kernel_agrees_in_sign():
     assert (signs[0] == signs[1]).mean() >= 0.95
 
 
-@pytest.mark.parametrize("activation,batch", [("tanh", "full"), ("tanh", 16), ("relu", "full")])
-def test_early_exit_is_bit_identical_to_training_on(activation, batch):
+@pytest.mark.parametrize("activation,batch,group", [("tanh", "full", 4), ("tanh", 16, 4),
+                                                    ("relu", "full", None)])
+def test_early_exit_is_bit_identical_to_training_on(activation, batch, group):
     """Retiring a group once all its parameters are NaN changes no bit of the results."""
     cfg = config.resolve({"model": {"activation": activation},
                           "training": {"steps": 300, "batch": batch},
                           "x": {"log10": [-3, 6]}, "y": {"log10": [-3, 6]},
                           "grid": {"resolution": 16}})
     xs, ys = axis_values(cfg.x, 16, "float64"), axis_values(cfg.y, 16, "float64")
-    px, py = flat_pixels(xs, ys)
-    with jax.enable_x64(True):
-        arrays = kernel.prepare(cfg, streams.draw(cfg))
-        fast = kernel.compile_kernel(cfg, early_exit=True)(px, py, *arrays)
-        full = kernel.compile_kernel(cfg, early_exit=False)(px, py, *arrays)
-    nan_groups = (np.asarray(full["first_nonfinite"]).reshape(-1, kernel.GROUP) >= 0).all(axis=1)
-    assert nan_groups.sum() >= 4, "the window must hold groups that all blow up"
+    arrays = streams.draw(cfg)
+    fast = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group)
+    full = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, early_exit=False)
+    size = group or kernel.group_size()
+    nan_groups = (full["first_nonfinite"].reshape(-1, size) >= 0).all(axis=1)
+    assert nan_groups.sum() >= (4 if group else 1), "the window must hold groups that all blow up"
     for name in ("score", "first_nonfinite", "final_loss"):
-        np.testing.assert_array_equal(np.asarray(fast[name]), np.asarray(full[name]))
+        np.testing.assert_array_equal(fast[name], full[name])
+
+
+def _bits(out, i):
+    return {k: v[i].tobytes() for k, v in out.items()}
+
+
+@pytest.mark.parametrize("batch", ["full", 16])
+def test_a_pixel_does_not_depend_on_the_call(batch):
+    """Same pixel, other neighbours, positions, call sizes and groups of 16 or more: same bits.
+
+    Tiling, worker counts, resumption and the zoom ladder's reuse of pixels rely on it.
+    """
+    cfg = config.resolve({"training": {"steps": 60, "batch": batch},
+                          "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]}})
+    arrays = streams.draw(cfg)
+    rng = np.random.default_rng(0)
+    xs, ys = 10 ** rng.uniform(-1, 4, 150), 10 ** rng.uniform(-1, 4, 150)
+    alone = _bits(kernel.train(cfg, arrays, xs[:1], ys[:1]), 0)
+    for n, pos, group in [(2, 1, None), (70, 33, None), (150, 149, None), (150, 77, 16),
+                          (150, 5, 128)]:
+        px, py = np.roll(xs[:n], pos), np.roll(ys[:n], pos)  # the pixel moves to index pos
+        assert _bits(kernel.train(cfg, arrays, px, py, group=group), pos) == alone, (n, pos)
+
+
+def test_one_compile_per_config():
+    """Calls of any size reuse one compiled group function."""
+    cfg = config.resolve({"training": {"steps": 5}})
+    arrays = streams.draw(cfg)
+    for n in (1, 10, 100, 200):
+        kernel.train(cfg, arrays, np.full(n, 2.0), np.full(n, 3.0))
+    compiled = kernel.compile_kernel(kernel.kernel_config(cfg), True)
+    assert compiled._cache_size() == 1
