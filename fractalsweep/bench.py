@@ -19,9 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import config, kernel, score, streams
+from . import config, kernel, optimizers, score, streams
 from .axes import hyper_for
 from .grid import axis_values
+from .models import ACTIVATIONS
 
 
 def _pixels(cfg, n: int):
@@ -31,26 +32,50 @@ def _pixels(cfg, n: int):
     return xs, ys.copy()
 
 
+def notebook_forward(model, params, X):
+    """The network as the published notebook writes it: rows are examples, ``h @ W``.
+
+    ``z = h @ W / sqrt(fan_in)`` (divided once more for the output), ``phi(z)``; with the
+    other architecture options applied the same way as :class:`~fractalsweep.models.MLP`
+    (``params`` are its layers, so ``W`` is ``layer.w.T``). Kept apart from the kernel's
+    feature-major pass so that the naive baseline does not change when the kernel does.
+    """
+    act = ACTIVATIONS[model.activation]
+    last = len(params) - 1
+    h = X
+    for i, (layer, (fan_in, _), skip) in enumerate(zip(params, model.shapes, model.skips())):
+        z = h @ layer.w.T
+        if model.parameterization == "mean_field":
+            z = z / fan_in**0.5 if i < last else z / fan_in**0.5 / fan_in**0.5
+        if layer.b is not None:
+            z = z + layer.b.T
+        if i == last:
+            return z
+        a = act.fn(act.scale * z)
+        h = a + h if skip else a
+
+
 def naive(cfg, xs, ys, arrays, group=None) -> dict:
     """The published method: one jitted, vmapped step per Python iteration, every loss kept.
 
-    The gradient comes from ``jax.grad`` of the model's forward pass, not from the
-    kernel's hand-written backward pass.
+    The gradient comes from ``jax.grad`` of :func:`notebook_forward`, not from the kernel's
+    hand-written backward pass.
     """
     parts = kernel.Parts.from_config(cfg)
     weights, data, batch_idx = kernel.prepare(cfg, arrays)
+    X, Y = data["xt"].T, data["yt"].T
 
-    def loss(params, xt, yt):
-        return parts.task.loss(parts.model.forward(params, xt)[0], yt)
+    def loss(params, x, y):
+        return parts.task.loss(notebook_forward(parts.model, params, x).T, y.T)
 
     def one(params, opt_state, hyper, rows):
-        params = tuple(p if s is None else p + s for p, s in zip(params, hyper.shift))
+        params = kernel.shift(params, hyper.shift)
         if rows is None:
-            full, grads = jax.value_and_grad(loss)(params, data["xt"], data["yt"])
+            full, grads = jax.value_and_grad(loss)(params, X, Y)
         else:
-            full = loss(params, data["xt"], data["yt"])
-            grads = jax.grad(loss)(params, data["xt"][:, rows], data["yt"][:, rows])
-        params, opt_state = parts.optimizer.update(params, grads, opt_state, hyper)
+            full = loss(params, X, Y)
+            grads = jax.grad(loss)(params, X[rows], Y[rows])
+        params, opt_state = optimizers.update(parts.optimizer, params, grads, opt_state, hyper)
         return params, opt_state, full
 
     hyper = jax.vmap(lambda x, y: hyper_for(cfg, x, y))(jnp.asarray(xs), jnp.asarray(ys))

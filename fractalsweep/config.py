@@ -26,7 +26,6 @@ from typing import Any
 from .axes import AXES
 from .errors import ConfigError
 
-ACTIVATIONS = ("tanh", "relu", "identity")
 DTYPES = ("float64", "float32")
 SCHEMES = ("legacy", "default")
 SCALES = ("log", "linear")
@@ -37,14 +36,24 @@ class ModelConfig:
     width: int = 16
     depth: int = 2
     activation: str = "tanh"
+    parameterization: str = "mean_field"  # or "standard" (models.MLP)
+    biases: bool = False
+    residual: bool = False  # h + phi(z) between equal-width hidden layers
 
 
 @dataclass(frozen=True)
 class DataConfig:
     task: str = "random_regression"
-    size: int | str = "params"  # "params": number of parameters / target_dim (science.md 3)
-    target_dim: int = 1
-    input_dim: int | str = "width"
+    size: int | str = "params"  # "params": number of parameters / target_dim (the task rounds)
+    target_dim: int = 1  # fixed by the task for image_fit (1) and digits (10)
+    input_dim: int | str = "width"  # fixed by the task for image_fit and digits
+    image: str = "mandelbrot"  # image_fit: mandelbrot, sample or a path
+    fourier_features: int = 0  # image_fit: K random Fourier features (0 = raw coordinates)
+    fourier_scale: float = 10.0  # image_fit: standard deviation of the Fourier frequencies
+
+
+# [data] keys that only some tasks read (tasks.py refuses them for the others).
+TASK_KEYS = ("image", "fourier_features", "fourier_scale")
 
 
 @dataclass(frozen=True)
@@ -52,8 +61,14 @@ class TrainingConfig:
     steps: int = 1000
     batch: int | str = "full"
     batch_seed: int = 42
-    optimizer: str = "gd"
+    optimizer: str = "gd"  # gd | momentum | adam | adamw
     lr: float = 1.0  # learning rate of a layer that no axis sets
+    weight_decay: float | None = None  # None: optax's default (1e-4 for adamw, else 0)
+    momentum: float = 0.9  # momentum only
+    nesterov: bool = False  # momentum only
+    beta1: float = 0.9  # adam, adamw
+    beta2: float = 0.999  # adam, adamw
+    eps: float = 1e-8  # adam, adamw
 
 
 @dataclass(frozen=True)
@@ -101,7 +116,9 @@ class SweepConfig:
     def n_data(self) -> int:
         if self.data.size != "params":
             return int(self.data.size)
-        return self.n_params // self.data.target_dim
+        from .tasks import TASKS
+
+        return TASKS[self.data.task].size(self.n_params // self.data.target_dim)
 
     @property
     def input_dim(self) -> int:
@@ -115,7 +132,9 @@ class SweepConfig:
 
     @property
     def n_params(self) -> int:
-        return sum(a * b for a, b in self.layer_shapes)
+        """Weights, and biases where the model has them."""
+        biases = sum(b for _, b in self.layer_shapes) if self.model.biases else 0
+        return sum(a * b for a, b in self.layer_shapes) + biases
 
     @property
     def batch_size(self) -> int | None:
@@ -235,6 +254,38 @@ def _int(key: str, value: Any, minimum: int) -> int:
     return value
 
 
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} = {value!r}: expected true or false")
+    return value
+
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key} = {value!r}: expected a number")
+    return float(value)
+
+
+def _optimizer_settings(training: TrainingConfig, optimizers: dict) -> TrainingConfig:
+    """Numbers as floats, the default weight decay filled in (optax's: 1e-4 for adamw, else
+    0), and a setting the optimizer does not read refused."""
+    default = TrainingConfig()
+    for key in ("momentum", "nesterov", "beta1", "beta2", "eps"):
+        if key not in optimizers[training.optimizer] and (getattr(training, key)
+                                                          != getattr(default, key)):
+            users = [name for name, keys in optimizers.items() if key in keys]
+            raise ConfigError(f"training.{key} is read by training.optimizer = "
+                              f"{' or '.join(users)}, not {training.optimizer!r}; remove it")
+    _bool("training.nesterov", training.nesterov)
+    decay = training.weight_decay
+    if decay is None:
+        decay = 1e-4 if training.optimizer == "adamw" else 0.0
+    numbers = {key: _number(f"training.{key}", getattr(training, key))
+               for key in ("lr", "momentum", "beta1", "beta2", "eps")}
+    return dataclasses.replace(training, weight_decay=_number("training.weight_decay", decay),
+                               **numbers)
+
+
 def _choice(key: str, value: Any, valid: tuple[str, ...]) -> str:
     if value not in valid:
         raise ConfigError(f"{key} = {value!r}: valid values are {', '.join(valid)}")
@@ -254,6 +305,7 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
     ConfigError
         On the first problem found, naming the key and what is valid.
     """
+    from .models import ACTIVATIONS, PARAMETERIZATIONS
     from .optimizers import OPTIMIZERS
     from .tasks import TASKS
 
@@ -264,25 +316,32 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
     model = _dataclass("model", ModelConfig, raw.get("model", {}))
     _int("model.width", model.width, 1)
     _int("model.depth", model.depth, 1)
-    _choice("model.activation", model.activation, ACTIVATIONS)
+    _choice("model.activation", model.activation, tuple(ACTIVATIONS))
+    _choice("model.parameterization", model.parameterization, PARAMETERIZATIONS)
+    for key in ("biases", "residual"):
+        _bool(f"model.{key}", getattr(model, key))
+    if model.residual and model.depth < 3:
+        raise ConfigError(f"model.residual = true needs model.depth >= 3 (it joins hidden "
+                          f"layers of equal width; depth is {model.depth})")
 
-    data = _dataclass("data", DataConfig, raw.get("data", {}))
+    raw_data = raw.get("data", {})
+    data = _dataclass("data", DataConfig, raw_data)
     _choice("data.task", data.task, tuple(TASKS))
     _int("data.target_dim", data.target_dim, 1)
     if data.size != "params":
         _int("data.size", data.size, 1)
     if data.input_dim != "width":
         _int("data.input_dim", data.input_dim, 1)
+    _int("data.fourier_features", data.fourier_features, 0)
+    data = TASKS[data.task].resolve(data, set(raw_data))
 
     training = _dataclass("training", TrainingConfig, raw.get("training", {}))
     _int("training.steps", training.steps, 1)
     _int("training.batch_seed", training.batch_seed, 0)
     if training.batch != "full":
         _int("training.batch", training.batch, 1)
-    if isinstance(training.lr, bool) or not isinstance(training.lr, (int, float)):
-        raise ConfigError(f"training.lr = {training.lr!r}: expected a number")
-    training = dataclasses.replace(training, lr=float(training.lr))
     _choice("training.optimizer", training.optimizer, tuple(OPTIMIZERS))
+    training = _optimizer_settings(training, OPTIMIZERS)
 
     raw_grid = raw.get("grid", {})
     for key in LEGACY_KEYS["grid"]:
@@ -310,11 +369,12 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
         name=str(raw.get("name", "sweep")),
     )
     for axis_name in ("x", "y"):
-        layer = getattr(cfg, axis_name).layer
-        if layer is not None and layer >= model.depth:
+        axis = getattr(cfg, axis_name)
+        if axis.layer is not None and axis.layer >= model.depth:
             raise ConfigError(
-                f"{axis_name}.layer = {layer}: the model has layers 0..{model.depth - 1}"
+                f"{axis_name}.layer = {axis.layer}: the model has layers 0..{model.depth - 1}"
             )
+        AXES[axis.kind].check_optimizer(axis_name, axis.kind, training.optimizer)
     if cfg.batch_size is not None and cfg.batch_size > cfg.n_data:
         raise ConfigError(f"training.batch = {cfg.batch_size}: at most data size {cfg.n_data}")
     return cfg

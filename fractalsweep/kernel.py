@@ -24,10 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import score
+from . import optimizers, score
 from .axes import hyper_for
 from .models import MLP
-from .optimizers import OPTIMIZERS
 from .tasks import TASKS
 
 # Networks per jitted call, by platform: measured on CPU (docs/performance.md); the GPU
@@ -54,14 +53,18 @@ class Parts:
     @classmethod
     def from_config(cls, cfg) -> Parts:
         return cls(MLP.from_config(cfg), TASKS[cfg.data.task],
-                   OPTIMIZERS[cfg.training.optimizer], cfg.training.steps)
+                   optimizers.from_config(cfg.training), cfg.training.steps)
 
 
 def net_init(parts: Parts, weights, hyper):
     """Parameters and optimizer state of one network from the stored init ``weights``."""
-    params = parts.model.init(weights)
-    params = tuple(p if s is None else p + s for p, s in zip(params, hyper.init_shift))
+    params = shift(parts.model.init(weights), hyper.init_shift)
     return params, parts.optimizer.init(params)
+
+
+def shift(params, shifts):
+    """Add each layer's shift (or nothing, where it is None) to its weights."""
+    return tuple(p if s is None else p._replace(w=p.w + s) for p, s in zip(params, shifts))
 
 
 def net_step(parts: Parts, params, opt_state, hyper, data, rows):
@@ -72,7 +75,7 @@ def net_step(parts: Parts, params, opt_state, hyper, data, rows):
     batch. ``data`` holds the feature-major ``xt`` (d, N) and ``yt`` (k, N).
     """
     model, task = parts.model, parts.task
-    params = tuple(p if s is None else p + s for p, s in zip(params, hyper.shift))
+    params = shift(params, hyper.shift)
     out, cache = model.forward(params, data["xt"])
     loss = task.loss(out, data["yt"])
     if rows is not None:
@@ -81,13 +84,21 @@ def net_step(parts: Parts, params, opt_state, hyper, data, rows):
     else:
         yt = data["yt"]
     grads = model.backward(params, cache, task.loss_grad(out, yt))
-    params, opt_state = parts.optimizer.update(params, grads, opt_state, hyper)
+    params, opt_state = optimizers.update(parts.optimizer, params, grads, opt_state, hyper)
     return params, opt_state, loss
 
 
 def _has_nan(params):
     """Per network of a group: whether any parameter is NaN."""
-    return jnp.stack([jnp.isnan(p).any(axis=(1, 2)) for p in params]).any(axis=0)
+    leaves = jax.tree.leaves(params)
+    return jnp.stack([jnp.isnan(p).reshape(p.shape[0], -1).any(axis=1) for p in leaves]).any(0)
+
+
+def final_measures(parts: Parts, params, data) -> dict:
+    """The task's measures of the trained network (after the last update) on all the data."""
+    if not parts.task.outputs:
+        return {}
+    return parts.task.measures(parts.model.forward(params, data["xt"])[0], data["yt"])
 
 
 def make_group_run(cfg, early_exit: bool = True):
@@ -119,11 +130,12 @@ def make_group_run(cfg, early_exit: bool = True):
             params, opt_state, loss = train(params, opt_state, hyper, data, rows)
             return t + 1, params, opt_state, record(sc, loss, t, steps)
 
-        t, _, _, sc = jax.lax.while_loop(training, train_step, (0, params, opt_state, sc))
+        t, params, _, sc = jax.lax.while_loop(training, train_step, (0, params, opt_state, sc))
         nan = jnp.full(xs.shape, jnp.nan, data["xt"].dtype)
         _, sc = jax.lax.while_loop(lambda c: c[0] < steps,
                                    lambda c: (c[0] + 1, record(c[1], nan, c[0], steps)), (t, sc))
-        return jax.vmap(score.finalize, in_axes=(0, None))(sc, steps)
+        out = jax.vmap(score.finalize, in_axes=(0, None))(sc, steps)
+        return out | jax.vmap(partial(final_measures, parts), in_axes=(0, None))(params, data)
 
     return run
 
@@ -154,9 +166,13 @@ def kernel_config(cfg):
 
 
 def outputs(cfg) -> dict[str, tuple[str, object]]:
-    """The per-pixel arrays a run of ``cfg`` produces: name -> (dtype, fill for "not computed")."""
+    """The per-pixel arrays a run of ``cfg`` produces: name -> (dtype, fill for "not computed").
+
+    ``score``, ``first_nonfinite`` and ``final_loss`` always, and what the task measures
+    (``accuracy`` for digits).
+    """
     return {"score": ("float64", np.nan), "first_nonfinite": ("int32", -2),
-            "final_loss": ("float64", np.nan)}
+            "final_loss": ("float64", np.nan), **TASKS[cfg.data.task].outputs}
 
 
 def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
