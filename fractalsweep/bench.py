@@ -116,7 +116,7 @@ def _rate(fn, n: int, steps: int, repeats: int) -> tuple[float, float]:
     return n * steps / best_wall, n * steps / best_cpu
 
 
-# The paper's baseline tile (science.md 8): tanh, full batch, learning rates of both layers.
+# The paper's baseline tile (docs/paper.md): tanh, full batch, learning rates of both layers.
 BASELINE = {"x": {"lo": "13.29976231", "hi": "13.29978604"},
             "y": {"lo": "200.3582269", "hi": "200.3585844"}}
 

@@ -11,8 +11,10 @@ size, whatever its tiles (docs/kernel.md).
 
 The group size is the device's business (:func:`group_size`): on a CPU a small group
 keeps its working set in cache for all steps. Each network's arithmetic is the same
-whatever the other members of its group, so results do not depend on the layout.
-A group stops training early once all its networks have NaN parameters.
+whatever the other members of its group and its slot in it, so a pixel's results do not
+depend on the tiling, the call size or its neighbours (on a CPU groups of 16 and more
+also agree with each other bit for bit; docs/kernel.md). A group stops training early
+once all its networks have NaN parameters.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ class Layer(NamedTuple):
 
 
 def init(key, shapes, dtype) -> tuple:
-    """One N(0, 1) matrix per layer, each from its own split of ``key`` (science.md 4)."""
+    """One N(0, 1) matrix per layer, each from its own split of ``key`` (docs/kernel.md, "Random streams")."""
     keys = jax.random.split(key, len(shapes))
     return tuple(jax.random.normal(k, s, dtype=dtype) for k, s in zip(keys, shapes))
 

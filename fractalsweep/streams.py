@@ -1,4 +1,4 @@
-"""The random streams of science.md section 4: init, data and minibatch indices.
+"""The random streams (docs/kernel.md, "Random streams"): init, data and minibatch rows.
 
 Everything random is drawn here, once per sweep, on the host, and saved in the store; the
 kernel receives plain arrays. ``scheme="legacy"`` selects JAX's pre-2024 random bits (the

@@ -158,7 +158,7 @@ def loss_and_grads(weights, X, Y, activation, biases=None, parameterization="mea
 # --------------------------------------------------------------------------- score
 
 def normalized_losses(losses):
-    """science.md section 6 up to the convergence test: non-finite -> 1e6 (a select, not a
+    """docs/kernel.md, "Score", up to the convergence test: non-finite -> 1e6 (a select, not a
     multiply), divide by l[0], clip values above 1e6 to 1e6.
 
     Literal NumPy semantics, no special cases: l[0] non-finite becomes 1e6 like any other
@@ -175,7 +175,7 @@ def normalized_losses(losses):
 
 
 def score_from_losses(losses):
-    """science.md section 6: converged iff the mean of the last min(20, T) normalised
+    """docs/kernel.md, "Score": converged iff the mean of the last min(20, T) normalised
     values is < 1 (a mean of exactly 1 is diverged); score = -sum(v) if converged,
     else +sum(1 / v)."""
     v = normalized_losses(losses)

@@ -1,4 +1,4 @@
-"""The JAX kernel against the plain NumPy reference written from science.md."""
+"""The JAX kernel against the plain NumPy reference (tests/reference.py)."""
 
 import jax
 import numpy as np
@@ -22,7 +22,7 @@ WINDOWS = {  # log10 bounds that hold converged, diverged and non-finite runs
 
 
 def _reference(cfg, arrays, x, y):
-    """The reference run of pixel (x, y), decoding the axes from science.md by hand."""
+    """The reference run of pixel (x, y), decoding the axes by hand."""
     weights = [arrays[f"w{i}"] for i in range(cfg.model.depth)]
     lrs = [cfg.training.lr] * cfg.model.depth
     shift, init_shift = [None] * cfg.model.depth, [None] * cfg.model.depth

@@ -84,8 +84,8 @@ def test_dphi_relu_at_zero_is_zero():
     assert ref.dphi("relu", np.array([0.0]))[0] == 0.0
 
 
-def test_forward_depth2_matches_science_md_formula():
-    # science.md section 2, literally: Z0 = X@W0/sqrt(n); H = phi(Z0); out = (H@W1/sqrt(n))/sqrt(n)
+def test_forward_depth2_matches_the_documented_formula():
+    # docs/kernel.md, "Network", literally: Z0 = X@W0/sqrt(n); H = phi(Z0); out = (H@W1/sqrt(n))/sqrt(n)
     weights, X, Y = _problem(0, [(16, 16), (16, 1)], 272)
     W0, W1 = weights
     n = 16
