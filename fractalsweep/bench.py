@@ -154,7 +154,8 @@ def table(rows: list[dict]) -> str:
     lines = [header]
     lines += [f"{r['dtype']:8} {r['method']:15} {r['group'] or '-':>6} "
               f"{r['net_steps_per_s']:>12,.0f} {r['net_steps_per_cpu_s']:>10,.0f} "
-              f"{r['ratio']:>8.2f}x" for r in rows]
+              + (f"{r['ratio']:>8.2f}x" if np.isfinite(r["ratio"]) else f"{'-':>9}")
+              for r in rows]
     return "\n".join(lines)
 
 
