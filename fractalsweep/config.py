@@ -204,7 +204,7 @@ def _decimal(key: str, value: Any) -> str:
     return str(d)
 
 
-def _axis(name: str, raw: Any, default_layer: int) -> AxisConfig:
+def _axis(name: str, raw: Any, default_layer: int, optimizer: str) -> AxisConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"[{name}] must be a table, got {raw!r}")
     raw = dict(raw)
@@ -223,6 +223,7 @@ def _axis(name: str, raw: Any, default_layer: int) -> AxisConfig:
     axis = _dataclass(name, AxisConfig, raw)
     if axis.kind not in AXES:
         raise ConfigError(f"{name}.kind = {axis.kind!r}: valid kinds are {', '.join(AXES)}")
+    AXES[axis.kind].check_optimizer(name, axis.kind, optimizer)
     lo, hi = _decimal(f"{name}.lo", axis.lo), _decimal(f"{name}.hi", axis.hi)
     if axis.scale not in SCALES:
         raise ConfigError(f"{name}.scale = {axis.scale!r}: valid scales are {', '.join(SCALES)}")
@@ -360,8 +361,8 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
         model=model,
         data=data,
         training=training,
-        x=_axis("x", raw.get("x", dataclasses.asdict(DEFAULT.x)), default_layer=0),
-        y=_axis("y", raw.get("y", dataclasses.asdict(DEFAULT.y)), default_layer=1),
+        x=_axis("x", raw.get("x", dataclasses.asdict(DEFAULT.x)), 0, training.optimizer),
+        y=_axis("y", raw.get("y", dataclasses.asdict(DEFAULT.y)), 1, training.optimizer),
         grid=grid,
         dtype=_choice("dtype", raw.get("dtype", "float64"), DTYPES),
         scheme=_choice("scheme", raw.get("scheme", "legacy"), SCHEMES),
@@ -369,12 +370,11 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
         name=str(raw.get("name", "sweep")),
     )
     for axis_name in ("x", "y"):
-        axis = getattr(cfg, axis_name)
-        if axis.layer is not None and axis.layer >= model.depth:
+        layer = getattr(cfg, axis_name).layer
+        if layer is not None and layer >= model.depth:
             raise ConfigError(
-                f"{axis_name}.layer = {axis.layer}: the model has layers 0..{model.depth - 1}"
+                f"{axis_name}.layer = {layer}: the model has layers 0..{model.depth - 1}"
             )
-        AXES[axis.kind].check_optimizer(axis_name, axis.kind, training.optimizer)
     if cfg.batch_size is not None and cfg.batch_size > cfg.n_data:
         raise ConfigError(f"training.batch = {cfg.batch_size}: at most data size {cfg.n_data}")
     return cfg
