@@ -1,8 +1,10 @@
 """``fractalsweep bench``: network-steps per second of the kernel against the naive method.
 
 The naive method is the published notebook's: a Python loop of per-step jitted, vmapped
-calls that keeps every loss, scored at the end. Both run in the same process on the same
-pixels, so their ratio is meaningful on a shared, noisy machine.
+calls over all pixels, with the gradient from autodiff, keeping every loss, scored at the
+end. Both run in the same process on the same pixels, so their ratio is meaningful on a
+shared, noisy machine. Besides wall-clock rates, each row gives the rate per CPU-second
+of the process (all its threads), which is the per-core figure on a CPU.
 """
 
 from __future__ import annotations
@@ -10,104 +12,149 @@ from __future__ import annotations
 import json
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import config, kernel, score, streams
+from . import config, kernel, optimizers, score, streams
 from .axes import hyper_for
 from .grid import axis_values
-from .optimizers import OPTIMIZERS
+from .models import ACTIVATIONS
 
 
 def _pixels(cfg, n: int):
-    """``n`` pixels (rounded up to whole kernel groups) on the diagonal of the window."""
-    n = -(-n // kernel.GROUP) * kernel.GROUP
+    """``n`` pixels on the diagonal of the window."""
     xs = axis_values(cfg.x, n, cfg.dtype)
     ys = axis_values(cfg.y, n, cfg.dtype)[::-1]
-    return jnp.asarray(xs), jnp.asarray(ys.copy())
+    return xs, ys.copy()
 
 
-def naive(cfg, xs, ys, arrays) -> dict:
-    """The published method: one jitted, vmapped step per Python iteration, every loss kept."""
+def notebook_forward(model, params, X):
+    """The network as the published notebook writes it: rows are examples, ``h @ W``.
+
+    ``z = h @ W / sqrt(fan_in)`` (divided once more for the output), ``phi(z)``; with the
+    other architecture options applied the same way as :class:`~fractalsweep.models.MLP`
+    (``params`` are its layers, so ``W`` is ``layer.w.T``). Kept apart from the kernel's
+    feature-major pass so that the naive baseline does not change when the kernel does.
+    """
+    act = ACTIVATIONS[model.activation]
+    last = len(params) - 1
+    h = X
+    for i, (layer, (fan_in, _), skip) in enumerate(zip(params, model.shapes, model.skips())):
+        z = h @ layer.w.T
+        if model.parameterization == "mean_field":
+            z = z / fan_in**0.5 if i < last else z / fan_in**0.5 / fan_in**0.5
+        if layer.b is not None:
+            z = z + layer.b.T
+        if i == last:
+            return z
+        a = act.fn(act.scale * z)
+        h = a + h if skip else a
+
+
+def naive(cfg, xs, ys, arrays, group=None) -> dict:
+    """The published method: one jitted, vmapped step per Python iteration, every loss kept.
+
+    The gradient comes from ``jax.grad`` of :func:`notebook_forward`, not from the kernel's
+    hand-written backward pass.
+    """
+    parts = kernel.Parts.from_config(cfg)
     weights, data, batch_idx = kernel.prepare(cfg, arrays)
-    step = kernel.make_step(cfg)
-    opt = OPTIMIZERS[cfg.training.optimizer]
+    X, Y = data["xt"].T, data["yt"].T
 
-    def one(x, y, params, opt_state, idx):
-        return step(params, opt_state, hyper_for(cfg, x, y), data, idx)
+    def loss(params, x, y):
+        return parts.task.loss(notebook_forward(parts.model, params, x).T, y.T)
 
-    batched = jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
-    init = jax.vmap(lambda x, y: tuple(
-        w + s for w, s in zip(weights, hyper_for(cfg, x, y).init_shift)))
-    params = init(xs, ys)
-    opt_state = jax.vmap(opt.init)(params)
+    def one(params, opt_state, hyper, rows):
+        params = kernel.shift(params, hyper.shift)
+        if rows is None:
+            full, grads = jax.value_and_grad(loss)(params, X, Y)
+        else:
+            full = loss(params, X, Y)
+            grads = jax.grad(loss)(params, X[rows], Y[rows])
+        params, opt_state = optimizers.update(parts.optimizer, params, grads, opt_state, hyper)
+        return params, opt_state, full
+
+    hyper = jax.vmap(lambda x, y: hyper_for(cfg, x, y))(jnp.asarray(xs), jnp.asarray(ys))
+    params, opt_state = jax.vmap(partial(kernel.net_init, parts), in_axes=(None, 0))(weights,
+                                                                                     hyper)
+    batched = jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None)))
     losses = []
     for t in range(cfg.training.steps):
-        idx = None if batch_idx is None else batch_idx[t]
-        params, opt_state, loss = batched(xs, ys, params, opt_state, idx)
-        losses.append(loss)
+        rows = None if batch_idx is None else batch_idx[t]
+        params, opt_state, loss_t = batched(params, opt_state, hyper, rows)
+        losses.append(loss_t)
     return jax.vmap(score.from_losses)(jnp.stack(losses, axis=1))
 
 
-def fused(cfg, xs, ys, arrays, early_exit: bool = True) -> dict:
-    """The fractalsweep kernel on the same pixels."""
-    weights, data, batch_idx = kernel.prepare(cfg, arrays)
-    return kernel.compile_kernel(cfg, early_exit)(xs, ys, weights, data, batch_idx)
+def fused(cfg, xs, ys, arrays, group=None) -> dict:
+    """The fractalsweep kernel on the same pixels (``group`` networks per call)."""
+    return kernel.train(cfg, arrays, xs, ys, group=group)
 
 
-def fused_without_exit(cfg, xs, ys, arrays) -> dict:
+def fused_without_exit(cfg, xs, ys, arrays, group=None) -> dict:
     """The kernel training every network for every step (no early exit on NaN)."""
-    return fused(cfg, xs, ys, arrays, early_exit=False)
+    return kernel.train(cfg, arrays, xs, ys, group=group, early_exit=False)
 
 
 METHODS = {"naive": naive, "kernel": fused, "kernel-no-exit": fused_without_exit}
 
 
-def _rate(fn, cfg, xs, ys, arrays, repeats: int) -> float:
-    """Best-of-``repeats`` network-steps per second, after one warm-up (compile) call."""
-    jax.block_until_ready(fn(cfg, xs, ys, arrays))
-    best = np.inf
+def _rate(fn, n: int, steps: int, repeats: int) -> tuple[float, float]:
+    """Best-of-``repeats`` network-steps per wall second and per CPU second of the process,
+    after one warm-up (compile) call."""
+    jax.block_until_ready(fn())
+    best_wall = best_cpu = np.inf
     for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(cfg, xs, ys, arrays))
-        best = min(best, time.perf_counter() - t)
-    return len(xs) * cfg.training.steps / best
+        wall, cpu = time.perf_counter(), time.process_time()
+        jax.block_until_ready(fn())
+        best_wall = min(best_wall, time.perf_counter() - wall)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    return n * steps / best_wall, n * steps / best_cpu
 
 
-# The paper's baseline tile (science.md 8): tanh, full batch, learning rates of both layers.
+# The paper's baseline tile (docs/paper.md): tanh, full batch, learning rates of both layers.
 BASELINE = {"x": {"lo": "13.29976231", "hi": "13.29978604"},
             "y": {"lo": "200.3582269", "hi": "200.3585844"}}
 
 
-def run(pixels: int = 1024, steps: int = 100, repeats: int = 3, job: dict = BASELINE) -> list:
-    """Measure every method in float64 and float32; returns one row per (dtype, method)."""
-    rows = []
-    with jax.enable_x64(True):
-        rows += _measure(pixels, steps, repeats, job)
-    return rows
+def run(pixels: int = 1024, steps: int = 100, repeats: int = 3, job: dict = BASELINE,
+        group: int | None = None, dtypes=("float64", "float32"), methods=tuple(METHODS)) -> list:
+    """Measure ``methods`` for each dtype; returns one row per (dtype, method).
 
-
-def _measure(pixels, steps, repeats, job) -> list:
+    ``group`` is the kernel's networks per call (default: the device's choice); ``naive``
+    always trains all pixels at once.
+    """
     rows = []
-    for dtype in ("float64", "float32"):
-        overrides = [f"dtype='{dtype}'", f"training.steps={steps}"]
-        raw = config.apply_overrides(job, overrides)
+    for dtype in dtypes:
+        raw = config.apply_overrides(job, [f"dtype='{dtype}'", f"training.steps={steps}"])
         cfg = config.resolve(raw)
         arrays = streams.draw(cfg)
         xs, ys = _pixels(cfg, pixels)
-        rates = {name: _rate(fn, cfg, xs, ys, arrays, repeats) for name, fn in METHODS.items()}
-        rows += [{"dtype": dtype, "method": name, "net_steps_per_s": rate,
-                  "ratio": rate / rates["naive"]} for name, rate in rates.items()]
+        rates = {}
+        for name in methods:
+            fn = partial(METHODS[name], cfg, xs, ys, arrays, group)
+            with jax.enable_x64(True):
+                rates[name] = _rate(fn, pixels, steps, repeats)
+        base = rates.get("naive", (np.nan,))[0]
+        rows += [{"dtype": dtype, "method": name, "group": None if name == "naive" else
+                  group or kernel.group_size(), "net_steps_per_s": wall,
+                  "net_steps_per_cpu_s": cpu, "ratio": wall / base}
+                 for name, (wall, cpu) in rates.items()]
     return rows
 
 
 def table(rows: list[dict]) -> str:
     """The rows as an aligned text table."""
-    lines = [f"{'dtype':8} {'method':15} {'net-steps/s':>12} {'vs naive':>9}"]
-    lines += [f"{r['dtype']:8} {r['method']:15} {r['net_steps_per_s']:>12,.0f} {r['ratio']:>8.2f}x"
+    header = (f"{'dtype':8} {'method':15} {'group':>6} {'net-steps/s':>12} {'per CPU-s':>10} "
+              f"{'vs naive':>9}")
+    lines = [header]
+    lines += [f"{r['dtype']:8} {r['method']:15} {r['group'] or '-':>6} "
+              f"{r['net_steps_per_s']:>12,.0f} {r['net_steps_per_cpu_s']:>10,.0f} "
+              + (f"{r['ratio']:>8.2f}x" if np.isfinite(r["ratio"]) else f"{'-':>9}")
               for r in rows]
     return "\n".join(lines)
 

@@ -242,8 +242,16 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="kernel speed against the naive per-step method",
                            description="Network-steps per second of the kernel and of the "
                                        "published per-step method, in float64 and float32, "
-                                       "measured in the same process.")
-    bench.add_argument("--pixels", type=int, default=1024, help="networks per call (default 1024)")
+                                       "measured in the same process, per wall second and "
+                                       "per CPU second (one core's figure on a CPU).")
+    bench.add_argument("--pixels", type=int, default=1024, help="networks trained (default 1024)")
+    bench.add_argument("--group", type=int, help="kernel networks per call (default: chosen "
+                                                 "for the device)")
+    bench.add_argument("--dtype", choices=("float64", "float32"), action="append",
+                       help="measure only this dtype (repeatable; default both)")
+    bench.add_argument("--method", choices=("naive", "kernel", "kernel-no-exit"),
+                       action="append", help="measure only this method (repeatable; "
+                                             "default all)")
     bench.add_argument("--steps", type=int, default=100, help="training steps (default 100)")
     bench.add_argument("--repeats", type=int, default=3, help="timed repeats, best kept")
     bench.add_argument("--job", help="job file whose network and window to use (default: the "
@@ -466,10 +474,12 @@ def cmd_bench(args) -> int:
     from . import bench
     from .config import apply_overrides, load_job
 
-    for name in ("pixels", "steps", "repeats"):
+    for name in ("pixels", "steps", "repeats", "group"):
         _positive(f"--{name}", getattr(args, name))
     job = apply_overrides(load_job(args.job) if args.job else bench.BASELINE, args.overrides)
-    rows = bench.run(pixels=args.pixels, steps=args.steps, repeats=args.repeats, job=job)
+    rows = bench.run(pixels=args.pixels, steps=args.steps, repeats=args.repeats, job=job,
+                     group=args.group, dtypes=args.dtype or ("float64", "float32"),
+                     methods=args.method or tuple(bench.METHODS))
     print(bench.table(rows))
     print(f"saved for cost estimates: {bench.save(rows)}")
     if args.json:

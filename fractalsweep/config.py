@@ -29,7 +29,6 @@ from .errors import ConfigError
 from .fractals import FRACTALS, PLANE_AXES
 from .grid import DOUBLE_DOUBLE, resolution_pair
 
-ACTIVATIONS = ("tanh", "relu", "identity")
 DTYPES = ("float64", "float32", DOUBLE_DOUBLE)
 SCHEMES = ("legacy", "default")
 SCALES = ("log", "linear")
@@ -40,14 +39,24 @@ class ModelConfig:
     width: int = 16
     depth: int = 2
     activation: str = "tanh"
+    parameterization: str = "mean_field"  # or "standard" (models.MLP)
+    biases: bool = False
+    residual: bool = False  # h + phi(z) between equal-width hidden layers
 
 
 @dataclass(frozen=True)
 class DataConfig:
     task: str = "random_regression"
-    size: int | str = "params"  # "params": number of parameters / target_dim (science.md 3)
-    target_dim: int = 1
-    input_dim: int | str = "width"
+    size: int | str = "params"  # "params": number of parameters / target_dim (the task rounds)
+    target_dim: int = 1  # fixed by the task for image_fit (1) and digits (10)
+    input_dim: int | str = "width"  # fixed by the task for image_fit and digits
+    image: str = "mandelbrot"  # image_fit: mandelbrot, sample or a path
+    fourier_features: int = 0  # image_fit: K random Fourier features (0 = raw coordinates)
+    fourier_scale: float = 10.0  # image_fit: standard deviation of the Fourier frequencies
+
+
+# [data] keys that only some tasks read (tasks.py refuses them for the others).
+TASK_KEYS = ("image", "fourier_features", "fourier_scale")
 
 
 @dataclass(frozen=True)
@@ -55,8 +64,14 @@ class TrainingConfig:
     steps: int = 1000
     batch: int | str = "full"
     batch_seed: int = 42
-    optimizer: str = "gd"
+    optimizer: str = "gd"  # gd | momentum | adam | adamw
     lr: float = 1.0  # learning rate of a layer that no axis sets
+    weight_decay: float | None = None  # None: optax's default (1e-4 for adamw, else 0)
+    momentum: float = 0.9  # momentum only
+    nesterov: bool = False  # momentum only
+    beta1: float = 0.9  # adam, adamw
+    beta2: float = 0.999  # adam, adamw
+    eps: float = 1e-8  # adam, adamw
 
 
 @dataclass(frozen=True)
@@ -114,7 +129,9 @@ class SweepConfig:
     def n_data(self) -> int:
         if self.data.size != "params":
             return int(self.data.size)
-        return self.n_params // self.data.target_dim
+        from .tasks import TASKS
+
+        return TASKS[self.data.task].size(self.n_params // self.data.target_dim)
 
     @property
     def input_dim(self) -> int:
@@ -128,7 +145,9 @@ class SweepConfig:
 
     @property
     def n_params(self) -> int:
-        return sum(a * b for a, b in self.layer_shapes)
+        """Weights, and biases where the model has them."""
+        biases = sum(b for _, b in self.layer_shapes) if self.model.biases else 0
+        return sum(a * b for a, b in self.layer_shapes) + biases
 
     @property
     def batch_size(self) -> int | None:
@@ -194,7 +213,7 @@ def _decimal(key: str, value: Any) -> str:
     return str(parse(key, value))
 
 
-def _axis(name: str, raw: Any, default: AxisConfig, kinds: dict) -> AxisConfig:
+def _axis(name: str, raw: Any, default: AxisConfig, kinds: dict, optimizer: str) -> AxisConfig:
     """One axis; ``kinds`` are the axis kinds of the sweep's system, ``default`` its axis."""
     if not isinstance(raw, dict):
         raise ConfigError(f"[{name}] must be a table, got {raw!r}")
@@ -214,6 +233,7 @@ def _axis(name: str, raw: Any, default: AxisConfig, kinds: dict) -> AxisConfig:
     axis = _dataclass(name, AxisConfig, raw)
     if axis.kind not in kinds:
         raise ConfigError(f"{name}.kind = {axis.kind!r}: valid kinds are {', '.join(kinds)}")
+    kinds[axis.kind].check_optimizer(name, axis.kind, optimizer)
     lo, hi = _decimal(f"{name}.lo", axis.lo), _decimal(f"{name}.hi", axis.hi)
     if axis.scale not in SCALES:
         raise ConfigError(f"{name}.scale = {axis.scale!r}: valid scales are {', '.join(SCALES)}")
@@ -258,6 +278,38 @@ def _int(key: str, value: Any, minimum: int) -> int:
     return value
 
 
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} = {value!r}: expected true or false")
+    return value
+
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key} = {value!r}: expected a number")
+    return float(value)
+
+
+def _optimizer_settings(training: TrainingConfig, optimizers: dict) -> TrainingConfig:
+    """Numbers as floats, the default weight decay filled in (optax's: 1e-4 for adamw, else
+    0), and a setting the optimizer does not read refused."""
+    default = TrainingConfig()
+    for key in ("momentum", "nesterov", "beta1", "beta2", "eps"):
+        if key not in optimizers[training.optimizer] and (getattr(training, key)
+                                                          != getattr(default, key)):
+            users = [name for name, keys in optimizers.items() if key in keys]
+            raise ConfigError(f"training.{key} is read by training.optimizer = "
+                              f"{' or '.join(users)}, not {training.optimizer!r}; remove it")
+    _bool("training.nesterov", training.nesterov)
+    decay = training.weight_decay
+    if decay is None:
+        decay = 1e-4 if training.optimizer == "adamw" else 0.0
+    numbers = {key: _number(f"training.{key}", getattr(training, key))
+               for key in ("lr", "momentum", "beta1", "beta2", "eps")}
+    return dataclasses.replace(training, weight_decay=_number("training.weight_decay", decay),
+                               **numbers)
+
+
 def _choice(key: str, value: Any, valid: tuple[str, ...]) -> str:
     if value not in valid:
         raise ConfigError(f"{key} = {value!r}: valid values are {', '.join(valid)}")
@@ -277,6 +329,7 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
     ConfigError
         On the first problem found, naming the key and what is valid.
     """
+    from .models import ACTIVATIONS, PARAMETERIZATIONS
     from .optimizers import OPTIMIZERS
     from .tasks import TASKS
 
@@ -287,25 +340,32 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
     model = _dataclass("model", ModelConfig, raw.get("model", {}))
     _int("model.width", model.width, 1)
     _int("model.depth", model.depth, 1)
-    _choice("model.activation", model.activation, ACTIVATIONS)
+    _choice("model.activation", model.activation, tuple(ACTIVATIONS))
+    _choice("model.parameterization", model.parameterization, PARAMETERIZATIONS)
+    for key in ("biases", "residual"):
+        _bool(f"model.{key}", getattr(model, key))
+    if model.residual and model.depth < 3:
+        raise ConfigError(f"model.residual = true needs model.depth >= 3 (it joins hidden "
+                          f"layers of equal width; depth is {model.depth})")
 
-    data = _dataclass("data", DataConfig, raw.get("data", {}))
+    raw_data = raw.get("data", {})
+    data = _dataclass("data", DataConfig, raw_data)
     _choice("data.task", data.task, tuple(TASKS))
     _int("data.target_dim", data.target_dim, 1)
     if data.size != "params":
         _int("data.size", data.size, 1)
     if data.input_dim != "width":
         _int("data.input_dim", data.input_dim, 1)
+    _int("data.fourier_features", data.fourier_features, 0)
+    data = TASKS[data.task].resolve(data, set(raw_data))
 
     training = _dataclass("training", TrainingConfig, raw.get("training", {}))
     _int("training.steps", training.steps, 1)
     _int("training.batch_seed", training.batch_seed, 0)
     if training.batch != "full":
         _int("training.batch", training.batch, 1)
-    if isinstance(training.lr, bool) or not isinstance(training.lr, (int, float)):
-        raise ConfigError(f"training.lr = {training.lr!r}: expected a number")
-    training = dataclasses.replace(training, lr=float(training.lr))
     _choice("training.optimizer", training.optimizer, tuple(OPTIMIZERS))
+    training = _optimizer_settings(training, OPTIMIZERS)
 
     raw_grid = raw.get("grid", {})
     for key in LEGACY_KEYS["grid"]:
@@ -321,8 +381,10 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
         model=model,
         data=data,
         training=training,
-        x=_axis("x", raw.get("x", dataclasses.asdict(defaults.x)), defaults.x, kinds),
-        y=_axis("y", raw.get("y", dataclasses.asdict(defaults.y)), defaults.y, kinds),
+        x=_axis("x", raw.get("x", dataclasses.asdict(defaults.x)), defaults.x, kinds,
+                training.optimizer),
+        y=_axis("y", raw.get("y", dataclasses.asdict(defaults.y)), defaults.y, kinds,
+                training.optimizer),
         grid=grid,
         system=system,
         dtype=_choice("dtype", raw.get("dtype", "float64"), DTYPES),

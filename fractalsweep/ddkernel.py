@@ -39,26 +39,26 @@ from .kernel import kernel_config
 
 __all__ = ["check", "loss_curve", "train"]
 
+KINDS = ("lr", "lr_all", "offset", "init_offset")  # the axis kinds it implements
 GROUP = 16  # networks per jitted call: a group's double-double state stays in cache
 
 
 def check(cfg) -> None:
     """Refuse, with one line, a config the double-double kernel does not implement."""
-    unsupported = [f"{key} = {value!r}" for key, value, ok in (
-        ("model.activation", cfg.model.activation,
-         cfg.model.activation in ("tanh", "relu", "identity")),
-        ("training.optimizer", cfg.training.optimizer, cfg.training.optimizer == "gd"),
-        ("data.task", cfg.data.task, cfg.data.task == "random_regression"),
-        *((f"{a}.kind", getattr(cfg, a).kind,
-           getattr(cfg, a).kind in ("lr", "lr_all", "offset", "init_offset")) for a in "xy"),
-        *((f"model.{key}", getattr(cfg.model, key), getattr(cfg.model, key) == default)
-          for key, default in (("bias", False), ("residual", False),
-                               ("parameterization", "mean_field"))
-          if hasattr(cfg.model, key)),
-    ) if not ok]
+    wanted = {"model.activation": (cfg.model.activation, ("tanh", "relu", "identity")),
+              "model.parameterization": (cfg.model.parameterization, ("mean_field",)),
+              "model.biases": (cfg.model.biases, (False,)),
+              "model.residual": (cfg.model.residual, (False,)),
+              "training.optimizer": (cfg.training.optimizer, ("gd",)),
+              "training.weight_decay": (cfg.training.weight_decay or 0, (0,)),
+              "data.task": (cfg.data.task, ("random_regression",)),
+              "x.kind": (cfg.x.kind, KINDS), "y.kind": (cfg.y.kind, KINDS)}
+    unsupported = [f"{key} = {value!r}" for key, (value, valid) in wanted.items()
+                   if value not in valid]
     if unsupported:
-        raise ConfigError(f"dtype {DOUBLE_DOUBLE!r} trains the baseline family only (mean-field MLP, "
-                          f"gd, random regression); not {', '.join(unsupported)}")
+        raise ConfigError(f"dtype {DOUBLE_DOUBLE!r} trains the baseline family only (mean-field "
+                          f"MLP without biases, gd, random regression); not "
+                          f"{', '.join(unsupported)}")
 
 
 class Step(NamedTuple):
@@ -176,8 +176,11 @@ def _loss_and_grads(cfg, weights, x, y, k: Step):
 
 
 def _as_dd(value):
-    """A hyperparameter as a double-double: pixel values arrive as pairs, defaults as floats."""
-    return value if isinstance(value, tuple) else dd.from_float(jnp.float64(value))
+    """A hyperparameter as a double-double: pixel values arrive as pairs, defaults as floats
+    (a shift no axis sets is None: zero)."""
+    if isinstance(value, tuple):
+        return value
+    return dd.from_float(jnp.float64(0.0 if value is None else value))
 
 
 def _network(cfg, x, y, weights, data, batch_idx, k: Step):

@@ -35,7 +35,7 @@ __all__ = ["ESCAPE_RADIUS", "FRACTALS", "NEWTON_TOLERANCE", "PLANE_AXES", "Fract
 FRACTALS = ("mandelbrot", "julia", "newton")
 #: The axes of a fractal system: the complex plane. They set no training hyperparameter (no
 #: field of ``Hyper``); the system reads each pixel's coordinates directly.
-PLANE_AXES = {"re": Axis("", False, "real part"), "im": Axis("", False, "imaginary part")}
+PLANE_AXES = {"re": Axis("", "every", "real part"), "im": Axis("", "every", "imaginary part")}
 
 ESCAPE_RADIUS = 256.0  # far beyond 2, so the smooth escape count is smooth
 NEWTON_TOLERANCE = 1e-9  # |z - root| below this counts as reached (the roots are 1.73 apart)

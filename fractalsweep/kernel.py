@@ -1,110 +1,159 @@
-"""The sweep kernel: trains a tile of networks, one per pixel, in one jitted call.
+"""The sweep kernel: trains one network per pixel, a group of networks per jitted call.
 
-It composes the pieces: the task (data, loss), the model (forward pass), the optimizer
-(update rule), the axes (how a pixel's two values become its :class:`~fractalsweep.axes.Hyper`)
-and the score (online reduction of the loss sequence). A run is a ``lax.while_loop`` over
-steps (a scan that can stop early), all inside one jitted call;
-pixels are batched with ``vmap`` in groups of :data:`GROUP` networks, and ``lax.map`` walks
-the groups, so a group's working set stays in cache for all steps on a CPU. The group size is
-fixed, never set by the tile, so results do not depend on how a grid is tiled.
-A group stops training early once all its networks have NaN parameters.
+It composes small pure pieces: the task (data, loss and its gradient), the model (forward
+and hand-written backward pass, :mod:`fractalsweep.models`), the optimizer (update rule),
+the axes (how a pixel's two values become its :class:`~fractalsweep.axes.Hyper`) and the
+score (online reduction of the loss sequence). :func:`net_step` is one training step of
+one network; :func:`make_group_run` trains a group of networks with ``vmap`` inside a
+``lax.while_loop`` over steps. A call of :func:`train` walks its pixels in groups of a
+fixed size in a Python loop, so a worker compiles one function per config and group
+size, whatever its tiles (docs/kernel.md).
+
+The group size is the device's business (:func:`group_size`): on a CPU a small group
+keeps its working set in cache for all steps. Each network's arithmetic is the same
+whatever the other members of its group and its slot in it, so a pixel's results do not
+depend on the tiling, the call size or its neighbours (on a CPU groups of 16 and more
+also agree with each other bit for bit; docs/kernel.md). A group stops training early
+once all its networks have NaN parameters.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import models, score
+from . import optimizers, score
 from .axes import hyper_for
-from .optimizers import OPTIMIZERS
+from .models import MLP
 from .tasks import TASKS
 
+# Networks per jitted call, by platform: measured on CPU (docs/performance.md); the GPU
+# figure follows the design (one batched computation over thousands of networks per step)
+# and is not measured yet.
+GROUP = {"cpu": 64, "gpu": 4096}
 
-def make_step(cfg):
-    """One training step of one network: ``step(params, opt_state, hyper, data, idx)``.
 
-    Returns ``(params, opt_state, loss)`` where ``loss`` is the full-batch loss recorded
-    before the update, at the weights the gradient is taken at. ``idx`` selects the
-    minibatch rows, or is None for full batch.
+def group_size(platform: str | None = None) -> int:
+    """Networks trained together per call on ``platform`` (default: JAX's first device)."""
+    platform = platform or jax.devices()[0].platform
+    return GROUP.get(platform, GROUP["gpu"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Parts:
+    """What one network's training is made of; static, one per config."""
+
+    model: MLP
+    task: object
+    optimizer: object
+    steps: int
+
+    @classmethod
+    def from_config(cls, cfg) -> Parts:
+        return cls(MLP.from_config(cfg), TASKS[cfg.data.task],
+                   optimizers.from_config(cfg.training), cfg.training.steps)
+
+
+def net_init(parts: Parts, weights, hyper):
+    """Parameters and optimizer state of one network from the stored init ``weights``."""
+    params = shift(parts.model.init(weights), hyper.init_shift)
+    return params, parts.optimizer.init(params)
+
+
+def shift(params, shifts):
+    """Add each layer's shift (or nothing, where it is None) to its weights."""
+    return tuple(p if s is None else p._replace(w=p.w + s) for p, s in zip(params, shifts))
+
+
+def net_step(parts: Parts, params, opt_state, hyper, data, rows):
+    """One training step of one network: ``(params, opt_state, loss)``.
+
+    ``loss`` is the full-batch loss recorded before the update, at the weights the gradient
+    is taken at. ``rows`` selects the minibatch columns of the data, or is None for full
+    batch. ``data`` holds the feature-major ``xt`` (d, N) and ``yt`` (k, N).
     """
-    task = TASKS[cfg.data.task]
-    opt = OPTIMIZERS[cfg.training.optimizer]
-
-    def loss_fn(params, data):
-        return task.loss(models.forward(params, data["X"], cfg.model.activation), data)
-
-    value_and_grad = jax.value_and_grad(loss_fn)
-
-    def step(params, opt_state, hyper, data, idx):
-        params = tuple(p + s for p, s in zip(params, hyper.shift))
-        if idx is None:
-            loss, grads = value_and_grad(params, data)
-        else:
-            loss = loss_fn(params, data)
-            grads = jax.grad(loss_fn)(params, {k: v[idx] for k, v in data.items()})
-        params, opt_state = opt.update(params, grads, opt_state, hyper)
-        return params, opt_state, loss
-
-    return step
+    model, task = parts.model, parts.task
+    params = shift(params, hyper.shift)
+    out, cache = model.forward(params, data["xt"])
+    loss = task.loss(out, data["yt"])
+    if rows is not None:
+        yt = data["yt"][:, rows]
+        out, cache = model.forward(params, data["xt"][:, rows])
+    else:
+        yt = data["yt"]
+    grads = model.backward(params, cache, task.loss_grad(out, yt))
+    params, opt_state = optimizers.update(parts.optimizer, params, grads, opt_state, hyper)
+    return params, opt_state, loss
 
 
-def prepare(cfg, arrays: dict) -> tuple:
-    """Split the stored random arrays into (weights, data, batch_idx) in the working dtype."""
-    dtype = jnp.dtype(cfg.dtype)
-    weights = tuple(jnp.asarray(arrays[f"w{i}"], dtype) for i in range(cfg.model.depth))
-    data = {k: jnp.asarray(arrays[k], dtype) for k in ("X", "Y")}
-    batch_idx = arrays.get("batch_idx")
-    return weights, data, None if batch_idx is None else jnp.asarray(batch_idx)
+def _has_nan(params):
+    """Per network of a group: whether any parameter is NaN."""
+    leaves = jax.tree.leaves(params)
+    return jnp.stack([jnp.isnan(p).reshape(p.shape[0], -1).any(axis=1) for p in leaves]).any(0)
+
+
+def final_measures(parts: Parts, params, data) -> dict:
+    """The task's measures of the trained network (after the last update) on all the data."""
+    if not parts.task.outputs:
+        return {}
+    return parts.task.measures(parts.model.forward(params, data["xt"])[0], data["yt"])
 
 
 def make_group_run(cfg, early_exit: bool = True):
-    """``run(xs, ys, weights, data, batch_idx) -> dict`` for a group of pixels.
+    """``run(xs, ys, weights, data, batch_idx) -> dict`` training one network per pixel.
 
     With ``early_exit``, training stops once every network of the group has a NaN
-    parameter: from then on every loss is NaN, so the remaining steps only feed NaN losses
-    to the score, through the same update in the same order, and the results are
-    bit-identical to training on (docs/performance.md). An infinite loss alone is not
+    parameter: from then on every loss is NaN (NaN reaches the output and every gradient
+    at once), so the remaining steps only feed NaN losses to the score, in the same order,
+    and the results are bit-identical to training on. An infinite loss alone is not
     enough to stop: it can come from a finite overflowing output.
     """
-    step = make_step(cfg)
-    opt = OPTIMIZERS[cfg.training.optimizer]
-    steps = cfg.training.steps
-
-    def init(x, y, weights):
-        params = tuple(w + s for w, s in zip(weights, hyper_for(cfg, x, y).init_shift))
-        return params, opt.init(params), score.init(weights[0].dtype)
-
-    def train_one(x, y, params, opt_state, sc, t, data, idx):
-        params, opt_state, loss = step(params, opt_state, hyper_for(cfg, x, y), data, idx)
-        return params, opt_state, score.update(sc, loss, t, steps)
-
-    train = jax.vmap(train_one, in_axes=(0, 0, 0, 0, 0, None, None, None))
-    record = jax.vmap(score.update, in_axes=(0, None, None, None))
+    parts = Parts.from_config(cfg)
+    steps = parts.steps
+    record = jax.vmap(score.update, in_axes=(0, 0, None, None))
 
     def run(xs, ys, weights, data, batch_idx):
+        hyper = jax.vmap(lambda x, y: hyper_for(cfg, x, y))(xs, ys)
+        params, opt_state = jax.vmap(partial(net_init, parts), in_axes=(None, 0))(weights, hyper)
+        train = jax.vmap(partial(net_step, parts), in_axes=(0, 0, 0, None, None))
+        sc = jax.vmap(lambda _: score.init(data["xt"].dtype))(xs)
+
         def training(carry):
             t, params, _, _ = carry
-            alive = ~jnp.all(jnp.stack([jnp.isnan(p).any(axis=(1, 2)) for p in params]).any(0))
-            return (t < steps) & (alive | (not early_exit))
+            return (t < steps) & ~(early_exit & jnp.all(_has_nan(params)))
 
         def train_step(carry):
             t, params, opt_state, sc = carry
-            idx = None if batch_idx is None else batch_idx[t]
-            return (t + 1, *train(xs, ys, params, opt_state, sc, t, data, idx))
+            rows = None if batch_idx is None else batch_idx[t]
+            params, opt_state, loss = train(params, opt_state, hyper, data, rows)
+            return t + 1, params, opt_state, record(sc, loss, t, steps)
 
-        carry = (0, *jax.vmap(init, in_axes=(0, 0, None))(xs, ys, weights))
-        t, _, _, sc = jax.lax.while_loop(training, train_step, carry)
-        nan = jnp.full((), jnp.nan, weights[0].dtype)
+        t, params, _, sc = jax.lax.while_loop(training, train_step, (0, params, opt_state, sc))
+        nan = jnp.full(xs.shape, jnp.nan, data["xt"].dtype)
         _, sc = jax.lax.while_loop(lambda c: c[0] < steps,
                                    lambda c: (c[0] + 1, record(c[1], nan, c[0], steps)), (t, sc))
-        return jax.vmap(score.finalize, in_axes=(0, None))(sc, steps)
+        out = jax.vmap(score.finalize, in_axes=(0, None))(sc, steps)
+        return out | jax.vmap(partial(final_measures, parts), in_axes=(0, None))(params, data)
 
     return run
+
+
+def prepare(cfg, arrays: dict) -> tuple:
+    """The stored arrays as the kernel takes them: ``(weights, data, batch_idx)``.
+
+    Weights stay in their stored ``(fan_in, fan_out)`` form; the data become feature-major
+    (``xt`` = X^T, ``yt`` = Y^T), all in the working dtype.
+    """
+    dtype = jnp.dtype(cfg.dtype)
+    weights = tuple(jnp.asarray(arrays[f"w{i}"], dtype) for i in range(cfg.model.depth))
+    data = {"xt": jnp.asarray(np.ascontiguousarray(arrays["X"].T), dtype),
+            "yt": jnp.asarray(np.ascontiguousarray(arrays["Y"].T), dtype)}
+    batch_idx = arrays.get("batch_idx")
+    return weights, data, None if batch_idx is None else jnp.asarray(batch_idx)
 
 
 def kernel_config(cfg):
@@ -118,16 +167,18 @@ def kernel_config(cfg):
         **{a: dataclasses.replace(getattr(cfg, a), lo="1", hi="2") for a in ("x", "y")})
 
 
-GROUP = 4  # networks trained together (vmap) on a CPU
-
-
 def outputs(cfg) -> dict[str, tuple[str, object]]:
-    """The per-pixel arrays a run of ``cfg`` produces: name -> (dtype, fill for "not computed")."""
+    """The per-pixel arrays a run of ``cfg`` produces: name -> (dtype, fill for "not computed").
+
+    ``score``, ``first_nonfinite`` and ``final_loss`` always, and what the task measures
+    (``accuracy`` for digits).
+    """
     return {"score": ("float64", np.nan), "first_nonfinite": ("int32", -2),
-            "final_loss": ("float64", np.nan)}
+            "final_loss": ("float64", np.nan), **TASKS[cfg.data.task].outputs}
 
 
-def train(cfg, arrays: dict, xs, ys) -> dict[str, np.ndarray]:
+def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
+          early_exit: bool = True) -> dict[str, np.ndarray]:
     """Train one network per pixel and return :func:`outputs` for each, in the pixels' order.
 
     Parameters
@@ -138,7 +189,15 @@ def train(cfg, arrays: dict, xs, ys) -> dict[str, np.ndarray]:
         The store's inputs (init weights, data, minibatch rows), as :func:`streams.draw` gives.
     xs, ys : 1-D arrays
         The pixels' hyperparameter values, any number of them.
+    group : int, optional
+        Networks per jitted call; default :func:`group_size` of the device. Results do not
+        depend on it (nor on a pixel's position or neighbours), only the speed does.
+    early_exit : bool
+        Retire a group once all its networks have NaN parameters (bit-identical to
+        training on; False is for tests and benchmarks).
 
+    The pixels are trained ``group`` at a time, the last group padded with copies of the
+    first pixel; the calls are dispatched asynchronously and collected at the end.
     float64 is enabled for the duration of the call only: importing fractalsweep changes no
     global JAX setting.
     """
@@ -146,32 +205,25 @@ def train(cfg, arrays: dict, xs, ys) -> dict[str, np.ndarray]:
     n = xs.size
     if n == 0:
         return {name: np.empty(0, dtype) for name, (dtype, _) in outputs(cfg).items()}
-    pad = -n % GROUP
-    xs, ys = (np.concatenate([v, np.full(pad, v[0])]) for v in (xs, ys))
+    group = group or group_size()
+    pad = -n % group
+    xs, ys = (np.concatenate([v, np.full(pad, v[0])]).astype(cfg.dtype) for v in (xs, ys))
     kcfg = kernel_config(cfg)
     with jax.enable_x64(True):
-        out = compile_kernel(kcfg)(xs.astype(cfg.dtype), ys.astype(cfg.dtype),
-                                   *prepare(kcfg, arrays))
-        return {k: np.asarray(v)[:n] for k, v in out.items()}
+        run = compile_kernel(kcfg, early_exit)
+        inputs = prepare(kcfg, arrays)
+        results = [run(xs[i:i + group], ys[i:i + group], *inputs)
+                   for i in range(0, xs.size, group)]
+        return {k: np.concatenate([np.asarray(r[k]) for r in results])[:n] for k in results[0]}
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=16)
 def compile_kernel(cfg, early_exit: bool = True):
-    """The jitted tile kernel for a config (cached: one compile per config and process).
+    """The jitted group kernel for a config (cached per process).
 
-    ``kernel(xs, ys, weights, data, batch_idx)`` takes 1-D axis values of length a multiple
-    of :data:`GROUP` and returns ``score``, ``first_nonfinite`` and ``final_loss``, one
-    entry per pixel. Call it with float64 enabled (``jax.enable_x64``).
+    ``run(xs, ys, weights, data, batch_idx)`` trains one network per entry of ``xs``,
+    ``ys`` and returns ``score``, ``first_nonfinite`` and ``final_loss`` for each. jit
+    compiles it once per group size it is called with; :func:`train` always uses one.
+    Call it with float64 enabled (``jax.enable_x64``).
     """
-    group = GROUP
-    run = make_group_run(cfg, early_exit)
-
-    @jax.jit
-    def kernel(xs, ys, weights, data, batch_idx):
-        out = jax.lax.map(
-            lambda xy: run(xy[0], xy[1], weights, data, batch_idx),
-            (xs.reshape(-1, group), ys.reshape(-1, group)),
-        )
-        return {k: v.reshape(-1) for k, v in out.items()}
-
-    return kernel
+    return jax.jit(make_group_run(cfg, early_exit))

@@ -1,4 +1,4 @@
-"""The score of one run (science.md section 6), computed online.
+"""The score of one run (docs/kernel.md, "Score"), computed online.
 
 Only running sums are kept, never the loss history: ``v_t = min(l_t' / l_0', CLIP)`` where
 ``l'`` is the loss with non-finite values replaced by ``BIG``; the run converged iff the mean

@@ -1,18 +1,26 @@
-"""Plain-NumPy reference implementation of ONE training run (science.md sections 2, 5, 6).
+"""Plain-NumPy reference implementation of ONE training run (docs/kernel.md).
 
-Written from docs/science.md alone, deliberately independent of the fractalsweep
-package: no jax, no import from fractalsweep. Everything is float64, the steps are a
-plain Python loop, and the backward pass of the mean-field MLP is written out by hand.
-Speed is secondary; the data rows are vectorised.
+Written from the definitions in docs/kernel.md alone, deliberately independent of the
+fractalsweep package: no jax, no import from fractalsweep. Everything is float64, the steps
+are a plain Python loop, and the backward pass of the MLP is written out by hand. Speed is
+secondary; the data rows are vectorised.
 
-Network (science.md section 2), weights = [W0 (d_in, width), W1 (width, width), ...,
-W_last (width, target_dim)], h_0 = X:
+Network, weights = [W0 (d_in, width), W1 (width, width), ..., W_last (width, target_dim)],
+optional biases b_i (fan_out,), h_0 = X:
 
-    hidden layer i:  z_i = h_i @ W_i / sqrt(fan_in_i),   h_{i+1} = phi(z_i)
-    last layer:      out = (h @ W_last / sqrt(fan_in)) / sqrt(fan_in)
+    mean field (the paper's):
+        hidden layer i:  z_i = h_i @ W_i / sqrt(fan_in_i) + b_i,   h_{i+1} = phi(z_i)
+        last layer:      out = (h @ W_last / sqrt(fan_in)) / sqrt(fan_in) + b_last
+    standard: the same without any 1/sqrt(fan_in), and the initial weights divided by
+        sqrt(fan_in) once, at init.
+    residual: h_{i+1} = h_i + phi(z_i) for the hidden layers between equal widths (all but
+        the first and the last layer).
 
-Loss: mean over all N * target_dim entries of (out - Y)**2.
+Loss: "mse", the mean over all N * target_dim entries of (out - Y)**2, or
+"cross_entropy", the mean over the N rows of -sum_k Y_k log softmax(out)_k.
 """
+
+import math
 
 import numpy as np
 
@@ -26,14 +34,22 @@ WINDOW = 20
 
 # --------------------------------------------------------------------------- activations
 
+_erf = np.vectorize(math.erf)
+
+
 def phi(name, z):
-    """tanh -> tanh(sqrt(2) z); relu -> sqrt(2) * relu(z); identity -> z."""
+    """tanh -> tanh(sqrt(2) z); relu -> sqrt(2) * relu(z); identity -> z;
+    gelu -> z * Phi(z) (Phi the standard normal CDF); sin -> sin(z)."""
     if name == "tanh":
         return np.tanh(SQRT2 * z)
     if name == "relu":
         return SQRT2 * np.maximum(z, 0.0)
     if name == "identity":
         return z
+    if name == "gelu":
+        return z * 0.5 * (1.0 + _erf(z / SQRT2))
+    if name == "sin":
+        return np.sin(z)
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -46,12 +62,17 @@ def dphi(name, z):
         return SQRT2 * (z > 0).astype(np.float64)
     if name == "identity":
         return np.ones_like(z)
+    if name == "gelu":
+        return 0.5 * (1.0 + _erf(z / SQRT2)) + z * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+    if name == "sin":
+        return np.cos(z)
     raise ValueError(f"unknown activation {name!r}")
 
 
 # --------------------------------------------------------------------------- network
 
-def _forward_with_cache(weights, X, activation):
+def _forward_with_cache(weights, X, activation, biases=None, parameterization="mean_field",
+                        residual=False):
     """Forward pass that also returns what backprop needs.
 
     Returns (out, inputs, preacts): inputs[i] is the input h_i of layer i, preacts[i] is
@@ -63,60 +84,81 @@ def _forward_with_cache(weights, X, activation):
     for i, W in enumerate(weights):
         fan_in = W.shape[0]
         inputs.append(h)
-        z = h @ W / np.sqrt(fan_in)
+        z = h @ W
+        if parameterization == "mean_field":
+            z = z / np.sqrt(fan_in)
+            if i == last:
+                z = z / np.sqrt(fan_in)  # the extra mean-field 1/sqrt(fan_in) of the readout
+        if biases is not None:
+            z = z + biases[i]
         if i < last:
             preacts.append(z)
-            h = phi(activation, z)
+            skip = residual and i > 0 and W.shape[0] == W.shape[1]
+            h = h + phi(activation, z) if skip else phi(activation, z)
         else:
-            out = z / np.sqrt(fan_in)  # the extra mean-field 1/sqrt(fan_in) of the readout
+            out = z
     return out, inputs, preacts
 
 
-def forward(weights, X, activation):
-    """Mean-field forward of science.md section 2: each layer z = h @ W / sqrt(fan_in);
-    hidden layers apply phi; the last layer's pre-activation is divided by sqrt(fan_in)
-    once more and is the output."""
-    out, _, _ = _forward_with_cache(weights, X, activation)
+def forward(weights, X, activation, **arch):
+    """The network's output for inputs X (rows); ``arch``: biases, parameterization,
+    residual as in the module docstring."""
+    out, _, _ = _forward_with_cache(weights, X, activation, **arch)
     return out
 
 
-def loss_and_grads(weights, X, Y, activation):
-    """MSE loss (mean over all entries of (out - Y)**2) and its gradient w.r.t. every W.
-
-    Hand-written backprop. Returns (loss: float, grads: list of arrays shaped like weights).
-    """
+def loss_value_and_dout(out, Y, loss="mse"):
+    """The loss and its gradient with respect to the output."""
     Y = np.asarray(Y, dtype=np.float64)
-    out, inputs, preacts = _forward_with_cache(weights, X, activation)
-    r = out - Y
-    loss = float(np.mean(r * r))
+    if loss == "mse":
+        r = out - Y
+        return float(np.mean(r * r)), 2.0 * r / r.size
+    if loss == "cross_entropy":
+        shifted = out - np.max(out, axis=1, keepdims=True)
+        log_p = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))  # per row
+        return float(-np.mean(np.sum(Y * log_p, axis=1))), (np.exp(log_p) - Y) / out.shape[0]
+    raise ValueError(f"unknown loss {loss!r}")
 
-    # dL/d out
-    g = 2.0 * r / r.size
+
+def loss_and_grads(weights, X, Y, activation, biases=None, parameterization="mean_field",
+                   residual=False, loss="mse"):
+    """Loss and its gradient w.r.t. every W (and every bias).
+
+    Hand-written backprop. Returns (loss: float, grads: list of arrays shaped like weights),
+    or with biases (loss, grads, bias_grads).
+    """
+    out, inputs, preacts = _forward_with_cache(weights, X, activation, biases,
+                                               parameterization, residual)
+    value, g = loss_value_and_dout(out, Y, loss)  # g = dL/d out
     grads = [None] * len(weights)
+    bias_grads = [None] * len(weights)
     last = len(weights) - 1
 
-    # readout: out = (h @ W / sqrt(f)) / sqrt(f)
-    W = weights[last]
-    f = W.shape[0]
-    g_z = g / np.sqrt(f)                       # dL/d (h @ W / sqrt(f))
-    grads[last] = inputs[last].T @ g_z / np.sqrt(f)
-    g_h = g_z @ W.T / np.sqrt(f)               # dL/d h_last
-
-    # hidden layers, from the top down: h_{i+1} = phi(z_i), z_i = h_i @ W_i / sqrt(f_i)
-    for i in range(last - 1, -1, -1):
+    g_h = None  # dL/d (input of the layer above)
+    for i in range(last, -1, -1):
         W = weights[i]
         f = W.shape[0]
-        g_z = g_h * dphi(activation, preacts[i])
-        grads[i] = inputs[i].T @ g_z / np.sqrt(f)
-        g_h = g_z @ W.T / np.sqrt(f)
+        if i < last:  # hidden layer: h_{i+1} = phi(z_i) (+ h_i with a residual connection)
+            g = g_h * dphi(activation, preacts[i])  # dL/dz_i
+        scale = 1.0
+        if parameterization == "mean_field":
+            scale = 1.0 / np.sqrt(f) if i < last else 1.0 / f
+        grads[i] = inputs[i].T @ g * scale
+        bias_grads[i] = g.sum(axis=0)
+        g_in = g @ W.T * scale  # dL/dh_i through the weights
+        if i < last and residual and i > 0 and W.shape[0] == W.shape[1]:
+            g_in = g_in + g_h  # ... and through the skip h_{i+1} = h_i + phi(z_i)
+        g_h = g_in
 
-    return loss, grads
+    if biases is None:
+        return value, grads
+    return value, grads, bias_grads
 
 
 # --------------------------------------------------------------------------- score
 
 def normalized_losses(losses):
-    """science.md section 6 up to the convergence test: non-finite -> 1e6 (a select, not a
+    """docs/kernel.md, "Score", up to the convergence test: non-finite -> 1e6 (a select, not a
     multiply), divide by l[0], clip values above 1e6 to 1e6.
 
     Literal NumPy semantics, no special cases: l[0] non-finite becomes 1e6 like any other
@@ -133,7 +175,7 @@ def normalized_losses(losses):
 
 
 def score_from_losses(losses):
-    """science.md section 6: converged iff the mean of the last min(20, T) normalised
+    """docs/kernel.md, "Score": converged iff the mean of the last min(20, T) normalised
     values is < 1 (a mean of exactly 1 is diverged); score = -sum(v) if converged,
     else +sum(1 / v)."""
     v = normalized_losses(losses)
@@ -157,7 +199,8 @@ def _per_layer(offsets, n_layers, what):
 
 
 def train(weights0, X, Y, activation, lrs, steps, *, shift=None, init_shift=None,
-          batch_idx=None):
+          batch_idx=None, biases=False, parameterization="mean_field", residual=False,
+          loss="mse"):
     """One run of plain gradient descent with per-layer learning rates.
 
     lrs: one learning rate per layer.
@@ -170,11 +213,18 @@ def train(weights0, X, Y, activation, lrs, steps, *, shift=None, init_shift=None
         gradient uses rows X[batch_idx[t]], Y[batch_idx[t]]; the RECORDED loss is always
         the full-batch loss at the weights the gradient is taken at.
 
+    biases: a bias per unit, starting at zero, trained with its layer's learning rate
+        (shifts act on the weights only).
+    parameterization, residual, loss: as in the module docstring; with "standard" the
+        initial weights are divided by sqrt(fan_in) before init_shift is added.
+
     The loss is recorded before each update, so losses[0] is the initial loss (after
     init_shift and after the first shift). Non-finite weights are not special-cased:
     the loop always runs all `steps` steps.
 
-    Returns dict(score, first_nonfinite, final_loss, losses):
+    Returns dict(score, first_nonfinite, final_loss, losses), and for the cross-entropy
+    loss also accuracy: the fraction of rows whose largest output (after the last update)
+    is the label, a row with a non-finite output counting as wrong.
         score: score_from_losses(losses)
         first_nonfinite: first step t whose recorded loss is non-finite, -1 if none
         final_loss: the normalised value v[T-1] (non-finite -> 1e6, / l[0], clip 1e6)
@@ -196,9 +246,13 @@ def train(weights0, X, Y, activation, lrs, steps, *, shift=None, init_shift=None
             raise ValueError("batch_idx must have shape (steps, B)")
 
     W = [np.array(w, dtype=np.float64) for w in weights0]  # copies
+    if parameterization == "standard":
+        W = [w / np.sqrt(w.shape[0]) for w in W]
     for i in range(n_layers):
         if init_shift[i] is not None:
             W[i] = W[i] + init_shift[i]
+    B = [np.zeros(w.shape[1]) for w in W] if biases else None
+    arch = {"biases": B, "parameterization": parameterization, "residual": residual}
 
     losses = np.empty(steps, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -208,24 +262,31 @@ def train(weights0, X, Y, activation, lrs, steps, *, shift=None, init_shift=None
                 if shift[i] is not None:
                     W[i] = W[i] + shift[i]
             # 2. full-batch loss (recorded) and the gradient, both at these weights
-            if batch_idx is None:
-                loss, grads = loss_and_grads(W, X, Y, activation)
-            else:
-                rows = batch_idx[t]
-                full = forward(W, X, activation) - Y
-                loss = float(np.mean(full * full))
-                _, grads = loss_and_grads(W, X[rows], Y[rows], activation)
-            losses[t] = loss
+            arch["biases"] = B
+            recorded, _ = loss_value_and_dout(forward(W, X, activation, **arch), Y, loss)
+            rows = slice(None) if batch_idx is None else batch_idx[t]
+            result = loss_and_grads(W, X[rows], Y[rows], activation, loss=loss, **arch)
+            grads = result[1]
+            losses[t] = recorded
             # 3. the update
             for i in range(n_layers):
                 W[i] = W[i] - lrs[i] * grads[i]
+                if B is not None:
+                    B[i] = B[i] - lrs[i] * result[2][i]
+        arch["biases"] = B
+        final_out = forward(W, X, activation, **arch)
 
     bad = np.flatnonzero(~np.isfinite(losses))
     first_nonfinite = int(bad[0]) if bad.size else -1
     v = normalized_losses(losses)
-    return {
+    run = {
         "score": score_from_losses(losses),
         "first_nonfinite": first_nonfinite,
         "final_loss": float(v[-1]),
         "losses": losses,
     }
+    if loss == "cross_entropy":
+        right = [np.all(np.isfinite(row)) and np.argmax(row) == np.argmax(y)
+                 for row, y in zip(final_out, Y)]
+        run["accuracy"] = float(np.mean(right))
+    return run

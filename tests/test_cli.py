@@ -58,7 +58,7 @@ def test_explore_without_a_display_says_so(tmp_path, job_dir, monkeypatch):
 
 
 @pytest.mark.parametrize("override,words", [
-    ("model.activation=gelu", ["gelu", "tanh, relu, identity"]),
+    ("model.activation=swish", ["swish", "tanh, relu, identity"]),
     ("grid.resolution=1", ["grid.resolution", ">= 2"]),
     ("training.steps=0", ["training.steps"]),
     ("x.log10=[1]", ["x.log10", "[lo, hi]"]),

@@ -47,7 +47,7 @@ def test_identity_and_one_point_data_sizes(job_dir):
     ({"modle": {}}, ["modle", "model"]),
     ({"model": {"widht": 3}}, ["model.widht", "width"]),
     ({"model": {"width": "16"}}, ["model.width", "integer"]),
-    ({"model": {"activation": "gelu"}}, ["gelu", "tanh, relu, identity"]),
+    ({"model": {"activation": "swish"}}, ["swish", "tanh, relu, identity"]),
     ({"x": {"kind": "momentum", "log10": [0, 1]}}, ["momentum", "lr, lr_all"]),
     ({"x": {"lo": "-1", "hi": "2"}}, ["x", "positive"]),
     ({"x": {"lo": "2", "hi": "1"}}, ["lo must be below hi"]),

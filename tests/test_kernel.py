@@ -1,11 +1,11 @@
-"""The JAX kernel against the plain NumPy reference written from science.md."""
+"""The JAX kernel against the plain NumPy reference (tests/reference.py)."""
 
 import jax
 import numpy as np
 import pytest
 import reference as ref
 
-from fractalsweep import config, kernel, streams
+from fractalsweep import bench, config, kernel, streams
 from fractalsweep.grid import axis_values, flat_pixels
 
 N = 12  # pixels per side
@@ -22,7 +22,7 @@ WINDOWS = {  # log10 bounds that hold converged, diverged and non-finite runs
 
 
 def _reference(cfg, arrays, x, y):
-    """The reference run of pixel (x, y), decoding the axes from science.md by hand."""
+    """The reference run of pixel (x, y), decoding the axes by hand."""
     weights = [arrays[f"w{i}"] for i in range(cfg.model.depth)]
     lrs = [cfg.training.lr] * cfg.model.depth
     shift, init_shift = [None] * cfg.model.depth, [None] * cfg.model.depth
@@ -35,9 +35,12 @@ def _reference(cfg, arrays, x, y):
             shift[axis.layer] = value
         else:
             init_shift[axis.layer] = value
-    return ref.train(weights, arrays["X"], arrays["Y"], cfg.model.activation, lrs,
+    m = cfg.model
+    return ref.train(weights, arrays["X"], arrays["Y"], m.activation, lrs,
                      cfg.training.steps, shift=shift, init_shift=init_shift,
-                     batch_idx=arrays.get("batch_idx"))
+                     batch_idx=arrays.get("batch_idx"), biases=m.biases,
+                     parameterization=m.parameterization, residual=m.residual,
+                     loss="cross_entropy" if cfg.data.task == "digits" else "mse")
 
 
 def _away_from_boundary(sign):
@@ -57,6 +60,39 @@ CASES = [(act, batch, axes) for act in ("tanh", "relu", "identity")
          for batch in ("full", 16) for axes in ("lr", "offset")] + [("tanh", "full", "init_offset")]
 
 
+def _compare_with_reference(cfg, n, full_lr_window=False):
+    """The kernel's outputs on an n x n grid against the reference, pixel by pixel."""
+    arrays = streams.draw(cfg)
+    xs, ys = axis_values(cfg.x, n, "float64"), axis_values(cfg.y, n, "float64")
+    out = kernel.train(cfg, arrays, *flat_pixels(xs, ys))
+    got = {k: v.reshape(n, n) for k, v in out.items()}
+
+    runs = [[_reference(cfg, arrays, x, y) for x in xs] for y in ys]
+    want = {k: np.array([[r[k] for r in row] for row in runs]) for k in got}
+    # Two kinds of run are ill-conditioned, and the 1e-9 comparison skips them: chaotic
+    # runs, where the reference itself moves when x and y move by one ulp, and runs whose loss
+    # nears the float64 range, where whether a sum overflows depends on summation order.
+    nudged = [[_reference(cfg, arrays, *np.nextafter([x, y], np.inf)) for x in xs] for y in ys]
+    near_overflow = np.array([[np.nanmax(np.where(np.isfinite(r["losses"]), r["losses"], 0))
+                               > 1e300 for r in row] for row in runs])
+    stable = ~near_overflow
+    for name in ("score", "final_loss"):
+        moved = np.array([[r[name] for r in row] for row in nudged])
+        stable &= np.abs(moved - want[name]) <= 1e-11 * np.abs(want[name])
+
+    sign_ref, sign_got = want["score"] < 0, got["score"] < 0
+    assert 0 < sign_ref.sum() < n * n, "the window must hold both classes"
+    assert (sign_got == sign_ref).mean() >= 0.99
+    if full_lr_window:
+        assert (want["first_nonfinite"] >= 0).any(), "the window must hold non-finite runs"
+
+    away = _away_from_boundary(sign_ref) & stable
+    assert away.mean() >= 0.5, "too few well-conditioned pixels for a meaningful comparison"
+    for name in set(got) - {"first_nonfinite"}:
+        np.testing.assert_allclose(got[name][away], want[name][away], rtol=1e-9)
+    np.testing.assert_array_equal(got["first_nonfinite"][away], want["first_nonfinite"][away])
+
+
 @pytest.mark.parametrize("activation,batch,axes", CASES)
 def test_kernel_matches_reference(activation, batch, axes):
     x_axis, y_axis = WINDOWS[axes]
@@ -67,34 +103,48 @@ def test_kernel_matches_reference(activation, batch, axes):
         "x": x_axis, "y": y_axis,
         "grid": {"resolution": N},
     })
+    _compare_with_reference(cfg, N, full_lr_window=batch == "full" and axes == "lr")
+
+
+LOG = {"log10": [-1, 4]}
+OPTIONS = {  # model and task options, each on a window that holds both classes
+    "depth 3, lr of layer 2": {"model": {"depth": 3},
+                              "x": {"kind": "lr", "layer": 2, **LOG},
+                              "y": {"kind": "lr", "layer": 1, **LOG}},
+    "biases": {"model": {"biases": True}},
+    "residual, width 8": {"model": {"depth": 4, "residual": True, "width": 8},
+                          "x": {"log10": [-1, 3]}, "y": {"kind": "lr", "layer": 3,
+                                                         "log10": [-1, 3]}},
+    "gelu": {"model": {"activation": "gelu"}},
+    "sin": {"model": {"activation": "sin"}, "x": {"log10": [0, 3]}, "y": {"log10": [0, 3]}},
+    "standard": {"model": {"parameterization": "standard"}, "x": {"log10": [-2, 2]},
+                 "y": {"log10": [-2, 2]}},
+    "image_fit": {"data": {"task": "image_fit", "size": 64}},
+    "image_fit, Fourier features": {"data": {"task": "image_fit", "size": 64,
+                                             "fourier_features": 8, "fourier_scale": 2.0}},
+    "digits": {"data": {"task": "digits"}, "model": {"biases": True}},
+}
+
+
+@pytest.mark.parametrize("name", OPTIONS)
+def test_options_match_reference(name):
+    raw = {"x": LOG, "y": LOG, **OPTIONS[name]}
+    raw["training"] = {"steps": 40, **raw.get("training", {})}
+    _compare_with_reference(config.resolve(raw), 8)
+
+
+@pytest.mark.parametrize("model", [{}, {"depth": 3, "biases": True, "residual": True},
+                                   {"parameterization": "standard", "activation": "gelu"}])
+def test_bench_naive_method_agrees_with_the_kernel(model):
+    """The benchmark's baseline (autodiff, rows as examples) trains the same networks."""
+    cfg = config.resolve({"model": model, "training": {"steps": 30},
+                          "x": {"log10": [-1, 0]}, "y": {"log10": [-1, 0]}})
     arrays = streams.draw(cfg)
-    xs, ys = axis_values(cfg.x, N, "float64"), axis_values(cfg.y, N, "float64")
-    out = kernel.train(cfg, arrays, *flat_pixels(xs, ys))
-    got = {k: v.reshape(N, N) for k, v in out.items()}
-
-    runs = [[_reference(cfg, arrays, x, y) for x in xs] for y in ys]
-    want = {k: np.array([[r[k] for r in row] for row in runs])
-            for k in ("score", "first_nonfinite", "final_loss")}
-    # Two kinds of run are ill-conditioned, and the 1e-9 comparison skips them: chaotic
-    # runs, where the reference itself moves when x and y move by one ulp, and runs whose loss
-    # nears the float64 range, where whether a sum overflows depends on summation order.
-    nudged = np.array([[_reference(cfg, arrays, *np.nextafter([x, y], np.inf))["score"]
-                        for x in xs] for y in ys])
-    near_overflow = np.array([[np.nanmax(np.where(np.isfinite(r["losses"]), r["losses"], 0))
-                               > 1e300 for r in row] for row in runs])
-    stable = (np.abs(nudged - want["score"]) <= 1e-11 * np.abs(want["score"])) & ~near_overflow
-
-    sign_ref, sign_got = want["score"] < 0, got["score"] < 0
-    assert 0 < sign_ref.sum() < N * N, "the window must hold both classes"
-    assert (sign_got == sign_ref).mean() >= 0.99
-    if batch == "full" and axes == "lr":
-        assert (want["first_nonfinite"] >= 0).any(), "the window must hold non-finite runs"
-
-    away = _away_from_boundary(sign_ref) & stable
-    assert away.mean() >= 0.5, "too few well-conditioned pixels for a meaningful comparison"
-    np.testing.assert_allclose(got["score"][away], want["score"][away], rtol=1e-9)
-    np.testing.assert_allclose(got["final_loss"][away], want["final_loss"][away], rtol=1e-9)
-    np.testing.assert_array_equal(got["first_nonfinite"][away], want["first_nonfinite"][away])
+    xs, ys = np.array([0.1, 0.3, 1.0]), np.array([1.0, 0.2, 0.5])
+    with jax.enable_x64(True):
+        naive = bench.naive(cfg, xs, ys, arrays)
+    fused = kernel.train(cfg, arrays, xs, ys)
+    np.testing.assert_allclose(np.asarray(naive["score"]), fused["score"], rtol=1e-10)
 
 
 def test_float32_kernel_agrees_in_sign():
@@ -111,20 +161,52 @@ def test_float32_kernel_agrees_in_sign():
     assert (signs[0] == signs[1]).mean() >= 0.95
 
 
-@pytest.mark.parametrize("activation,batch", [("tanh", "full"), ("tanh", 16), ("relu", "full")])
-def test_early_exit_is_bit_identical_to_training_on(activation, batch):
+@pytest.mark.parametrize("activation,batch,group", [("tanh", "full", 4), ("tanh", 16, 4),
+                                                    ("relu", "full", None)])
+def test_early_exit_is_bit_identical_to_training_on(activation, batch, group):
     """Retiring a group once all its parameters are NaN changes no bit of the results."""
     cfg = config.resolve({"model": {"activation": activation},
                           "training": {"steps": 300, "batch": batch},
                           "x": {"log10": [-3, 6]}, "y": {"log10": [-3, 6]},
                           "grid": {"resolution": 16}})
     xs, ys = axis_values(cfg.x, 16, "float64"), axis_values(cfg.y, 16, "float64")
-    px, py = flat_pixels(xs, ys)
-    with jax.enable_x64(True):
-        arrays = kernel.prepare(cfg, streams.draw(cfg))
-        fast = kernel.compile_kernel(cfg, early_exit=True)(px, py, *arrays)
-        full = kernel.compile_kernel(cfg, early_exit=False)(px, py, *arrays)
-    nan_groups = (np.asarray(full["first_nonfinite"]).reshape(-1, kernel.GROUP) >= 0).all(axis=1)
-    assert nan_groups.sum() >= 4, "the window must hold groups that all blow up"
+    arrays = streams.draw(cfg)
+    fast = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group)
+    full = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, early_exit=False)
+    size = group or kernel.group_size()
+    nan_groups = (full["first_nonfinite"].reshape(-1, size) >= 0).all(axis=1)
+    assert nan_groups.sum() >= (4 if group else 1), "the window must hold groups that all blow up"
     for name in ("score", "first_nonfinite", "final_loss"):
-        np.testing.assert_array_equal(np.asarray(fast[name]), np.asarray(full[name]))
+        np.testing.assert_array_equal(fast[name], full[name])
+
+
+def _bits(out, i):
+    return {k: v[i].tobytes() for k, v in out.items()}
+
+
+@pytest.mark.parametrize("batch", ["full", 16])
+def test_a_pixel_does_not_depend_on_the_call(batch):
+    """Same pixel, other neighbours, positions, call sizes and groups of 16 or more: same bits.
+
+    Tiling, worker counts, resumption and the zoom ladder's reuse of pixels rely on it.
+    """
+    cfg = config.resolve({"training": {"steps": 60, "batch": batch},
+                          "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]}})
+    arrays = streams.draw(cfg)
+    rng = np.random.default_rng(0)
+    xs, ys = 10 ** rng.uniform(-1, 4, 150), 10 ** rng.uniform(-1, 4, 150)
+    alone = _bits(kernel.train(cfg, arrays, xs[:1], ys[:1]), 0)
+    for n, pos, group in [(2, 1, None), (70, 33, None), (150, 149, None), (150, 77, 16),
+                          (150, 5, 128)]:
+        px, py = np.roll(xs[:n], pos), np.roll(ys[:n], pos)  # the pixel moves to index pos
+        assert _bits(kernel.train(cfg, arrays, px, py, group=group), pos) == alone, (n, pos)
+
+
+def test_one_compile_per_config():
+    """Calls of any size reuse one compiled group function."""
+    cfg = config.resolve({"training": {"steps": 5}})
+    arrays = streams.draw(cfg)
+    for n in (1, 10, 100, 200):
+        kernel.train(cfg, arrays, np.full(n, 2.0), np.full(n, 3.0))
+    compiled = kernel.compile_kernel(kernel.kernel_config(cfg), True)
+    assert compiled._cache_size() == 1

@@ -1,4 +1,4 @@
-"""The faithful random streams land on the published picture (science.md section 4)."""
+"""The faithful random streams land on the published picture (docs/kernel.md, "Random streams")."""
 
 import numpy as np
 

@@ -32,36 +32,47 @@ def _hidden_preacts(weights, X, activation):
     return zs
 
 
-def _numerical_grads(weights, X, Y, activation, eps=1e-6):
+def _numerical_grads(weights, X, Y, activation, eps=1e-6, **arch):
+    """Central differences of the loss w.r.t. every entry of every array in ``weights``
+    (and of ``arch["biases"]``, returned after the weights' when given)."""
+    arrays = list(weights) + list(arch.get("biases") or [])
+    n = len(weights)
+
+    def loss(values):
+        kw = dict(arch, biases=values[n:]) if arch.get("biases") is not None else arch
+        return ref.loss_and_grads(values[:n], X, Y, activation, **kw)[0]
+
     grads = []
-    for i, W in enumerate(weights):
+    for i, W in enumerate(arrays):
         g = np.zeros_like(W)
         for idx in np.ndindex(W.shape):
-            wp = [w.copy() for w in weights]
-            wm = [w.copy() for w in weights]
-            wp[i][idx] += eps
-            wm[i][idx] -= eps
-            lp, _ = ref.loss_and_grads(wp, X, Y, activation)
-            lm, _ = ref.loss_and_grads(wm, X, Y, activation)
-            g[idx] = (lp - lm) / (2 * eps)
+            plus = [a.copy() for a in arrays]
+            minus = [a.copy() for a in arrays]
+            plus[i][idx] += eps
+            minus[i][idx] -= eps
+            g[idx] = (loss(plus) - loss(minus)) / (2 * eps)
         grads.append(g)
     return grads
 
 
 # --------------------------------------------------------------------------- phi / forward
 
-@pytest.mark.parametrize("name", ["tanh", "relu", "identity"])
+@pytest.mark.parametrize("name", ["tanh", "relu", "identity", "gelu", "sin"])
 def test_phi_values(name):
     z = np.array([-1.3, -0.2, 0.4, 2.0])
     expected = {
         "tanh": np.tanh(S2 * z),
         "relu": S2 * np.array([0.0, 0.0, 0.4, 2.0]),
         "identity": z,
+        # z * Phi(z), Phi from a table of the standard normal CDF
+        "gelu": z * np.array([0.0968004845856103, 0.420740290560897, 0.655421741610324,
+                              0.977249868051821]),
+        "sin": np.sin(z),
     }[name]
     np.testing.assert_allclose(ref.phi(name, z), expected, rtol=0, atol=1e-15)
 
 
-@pytest.mark.parametrize("name", ["tanh", "relu", "identity"])
+@pytest.mark.parametrize("name", ["tanh", "relu", "identity", "gelu", "sin"])
 def test_dphi_matches_finite_difference(name):
     z = np.array([-1.3, -0.2, 0.4, 2.0])  # away from the relu kink
     eps = 1e-6
@@ -73,8 +84,8 @@ def test_dphi_relu_at_zero_is_zero():
     assert ref.dphi("relu", np.array([0.0]))[0] == 0.0
 
 
-def test_forward_depth2_matches_science_md_formula():
-    # science.md section 2, literally: Z0 = X@W0/sqrt(n); H = phi(Z0); out = (H@W1/sqrt(n))/sqrt(n)
+def test_forward_depth2_matches_the_documented_formula():
+    # docs/kernel.md, "Network", literally: Z0 = X@W0/sqrt(n); H = phi(Z0); out = (H@W1/sqrt(n))/sqrt(n)
     weights, X, Y = _problem(0, [(16, 16), (16, 1)], 272)
     W0, W1 = weights
     n = 16
@@ -124,6 +135,57 @@ def test_grads_match_finite_differences(activation, shapes):
     for g, gn, W in zip(grads, num, weights):
         assert g.shape == W.shape
         np.testing.assert_allclose(g, gn, rtol=1e-6, atol=1e-8)
+
+
+ARCH_CASES = [
+    ("gelu", [(3, 4), (4, 4), (4, 2)], {}),
+    ("sin", [(3, 4), (4, 2)], {}),
+    ("tanh", [(3, 4), (4, 2)], {"biases": True}),
+    ("tanh", [(3, 4), (4, 4), (4, 4), (4, 2)], {"residual": True}),
+    ("gelu", [(3, 4), (4, 4), (4, 1)], {"residual": True, "biases": True}),
+    ("tanh", [(3, 4), (4, 2)], {"parameterization": "standard"}),
+    ("sin", [(3, 5), (5, 4)], {"loss": "cross_entropy", "biases": True}),
+]
+
+
+@pytest.mark.parametrize("activation,shapes,arch", ARCH_CASES)
+def test_grads_of_other_architectures_match_finite_differences(activation, shapes, arch):
+    weights, X, Y = _problem(3, shapes, n_rows=6)
+    arch = dict(arch)
+    if arch.get("loss") == "cross_entropy":
+        Y = np.eye(shapes[-1][1])[np.arange(6) % shapes[-1][1]]
+    if arch.pop("biases", False):
+        arch["biases"] = [np.random.default_rng(4).normal(size=s[1]) for s in shapes]
+    result = ref.loss_and_grads(weights, X, Y, activation, **arch)
+    grads = result[1] + (result[2] if "biases" in arch else [])
+    for g, gn in zip(grads, _numerical_grads(weights, X, Y, activation, **arch), strict=True):
+        np.testing.assert_allclose(g, gn, rtol=1e-6, atol=1e-8)
+
+
+def test_residual_and_standard_forward_by_formula():
+    weights, X, _ = _problem(8, [(3, 4), (4, 4), (4, 1)], 5)
+    W0, W1, W2 = weights
+    h1 = np.tanh(S2 * X @ W0)
+    h2 = h1 + np.tanh(S2 * h1 @ W1)  # the residual joins the two hidden layers of width 4
+    np.testing.assert_allclose(
+        ref.forward(weights, X, "tanh", parameterization="standard", residual=True),
+        h2 @ W2, rtol=1e-14)
+
+
+def test_cross_entropy_by_hand():
+    out = np.array([[1.0, 2.0, 0.5], [0.0, 0.0, 3.0]])
+    Y = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    p = np.exp(out) / np.exp(out).sum(axis=1, keepdims=True)
+    loss, g = ref.loss_value_and_dout(out, Y, "cross_entropy")
+    assert loss == pytest.approx(-(np.log(p[0, 1]) + np.log(p[1, 0])) / 2, rel=1e-14)
+    np.testing.assert_allclose(g, (p - Y) / 2, rtol=1e-14)
+
+
+def test_train_records_accuracy_for_cross_entropy():
+    # one example, two classes: out = (w0 x w1) / 1, label class 1 wins once w1[1] > w1[0]
+    r = ref.train([np.array([[1.0]]), np.array([[1.0, -1.0]])], np.array([[1.0]]),
+                  np.array([[0.0, 1.0]]), "identity", [0.0, 1.0], 3, loss="cross_entropy")
+    assert r["accuracy"] == 1.0 and r["losses"][0] > r["losses"][-1]
 
 
 # --------------------------------------------------------------------------- score

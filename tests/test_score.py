@@ -1,4 +1,4 @@
-"""The online score (fractalsweep.score) on hand-made loss sequences (science.md section 6)."""
+"""The online score (fractalsweep.score) on hand-made loss sequences (docs/kernel.md, "Score")."""
 
 import numpy as np
 import pytest
