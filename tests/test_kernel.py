@@ -56,44 +56,65 @@ CASES = [(act, batch, axes) for act in ("tanh", "relu", "identity")
          for batch in ("full", 16) for axes in ("lr", "offset")] + [("tanh", "full", "init_offset")]
 
 
-@pytest.mark.parametrize("activation,batch,axes", CASES)
-def test_kernel_matches_reference(activation, batch, axes):
+def case_config(activation, batch, axes, dtype="float64"):
+    """The config of one case: its activation, batch and window, N x N pixels, STEPS steps."""
     x_axis, y_axis = WINDOWS[axes]
-    cfg = config.resolve({
+    return config.resolve({
         "model": {"activation": activation},
         "data": {"size": 16 if activation == "identity" else "params"},
         "training": {"steps": STEPS, "batch": batch},
         "x": x_axis, "y": y_axis,
         "grid": {"resolution": N},
+        "dtype": dtype,
     })
-    arrays = streams.draw(cfg)
-    xs, ys = axis_values(cfg.x, N, "float64"), axis_values(cfg.y, N, "float64")
-    out = kernel.train(cfg, arrays, *flat_pixels(xs, ys))
-    got = {k: v.reshape(N, N) for k, v in out.items()}
 
+
+def image(out):
+    """A kernel's per-pixel outputs as N x N images (rows y, columns x)."""
+    return {k: v.reshape(N, N) for k, v in out.items()}
+
+
+def reference_image(cfg, arrays, xs, ys):
+    """The reference's outputs over the pixels, and which pixels are well-conditioned.
+
+    Two kinds of run are ill-conditioned, and the 1e-9 comparison skips them: chaotic
+    runs, where the reference itself moves when x and y move by one ulp, and runs whose loss
+    nears the float64 range, where whether a sum overflows depends on summation order.
+    """
     runs = [[_reference(cfg, arrays, x, y) for x in xs] for y in ys]
     want = {k: np.array([[r[k] for r in row] for row in runs])
             for k in ("score", "first_nonfinite", "final_loss")}
-    # Two kinds of run are ill-conditioned, and the 1e-9 comparison skips them: chaotic
-    # runs, where the reference itself moves when x and y move by one ulp, and runs whose loss
-    # nears the float64 range, where whether a sum overflows depends on summation order.
     nudged = np.array([[_reference(cfg, arrays, *np.nextafter([x, y], np.inf))["score"]
                         for x in xs] for y in ys])
     near_overflow = np.array([[np.nanmax(np.where(np.isfinite(r["losses"]), r["losses"], 0))
                                > 1e300 for r in row] for row in runs])
     stable = (np.abs(nudged - want["score"]) <= 1e-11 * np.abs(want["score"])) & ~near_overflow
+    return want, stable
 
-    sign_ref, sign_got = want["score"] < 0, got["score"] < 0
-    assert 0 < sign_ref.sum() < N * N, "the window must hold both classes"
-    assert (sign_got == sign_ref).mean() >= 0.99
-    if batch == "full" and axes == "lr":
-        assert (want["first_nonfinite"] >= 0).any(), "the window must hold non-finite runs"
 
-    away = _away_from_boundary(sign_ref) & stable
+def assert_matches(got, want, well_conditioned):
+    """``got`` computes what ``want`` computes: the same sign on 99% of the pixels, and 1e-9
+    on the well-conditioned pixels away from the boundary (at least half of them)."""
+    sign_want = want["score"] < 0
+    assert ((got["score"] < 0) == sign_want).mean() >= 0.99
+    away = _away_from_boundary(sign_want) & well_conditioned
     assert away.mean() >= 0.5, "too few well-conditioned pixels for a meaningful comparison"
     np.testing.assert_allclose(got["score"][away], want["score"][away], rtol=1e-9)
     np.testing.assert_allclose(got["final_loss"][away], want["final_loss"][away], rtol=1e-9)
     np.testing.assert_array_equal(got["first_nonfinite"][away], want["first_nonfinite"][away])
+
+
+@pytest.mark.parametrize("activation,batch,axes", CASES)
+def test_kernel_matches_reference(activation, batch, axes):
+    cfg = case_config(activation, batch, axes)
+    arrays = streams.draw(cfg)
+    xs, ys = axis_values(cfg.x, N, "float64"), axis_values(cfg.y, N, "float64")
+    got = image(kernel.train(cfg, arrays, *flat_pixels(xs, ys)))
+    want, stable = reference_image(cfg, arrays, xs, ys)
+    assert 0 < (want["score"] < 0).sum() < N * N, "the window must hold both classes"
+    if batch == "full" and axes == "lr":
+        assert (want["first_nonfinite"] >= 0).any(), "the window must hold non-finite runs"
+    assert_matches(got, want, stable)
 
 
 def test_float32_kernel_agrees_in_sign():
