@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import score
+from . import fused, score
 from .axes import hyper_for
 from .models import MLP
 from .optimizers import OPTIMIZERS
@@ -160,7 +160,7 @@ def outputs(cfg) -> dict[str, tuple[str, object]]:
 
 
 def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
-          early_exit: bool = True) -> dict[str, np.ndarray]:
+          early_exit: bool = True, backend: str = "auto") -> dict[str, np.ndarray]:
     """Train one network per pixel and return :func:`outputs` for each, in the pixels' order.
 
     Parameters
@@ -177,12 +177,18 @@ def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
     early_exit : bool
         Retire a group once all its networks have NaN parameters (bit-identical to
         training on; False is for tests and benchmarks).
+    backend : {"auto", "xla", "pallas"}
+        Which kernel trains the groups (:func:`fused.select`): ``auto`` takes the fused
+        Pallas kernel on a GPU for a config it supports, else this module's XLA kernel;
+        ``pallas`` on another platform runs it in interpret mode (for tests).
 
     The pixels are trained ``group`` at a time, the last group padded with copies of the
     first pixel; the calls are dispatched asynchronously and collected at the end.
     float64 is enabled for the duration of the call only: importing fractalsweep changes no
     global JAX setting.
     """
+    fused_kernel = fused.select(cfg, backend) == "pallas"
+    compile_group = fused.compile_kernel if fused_kernel else compile_kernel
     xs, ys = np.asarray(xs), np.asarray(ys)
     n = xs.size
     if n == 0:
@@ -192,7 +198,7 @@ def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
     xs, ys = (np.concatenate([v, np.full(pad, v[0])]).astype(cfg.dtype) for v in (xs, ys))
     kcfg = kernel_config(cfg)
     with jax.enable_x64(True):
-        run = compile_kernel(kcfg, early_exit)
+        run = compile_group(kcfg, early_exit)
         inputs = prepare(kcfg, arrays)
         results = [run(xs[i:i + group], ys[i:i + group], *inputs)
                    for i in range(0, xs.size, group)]

@@ -1,14 +1,17 @@
-"""The JAX kernel against the plain NumPy reference written from science.md."""
+"""The XLA kernel against the plain NumPy reference; the contract both kernels keep."""
+
+from functools import partial
 
 import numpy as np
 import pytest
 import reference as ref
 
-from fractalsweep import config, kernel, streams
+from fractalsweep import config, fused, kernel, streams
 from fractalsweep.grid import axis_values, flat_pixels
 
 N = 12  # pixels per side
 STEPS = 80
+BACKENDS = ["xla", "pallas"]  # pallas: the fused kernel, in interpret mode off a GPU
 
 WINDOWS = {  # log10 bounds that hold converged, diverged and non-finite runs
     "lr": ({"kind": "lr", "layer": 0, "log10": [-1, 4]},
@@ -109,7 +112,7 @@ def test_kernel_matches_reference(activation, batch, axes):
     cfg = case_config(activation, batch, axes)
     arrays = streams.draw(cfg)
     xs, ys = axis_values(cfg.x, N, "float64"), axis_values(cfg.y, N, "float64")
-    got = image(kernel.train(cfg, arrays, *flat_pixels(xs, ys)))
+    got = image(kernel.train(cfg, arrays, *flat_pixels(xs, ys), backend="xla"))
     want, stable = reference_image(cfg, arrays, xs, ys)
     assert 0 < (want["score"] < 0).sum() < N * N, "the window must hold both classes"
     if batch == "full" and axes == "lr":
@@ -131,18 +134,24 @@ def test_float32_kernel_agrees_in_sign():
     assert (signs[0] == signs[1]).mean() >= 0.95
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("activation,batch,group", [("tanh", "full", 4), ("tanh", 16, 4),
                                                     ("relu", "full", None)])
-def test_early_exit_is_bit_identical_to_training_on(activation, batch, group):
-    """Retiring a group once all its parameters are NaN changes no bit of the results."""
+def test_early_exit_is_bit_identical_to_training_on(activation, batch, group, backend):
+    """Retiring a group (the fused kernel: a block) once all its parameters are NaN changes
+    no bit of the results.
+
+    A NaN group of the XLA kernel is one or more NaN blocks of the fused one.
+    """
     cfg = config.resolve({"model": {"activation": activation},
                           "training": {"steps": 300, "batch": batch},
                           "x": {"log10": [-3, 6]}, "y": {"log10": [-3, 6]},
                           "grid": {"resolution": 16}})
     xs, ys = axis_values(cfg.x, 16, "float64"), axis_values(cfg.y, 16, "float64")
     arrays = streams.draw(cfg)
-    fast = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group)
-    full = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, early_exit=False)
+    fast = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, backend=backend)
+    full = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, early_exit=False,
+                        backend=backend)
     size = group or kernel.group_size()
     nan_groups = (full["first_nonfinite"].reshape(-1, size) >= 0).all(axis=1)
     assert nan_groups.sum() >= (4 if group else 1), "the window must hold groups that all blow up"
@@ -154,8 +163,9 @@ def _bits(out, i):
     return {k: v[i].tobytes() for k, v in out.items()}
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("batch", ["full", 16])
-def test_a_pixel_does_not_depend_on_the_call(batch):
+def test_a_pixel_does_not_depend_on_the_call(batch, backend):
     """Same pixel, other neighbours, positions, call sizes and groups of 16 or more: same bits.
 
     Tiling, worker counts, resumption and the zoom ladder's reuse of pixels rely on it.
@@ -165,18 +175,21 @@ def test_a_pixel_does_not_depend_on_the_call(batch):
     arrays = streams.draw(cfg)
     rng = np.random.default_rng(0)
     xs, ys = 10 ** rng.uniform(-1, 4, 150), 10 ** rng.uniform(-1, 4, 150)
-    alone = _bits(kernel.train(cfg, arrays, xs[:1], ys[:1]), 0)
+    train = partial(kernel.train, cfg, arrays, backend=backend)
+    alone = _bits(train(xs[:1], ys[:1]), 0)
     for n, pos, group in [(2, 1, None), (70, 33, None), (150, 149, None), (150, 77, 16),
                           (150, 5, 128)]:
         px, py = np.roll(xs[:n], pos), np.roll(ys[:n], pos)  # the pixel moves to index pos
-        assert _bits(kernel.train(cfg, arrays, px, py, group=group), pos) == alone, (n, pos)
+        assert _bits(train(px, py, group=group), pos) == alone, (n, pos)
 
 
-def test_one_compile_per_config():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_compile_per_config(backend):
     """Calls of any size reuse one compiled group function."""
     cfg = config.resolve({"training": {"steps": 5}})
     arrays = streams.draw(cfg)
     for n in (1, 10, 100, 200):
-        kernel.train(cfg, arrays, np.full(n, 2.0), np.full(n, 3.0))
-    compiled = kernel.compile_kernel(kernel.kernel_config(cfg), True)
+        kernel.train(cfg, arrays, np.full(n, 2.0), np.full(n, 3.0), backend=backend)
+    compile_group = fused.compile_kernel if backend == "pallas" else kernel.compile_kernel
+    compiled = compile_group(kernel.kernel_config(cfg), True)
     assert compiled._cache_size() == 1
