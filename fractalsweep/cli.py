@@ -193,6 +193,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--method", choices=("naive", "kernel", "kernel-no-exit"),
                        action="append", help="measure only this method (repeatable; "
                                              "default all)")
+    bench.add_argument("--kernel", choices=("xla", "pallas", "auto"), action="append",
+                       help="kernel the kernel methods use: xla, pallas (the fused kernel; "
+                            "interpreted, slow, off a GPU) or auto (repeatable; default auto)")
     bench.add_argument("--steps", type=int, default=100, help="training steps (default 100)")
     bench.add_argument("--repeats", type=int, default=3, help="timed repeats, best kept")
     bench.add_argument("--job", help="job file whose network and window to use (default: the "
@@ -497,7 +500,7 @@ def cmd_bench(args) -> int:
     job = apply_overrides(load_job(args.job) if args.job else bench.BASELINE, args.overrides)
     rows = bench.run(pixels=args.pixels, steps=args.steps, repeats=args.repeats, job=job,
                      group=args.group, dtypes=args.dtype or ("float64", "float32"),
-                     methods=args.method or tuple(bench.METHODS))
+                     methods=args.method or tuple(bench.METHODS), kernels=args.kernel or ("auto",))
     print(bench.table(rows))
     print(f"saved for cost estimates: {bench.save(rows)}")
     if args.json:

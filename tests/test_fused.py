@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import test_kernel as tk
 
-from fractalsweep import config, fused, kernel, streams
+from fractalsweep import bench, config, fused, kernel, streams
 from fractalsweep.errors import ConfigError
 from fractalsweep.grid import axis_values, flat_pixels
 from fractalsweep.models import MLP
@@ -143,3 +143,8 @@ def test_the_kernel_lowers_to_triton(dtype, data):
         text = run.trace(xs, xs, *inputs).lower(lowering_platforms=("cuda",)).as_text()
     assert "__gpu$xla.gpu.triton" in text
 
+
+def test_bench_compares_the_kernels():
+    rows = bench.run(pixels=8, steps=3, repeats=1, dtypes=("float32",), methods=("kernel",),
+                     kernels=("xla", "pallas", "auto"))
+    assert [r["kernel"] for r in rows] == ["xla", "pallas"]  # auto is xla off a GPU
