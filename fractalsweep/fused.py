@@ -8,8 +8,8 @@ carries its networks' weights through the training loop as loop values (register
 GPU, if they fit), reduces the loss sequence to the score online (:mod:`fractalsweep.score`,
 reused as is) and writes only the per-network outputs. The shared data are read chunk by
 chunk at every step (from the GPU's caches after the first step, presumably: the Pallas
-Triton backend offers no explicit shared-memory staging). A block whose networks all have NaN parameters stops
-training early, exactly as the XLA kernel's groups do.
+Triton backend offers no explicit shared-memory staging). A block whose networks all have
+NaN parameters stops training early, exactly as the XLA kernel's groups do.
 
 Layout of a block (feature-major like the XLA kernel, ``B`` networks, ``h`` hidden units,
 ``d`` inputs): the first layer is ``w0`` ``(B, h, d)``, the output layer ``w1`` ``(B, h)``,
