@@ -3,8 +3,10 @@
 The naive method is the published notebook's: a Python loop of per-step jitted, vmapped
 calls over all pixels, with the gradient from autodiff, keeping every loss, scored at the
 end. Both run in the same process on the same pixels, so their ratio is meaningful on a
-shared, noisy machine. Besides wall-clock rates, each row gives the rate per CPU-second
-of the process (all its threads), which is the per-core figure on a CPU.
+shared, noisy machine. The kernel methods run once per kernel backend asked for (``xla``,
+``pallas``: the fused kernel, ``auto``), so one process compares the XLA and fused kernels
+on a GPU. Besides wall-clock rates, each row gives the rate per CPU-second of the process
+(all its threads), which is the per-core figure on a CPU.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from . import config, kernel, optimizers, score, streams
 from .axes import hyper_for
+from .fused import select
 from .grid import axis_values
 from .models import ACTIVATIONS
 
@@ -90,17 +93,23 @@ def naive(cfg, xs, ys, arrays, group=None) -> dict:
     return jax.vmap(score.from_losses)(jnp.stack(losses, axis=1))
 
 
-def fused(cfg, xs, ys, arrays, group=None) -> dict:
-    """The fractalsweep kernel on the same pixels (``group`` networks per call)."""
-    return kernel.train(cfg, arrays, xs, ys, group=group)
+def fused(cfg, xs, ys, arrays, group=None, backend="auto") -> dict:
+    """The fractalsweep kernel ``backend`` on the same pixels (``group`` networks per call)."""
+    return kernel.train(cfg, arrays, xs, ys, group=group, backend=backend)
 
 
-def fused_without_exit(cfg, xs, ys, arrays, group=None) -> dict:
+def fused_without_exit(cfg, xs, ys, arrays, group=None, backend="auto") -> dict:
     """The kernel training every network for every step (no early exit on NaN)."""
-    return kernel.train(cfg, arrays, xs, ys, group=group, early_exit=False)
+    return kernel.train(cfg, arrays, xs, ys, group=group, early_exit=False, backend=backend)
 
 
 METHODS = {"naive": naive, "kernel": fused, "kernel-no-exit": fused_without_exit}
+
+
+def _backends(method: str, cfg, kernels) -> tuple:
+    """The kernels a method is measured with, ``auto`` resolved and each once (None: the
+    naive method, which uses none)."""
+    return (None,) if method == "naive" else tuple(dict.fromkeys(select(cfg, k) for k in kernels))
 
 
 def _rate(fn, n: int, steps: int, repeats: int) -> tuple[float, float]:
@@ -122,11 +131,13 @@ BASELINE = {"x": {"lo": "13.29976231", "hi": "13.29978604"},
 
 
 def run(pixels: int = 1024, steps: int = 100, repeats: int = 3, job: dict = BASELINE,
-        group: int | None = None, dtypes=("float64", "float32"), methods=tuple(METHODS)) -> list:
-    """Measure ``methods`` for each dtype; returns one row per (dtype, method).
+        group: int | None = None, dtypes=("float64", "float32"), methods=tuple(METHODS),
+        kernels=("auto",)) -> list:
+    """Measure ``methods`` for each dtype; returns one row per (dtype, method, kernel).
 
     ``group`` is the kernel's networks per call (default: the device's choice); ``naive``
-    always trains all pixels at once.
+    always trains all pixels at once. The kernel methods run with each of ``kernels``
+    (:data:`fractalsweep.execution.KERNELS`); a row names the kernel that ran (``auto`` resolved).
     """
     rows = []
     for dtype in dtypes:
@@ -136,23 +147,25 @@ def run(pixels: int = 1024, steps: int = 100, repeats: int = 3, job: dict = BASE
         xs, ys = _pixels(cfg, pixels)
         rates = {}
         for name in methods:
-            fn = partial(METHODS[name], cfg, xs, ys, arrays, group)
-            with jax.enable_x64(True):
-                rates[name] = _rate(fn, pixels, steps, repeats)
-        base = rates.get("naive", (np.nan,))[0]
-        rows += [{"dtype": dtype, "method": name, "group": None if name == "naive" else
-                  group or kernel.group_size(), "net_steps_per_s": wall,
-                  "net_steps_per_cpu_s": cpu, "ratio": wall / base}
-                 for name, (wall, cpu) in rates.items()]
+            for backend in _backends(name, cfg, kernels):
+                kwargs = {} if backend is None else {"backend": backend}
+                fn = partial(METHODS[name], cfg, xs, ys, arrays, group, **kwargs)
+                with jax.enable_x64(True):
+                    rates[name, backend] = _rate(fn, pixels, steps, repeats)
+        base = rates.get(("naive", None), (np.nan,))[0]
+        rows += [{"dtype": dtype, "method": name, "kernel": backend,
+                  "group": None if name == "naive" else group or kernel.group_size(),
+                  "net_steps_per_s": wall, "net_steps_per_cpu_s": cpu, "ratio": wall / base}
+                 for (name, backend), (wall, cpu) in rates.items()]
     return rows
 
 
 def table(rows: list[dict]) -> str:
     """The rows as an aligned text table."""
-    header = (f"{'dtype':8} {'method':15} {'group':>6} {'net-steps/s':>12} {'per CPU-s':>10} "
-              f"{'vs naive':>9}")
+    header = (f"{'dtype':8} {'method':15} {'kernel':7} {'group':>6} {'net-steps/s':>12} "
+              f"{'per CPU-s':>10} {'vs naive':>9}")
     lines = [header]
-    lines += [f"{r['dtype']:8} {r['method']:15} {r['group'] or '-':>6} "
+    lines += [f"{r['dtype']:8} {r['method']:15} {r['kernel'] or '-':7} {r['group'] or '-':>6} "
               f"{r['net_steps_per_s']:>12,.0f} {r['net_steps_per_cpu_s']:>10,.0f} "
               + (f"{r['ratio']:>8.2f}x" if np.isfinite(r["ratio"]) else f"{'-':>9}")
               for r in rows]
@@ -177,7 +190,8 @@ def save(rows: list[dict]) -> Path:
 
 
 def saved_rate(dtype: str) -> tuple[float, str] | None:
-    """The last measured kernel rate for ``dtype`` and the device it was measured on."""
+    """The last measured kernel rate for ``dtype`` and the device it was measured on (the
+    first kernel measured, where ``--kernel`` named several)."""
     try:
         saved = json.loads(cache_file().read_text())
     except (OSError, json.JSONDecodeError):

@@ -65,6 +65,9 @@ def _execution_parser() -> argparse.ArgumentParser:
     execution.add_argument("--tile", type=int, metavar="N",
                            help="pixels per tile side of a new level (default: from the "
                                 "resolution, about 64 tiles)")
+    execution.add_argument("--kernel", choices=("auto", "xla", "pallas"), default="auto",
+                           help="the kernel that trains the networks: auto (default) takes the "
+                                "fused Pallas kernel on a GPU where it supports the config")
     execution.add_argument("--quiet", action="store_true", help="no progress bar")
     return execution
 
@@ -252,6 +255,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--method", choices=("naive", "kernel", "kernel-no-exit"),
                        action="append", help="measure only this method (repeatable; "
                                              "default all)")
+    bench.add_argument("--kernel", choices=("xla", "pallas", "auto"), action="append",
+                       help="kernel the kernel methods use: xla, pallas (the fused kernel; "
+                            "interpreted, slow, off a GPU) or auto (repeatable; default auto)")
     bench.add_argument("--steps", type=int, default=100, help="training steps (default 100)")
     bench.add_argument("--repeats", type=int, default=3, help="timed repeats, best kept")
     bench.add_argument("--job", help="job file whose network and window to use (default: the "
@@ -276,7 +282,7 @@ def _execution(args) -> Execution:
     gpus = None if args.gpus is None else () if args.gpus == "none" else args.gpus.split(",")
     return Execution(scheduler=args.scheduler, scheduler_file=args.scheduler_file,
                      cluster=args.cluster, workers=args.workers, gpus=gpus,
-                     mem_fraction=args.gpu_mem_fraction, tile=args.tile)
+                     mem_fraction=args.gpu_mem_fraction, tile=args.tile, kernel=args.kernel)
 
 
 def _store_path(args) -> str:
@@ -479,7 +485,7 @@ def cmd_bench(args) -> int:
     job = apply_overrides(load_job(args.job) if args.job else bench.BASELINE, args.overrides)
     rows = bench.run(pixels=args.pixels, steps=args.steps, repeats=args.repeats, job=job,
                      group=args.group, dtypes=args.dtype or ("float64", "float32"),
-                     methods=args.method or tuple(bench.METHODS))
+                     methods=args.method or tuple(bench.METHODS), kernels=args.kernel or ("auto",))
     print(bench.table(rows))
     print(f"saved for cost estimates: {bench.save(rows)}")
     if args.json:

@@ -87,9 +87,11 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
         start = time.perf_counter()
         try:
             if session.in_process:
-                _run_in_process(path, index, pending, report, bar, failures)
+                _run_in_process(path, index, pending, report, bar, failures,
+                                session.execution.kernel)
             elif pending:
-                _run_distributed(session.client(), path, index, pending, report, bar, failures)
+                _run_distributed(session.client(), path, index, pending, report, bar, failures,
+                                 session.execution.kernel)
         finally:
             bar.close()
             report.seconds = time.perf_counter() - start
@@ -103,11 +105,11 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     return report
 
 
-def _run_in_process(path, level, pending, report, bar, failures) -> None:
+def _run_in_process(path, level, pending, report, bar, failures, kernel) -> None:
     for index in pending:
         for attempt in range(RETRIES + 1):
             try:
-                summary = compute_tile(path, level, index)
+                summary = compute_tile(path, level, index, kernel)
             except Exception as exc:  # noqa: BLE001 - any failure of a tile is retried
                 if attempt == RETRIES:
                     failures[index] = f"{type(exc).__name__}: {exc}"
@@ -117,13 +119,14 @@ def _run_in_process(path, level, pending, report, bar, failures) -> None:
             break
 
 
-def _run_distributed(client, path, level, pending, report, bar, failures) -> None:
+def _run_distributed(client, path, level, pending, report, bar, failures, kernel) -> None:
     from distributed import as_completed
 
     has_gpus = any("GPU" in w.get("resources", {})
                    for w in client.scheduler_info()["workers"].values())
     resources = {"GPU": 1} if has_gpus else None
-    futures = {client.submit(compute_tile, path, level, index, pure=False, retries=RETRIES,
+    futures = {client.submit(compute_tile, path, level, index, kernel, pure=False,
+                             retries=RETRIES,
                              resources=resources): index for index in pending}
     for future in as_completed(futures):
         try:

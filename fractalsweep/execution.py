@@ -17,7 +17,9 @@ from typing import Self
 from . import cluster
 from .errors import ConfigError
 
-__all__ = ["Execution", "Session"]
+__all__ = ["KERNELS", "Execution", "Session"]
+
+KERNELS = ("xla", "pallas", "auto")  # which kernel trains the networks (fractalsweep.fused)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class Execution:
         Preallocate this fraction of each local GPU (default: allocate on demand).
     tile : int, optional
         Pixels per tile side of new levels (default: :func:`fractalsweep.grid.auto_tile`).
+    kernel : {"auto", "xla", "pallas"}
+        Which kernel trains the networks: ``auto`` takes the fused Pallas kernel on a GPU
+        where it supports the config, else the XLA kernel (docs/kernel.md).
 
     Examples
     --------
@@ -64,6 +69,7 @@ class Execution:
     gpus: tuple[str, ...] | None = None
     mem_fraction: float | None = None
     tile: int | None = None
+    kernel: str = "auto"
 
     def __post_init__(self):
         given = [k for k in ("scheduler", "scheduler_file", "cluster") if getattr(self, k)]
@@ -74,6 +80,8 @@ class Execution:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 1):
                 raise ConfigError(f"{key} = {value!r}: expected an integer >= 1")
+        if self.kernel not in KERNELS:
+            raise ConfigError(f"kernel = {self.kernel!r}: valid values are {', '.join(KERNELS)}")
         if self.mem_fraction is not None and not 0 < self.mem_fraction <= 1:
             raise ConfigError(f"mem_fraction = {self.mem_fraction}: expected 0 < F <= 1")
         if isinstance(self.cluster, str):

@@ -64,8 +64,9 @@ class Fractal:
         """Nothing random: a fractal store has no inputs."""
         return {}
 
-    def compute(self, cfg, arrays, xs, ys) -> dict[str, np.ndarray]:
-        """The outputs of every pixel ``(xs[i], ys[i])`` (see the module docstring)."""
+    def compute(self, cfg, arrays, xs, ys, kernel: str = "auto") -> dict[str, np.ndarray]:
+        """The outputs of every pixel ``(xs[i], ys[i])`` (see the module docstring); one
+        kernel computes them all, whatever ``kernel`` names."""
         import jax
 
         system = cfg.system

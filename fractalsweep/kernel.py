@@ -20,13 +20,14 @@ once all its networks have NaN parameters.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import optimizers, score
+from . import fused, optimizers, score
 from .axes import hyper_for
 from .models import MLP
 from .tasks import TASKS
@@ -178,7 +179,7 @@ def outputs(cfg) -> dict[str, tuple[str, object]]:
 
 
 def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
-          early_exit: bool = True) -> dict[str, np.ndarray]:
+          early_exit: bool = True, backend: str = "auto") -> dict[str, np.ndarray]:
     """Train one network per pixel and return :func:`outputs` for each, in the pixels' order.
 
     Parameters
@@ -195,12 +196,19 @@ def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
     early_exit : bool
         Retire a group once all its networks have NaN parameters (bit-identical to
         training on; False is for tests and benchmarks).
+    backend : {"auto", "xla", "pallas"}
+        Which kernel trains the groups (:func:`fused.select`): ``auto`` takes the fused
+        Pallas kernel on a GPU for a config it supports, else this module's XLA kernel;
+        ``pallas`` on another platform runs it in interpret mode (for tests). The fused
+        kernel has not run on a GPU yet (docs/kernel.md): should it fail there, ``auto``
+        warns and trains with the XLA kernel instead.
 
     The pixels are trained ``group`` at a time, the last group padded with copies of the
     first pixel; the calls are dispatched asynchronously and collected at the end.
     float64 is enabled for the duration of the call only: importing fractalsweep changes no
     global JAX setting.
     """
+    chosen = fused.select(cfg, backend)
     xs, ys = np.asarray(xs), np.asarray(ys)
     n = xs.size
     if n == 0:
@@ -210,11 +218,25 @@ def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
     xs, ys = (np.concatenate([v, np.full(pad, v[0])]).astype(cfg.dtype) for v in (xs, ys))
     kcfg = kernel_config(cfg)
     with jax.enable_x64(True):
-        run = compile_kernel(kcfg, early_exit)
         inputs = prepare(kcfg, arrays)
-        results = [run(xs[i:i + group], ys[i:i + group], *inputs)
-                   for i in range(0, xs.size, group)]
-        return {k: np.concatenate([np.asarray(r[k]) for r in results])[:n] for k in results[0]}
+
+        def groups(compile_group):
+            run = compile_group(kcfg, early_exit)
+            results = [run(xs[i:i + group], ys[i:i + group], *inputs)
+                       for i in range(0, xs.size, group)]
+            return {k: np.concatenate([np.asarray(r[k]) for r in results])[:n]
+                    for k in results[0]}
+
+        if chosen == "xla":
+            return groups(compile_kernel)
+        try:
+            return groups(fused.compile_kernel)
+        except Exception as exc:
+            if backend != "auto":
+                raise
+            warnings.warn(f"the fused kernel failed on this device ({type(exc).__name__}: "
+                          f"{exc}); training with the XLA kernel", RuntimeWarning, stacklevel=2)
+            return groups(compile_kernel)
 
 
 @lru_cache(maxsize=16)

@@ -148,7 +148,7 @@ class MLP:
         return tuple(fan_in ** (-1.0 if i == last else -0.5)
                      for i, (fan_in, _) in enumerate(self.shapes))
 
-    def _scales(self) -> tuple[float, ...]:
+    def scales(self) -> tuple[float, ...]:
         """Per layer, the multiplier times the activation's input scale (none for the last)."""
         scale = ACTIVATIONS[self.activation].scale
         last = len(self.shapes) - 1
@@ -181,7 +181,7 @@ class MLP:
         act = ACTIVATIONS[self.activation]
         last = len(params) - 1
         h, cache = xt, []
-        for i, (layer, c, skip) in enumerate(zip(params, self._scales(), self.skips())):
+        for i, (layer, c, skip) in enumerate(zip(params, self.scales(), self.skips())):
             u = c * (layer.w @ h)
             if layer.b is not None:
                 u = u + (act.scale if i < last else 1.0) * layer.b
@@ -199,7 +199,7 @@ class MLP:
         Going down, ``g`` is the gradient w.r.t. a layer's ``u`` and ``gh`` w.r.t. its input.
         """
         act = ACTIVATIONS[self.activation]
-        scales, skips = self._scales(), self.skips()
+        scales, skips = self.scales(), self.skips()
         last = len(params) - 1
         grads, gh = [None] * len(params), None
         for i in range(last, -1, -1):

@@ -1,7 +1,8 @@
 """What a sweep computes at each pixel: a training run (the default) or a classic fractal.
 
 A system gives the per-pixel arrays it produces (``outputs``), the random inputs drawn once
-per store (``draw``) and the computation of a batch of pixels (``compute``). The store, the
+per store (``draw``) and the computation of a batch of pixels (``compute``, whose ``kernel``
+option only training systems read). The store, the
 tiles, the cluster, zooms, ladders, animations and the dimension see only these three, so a
 new system is one entry in :data:`SYSTEMS`.
 """
@@ -34,12 +35,16 @@ class Training:
         return draw(cfg)
 
     @staticmethod
-    def compute(cfg, arrays, xs, ys) -> dict[str, np.ndarray]:
+    def compute(cfg, arrays, xs, ys, kernel: str = "auto") -> dict[str, np.ndarray]:
+        """``kernel``: the float64/float32 kernel (:func:`fractalsweep.kernel.train`'s
+        ``backend``); double-double has one kernel."""
         if cfg.dtype == DOUBLE_DOUBLE:
             from .ddkernel import train
-        else:
-            from .kernel import train
-        return train(cfg, arrays, xs, ys)
+
+            return train(cfg, arrays, xs, ys)
+        from .kernel import train
+
+        return train(cfg, arrays, xs, ys, backend=kernel)
 
 
 SYSTEMS = {"training": Training(), **{kind: Fractal(kind) for kind in FRACTALS}}

@@ -30,14 +30,16 @@ def _device() -> dict:
             "pid": os.getpid()}
 
 
-def _compute(cfg, arrays, xs, ys, todo) -> dict[str, np.ndarray]:
+def _compute(cfg, arrays, xs, ys, todo, kernel) -> dict[str, np.ndarray]:
     """The system's results for the ``todo`` pixels of a tile with axis values ``xs``, ``ys``."""
     gx, gy = (g[todo] for g in flat_pixels(xs, ys))
-    return system_of(cfg).compute(cfg, arrays, gx, gy) if gx.size else {}
+    return system_of(cfg).compute(cfg, arrays, gx, gy, kernel=kernel) if gx.size else {}
 
 
-def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
+def compute_tile(path: str, level: int, index: tuple[int, int], kernel: str = "auto") -> dict:
     """Compute tile ``index`` of ``level`` in the store at ``path`` and write it there.
+
+    ``kernel`` chooses the kernel of a training system (:class:`fractalsweep.Execution`).
 
     Pixels the level copied from another level (``reused``) are kept, not recomputed.
 
@@ -56,7 +58,7 @@ def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
     xs, ys = store.coordinates(lvl, "x", sx), store.coordinates(lvl, "y", sy)
     reused = lvl.group["reused"][sy, sx].astype(bool).ravel()
     start = time.perf_counter()
-    computed = _compute(cfg, arrays, xs, ys, ~reused)
+    computed = _compute(cfg, arrays, xs, ys, ~reused, kernel)
     seconds = time.perf_counter() - start
     results = {}
     for name in lvl.arrays:

@@ -1,15 +1,19 @@
-"""The JAX kernel against the plain NumPy reference (tests/reference.py)."""
+"""The XLA kernel against the plain NumPy reference (tests/reference.py); the contract both
+kernels keep (the fused kernel's own comparisons are in test_fused.py)."""
+
+from functools import partial
 
 import jax
 import numpy as np
 import pytest
 import reference as ref
 
-from fractalsweep import bench, config, kernel, streams
+from fractalsweep import bench, config, fused, kernel, streams
 from fractalsweep.grid import axis_values, flat_pixels
 
 N = 12  # pixels per side
 STEPS = 80
+BACKENDS = ["xla", "pallas"]  # pallas: the fused kernel, in interpret mode off a GPU
 
 WINDOWS = {  # log10 bounds that hold converged, diverged and non-finite runs
     "lr": ({"kind": "lr", "layer": 0, "log10": [-1, 4]},
@@ -60,18 +64,34 @@ CASES = [(act, batch, axes) for act in ("tanh", "relu", "identity")
          for batch in ("full", 16) for axes in ("lr", "offset")] + [("tanh", "full", "init_offset")]
 
 
-def _compare_with_reference(cfg, n, full_lr_window=False):
-    """The kernel's outputs on an n x n grid against the reference, pixel by pixel."""
-    arrays = streams.draw(cfg)
-    xs, ys = axis_values(cfg.x, n, "float64"), axis_values(cfg.y, n, "float64")
-    out = kernel.train(cfg, arrays, *flat_pixels(xs, ys))
-    got = {k: v.reshape(n, n) for k, v in out.items()}
+def case_config(activation, batch, axes, dtype="float64"):
+    """The config of one case: its activation, batch and window, N x N pixels, STEPS steps."""
+    x_axis, y_axis = WINDOWS[axes]
+    return config.resolve({
+        "model": {"activation": activation},
+        "data": {"size": 16 if activation == "identity" else "params"},
+        "training": {"steps": STEPS, "batch": batch},
+        "x": x_axis, "y": y_axis,
+        "grid": {"resolution": N},
+        "dtype": dtype,
+    })
 
+
+def image(out, n=N):
+    """A kernel's per-pixel outputs as n x n images (rows y, columns x)."""
+    return {k: v.reshape(n, n) for k, v in out.items()}
+
+
+def reference_image(cfg, arrays, xs, ys):
+    """The reference's outputs over the pixels, and which pixels are well-conditioned.
+
+    Two kinds of run are ill-conditioned, and the 1e-9 comparison skips them: chaotic
+    runs, where the reference itself moves when x and y move by one ulp, and runs whose loss
+    nears the float64 range, where whether a sum overflows depends on summation order.
+    """
     runs = [[_reference(cfg, arrays, x, y) for x in xs] for y in ys]
-    want = {k: np.array([[r[k] for r in row] for row in runs]) for k in got}
-    # Two kinds of run are ill-conditioned, and the 1e-9 comparison skips them: chaotic
-    # runs, where the reference itself moves when x and y move by one ulp, and runs whose loss
-    # nears the float64 range, where whether a sum overflows depends on summation order.
+    want = {k: np.array([[r[k] for r in row] for row in runs])
+            for k in runs[0][0] if k != "losses"}
     nudged = [[_reference(cfg, arrays, *np.nextafter([x, y], np.inf)) for x in xs] for y in ys]
     near_overflow = np.array([[np.nanmax(np.where(np.isfinite(r["losses"]), r["losses"], 0))
                                > 1e300 for r in row] for row in runs])
@@ -79,31 +99,37 @@ def _compare_with_reference(cfg, n, full_lr_window=False):
     for name in ("score", "final_loss"):
         moved = np.array([[r[name] for r in row] for row in nudged])
         stable &= np.abs(moved - want[name]) <= 1e-11 * np.abs(want[name])
+    return want, stable
 
-    sign_ref, sign_got = want["score"] < 0, got["score"] < 0
-    assert 0 < sign_ref.sum() < n * n, "the window must hold both classes"
-    assert (sign_got == sign_ref).mean() >= 0.99
-    if full_lr_window:
-        assert (want["first_nonfinite"] >= 0).any(), "the window must hold non-finite runs"
 
-    away = _away_from_boundary(sign_ref) & stable
+def assert_matches(got, want, well_conditioned):
+    """``got`` computes what ``want`` computes: the same sign on 99% of the pixels, and 1e-9
+    on the well-conditioned pixels away from the boundary (at least half of them)."""
+    sign_want = want["score"] < 0
+    assert ((got["score"] < 0) == sign_want).mean() >= 0.99
+    away = _away_from_boundary(sign_want) & well_conditioned
     assert away.mean() >= 0.5, "too few well-conditioned pixels for a meaningful comparison"
-    for name in set(got) - {"first_nonfinite"}:
+    for name in set(want) - {"first_nonfinite"}:
         np.testing.assert_allclose(got[name][away], want[name][away], rtol=1e-9)
     np.testing.assert_array_equal(got["first_nonfinite"][away], want["first_nonfinite"][away])
 
 
+def _compare_with_reference(cfg, n, full_lr_window=False):
+    """The XLA kernel's outputs on an n x n grid against the reference, pixel by pixel."""
+    arrays = streams.draw(cfg)
+    xs, ys = axis_values(cfg.x, n, "float64"), axis_values(cfg.y, n, "float64")
+    got = image(kernel.train(cfg, arrays, *flat_pixels(xs, ys), backend="xla"), n)
+    want, stable = reference_image(cfg, arrays, xs, ys)
+    assert 0 < (want["score"] < 0).sum() < n * n, "the window must hold both classes"
+    if full_lr_window:
+        assert (want["first_nonfinite"] >= 0).any(), "the window must hold non-finite runs"
+    assert_matches(got, want, stable)
+
+
 @pytest.mark.parametrize("activation,batch,axes", CASES)
 def test_kernel_matches_reference(activation, batch, axes):
-    x_axis, y_axis = WINDOWS[axes]
-    cfg = config.resolve({
-        "model": {"activation": activation},
-        "data": {"size": 16 if activation == "identity" else "params"},
-        "training": {"steps": STEPS, "batch": batch},
-        "x": x_axis, "y": y_axis,
-        "grid": {"resolution": N},
-    })
-    _compare_with_reference(cfg, N, full_lr_window=batch == "full" and axes == "lr")
+    _compare_with_reference(case_config(activation, batch, axes), N,
+                            full_lr_window=batch == "full" and axes == "lr")
 
 
 LOG = {"log10": [-1, 4]}
@@ -161,18 +187,24 @@ def test_float32_kernel_agrees_in_sign():
     assert (signs[0] == signs[1]).mean() >= 0.95
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("activation,batch,group", [("tanh", "full", 4), ("tanh", 16, 4),
                                                     ("relu", "full", None)])
-def test_early_exit_is_bit_identical_to_training_on(activation, batch, group):
-    """Retiring a group once all its parameters are NaN changes no bit of the results."""
+def test_early_exit_is_bit_identical_to_training_on(activation, batch, group, backend):
+    """Retiring a group (the fused kernel: a block) once all its parameters are NaN changes
+    no bit of the results.
+
+    A NaN group of the XLA kernel is one or more NaN blocks of the fused one.
+    """
     cfg = config.resolve({"model": {"activation": activation},
                           "training": {"steps": 300, "batch": batch},
                           "x": {"log10": [-3, 6]}, "y": {"log10": [-3, 6]},
                           "grid": {"resolution": 16}})
     xs, ys = axis_values(cfg.x, 16, "float64"), axis_values(cfg.y, 16, "float64")
     arrays = streams.draw(cfg)
-    fast = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group)
-    full = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, early_exit=False)
+    fast = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, backend=backend)
+    full = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, early_exit=False,
+                        backend=backend)
     size = group or kernel.group_size()
     nan_groups = (full["first_nonfinite"].reshape(-1, size) >= 0).all(axis=1)
     assert nan_groups.sum() >= (4 if group else 1), "the window must hold groups that all blow up"
@@ -184,8 +216,9 @@ def _bits(out, i):
     return {k: v[i].tobytes() for k, v in out.items()}
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("batch", ["full", 16])
-def test_a_pixel_does_not_depend_on_the_call(batch):
+def test_a_pixel_does_not_depend_on_the_call(batch, backend):
     """Same pixel, other neighbours, positions, call sizes and groups of 16 or more: same bits.
 
     Tiling, worker counts, resumption and the zoom ladder's reuse of pixels rely on it.
@@ -195,18 +228,21 @@ def test_a_pixel_does_not_depend_on_the_call(batch):
     arrays = streams.draw(cfg)
     rng = np.random.default_rng(0)
     xs, ys = 10 ** rng.uniform(-1, 4, 150), 10 ** rng.uniform(-1, 4, 150)
-    alone = _bits(kernel.train(cfg, arrays, xs[:1], ys[:1]), 0)
+    train = partial(kernel.train, cfg, arrays, backend=backend)
+    alone = _bits(train(xs[:1], ys[:1]), 0)
     for n, pos, group in [(2, 1, None), (70, 33, None), (150, 149, None), (150, 77, 16),
                           (150, 5, 128)]:
         px, py = np.roll(xs[:n], pos), np.roll(ys[:n], pos)  # the pixel moves to index pos
-        assert _bits(kernel.train(cfg, arrays, px, py, group=group), pos) == alone, (n, pos)
+        assert _bits(train(px, py, group=group), pos) == alone, (n, pos)
 
 
-def test_one_compile_per_config():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_compile_per_config(backend):
     """Calls of any size reuse one compiled group function."""
     cfg = config.resolve({"training": {"steps": 5}})
     arrays = streams.draw(cfg)
     for n in (1, 10, 100, 200):
-        kernel.train(cfg, arrays, np.full(n, 2.0), np.full(n, 3.0))
-    compiled = kernel.compile_kernel(kernel.kernel_config(cfg), True)
+        kernel.train(cfg, arrays, np.full(n, 2.0), np.full(n, 3.0), backend=backend)
+    compile_group = fused.compile_kernel if backend == "pallas" else kernel.compile_kernel
+    compiled = compile_group(kernel.kernel_config(cfg), True)
     assert compiled._cache_size() == 1
