@@ -32,6 +32,7 @@ from .grid import DOUBLE_DOUBLE, resolution_pair
 DTYPES = ("float64", "float32", DOUBLE_DOUBLE)
 SCHEMES = ("legacy", "default")
 SCALES = ("log", "linear")
+VARY = ("init", "data", "both")  # ensemble.vary
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,18 @@ class SystemConfig:
 
 
 @dataclass(frozen=True)
+class EnsembleConfig:
+    seeds: int = 1  # networks per pixel, member 0 being the single-seed run (docs/measures.md)
+    vary: str = "init"  # what the members draw afresh: init | data | both
+
+
+@dataclass(frozen=True)
+class MeasuresConfig:
+    lyapunov: bool = False  # a twin run per pixel and its finite-time Lyapunov exponent
+    snapshots: tuple[int, ...] = ()  # step counts at which the score is also stored
+
+
+@dataclass(frozen=True)
 class GridConfig:
     resolution: tuple[int, int] = (48, 48)  # (columns = x, rows = y)
 
@@ -114,6 +127,8 @@ class SweepConfig:
     y: AxisConfig = AxisConfig(layer=1)
     grid: GridConfig = GridConfig()
     system: SystemConfig = SystemConfig()
+    ensemble: EnsembleConfig = EnsembleConfig()
+    measures: MeasuresConfig = MeasuresConfig()
     dtype: str = "float64"
     scheme: str = "legacy"
     seed: int = 0
@@ -123,6 +138,7 @@ class SweepConfig:
         d = dataclasses.asdict(self)
         d["grid"]["resolution"] = list(self.grid.resolution)
         d["system"]["c"] = list(self.system.c)
+        d["measures"]["snapshots"] = list(self.measures.snapshots)
         return d
 
     @property
@@ -167,6 +183,8 @@ SECTIONS: dict[str, type] = {
     "y": AxisConfig,
     "grid": GridConfig,
     "system": SystemConfig,
+    "ensemble": EnsembleConfig,
+    "measures": MeasuresConfig,
 }
 TOP_LEVEL = ("dtype", "scheme", "seed", "name")
 
@@ -256,6 +274,61 @@ def _system(raw: Any) -> SystemConfig:
         raise ConfigError(f"system.root = {system.root!r}: valid roots are 0, 1, 2 "
                           "(exp(2 pi i k / 3))")
     return dataclasses.replace(system, c=c)
+
+
+def _ensemble(raw: Any, cfg: SweepConfig) -> EnsembleConfig:
+    """``[ensemble]``, checked against the rest of the config (docs/measures.md)."""
+    ensemble = _dataclass("ensemble", EnsembleConfig, raw)
+    _int("ensemble.seeds", ensemble.seeds, 1)
+    _choice("ensemble.vary", ensemble.vary, VARY)
+    if ensemble.seeds == 1:
+        if ensemble.vary != EnsembleConfig.vary:
+            raise ConfigError("ensemble.vary is read only with ensemble.seeds > 1; set seeds "
+                              "or remove vary")
+        return ensemble
+    if cfg.system.kind != "training":
+        raise ConfigError(f"ensemble.seeds = {ensemble.seeds}: system.kind = "
+                          f"{cfg.system.kind!r} draws nothing at random; ensembles need "
+                          "system.kind = 'training'")
+    if ensemble.vary != "init" and cfg.data.task == "image_fit" and not cfg.data.fourier_features:
+        raise ConfigError(f"ensemble.vary = {ensemble.vary!r}: data.task = 'image_fit' without "
+                          "data.fourier_features draws no random data; use vary = 'init'")
+    return ensemble
+
+
+def _measures(raw: Any, cfg: SweepConfig) -> MeasuresConfig:
+    """``[measures]``, checked against the rest of the config (docs/measures.md)."""
+    measures = _dataclass("measures", MeasuresConfig, raw)
+    _bool("measures.lyapunov", measures.lyapunov)
+    snapshots, steps = measures.snapshots, cfg.training.steps
+    if not isinstance(snapshots, (list, tuple)):
+        raise ConfigError(f"measures.snapshots = {snapshots!r}: expected a list of step counts, "
+                          "e.g. [50, 100, 200]")
+    for count in snapshots:
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= steps:
+            raise ConfigError(f"measures.snapshots: {count!r} is not a step count from 1 to "
+                              f"training.steps = {steps}")
+    if list(snapshots) != sorted(set(snapshots)):
+        raise ConfigError(f"measures.snapshots = {list(snapshots)}: expected increasing step "
+                          "counts without repeats")
+    chosen = [key for key in ("lyapunov", "snapshots") if getattr(measures, key)]
+    if chosen and cfg.system.kind != "training":
+        raise ConfigError(f"measures.{chosen[0]} measures training runs; system.kind = "
+                          f"{cfg.system.kind!r} has none")
+    if chosen and cfg.dtype == DOUBLE_DOUBLE:
+        raise ConfigError(f"measures.{chosen[0]}: the double-double kernel computes the score "
+                          "only; use dtype float64 or float32")
+    if measures.lyapunov and cfg.training.optimizer in ("adam", "adamw"):
+        raise ConfigError(f"measures.lyapunov = true needs training.optimizer = gd or momentum "
+                          f"(not {cfg.training.optimizer!r}: renormalizing the twin could make "
+                          "Adam's second moment negative)")
+    return dataclasses.replace(measures, snapshots=tuple(snapshots))
+
+
+def single_run(cfg: SweepConfig) -> SweepConfig:
+    """``cfg`` without ensemble and measures: one network per pixel, the score and what the
+    task measures (ensemble members, precision audits)."""
+    return dataclasses.replace(cfg, ensemble=EnsembleConfig(), measures=MeasuresConfig())
 
 
 def _dataclass(section: str, cls: type, raw: Any) -> Any:
@@ -400,7 +473,8 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
             )
     if cfg.batch_size is not None and cfg.batch_size > cfg.n_data:
         raise ConfigError(f"training.batch = {cfg.batch_size}: at most data size {cfg.n_data}")
-    return cfg
+    return dataclasses.replace(cfg, ensemble=_ensemble(raw.get("ensemble", {}), cfg),
+                               measures=_measures(raw.get("measures", {}), cfg))
 
 
 def from_dict(d: dict[str, Any]) -> SweepConfig:
