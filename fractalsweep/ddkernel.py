@@ -52,12 +52,14 @@ def check(cfg) -> None:
               "training.optimizer": (cfg.training.optimizer, ("gd",)),
               "training.weight_decay": (cfg.training.weight_decay or 0, (0,)),
               "data.task": (cfg.data.task, ("random_regression",)),
-              "x.kind": (cfg.x.kind, KINDS), "y.kind": (cfg.y.kind, KINDS)}
+              "x.kind": (cfg.x.kind, KINDS), "y.kind": (cfg.y.kind, KINDS),
+              "measures.lyapunov": (cfg.measures.lyapunov, (False,)),
+              "measures.snapshots": (list(cfg.measures.snapshots), ([],))}
     unsupported = [f"{key} = {value!r}" for key, (value, valid) in wanted.items()
                    if value not in valid]
     if unsupported:
         raise ConfigError(f"dtype {DOUBLE_DOUBLE!r} trains the baseline family only (mean-field "
-                          f"MLP without biases, gd, random regression); not "
+                          f"MLP without biases, gd, random regression, the score alone); not "
                           f"{', '.join(unsupported)}")
 
 

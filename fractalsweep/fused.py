@@ -68,7 +68,8 @@ def unsupported(cfg) -> str | None:
     have power-of-two sides and its dots at least 16 of them, so the hidden and input widths
     must be powers of two with ``BLOCK * width >= 16`` and ``input_dim >= 16`` (padding them
     is not exact once weights are infinite). Every axis kind, data size, batch size and
-    dtype is supported.
+    dtype is supported; the per-run measures (snapshots, the Lyapunov twin) are not, and
+    an ensemble's members are plain runs it can train.
     """
     width, min_width = cfg.model.width, -(-16 // BLOCK)
     checks = (
@@ -87,6 +88,8 @@ def unsupported(cfg) -> str | None:
          f"model.width = {width} (a power of two >= {min_width})"),
         (_power_of_two(cfg.input_dim) and cfg.input_dim >= 16,
          f"input dimension {cfg.input_dim} (a power of two >= 16)"),
+        (not cfg.measures.lyapunov, "measures.lyapunov = true"),
+        (not cfg.measures.snapshots, "measures.snapshots"),
     )
     return next((why for ok, why in checks if not ok), None)
 

@@ -27,9 +27,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import fused, optimizers, score
+from . import fused, lyapunov, optimizers, score
 from .axes import hyper_for
+from .config import EnsembleConfig
 from .models import MLP
+from .streams import LYAPUNOV
 from .tasks import TASKS
 
 # Networks per jitted call, by platform: measured on CPU (docs/performance.md); the GPU
@@ -105,39 +107,64 @@ def final_measures(parts: Parts, params, data) -> dict:
 
 
 def make_group_run(cfg, early_exit: bool = True):
-    """``run(xs, ys, weights, data, batch_idx) -> dict`` training one network per pixel.
+    """``run(xs, ys, weights, data, batch_idx, direction=None) -> dict`` training one network
+    per pixel.
 
     With ``early_exit``, training stops once every network of the group has a NaN
     parameter: from then on every loss is NaN (NaN reaches the output and every gradient
     at once), so the remaining steps only feed NaN losses to the score, in the same order,
     and the results are bit-identical to training on. An infinite loss alone is not
     enough to stop: it can come from a finite overflowing output.
+
+    The measures of ``cfg.measures`` (docs/measures.md) ride along in the loop's carry: a
+    score state per snapshot, fed the same losses (the drain after an early exit feeds
+    them too), and, for the Lyapunov exponent, the twin networks, stepped like the group
+    and renormalized after every step (:mod:`fractalsweep.lyapunov`); ``direction`` is
+    the twin's perturbation, one matrix per layer (:func:`twin_direction`).
     """
     parts = Parts.from_config(cfg)
-    steps = parts.steps
-    record = jax.vmap(score.update, in_axes=(0, 0, None, None))
+    steps, counts = parts.steps, cfg.measures.snapshots
+    eps = lyapunov.epsilon(cfg.dtype)
 
-    def run(xs, ys, weights, data, batch_idx):
+    def record(sc, snaps, loss, t):
+        return (jax.vmap(score.update, in_axes=(0, 0, None, None))(sc, loss, t, steps),
+                jax.vmap(score.snapshots_update, in_axes=(0, 0, None, None))(snaps, loss, t,
+                                                                             counts))
+
+    def run(xs, ys, weights, data, batch_idx, direction=None):
+        dtype = data["xt"].dtype
         hyper = jax.vmap(lambda x, y: hyper_for(cfg, x, y))(xs, ys)
         params, opt_state = jax.vmap(partial(net_init, parts), in_axes=(None, 0))(weights, hyper)
         train = jax.vmap(partial(net_step, parts), in_axes=(0, 0, 0, None, None))
-        sc = jax.vmap(lambda _: score.init(data["xt"].dtype))(xs)
+        sc = jax.vmap(lambda _: score.init(dtype))(xs)
+        snaps = jax.vmap(lambda _: score.snapshots_init(dtype, counts))(xs)
+        twins = None if direction is None else jax.vmap(
+            partial(lyapunov.init, direction=direction, epsilon=eps))(params, opt_state)
 
         def training(carry):
-            t, params, _, _ = carry
+            t, params = carry[:2]
             return (t < steps) & ~(early_exit & jnp.all(_has_nan(params)))
 
         def train_step(carry):
-            t, params, opt_state, sc = carry
+            t, params, opt_state, sc, snaps, twins = carry
             rows = None if batch_idx is None else batch_idx[t]
             params, opt_state, loss = train(params, opt_state, hyper, data, rows)
-            return t + 1, params, opt_state, record(sc, loss, t, steps)
+            if twins is not None:
+                twin = train(*twins.twin, hyper, data, rows)[:2]
+                twins = jax.vmap(lyapunov.update)(twins._replace(twin=twin), params, opt_state)
+            return (t + 1, params, opt_state, *record(sc, snaps, loss, t), twins)
 
-        t, params, _, sc = jax.lax.while_loop(training, train_step, (0, params, opt_state, sc))
-        nan = jnp.full(xs.shape, jnp.nan, data["xt"].dtype)
-        _, sc = jax.lax.while_loop(lambda c: c[0] < steps,
-                                   lambda c: (c[0] + 1, record(c[1], nan, c[0], steps)), (t, sc))
+        t, params, _, sc, snaps, twins = jax.lax.while_loop(
+            training, train_step, (0, params, opt_state, sc, snaps, twins))
+        nan = jnp.full(xs.shape, jnp.nan, dtype)
+        _, sc, snaps = jax.lax.while_loop(
+            lambda c: c[0] < steps, lambda c: (c[0] + 1, *record(c[1], c[2], nan, c[0])),
+            (t, sc, snaps))
         out = jax.vmap(score.finalize, in_axes=(0, None))(sc, steps)
+        if counts:
+            out |= jax.vmap(score.snapshots_finalize, in_axes=(0, None))(snaps, counts)
+        if twins is not None:
+            out["lyapunov"] = jax.vmap(lyapunov.finalize)(twins)
         return out | jax.vmap(partial(final_measures, parts), in_axes=(0, None))(params, data)
 
     return run
@@ -157,25 +184,43 @@ def prepare(cfg, arrays: dict) -> tuple:
     return weights, data, None if batch_idx is None else jnp.asarray(batch_idx)
 
 
+def twin_direction(cfg, arrays: dict) -> dict:
+    """The Lyapunov twin's perturbation as the kernel takes it (``{}`` without the measure):
+    ``{"direction": matrices}``, each stored ``inputs/lyapunov_w<i>`` transposed into its
+    layer's layout and in the working dtype."""
+    if not cfg.measures.lyapunov:
+        return {}
+    dtype = jnp.dtype(cfg.dtype)
+    return {"direction": tuple(jnp.asarray(arrays[f"{LYAPUNOV}w{i}"].T, dtype)
+                               for i in range(cfg.model.depth))}
+
+
 def kernel_config(cfg):
     """The part of a config the compiled kernel depends on.
 
     Windows, resolution and name only change the kernel's inputs, so every level of a sweep
-    shares one compiled kernel per dtype.
+    shares one compiled kernel per dtype; an ensemble's members are separate calls of the
+    kernel (:meth:`fractalsweep.systems.Training.compute`), so it does not see them.
     """
     return dataclasses.replace(
         cfg, name="", grid=dataclasses.replace(cfg.grid, resolution=(2, 2)),
+        ensemble=EnsembleConfig(),
         **{a: dataclasses.replace(getattr(cfg, a), lo="1", hi="2") for a in ("x", "y")})
 
 
 def outputs(cfg) -> dict[str, tuple[str, object]]:
     """The per-pixel arrays a run of ``cfg`` produces: name -> (dtype, fill for "not computed").
 
-    ``score``, ``first_nonfinite`` and ``final_loss`` always, and what the task measures
-    (``accuracy`` for digits).
+    ``score``, ``first_nonfinite`` and ``final_loss`` always, what the task measures
+    (``accuracy`` for digits), and the measures of ``cfg.measures``: ``score_at_<s>`` per
+    snapshot and ``lyapunov`` (docs/measures.md). An ensemble's arrays are the system's
+    (:meth:`fractalsweep.systems.Training.outputs`).
     """
+    snapshots = {score.snapshot_name(s): ("float64", np.nan) for s in cfg.measures.snapshots}
+    twin = {"lyapunov": ("float64", np.nan)} if cfg.measures.lyapunov else {}
     return {"score": ("float64", np.nan), "first_nonfinite": ("int32", -2),
-            "final_loss": ("float64", np.nan), **TASKS[cfg.data.task].outputs}
+            "final_loss": ("float64", np.nan), **TASKS[cfg.data.task].outputs, **snapshots,
+            **twin}
 
 
 def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
@@ -218,11 +263,11 @@ def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
     xs, ys = (np.concatenate([v, np.full(pad, v[0])]).astype(cfg.dtype) for v in (xs, ys))
     kcfg = kernel_config(cfg)
     with jax.enable_x64(True):
-        inputs = prepare(kcfg, arrays)
+        inputs, twin = prepare(kcfg, arrays), twin_direction(kcfg, arrays)
 
         def groups(compile_group):
             run = compile_group(kcfg, early_exit)
-            results = [run(xs[i:i + group], ys[i:i + group], *inputs)
+            results = [run(xs[i:i + group], ys[i:i + group], *inputs, **twin)
                        for i in range(0, xs.size, group)]
             return {k: np.concatenate([np.asarray(r[k]) for r in results])[:n]
                     for k in results[0]}

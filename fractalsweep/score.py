@@ -5,10 +5,16 @@ Only running sums are kept, never the loss history: ``v_t = min(l_t' / l_0', CLI
 of the last ``TAIL`` values of ``v`` is below 1; score = ``-sum(v)`` if converged, else
 ``+sum(1/v)``. The last ``TAIL`` steps are known in advance (the step count is static), so
 their sum is an ordinary masked running sum.
+
+Snapshots (docs/measures.md) are the scores the same run would have had after fewer
+steps: the losses of a run's first ``s`` steps do not depend on how many follow, so one
+state per snapshot, fed the same losses up to step ``s`` and left alone after, finishes
+with exactly the score of an ``s``-step run.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -58,6 +64,27 @@ def finalize(state: ScoreState, steps: int) -> dict:
         "first_nonfinite": state.first_nonfinite,
         "final_loss": state.last_v,
     }
+
+
+def snapshot_name(steps: int) -> str:
+    """The per-pixel array holding the score after ``steps`` steps."""
+    return f"score_at_{steps}"
+
+
+def snapshots_init(dtype, counts: tuple[int, ...]) -> tuple[ScoreState, ...]:
+    """One score state per snapshot step count."""
+    return tuple(init(dtype) for _ in counts)
+
+
+def snapshots_update(states, loss, t, counts: tuple[int, ...]) -> tuple[ScoreState, ...]:
+    """Fold step ``t``'s loss into the states of the snapshots it belongs to (``t < s``)."""
+    return tuple(jax.tree.map(partial(jnp.where, t < s), update(state, loss, t, s), state)
+                 for state, s in zip(states, counts))
+
+
+def snapshots_finalize(states, counts: tuple[int, ...]) -> dict:
+    """The score of each snapshot, by its array name (:func:`snapshot_name`)."""
+    return {snapshot_name(s): finalize(state, s)["score"] for state, s in zip(states, counts)}
 
 
 def from_losses(losses) -> dict:
