@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .config import single_run
 from .fractals import FRACTALS, Fractal
 from .grid import DOUBLE_DOUBLE
 
@@ -18,7 +19,14 @@ __all__ = ["SYSTEMS", "Training", "system_of"]
 
 
 class Training:
-    """A training run per pixel: the kernel (:mod:`fractalsweep.kernel`) on stored inputs."""
+    """A training run per pixel: the kernel (:mod:`fractalsweep.kernel`) on stored inputs.
+
+    With ``ensemble.seeds = K`` a pixel trains K networks (docs/measures.md): member 0 is
+    the sweep's own run, with every per-run array and measure, and members 1 .. K-1 are
+    plain runs on their own inputs (:func:`fractalsweep.streams.member`), one kernel call
+    each, so a group of the kernel shares one X. Their scores add ``converged_fraction``
+    and ``mean_score``.
+    """
 
     legend = ("converged: fast \u2192 slow", "diverged: fast \u2192 slow blow-up")
 
@@ -26,7 +34,8 @@ class Training:
     def outputs(cfg) -> dict[str, tuple[str, object]]:
         from .kernel import outputs
 
-        return outputs(cfg)
+        ensemble = {name: ("float64", np.nan) for name in ENSEMBLE_ARRAYS}
+        return outputs(cfg) | (ensemble if cfg.ensemble.seeds > 1 else {})
 
     @staticmethod
     def draw(cfg) -> dict[str, np.ndarray]:
@@ -39,12 +48,39 @@ class Training:
         """``kernel``: the float64/float32 kernel (:func:`fractalsweep.kernel.train`'s
         ``backend``); double-double has one kernel."""
         if cfg.dtype == DOUBLE_DOUBLE:
-            from .ddkernel import train
+            from .ddkernel import train as dd_train
 
-            return train(cfg, arrays, xs, ys)
-        from .kernel import train
+            def train(c, a):
+                return dd_train(c, a, xs, ys)
+        else:
+            from .kernel import train as xla_train
 
-        return train(cfg, arrays, xs, ys, backend=kernel)
+            def train(c, a):
+                return xla_train(c, a, xs, ys, backend=kernel)
+        out = train(cfg, arrays)
+        if cfg.ensemble.seeds == 1:
+            return out
+        from .streams import member
+
+        plain = single_run(cfg)
+        scores = [out["score"], *(train(plain, member(cfg, arrays, k))["score"]
+                                  for k in range(1, cfg.ensemble.seeds))]
+        return out | ensemble_arrays(np.stack(scores))
+
+
+ENSEMBLE_ARRAYS = ("converged_fraction", "mean_score")
+
+
+def ensemble_arrays(scores: np.ndarray) -> dict[str, np.ndarray]:
+    """``converged_fraction`` and ``mean_score`` of the members' scores (members, pixels).
+
+    A NaN score (a run whose first loss was zero) counts as not converged and makes the
+    mean NaN.
+
+    >>> ensemble_arrays(np.array([[-3.0, 1.0], [-1.0, 2.0]]))["converged_fraction"].tolist()
+    [1.0, 0.0]
+    """
+    return {"converged_fraction": (scores < 0).mean(axis=0), "mean_score": scores.mean(axis=0)}
 
 
 SYSTEMS = {"training": Training(), **{kind: Fractal(kind) for kind in FRACTALS}}
