@@ -1,8 +1,11 @@
-"""Zoom animations: a store's keyframe ladder drawn as one smooth exponential zoom.
+"""Zoom animations: a store's keyframe ladder drawn as one smooth exponential zoom; and
+animations over training steps: one level's score snapshots, the fractal forming.
 
 The ladder is found among the store's levels (:func:`fractalsweep.levels.find_ladder`), the
 path of the zoom laid out (:mod:`fractalsweep.keyframes`), the frames composed from the
-stored scores (:mod:`fractalsweep.frames`) and encoded (:mod:`fractalsweep.video`).
+stored scores (:mod:`fractalsweep.frames`) and encoded (:mod:`fractalsweep.video`). An
+animation over steps takes its keyframes from the level's snapshots
+(:func:`fractalsweep.frames.snapshots_of`) and goes through the same path.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import AnimationError
-from .frames import plan_zoom
+from .frames import plan
 from .video import choose_codec, encode
 
 __all__ = ["animate"]
@@ -20,19 +23,23 @@ __all__ = ["animate"]
 
 def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
             size=(512, 512), cmap: str = "paper", zoom: str = "in", ease: bool = True,
-            overlay: bool = False, progress: bool = True, codec: str | None = None) -> dict:
-    """Write the zoom through a store's keyframe ladder as a video or a GIF.
+            overlay: bool = False, progress: bool = True, codec: str | None = None,
+            over: str = "zoom", level: int | None = None) -> dict:
+    """Write the zoom through a store's keyframe ladder (or a level's training steps) as a
+    video or a GIF.
 
     Parameters
     ----------
     store_path : str or path-like
-        A fractalsweep store holding a keyframe ladder (:func:`fractalsweep.levels.find_ladder`).
+        A fractalsweep store holding a keyframe ladder (:func:`fractalsweep.levels.find_ladder`),
+        or, with ``over="steps"``, a level with score snapshots.
     out : str or path-like
         Output file: ``.mp4``, ``.mov`` or ``.mkv`` (video) or ``.gif`` (small previews).
     fps : float
         Frames per second.
     frames_per_octave : int
-        Frames per factor-2 zoom (at full speed, see :func:`fractalsweep.keyframes.zoom_schedule`).
+        Frames per factor-2 zoom (at full speed, see :func:`fractalsweep.keyframes.zoom_schedule`);
+        over steps, frames from one snapshot to the next.
     size : (int, int)
         Frame ``(width, height)`` in pixels; even for video (yuv420p halves the chroma).
         The view's x range spans the width and its y range the height.
@@ -40,23 +47,32 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
         ``"paper"``, ``"classes"`` or a matplotlib colormap name, as in
         :func:`fractalsweep.colour.to_rgb`.
     zoom : {"in", "out"}
-        From the widest keyframe to the deepest, or back.
+        From the widest keyframe to the deepest, or back (over steps: forwards in
+        training, or back).
     ease : bool
         Start and stop the zoom smoothly.
     overlay : bool
-        Draw a border and the view's end values on each frame.
+        Draw a border and the view's end values on each frame (over steps, also the
+        number of steps).
     progress : bool
         Show a progress bar (frames, rate, ETA) on stderr.
     codec : {"h264", "hevc", "av1"}, optional
         Video codec; by default H.264, or HEVC for frames larger than about 4K
         (:func:`fractalsweep.video.choose_codec`). Ignored for ``.gif``.
+    over : {"zoom", "steps"}
+        ``"steps"``: the snapshots of ``level`` (measures.snapshots, docs/measures.md)
+        from the fewest steps to the score after all of them, the colouring reference
+        blended between snapshots as between a zoom's keyframes.
+    level : int, optional
+        The level of an animation over steps (default 0).
 
     Returns
     -------
     dict
         ``path``, ``frames``, ``size`` (width, height), ``codec`` (``"h264"``, ``"hevc"``,
         ``"av1"`` or ``"gif"``), ``fps``, ``seconds`` (the video's duration), ``elapsed``
-        (wall-clock seconds spent) and ``levels`` (the keyframes' level indices).
+        (wall-clock seconds spent) and ``levels`` (the keyframes' level indices); over
+        steps, ``steps``: the keyframes' step counts.
 
     Raises
     ------
@@ -74,15 +90,16 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
     out = Path(out)
     if not (isinstance(fps, (int, float, Fraction)) and not isinstance(fps, bool) and fps > 0):
         raise AnimationError(f"fps = {fps!r}: expected a positive number")
-    plan = plan_zoom(store_path, frames_per_octave, size, cmap, zoom, ease, overlay)
-    chosen = choose_codec(out.suffix, plan.size, codec)
+    layout = plan(store_path, over, level, frames_per_octave, size, cmap, zoom, ease, overlay)
+    chosen = choose_codec(out.suffix, layout.size, codec)
     if not out.parent.is_dir():
         raise AnimationError(f"{out}: folder {out.parent} does not exist")
-    if chosen != "gif" and (plan.size[0] % 2 or plan.size[1] % 2):
+    if chosen != "gif" and (layout.size[0] % 2 or layout.size[1] % 2):
         raise AnimationError(f"size = {size!r}: video needs an even width and height (yuv420p)")
-    frames = len(plan.depths)
-    encode(plan.frames(), out, plan.size, fps, chosen, frames, progress)
-    return {"path": str(out), "frames": frames, "size": plan.size, "codec": chosen,
+    frames = len(layout.depths)
+    encode(layout.frames(), out, layout.size, fps, chosen, frames, progress)
+    keyframes = ({"levels": [layout.level], "steps": layout.steps} if over == "steps"
+                 else {"levels": [kf.level for kf in layout.ladder]})
+    return {"path": str(out), "frames": frames, "size": layout.size, "codec": chosen,
             "fps": fps, "seconds": frames / float(fps),
-            "elapsed": time.perf_counter() - start,
-            "levels": [kf.level for kf in plan.ladder]}
+            "elapsed": time.perf_counter() - start, **keyframes}

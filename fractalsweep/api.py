@@ -296,10 +296,11 @@ class Store:
         return animate(self.path, out, **options)
 
     def dimension(self, levels: list[int] | None = None, *, method: str = "sliding",
-                  confidence: float = 0.95):
+                  confidence: float = 0.95, level_set: tuple[str, float] = ("score", 0.0)):
         """Box-counting dimension of the boundary with an interval, pooled over the keyframe
         ladder or ``levels`` (:func:`fractalsweep.dimension.store_dimension`; methods in
-        docs/dimension.md).
+        docs/dimension.md). ``level_set=(array, value)`` measures the boundary of a level
+        set of another per-pixel array, e.g. ``("converged_fraction", 0.5)``.
 
         Returns
         -------
@@ -307,7 +308,8 @@ class Store:
         """
         from .dimension import store_dimension
 
-        return store_dimension(self.path, levels=levels, method=method, confidence=confidence)
+        return store_dimension(self.path, levels=levels, method=method, confidence=confidence,
+                               level_set=level_set)
 
     def explore(self, level: int | None = None, execution: Execution | None = None):
         """The interactive explorer: a window, or an ipympl widget in Jupyter
@@ -459,10 +461,26 @@ class Level:
             dataset[axis].attrs["long_name"] = group.attrs["view"][axis]["label"]
         return dataset
 
-    def plot(self, ax=None, cmap: str = "paper"):
+    def _colouring(self, array: str, cmap: str | None) -> tuple[np.ndarray, dict]:
+        """An array's values and how to draw them: the paper's colouring (or ``cmap``) for
+        a score, else its :func:`~fractalsweep.colour.scale_of`."""
+        from .colour import is_score, scale_of
+
+        if array not in self.arrays:
+            raise ConfigError(f"level {self.index} has no per-pixel array {array!r}; it has "
+                              f"{', '.join(self.arrays)}")
+        values = self[array]
+        if is_score(array):
+            return values, {"cmap": cmap or "paper"}
+        return values, {"scale": scale_of(array, values, cmap)}
+
+    def plot(self, ax=None, cmap: str | None = None, array: str = "score"):
         """Draw the level into ``ax`` (default: a new pyplot figure's axes).
 
-        ``cmap`` is ``"paper"``, ``"classes"`` or a matplotlib colormap name. Pixels not
+        ``array`` is any per-pixel array (:attr:`arrays`): a score (the score, a snapshot
+        ``score_at_<steps>``, ``mean_score``) is drawn with the paper's colouring, or
+        ``cmap``: ``"classes"`` or a matplotlib colormap name; any other array through its
+        own colormap (:func:`fractalsweep.colour.scale_of`), or ``cmap``. Pixels not
         computed yet are white.
 
         Returns
@@ -476,20 +494,25 @@ class Level:
 
             ax = plt.figure().subplots()
         view = self.attrs["view"]
-        return draw_level(ax, self.score, self["x"], self["y"], xlabel=view["x"]["label"],
-                          ylabel=view["y"]["label"], cmap=cmap)
+        values, colouring = self._colouring(array, cmap)
+        return draw_level(ax, values, self["x"], self["y"], xlabel=view["x"]["label"],
+                          ylabel=view["y"]["label"], **colouring)
 
-    def render(self, out: str | Path | None = None, cmap: str = "paper") -> Path:
-        """Write the level as a PNG with axes and a colour legend; default path
-        ``<store stem>-L<index>.png`` next to the store."""
+    def render(self, out: str | Path | None = None, cmap: str | None = None,
+               array: str = "score") -> Path:
+        """Write the level as a PNG with axes and a colour legend (a colour bar for an array
+        that is not a score); ``array`` and ``cmap`` as for :meth:`plot`. Default path
+        ``<store stem>-L<index>.png`` next to the store, ``-L<index>-<array>.png`` for
+        another array than the score."""
         from .render import render_png
         from .systems import system_of
 
         view = self.attrs["view"]
-        out = out or default_png(self.store.path, f"-L{self.index}")
-        return render_png(self.score, self["x"], self["y"], out, xlabel=view["x"]["label"],
-                          ylabel=view["y"]["label"], cmap=cmap,
-                          legend=system_of(self.store.config).legend)
+        suffix = f"-L{self.index}" + ("" if array == "score" else f"-{array}")
+        values, colouring = self._colouring(array, cmap)
+        return render_png(values, self["x"], self["y"], out or default_png(self.store.path, suffix),
+                          xlabel=view["x"]["label"], ylabel=view["y"]["label"],
+                          legend=system_of(self.store.config).legend, **colouring)
 
 
 def default_png(path: str, suffix: str = "") -> str:

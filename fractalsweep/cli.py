@@ -169,12 +169,20 @@ def _parser() -> argparse.ArgumentParser:
 
     animate = sub.add_parser("animate", help="export the zoom across the ladder as MP4 or GIF",
                              description="A smooth exponential zoom across a store's keyframe "
-                                         "ladder, streamed to ffmpeg (H.264 MP4, or GIF).")
+                                         "ladder, or (--over steps) a level's score snapshots "
+                                         "as training proceeds, streamed to ffmpeg (H.264 "
+                                         "MP4, or GIF).")
     animate.add_argument("store")
     animate.add_argument("--out", required=True, metavar="FILE", help=".mp4, .mov, .mkv or .gif")
     animate.add_argument("--fps", type=int, default=30, help="frames per second (default 30)")
+    animate.add_argument("--over", choices=("zoom", "steps"), default="zoom",
+                         help="zoom (default): through the keyframe ladder; steps: through the "
+                              "score snapshots of --level (measures.snapshots)")
+    animate.add_argument("--level", type=int, metavar="L",
+                         help="with --over steps: the level (default 0)")
     animate.add_argument("--frames-per-octave", type=int, default=45, metavar="N",
-                         help="frames per factor-2 zoom (default 45)")
+                         help="frames per factor-2 zoom; with --over steps, from one snapshot "
+                              "to the next (default 45)")
     animate.add_argument("--size", default="512x512", metavar="WxH",
                          help="frame size in pixels (default 512x512)")
     animate.add_argument("--cmap", default="paper", help="colouring (as for render)")
@@ -190,10 +198,18 @@ def _parser() -> argparse.ArgumentParser:
                                         "end ticks and a colour legend.")
     render.add_argument("store", help="zarr store written by 'fractalsweep run'")
     render.add_argument("--level", type=int, default=0, help="level to draw (default 0)")
-    render.add_argument("--out", metavar="FILE", help="PNG to write (default: <store>-L<level>.png)")
-    render.add_argument("--cmap", default="paper",
-                        help="'paper' (default), 'classes' (converged/diverged/boundary) or any "
-                             "matplotlib colormap name")
+    render.add_argument("--out", metavar="FILE", help="PNG to write (default: <store>-L<level>"
+                                                       ".png, -L<level>-<array>.png for an array "
+                                                       "other than the score)")
+    render.add_argument("--array", default="score", metavar="NAME",
+                        help="the per-pixel array to draw (default score; 'fractalsweep info' "
+                             "lists a level's arrays): converged_fraction, lyapunov, "
+                             "score_at_<steps>, ...")
+    render.add_argument("--cmap",
+                        help="for a score: 'paper' (default), 'classes' (converged/diverged/"
+                             "boundary) or any matplotlib colormap name; for another array a "
+                             "colormap name (default: the array's own, e.g. cividis for "
+                             "converged_fraction, RdBu_r centred at 0 for lyapunov)")
 
     dimension = sub.add_parser("dimension", help="fractal dimension of a zoom's boundary",
                                description="Box-counting dimension of the boundary "
@@ -214,6 +230,11 @@ def _parser() -> argparse.ArgumentParser:
                            help="also write the log-log plot of the box counts (.png, .pdf, ...)")
     dimension.add_argument("--json", action="store_true",
                            help="print the whole result: sizes, counts and slopes per level")
+    dimension.add_argument("--level-set", metavar="ARRAY=VALUE", default="score=0",
+                           help="measure the boundary between the pixels where a per-pixel "
+                                "array is below VALUE and those at or above it, e.g. "
+                                "converged_fraction=0.5 (default score=0: the trainability "
+                                "boundary)")
 
     audit = sub.add_parser("audit", parents=[execution],
                            help="recompute pixels one precision up: which classes flip?",
@@ -411,10 +432,12 @@ def cmd_animate(args) -> int:
     result = api.open(args.store).animate(
         args.out, fps=args.fps, frames_per_octave=args.frames_per_octave, size=(width, height),
         cmap=args.cmap, zoom=args.zoom, ease=not args.no_ease, overlay=args.overlay,
-        progress=not args.quiet, codec=args.codec)
+        progress=not args.quiet, codec=args.codec, over=args.over, level=args.level)
+    source = (f"level {result['levels'][0]} at steps {result['steps']}" if args.over == "steps"
+              else f"levels {result['levels']}")
     print(f"wrote {result['path']}: {result['frames']} frames, {result['size'][0]}x"
           f"{result['size'][1]}, {result['codec']}, {result['seconds']:.1f} s of video from "
-          f"levels {result['levels']} in {result['elapsed']:.1f} s")
+          f"{source} in {result['elapsed']:.1f} s")
     return 0
 
 
@@ -423,7 +446,7 @@ def cmd_render(args) -> int:
     if not level.complete:
         print(f"note: level {level.index} is incomplete ({level.tiles_done}/{level.tiles} "
               "tiles); missing pixels are white", file=sys.stderr)
-    print(f"wrote {level.render(args.out, cmap=args.cmap)}")
+    print(f"wrote {level.render(args.out, cmap=args.cmap, array=args.array)}")
     return 0
 
 
@@ -442,8 +465,14 @@ def cmd_dimension(args) -> int:
 
     if not 0 < args.confidence < 1:
         raise ConfigError(f"--confidence {args.confidence}: expected 0 < C < 1")
+    array, _, value = args.level_set.partition("=")
+    try:
+        level_set = (array.strip(), float(value))
+    except ValueError:
+        raise ConfigError(f"--level-set {args.level_set!r}: expected ARRAY=VALUE, e.g. "
+                          "converged_fraction=0.5") from None
     result = api.open(args.store).dimension(levels=args.levels, method=args.method,
-                                             confidence=args.confidence)
+                                             confidence=args.confidence, level_set=level_set)
     if args.plot:
         try:
             plot_dimension(result, args.plot)
@@ -453,8 +482,8 @@ def cmd_dimension(args) -> int:
         print(json.dumps(result.as_dict(), indent=2))
         return 0
     if isnan(result.dimension):
-        raise ConfigError(f"{args.store}: no boundary at two or more fitted box sizes in "
-                          f"levels {list(result.levels)}; nothing to measure")
+        raise ConfigError(f"{args.store}: no boundary of {result.level_set} at two or more "
+                          f"fitted box sizes in levels {list(result.levels)}; nothing to measure")
     print(f"{args.store}: {result}")
     return 0
 

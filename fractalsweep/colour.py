@@ -10,16 +10,25 @@ Row 0 of a score array is the BOTTOM of the picture (origin lower), as in
 the grid of docs/science.md, section 7. :func:`to_rgb` returns rows top to
 bottom, ready to be written as an image file or a video frame.
 
-Matplotlib is imported lazily, inside :func:`to_rgb` only, so that the
+Any other per-pixel array (docs/measures.md) is drawn through a colormap over a value
+range, a :class:`Scale`: :func:`scale_of` chooses it per array (a perceptual map over
+[0, 1] for the converged fraction, a diverging one centred at 0 for the Lyapunov
+exponent) and :func:`values_rgb` applies it. Arrays that are scores (:func:`is_score`: the
+score, its snapshots, an ensemble's mean) keep the paper's colouring.
+
+Matplotlib is imported lazily, inside the colouring functions only, so that the
 numeric parts stay importable and cheap in worker processes.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import ConfigError
 
 __all__ = ["BOUNDARY", "BUFFER", "CLASS_COLOURS", "CONVERGED", "DIVERGED", "NOT_COMPUTED",
-           "classes", "colormap_of", "equalize", "to_rgb", "to_rgba"]
+           "Scale", "classes", "colormap_of", "equalize", "is_score", "scale_of", "to_rgb",
+           "to_rgba", "values_rgb"]
 
 CONVERGED, DIVERGED, BOUNDARY = 0, 1, 2
 
@@ -213,3 +222,105 @@ def to_rgba(score, cmap="paper"):
     score = np.asarray(score, dtype=np.float64)
     alpha = np.where(np.isnan(score[::-1]), 0, 255).astype(np.uint8)
     return np.dstack([to_rgb(score, cmap), alpha])
+
+
+def is_score(name: str) -> bool:
+    """Whether a per-pixel array is a signed score, drawn with the paper's colouring: the
+    score, a snapshot of it (``score_at_<steps>``) and an ensemble's ``mean_score``.
+
+    >>> is_score("score_at_50"), is_score("mean_score"), is_score("lyapunov")
+    (True, True, False)
+    """
+    return name in ("score", "mean_score") or name.startswith("score_at_")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A colormap over a value range, for a per-pixel array that is not a score.
+
+    Values at or below ``lo`` take the colormap's first colour, at or above ``hi`` its
+    last; ``label`` names the quantity on the picture's colour bar. With ``linear_width``
+    the map is symmetric-logarithmic (matplotlib's ``SymLogNorm``): linear within
+    ``+-linear_width`` of 0, logarithmic beyond, for values spanning many decades of
+    either sign.
+    """
+
+    cmap: str
+    lo: float
+    hi: float
+    label: str
+    linear_width: float | None = None
+
+    def norm(self):
+        """The matplotlib normalization from values to [0, 1] (clipped at the ends)."""
+        from matplotlib.colors import Normalize, SymLogNorm
+
+        if self.linear_width is None:
+            return Normalize(self.lo, self.hi, clip=True)
+        return SymLogNorm(self.linear_width, vmin=self.lo, vmax=self.hi, clip=True, base=10)
+
+
+#: Per array: its colour bar's label and default colormap (others: their name, viridis).
+SCALES = {"converged_fraction": ("fraction of the ensemble converged", "cividis"),
+          "lyapunov": ("Lyapunov exponent (per step)", "RdBu_r")}
+LYAPUNOV_PERCENTILE = 99  # the range of the Lyapunov map: |values| up to this percentile
+LYAPUNOV_DECADES = 3  # ... of which the map is logarithmic over this many decades
+
+
+def scale_of(name: str, values, cmap: str | None = None) -> Scale:
+    """The default :class:`Scale` of a per-pixel array that is not a score.
+
+    ``converged_fraction``: cividis over [0, 1], the whole range whatever the image holds,
+    so pictures compare. ``lyapunov``: the diverging RdBu_r, centred at 0 (white), its
+    range symmetric up to the 99th percentile ``L`` of the finite ``|values|``, and
+    symmetric-logarithmic over the three decades below ``L``: blow-ups reach exponents
+    a thousand times those of the runs that converge, and both show. Any other array:
+    viridis from its smallest to its largest finite value. ``cmap`` replaces the colormap
+    (any matplotlib name; ``"paper"`` is Spectral).
+
+    Examples
+    --------
+    >>> fraction = scale_of("converged_fraction", [0.25, 0.5])
+    >>> fraction.cmap, fraction.lo, fraction.hi
+    ('cividis', 0.0, 1.0)
+    >>> lyapunov = scale_of("lyapunov", [-0.5, 0.1, np.nan])
+    >>> lyapunov.cmap, lyapunov.lo, lyapunov.hi, round(lyapunov.linear_width, 9)
+    ('RdBu_r', -0.496, 0.496, 0.000496)
+    >>> other = scale_of("final_loss", [2.0, 5.0, np.inf], cmap="magma")
+    >>> other.cmap, other.lo, other.hi, other.linear_width
+    ('magma', 2.0, 5.0, None)
+    """
+    label, default = SCALES.get(name, (name, "viridis"))
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if cmap == "classes":
+        raise ConfigError(f"cmap 'classes' colours scores; {name} takes a matplotlib colormap "
+                          "name (e.g. 'viridis')")
+    colormap_of(cmap or default)  # an unknown name fails here, with the valid choices
+    if name == "converged_fraction":
+        return Scale(cmap or default, 0.0, 1.0, label)
+    if name == "lyapunov":
+        top = float(np.percentile(np.abs(finite), LYAPUNOV_PERCENTILE)) if finite.size else 0.0
+        top = top or 1.0
+        return Scale(cmap or default, -top, top, label, top / 10**LYAPUNOV_DECADES)
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    return Scale(cmap or default, lo, hi, label)
+
+
+def values_rgb(values, scale: Scale):
+    """Colour a per-pixel array through ``scale``, rows top to bottom as :func:`to_rgb`.
+
+    NaN (not computed) is :data:`NOT_COMPUTED` white; infinite values take the colormap's
+    ends.
+
+    >>> values_rgb(np.array([[0.0, np.nan]]), Scale("gray", 0.0, 1.0, "x")).tolist()
+    [[[0, 0, 0], [255, 255, 255]]]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"values must be 2-D, got shape {values.shape}")
+    with np.errstate(invalid="ignore"):
+        position = np.ma.filled(scale.norm()(np.clip(values, -_BIG, _BIG)), np.nan)
+    rgb = colormap_of(scale.cmap)(position, bytes=True)[..., :3]
+    rgb[np.isnan(values)] = NOT_COMPUTED
+    return np.ascontiguousarray(rgb[::-1])

@@ -52,7 +52,7 @@ import numpy as np
 
 from . import store
 from .boundary import boundary, box_counts, sliding_box_counts
-from .errors import ConfigError
+from .errors import ConfigError, StoreError
 from .levels import find_ladder
 
 METHODS = ("sliding", "paper")
@@ -90,6 +90,10 @@ class Dimension:
         size with ``N > 0`` (:func:`local_slopes`).
     fit_ranges : tuple of (int, int)
         Per image, the smallest and largest box side the estimate used.
+    level_set : str
+        The boundary measured, ``"ARRAY = VALUE"``: the edge between the pixels of a
+        per-pixel array below the value and those at or above it; ``"score = 0"`` is the
+        trainability boundary.
     """
 
     dimension: float
@@ -101,6 +105,7 @@ class Dimension:
     counts: tuple[tuple[float, ...], ...]
     slopes: tuple[tuple[float, ...], ...]
     fit_ranges: tuple[tuple[int, int], ...]
+    level_set: str = "score = 0"
 
     @property
     def fit_range(self) -> tuple[int, int]:
@@ -119,8 +124,9 @@ class Dimension:
                     else f"{self.confidence:.0%} interval {low:.3f}-{high:.3f}")
         smallest, largest = self.fit_range
         levels = f"{len(self.levels)} level" + ("s" if len(self.levels) > 1 else "")
+        of = "" if self.level_set == "score = 0" else f", level set {self.level_set}"
         return (f"boundary dimension {self.dimension:.3f} ({interval}, box sizes "
-                f"{smallest}-{largest} px, {levels}, method {self.method})")
+                f"{smallest}-{largest} px, {levels}, method {self.method}{of})")
 
     def as_dict(self) -> dict:
         """The fields and both ranges, as plain values (for JSON)."""
@@ -422,7 +428,8 @@ def median_interval(values: Iterable[float], confidence: float) -> tuple[float, 
 
 def dimension_of_images(scores: Iterable[np.ndarray], method: str = "sliding",
                         confidence: float = 0.95,
-                        levels: Iterable[int] | None = None) -> Dimension:
+                        levels: Iterable[int] | None = None,
+                        level_set: str = "score = 0") -> Dimension:
     """The box-counting dimension of the boundary in a set of score images.
 
     The images are read one at a time, so a generator keeps only one in memory.
@@ -437,6 +444,9 @@ def dimension_of_images(scores: Iterable[np.ndarray], method: str = "sliding",
         Confidence level of the interval, in (0, 1).
     levels : iterable of int, optional
         Labels of the images (store levels); by default their positions.
+    level_set : str
+        What the images' sign change is the boundary of, for the result
+        (:attr:`Dimension.level_set`).
 
     Returns
     -------
@@ -482,12 +492,15 @@ def dimension_of_images(scores: Iterable[np.ndarray], method: str = "sliding",
         sizes=tuple(tuple(int(v) for v in s) for s in sizes),
         counts=tuple(tuple(float(v) for v in n) for n in counts),
         slopes=tuple(tuple(float(v) for v in d) for d in slopes),
-        fit_ranges=tuple((int(s[f][0]), int(s[f][-1])) for s, f in zip(sizes, fitted)))
+        fit_ranges=tuple((int(s[f][0]), int(s[f][-1])) for s, f in zip(sizes, fitted)),
+        level_set=level_set)
 
 
 def store_dimension(store_path, levels: Iterable[int] | None = None, method: str = "sliding",
-                    confidence: float = 0.95) -> Dimension:
-    """The box-counting dimension of a zoom stored in a fractalsweep store.
+                    confidence: float = 0.95, level_set: tuple[str, float] = ("score", 0.0)
+                    ) -> Dimension:
+    """The box-counting dimension of a zoom stored in a fractalsweep store: of the
+    trainability boundary, or of the boundary of a level set of any per-pixel array.
 
     Parameters
     ----------
@@ -499,6 +512,12 @@ def store_dimension(store_path, levels: Iterable[int] | None = None, method: str
         yet computed (NaN) belong to neither class, so they add no boundary.
     method, confidence
         As for :func:`dimension_of_images`.
+    level_set : (str, float)
+        ``(array, value)``: the boundary between the pixels where the per-pixel array is
+        below ``value`` and those where it is at or above it, measured as the score's is
+        (the image ``array - value`` in place of the score). The default ``("score", 0)``
+        is the trainability boundary; ``("converged_fraction", 0.5)`` where half an
+        ensemble converges (docs/measures.md).
 
     Returns
     -------
@@ -510,7 +529,7 @@ def store_dimension(store_path, levels: Iterable[int] | None = None, method: str
     fractalsweep.errors.AnimationError
         By default, if the store has no keyframe ladder.
     fractalsweep.store.StoreError
-        If a given level is not in the store.
+        If a given level is not in the store, or a level lacks the array.
     ValueError
         As :func:`dimension_of_images`.
 
@@ -525,9 +544,15 @@ def store_dimension(store_path, levels: Iterable[int] | None = None, method: str
     if levels is None:
         levels = [keyframe.level for keyframe in find_ladder(path)]
     levels = [int(level) for level in levels]
-    groups = [store.open_level(root, level).group for level in levels]  # all exist, or fail now
-    return dimension_of_images((group["score"][:] for group in groups), method=method,
-                               confidence=confidence, levels=levels)
+    array, value = level_set
+    for level in levels:  # all exist and hold the array, or fail now
+        names = store.open_level(root, level).arrays
+        if array not in names:
+            raise StoreError(f"level {level} has no array {array!r}; it has {', '.join(names)}")
+    groups = [store.open_level(root, level).group for level in levels]
+    return dimension_of_images((group[array][:] - value for group in groups), method=method,
+                               confidence=confidence, levels=levels,
+                               level_set=f"{array} = {value:g}")
 
 
 def plot_dimension(result: Dimension, path) -> None:
@@ -567,7 +592,8 @@ def plot_dimension(result: Dimension, path) -> None:
             axes.loglog(s[used], np.exp(intercept - result.dimension * np.log(s[used])), "-",
                         color=points.get_color(), linewidth=1)
     low, high = result.interval
-    axes.set_title(f"boundary dimension {result.dimension:.3f} "
+    of = "" if result.level_set == "score = 0" else f"{result.level_set}: "
+    axes.set_title(f"{of}boundary dimension {result.dimension:.3f} "
                    f"({result.confidence:.0%} interval {low:.3f}-{high:.3f}, {result.method})",
                    fontsize=10)
     axes.set_xscale("log", base=2)  # box sides in powers of two, written as plain numbers

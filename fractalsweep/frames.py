@@ -1,4 +1,5 @@
-"""Zoom frames composed from a store's stored scores, with numpy only.
+"""Zoom frames composed from a store's stored scores, with numpy only; and frames of one
+level's score snapshots, the fractal forming as training proceeds (:class:`StepsPlan`).
 
 * keyframe ``k`` fills the view, ``k + 1`` is drawn over it where it covers the view, and
   ``k + 2`` fades in over both with alpha ``t`` (docs/science.md, section 9);
@@ -24,13 +25,15 @@ from decimal import Decimal, localcontext
 import numpy as np
 import zarr
 
+from . import store
 from .colour import CLASS_COLOURS, classes, colormap_of, equalize
 from .decimals import CONTEXT
 from .errors import AnimationError
 from .keyframes import blend_weight, geometry, zoom_schedule
 from .levels import Keyframe, find_ladder
+from .score import snapshot_name
 
-__all__ = ["render_frames", "sample_axis"]
+__all__ = ["render_frames", "sample_axis", "snapshots_of"]
 
 _LUT_SIZE = 256  # matplotlib's default colormap resolution, so frames match colour.to_rgb
 def sample_axis(n_out: int, n_key: int, zoom: float, offset: float) -> tuple[int, int, np.ndarray]:
@@ -81,6 +84,18 @@ def _packed(rgb: np.ndarray) -> np.ndarray:
     return rgba.view(np.uint32)[..., 0]
 
 
+def _fade_in(under: np.ndarray, over: np.ndarray, alpha: float) -> None:
+    """Draw packed pixels ``over`` onto packed ``under`` (in place) with opacity ``alpha``."""
+    under = under.view(np.uint8)
+    under[...] = ((1.0 - alpha) * under + alpha * over.view(np.uint8) + 0.5).astype(np.uint8)
+
+
+def _unpacked(frame: np.ndarray) -> np.ndarray:
+    """A packed frame (row 0 at the bottom) as RGB bytes, row 0 at the top."""
+    height, width = frame.shape
+    return np.ascontiguousarray(frame.view(np.uint8).reshape(height, width, 4)[::-1, :, :3])
+
+
 def _gather(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``image[rows][:, cols]`` by one flat take, the fastest numpy gather for this."""
     return image.ravel().take(rows[:, None] * image.shape[1] + cols[None, :])
@@ -89,13 +104,15 @@ def _gather(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray
 class _Colours:
     """Per-keyframe colours for one run, computed once and dropped when no longer needed.
 
-    For a colormap: equalized values of keyframe ``j`` against the rank reference of
-    keyframe ``m``, for the pairs the current segment uses. For ``"classes"``: the class
-    colours, which need no reference. Colours come out packed (see :func:`_packed`).
+    The keyframes are score images of the store, named by their paths (a zoom's levels'
+    scores, or one level's snapshots). For a colormap: equalized values of keyframe ``j``
+    against the rank reference of keyframe ``m``, for the pairs the current segment uses.
+    For ``"classes"``: the class colours, which need no reference. Colours come out packed
+    (see :func:`_packed`).
     """
 
-    def __init__(self, root: zarr.Group, ladder: list[Keyframe], cmap: str):
-        self.root, self.ladder = root, ladder
+    def __init__(self, root: zarr.Group, paths: list[str], cmap: str):
+        self.root, self.paths = root, paths
         self.scores: dict[int, np.ndarray] = {}
         self.values: dict[tuple[int, int | None], np.ndarray] = {}
         if cmap == "classes":
@@ -106,7 +123,7 @@ class _Colours:
 
     def _score(self, j: int) -> np.ndarray:
         if j not in self.scores:
-            self.scores[j] = self.root[f"levels/{self.ladder[j].level}/score"][:]
+            self.scores[j] = self.root[self.paths[j]][:]
         return self.scores[j]
 
     def _value(self, j: int, m: int | None) -> np.ndarray:
@@ -149,7 +166,7 @@ class _Colours:
 
 
 class _Overlay:
-    """A border and the view's end values, drawn over a frame.
+    """A border, the view's end values and a caption (top right), drawn over a frame.
 
     Text is drawn by matplotlib on one transparent Agg canvas made once: the axis names are
     drawn there once, and each frame restores that background and draws only the four end
@@ -177,16 +194,21 @@ class _Overlay:
                        text(0.99, 0.01, "", ha="right", va="bottom", **ends))
         self.y_ends = (text(0.01, my, "", ha="left", va="bottom", rotation=90, **ends),
                        text(0.01, 0.99, "", ha="left", va="top", rotation=90, **ends))
+        self.caption = text(0.99, 0.99, "", ha="right", va="top", **ends)
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         self.border = max(1, min(width, height) // 256)
 
-    def draw(self, frame: np.ndarray, ends: tuple[tuple[str, str], tuple[str, str]]) -> None:
+    def draw(self, frame: np.ndarray, ends: tuple[tuple[str, str], tuple[str, str]],
+             caption: str = "") -> None:
         self.canvas.restore_region(self.background)
         for artists, (lo, hi) in zip((self.x_ends, self.y_ends), ends):
             for artist, value in zip(artists, (lo, hi)):
                 artist.set_text(value)
                 self.fig.draw_artist(artist)
+        if caption:
+            self.caption.set_text(caption)
+            self.fig.draw_artist(self.caption)
         rgba = np.asarray(self.canvas.buffer_rgba())
         h, w = min(rgba.shape[0], frame.shape[0]), min(rgba.shape[1], frame.shape[1])
         # Blend only where there is text: Agg's buffer is straight (not premultiplied) alpha.
@@ -231,7 +253,8 @@ class ZoomPlan:
         octaves, offsets = self.octaves, self.offsets
         width, height = self.size
         n_key = len(self.ladder)
-        colours = _Colours(zarr.open_group(self.store_path, mode="r"), self.ladder, self.cmap)
+        colours = _Colours(zarr.open_group(self.store_path, mode="r"),
+                           [f"levels/{kf.level}/score" for kf in self.ladder], self.cmap)
         overlay = _Overlay(self.size, self.ladder[0].label) if self.overlay else None
         for s in self.depths:
             k = min(int(s), n_key - 2)
@@ -253,17 +276,15 @@ class ZoomPlan:
                 if alpha == 1.0:
                     frame[r0:r1, c0:c1] = packed
                 else:
-                    under = frame[r0:r1, c0:c1].view(np.uint8)
-                    over = packed.view(np.uint8)
-                    under[...] = ((1.0 - alpha) * under + alpha * over + 0.5).astype(np.uint8)
-            frame = np.ascontiguousarray(frame.view(np.uint8).reshape(height, width, 4)[::-1, :, :3])
+                    _fade_in(frame[r0:r1, c0:c1], packed, alpha)
+            frame = _unpacked(frame)
             if overlay is not None:
                 overlay.draw(frame, self.view_ends(k, view))
             yield frame
 
 
-def plan_zoom(store_path, frames_per_octave, size, cmap, zoom, ease, overlay) -> ZoomPlan:
-    """Check the options, find the ladder and lay out the frames."""
+def _check_options(frames_per_octave, size, cmap, zoom) -> None:
+    """Refuse, with one line, options no animation can be made with."""
     if isinstance(frames_per_octave, bool) or not isinstance(frames_per_octave, int) \
             or frames_per_octave < 1:
         raise AnimationError(f"frames_per_octave = {frames_per_octave!r}: expected an integer >= 1")
@@ -274,19 +295,132 @@ def plan_zoom(store_path, frames_per_octave, size, cmap, zoom, ease, overlay) ->
         raise AnimationError(f"zoom = {zoom!r}: valid values are 'in', 'out'")
     if cmap != "classes":
         colormap_of(cmap)  # an unknown name fails here, once
+
+
+def plan_zoom(store_path, frames_per_octave, size, cmap, zoom, ease, overlay) -> ZoomPlan:
+    """Check the options, find the ladder and lay out the frames."""
+    _check_options(frames_per_octave, size, cmap, zoom)
     ladder = find_ladder(store_path)
     depths = zoom_schedule(len(ladder) - 1, frames_per_octave, ease)
     return ZoomPlan(str(store_path), ladder, depths if zoom == "in" else depths[::-1],
                  (size[0], size[1]), cmap, bool(overlay), *geometry(ladder))
 
 
+@dataclass(frozen=True)
+class StepsPlan:
+    """An animation over training steps: one level's score snapshots as keyframes.
+
+    Keyframe ``j`` is the score after ``steps[j]`` steps (array ``arrays[j]``); between
+    keyframes ``k`` and ``k + 1`` keyframe ``k + 1`` fades in over ``k`` with alpha ``t``,
+    and the rank reference moves from ``k`` to ``k + 1`` with weight ``sin^2(pi t / 2)``,
+    as in a zoom (:class:`ZoomPlan`), with the view fixed on the level's window.
+    """
+
+    store_path: str
+    level: int
+    arrays: list[str]
+    steps: list[int]
+    depths: np.ndarray  # position of each frame in keyframes, in the order shown
+    size: tuple[int, int]
+    cmap: str
+    overlay: bool
+    resolution: tuple[int, int]  # (nx, ny) of the level
+    labels: tuple[str, str]
+    ends: tuple[tuple[str, str], tuple[str, str]]
+
+    def frames(self):
+        """Yield every frame, uint8 (height, width, 3), row 0 at the top."""
+        width, height = self.size
+        colours = _Colours(zarr.open_group(self.store_path, mode="r"),
+                           [f"levels/{self.level}/{name}" for name in self.arrays], self.cmap)
+        overlay = _Overlay(self.size, self.labels) if self.overlay else None
+        cols = sample_axis(width, self.resolution[0], 1.0, 0.0)[2]
+        rows = sample_axis(height, self.resolution[1], 1.0, 0.0)[2]
+        for s in self.depths:
+            k = min(int(s), len(self.arrays) - 2)
+            t = float(s) - k
+            weight = blend_weight(t)
+            colours.enter(k)
+            frame = colours.sample(k, k, weight, rows, cols)
+            if t > 0:
+                _fade_in(frame, colours.sample(k + 1, k, weight, rows, cols), t)
+            frame = _unpacked(frame)
+            if overlay is not None:
+                overlay.draw(frame, self.ends, f"{self.steps[k + round(t)]} steps")
+            yield frame
+
+
+def snapshots_of(store_path, level: int) -> tuple[list[str], list[int]]:
+    """A complete level's score snapshots, fewest steps first, and their step counts; the
+    level's ``score`` ends the list where no snapshot is taken at the last step.
+
+    Raises
+    ------
+    AnimationError
+        If the level is not complete or holds no snapshot.
+    """
+    root = store.open_root(str(store_path))
+    lvl = store.open_level(root, level)
+    if not lvl.done.all():
+        raise AnimationError(f"level {level} is not complete ({int(lvl.done.sum())}/"
+                             f"{lvl.done.size} tiles); finish it before animating its steps")
+    steps = sorted(int(name.removeprefix("score_at_")) for name in lvl.arrays
+                   if name.startswith("score_at_"))
+    if not steps:
+        raise AnimationError(f"level {level} holds no score snapshots; compute the job with "
+                             "measures.snapshots = [...] (docs/measures.md)")
+    arrays = [snapshot_name(n) for n in steps]
+    last = store.config_of(str(store_path)).training.steps
+    if steps[-1] != last:
+        arrays, steps = [*arrays, "score"], [*steps, last]
+    return arrays, steps
+
+
+def plan_steps(store_path, level, frames_per_octave, size, cmap, zoom, ease,
+               overlay) -> StepsPlan:
+    """Check the options, find the level's snapshots and lay out the frames:
+    ``frames_per_octave`` frames from one snapshot to the next; ``zoom = "out"`` plays
+    training backwards."""
+    from .render import end_labels
+
+    _check_options(frames_per_octave, size, cmap, zoom)
+    arrays, steps = snapshots_of(store_path, level)
+    group = store.open_level(store.open_root(str(store_path)), level).group
+    view = group.attrs["view"]
+    x, y = group["x"][:], group["y"][:]
+    depths = zoom_schedule(len(arrays) - 1, frames_per_octave, ease)
+    return StepsPlan(str(store_path), level, arrays, steps,
+                     depths if zoom == "in" else depths[::-1], (size[0], size[1]), cmap,
+                     bool(overlay), tuple(group.attrs["resolution"]),
+                     (view["x"]["label"], view["y"]["label"]),
+                     (end_labels(x[0], x[-1]), end_labels(y[0], y[-1])))
+
+
+OVER = ("zoom", "steps")  # what an animation goes through
+
+
+def plan(store_path, over, level, frames_per_octave, size, cmap, zoom, ease, overlay):
+    """The plan of an animation over a zoom's ladder (:class:`ZoomPlan`) or over the
+    training steps of ``level`` (:class:`StepsPlan`; level 0 when None)."""
+    if over == "steps":
+        return plan_steps(store_path, level or 0, frames_per_octave, size, cmap, zoom, ease,
+                          overlay)
+    if over != "zoom":
+        raise AnimationError(f"over = {over!r}: valid values are {', '.join(OVER)}")
+    if level is not None:
+        raise AnimationError("level picks the level of an animation over steps; a zoom goes "
+                             "through the keyframe ladder")
+    return plan_zoom(store_path, frames_per_octave, size, cmap, zoom, ease, overlay)
+
+
 def render_frames(store_path, *, frames_per_octave: int = 45, size=(512, 512),
                   cmap: str = "paper", zoom: str = "in", ease: bool = True,
-                  overlay: bool = False):
-    """The frames of a store's zoom animation, one at a time.
+                  overlay: bool = False, over: str = "zoom", level: int | None = None):
+    """The frames of a store's zoom animation (or, with ``over="steps"``, of a level's
+    snapshots), one at a time.
 
-    The options are checked and the ladder found at the call; frames are made as the
-    returned generator is consumed. See :func:`animate` for the parameters.
+    The options are checked and the ladder (the snapshots) found at the call; frames are
+    made as the returned generator is consumed. See :func:`animate` for the parameters.
 
     Returns
     -------
@@ -299,6 +433,7 @@ def render_frames(store_path, *, frames_per_octave: int = 45, size=(512, 512),
     >>> next(frames).shape  # doctest: +SKIP
     (256, 256, 3)
     """
-    return plan_zoom(store_path, frames_per_octave, size, cmap, zoom, ease, overlay).frames()
+    return plan(store_path, over, level, frames_per_octave, size, cmap, zoom, ease,
+                overlay).frames()
 
 

@@ -1,4 +1,6 @@
-"""Draw one score image as a labelled figure, in the paper's style, with a colour legend.
+"""Draw one score image as a labelled figure, in the paper's style, with a colour legend;
+or any other per-pixel array through a colormap (:class:`~fractalsweep.colour.Scale`), with
+a colour bar.
 
 Figures are built on :class:`matplotlib.figure.Figure` with an explicit Agg canvas, so
 rendering never touches pyplot or the global backend; :func:`draw_level` draws into any
@@ -12,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .colour import BUFFER, CLASS_COLOURS, NOT_COMPUTED, colormap_of, to_rgb
+from .colour import BUFFER, CLASS_COLOURS, NOT_COMPUTED, Scale, colormap_of, to_rgb, values_rgb
 
 __all__ = ["distinct_labels", "draw_level", "end_labels", "label_ends", "render_audit",
            "render_ladder", "render_png"]
@@ -94,9 +96,11 @@ def label_ends(ax, x, y, xlabel: str, ylabel: str) -> None:
     ax.set_ylabel(ylabel)
 
 
-def draw_level(ax, score, x, y, *, xlabel: str, ylabel: str, cmap: str = "paper"):
+def draw_level(ax, score, x, y, *, xlabel: str, ylabel: str, cmap: str = "paper",
+               scale: Scale | None = None):
     """Draw a score image into ``ax``: pixel ``(i, j)`` centred on ``(j, i)``, row 0 at the
-    bottom, ticks at the two ends (:func:`label_ends`).
+    bottom, ticks at the two ends (:func:`label_ends`). With ``scale`` the image is any
+    per-pixel array, coloured through it (:func:`fractalsweep.colour.values_rgb`).
 
     Returns
     -------
@@ -104,8 +108,9 @@ def draw_level(ax, score, x, y, *, xlabel: str, ylabel: str, cmap: str = "paper"
     """
     score = np.asarray(score, dtype=np.float64)
     rows, cols = score.shape
-    # to_rgb returns rows top to bottom, so origin="upper" puts score row 0 at the bottom.
-    image = ax.imshow(to_rgb(score, cmap=cmap), origin="upper",
+    rgb = to_rgb(score, cmap=cmap) if scale is None else values_rgb(score, scale)
+    # rgb has rows top to bottom, so origin="upper" puts score row 0 at the bottom.
+    image = ax.imshow(rgb, origin="upper",
                       extent=(-0.5, cols - 0.5, -0.5, rows - 0.5), interpolation="nearest")
     label_ends(ax, x, y, xlabel, ylabel)
     return image
@@ -134,6 +139,17 @@ def _legend(ax, cmap: str, labels: tuple[str, str]) -> None:
     ax.set_ylim(-0.4, 1)
 
 
+def _colour_bar(ax, scale: Scale) -> None:
+    """What the colours of a value array mean: its colormap from ``lo`` to ``hi``, labelled."""
+    from matplotlib.cm import ScalarMappable
+
+    mappable = ScalarMappable(scale.norm(), colormap_of(scale.cmap))
+    bar = ax.figure.colorbar(mappable, cax=ax, orientation="horizontal")
+    bar.ax.tick_params(labelsize=7, length=2, pad=1)
+    bar.ax.xaxis.set_label_position("top")
+    bar.set_label(scale.label, fontsize=8, labelpad=2)
+
+
 def _patch(xy, w, h, colour, edge=False):
     from matplotlib.patches import Rectangle
 
@@ -142,7 +158,7 @@ def _patch(xy, w, h, colour, edge=False):
 
 
 def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dpi=100,
-               legend=None):
+               legend=None, scale: Scale | None = None):
     """Write one level of a sweep as a labelled image, with a colour legend if given.
 
     The image occupies about one screen pixel per score pixel at ``dpi=100`` (longest side
@@ -171,6 +187,10 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
     legend : (str, str) or None
         What the negative and the positive scores mean (a system's ``legend``, see
         :mod:`fractalsweep.systems`), drawn below the image with their colours; None for none.
+    scale : Scale, optional
+        Draw ``score`` as any per-pixel array through this colormap and range
+        (:func:`fractalsweep.colour.scale_of`), with a colour bar below it; ``cmap`` and
+        ``legend`` are then not used.
 
     Returns
     -------
@@ -185,10 +205,10 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
             f"score shape {score.shape} does not match len(y)={y.size}, len(x)={x.size}"
         )
     rows, cols = score.shape
-    scale = np.clip(max(rows, cols), _MIN_PX, _MAX_PX) / max(rows, cols)
-    width_in, height_in = cols * scale / 100.0, rows * scale / 100.0
+    px = np.clip(max(rows, cols), _MIN_PX, _MAX_PX) / max(rows, cols)  # screen px per pixel
+    width_in, height_in = cols * px / 100.0, rows * px / 100.0
     top_in = _MARGIN_IN["top"] + (_MARGIN_IN["title"] if title else 0.0)
-    bottom_in = _MARGIN_IN["bottom"] + (_MARGIN_IN["legend"] if legend else 0.0)
+    bottom_in = _MARGIN_IN["bottom"] + (_MARGIN_IN["legend"] if legend or scale else 0.0)
     fig_w = _MARGIN_IN["left"] + width_in + _MARGIN_IN["right"]
     fig_h = bottom_in + height_in + top_in
 
@@ -197,8 +217,11 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
     ax = fig.add_axes(
         (_MARGIN_IN["left"] / fig_w, bottom_in / fig_h, width_in / fig_w, height_in / fig_h)
     )
-    draw_level(ax, score, x, y, xlabel=xlabel, ylabel=ylabel, cmap=cmap)
-    if legend:
+    draw_level(ax, score, x, y, xlabel=xlabel, ylabel=ylabel, cmap=cmap, scale=scale)
+    if scale is not None:
+        _colour_bar(fig.add_axes((_MARGIN_IN["left"] / fig_w, 0.2 / fig_h,
+                                  width_in / fig_w, 0.12 / fig_h)), scale)
+    elif legend:
         _legend(fig.add_axes((_MARGIN_IN["left"] / fig_w, 0.08 / fig_h,
                               width_in / fig_w, 0.4 / fig_h)), cmap, legend)
     if title:
