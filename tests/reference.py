@@ -290,3 +290,42 @@ def train(weights0, X, Y, activation, lrs, steps, *, shift=None, init_shift=None
                  for row, y in zip(final_out, Y)]
         run["accuracy"] = float(np.mean(right))
     return run
+
+
+# --------------------------------------------------------------------------- sensitivity
+
+def _norm(arrays):
+    return math.sqrt(sum(float(np.sum(a * a)) for a in arrays))
+
+
+def lyapunov(weights0, X, Y, activation, lrs, steps, direction, epsilon, *, batch_idx=None):
+    """docs/measures.md, "Sensitivity": the finite-time Lyapunov exponent of one run of plain
+    gradient descent (mean field, no biases, no offsets), from a twin renormalized every step.
+
+    direction: one array per layer, shaped like the weights. The twin starts at
+        W + r * direction / |direction|, r = epsilon * |W| (norms over all layers).
+    After each step of both runs, to W' and twin': d = |twin' - W'|. While d and |W'| are
+    finite and positive, add log(d / r), set r = epsilon * |W'| and move the twin to
+    W' + (twin' - W') * (r / d); from the first step where they are not, add nothing
+    more. Returns the mean of the logs added, NaN if none.
+    """
+    X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+    run = [np.array(w, dtype=np.float64) for w in weights0]
+    r = epsilon * _norm(run)
+    size = _norm(direction)
+    twin = [w + r * u / size for w, u in zip(run, direction)]
+    logs = []
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for t in range(steps):
+            rows = slice(None) if batch_idx is None else batch_idx[t]
+            run, twin = ([w - lr * g for w, lr, g in
+                          zip(ws, lrs, loss_and_grads(ws, X[rows], Y[rows], activation)[1])]
+                         for ws in (run, twin))
+            diff = [b - a for a, b in zip(run, twin)]
+            d, new_r = _norm(diff), epsilon * _norm(run)
+            if not (np.isfinite(d) and d > 0 and np.isfinite(new_r) and new_r > 0):
+                break
+            logs.append(math.log(d / r))
+            r = new_r
+            twin = [a + e * (r / d) for a, e in zip(run, diff)]
+    return float(np.mean(logs)) if logs else math.nan
