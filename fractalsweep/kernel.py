@@ -151,7 +151,8 @@ def make_group_run(cfg, early_exit: bool = True):
             params, opt_state, loss = train(params, opt_state, hyper, data, rows)
             if twins is not None:
                 twin = train(*twins.twin, hyper, data, rows)[:2]
-                twins = jax.vmap(lyapunov.update)(twins._replace(twin=twin), params, opt_state)
+                twins = jax.vmap(partial(lyapunov.update, epsilon=eps))(
+                    twins._replace(twin=twin), params, opt_state)
             return (t + 1, params, opt_state, *record(sc, snaps, loss, t), twins)
 
         t, params, _, sc, snaps, twins = jax.lax.while_loop(
