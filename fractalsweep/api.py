@@ -198,6 +198,37 @@ class Store:
         stats = [level_status(store.open_level(root, i)) for i in store.level_indices(root)]
         return format_status(self.path, stats, store.read_lock(self.path))
 
+    def verify(self, repair: bool = False):
+        """Check every chunk, marker, provenance record and coordinate of the store
+        (``fractalsweep verify``); with ``repair``, make the damaged parts recomputable and
+        check again (:mod:`fractalsweep.verify`).
+
+        Returns
+        -------
+        fractalsweep.verify.Report
+            ``problems`` (those left after a repair), ``repaired`` (what was done), ``notes``.
+        """
+        from . import verify
+
+        report = verify.verify(self.path)
+        if repair and any(p.fix for p in report.problems):
+            done = verify.repair(self.path, report.problems)
+            report = verify.verify(self.path)
+            report.repaired = done
+        return report
+
+    def resume(self, *, execution: Where | None = None, progress: bool = True) -> list[Level]:
+        """Compute the missing tiles of every level (after a crash, or ``verify --repair``).
+
+        Returns the levels that had tiles to compute, each with its ``report``.
+        """
+        from .execute import run_level
+
+        cfg = self.config
+        todo = [level.index for level in self.levels if not level.complete]
+        with _session(execution or self.execution, progress) as session:
+            return [Level(self, i, run_level(self.path, cfg, session, i)) for i in todo]
+
     def zoom(self, x=None, y=None, *, centre=None, width=None, auto: bool = False,
              log10: bool = False, level: int | None = None, box_fraction: float = 0.25,
              resolution=None, dtype: str | None = None, force: bool = False,
@@ -292,6 +323,7 @@ class Store:
         (:func:`fractalsweep.animate.animate` lists the options)."""
         from .animate import animate
 
+        self._require_intact()
         return animate(self.path, out, **options)
 
     def dimension(self, levels: list[int] | None = None) -> dict:
@@ -299,7 +331,16 @@ class Store:
         ``levels`` (:func:`fractalsweep.dimension.store_dimension`)."""
         from .dimension import store_dimension
 
+        self._require_intact(levels)
         return store_dimension(self.path, levels=levels)
+
+    def _require_intact(self, indices: list[int] | None = None) -> None:
+        """A one-line error naming the damaged tiles of these levels (default: all)."""
+        from .verify import require_intact
+
+        root = store.open_root(self.path)
+        for index in store.level_indices(root) if indices is None else indices:
+            require_intact(self.path, store.open_level(root, index))
 
     def explore(self, level: int | None = None, execution: Execution | None = None):
         """The interactive explorer: a window, or an ipympl widget in Jupyter
@@ -385,10 +426,12 @@ class Level:
 
     def __getitem__(self, name: str) -> np.ndarray:
         """A per-pixel array (rows = y from the bottom, columns = x) or ``x`` / ``y``."""
+        from .verify import require_intact
+
         if name not in (*self.arrays, "x", "y"):
             raise ConfigError(f"level {self.index} has no array {name!r}; it has "
                               f"{', '.join((*self.arrays, 'x', 'y'))}")
-        return self._group.group[name][:]
+        return require_intact(self.store.path, self._group, (name,))[name]
 
     @property
     def score(self) -> np.ndarray:
@@ -410,8 +453,8 @@ class Level:
         import xarray as xr
 
         group = self._group.group
-        coords = {"x": ("x", group["x"][:]), "y": ("y", group["y"][:])}
-        data = {name: (("y", "x"), group[name][:]) for name in self.arrays}
+        coords = {"x": ("x", self["x"]), "y": ("y", self["y"])}
+        data = {name: (("y", "x"), self[name]) for name in self.arrays}
         attrs = {key: json.dumps(value) if isinstance(value, (dict, list)) else value
                  for key, value in group.attrs.items() if value is not None}
         attrs.update(level=self.index, store=self.store.path)

@@ -185,6 +185,24 @@ def _parser() -> argparse.ArgumentParser:
                            help="levels to pool (default: the keyframe ladder)")
     dimension.add_argument("--json", action="store_true", help="also sizes, counts and slopes")
 
+    verify = sub.add_parser("verify", help="check every chunk of a store; --repair what is damaged",
+                            description="Read every chunk of every level (checksums), check "
+                                        "that every finished tile has all its data and its "
+                                        "provenance, the coordinates against each window, "
+                                        "and the root metadata. One line per problem; exit "
+                                        "status 1 if any. --repair unmarks damaged tiles so "
+                                        "that 'fractalsweep resume' recomputes exactly those.")
+    verify.add_argument("store")
+    verify.add_argument("--repair", action="store_true",
+                        help="make damaged parts recomputable (holds the store's lock)")
+
+    resume = sub.add_parser("resume", parents=[execution],
+                            help="compute the missing tiles of every level of a store",
+                            description="Finish every incomplete level of a store (after a "
+                                        "crash, or after 'verify --repair'), with the store's "
+                                        "own configuration; nothing else is added.")
+    resume.add_argument("store")
+
     status = sub.add_parser("status", help="progress of a store: tiles, rate, ETA, failures",
                             description="Tiles done per level, pixels per second and ETA from "
                                         "the tiles' provenance, failed tiles, where the "
@@ -238,13 +256,17 @@ def _box_fraction(args) -> float:
     return args.box_fraction
 
 
-def _picture(args, level: api.Level, default: str | None = None) -> None:
-    if args.no_render:
-        return
+def _incomplete_note(level: api.Level) -> None:
     if not level.complete:
         print(f"note: level {level.index} is incomplete ({level.tiles_done}/{level.tiles} "
               "tiles); missing pixels are white", file=sys.stderr)
+
+
+def _picture(args, level: api.Level, default: str | None = None) -> None:
+    if args.no_render:
+        return
     print(f"wrote {level.render(args.png or default)}")
+    _incomplete_note(level)
 
 
 def _ladder_picture(args, path: str, ladder: list[api.Level]) -> None:
@@ -351,10 +373,8 @@ def cmd_animate(args) -> int:
 
 def cmd_render(args) -> int:
     level = api.open(args.store).level(args.level)
-    if not level.complete:
-        print(f"note: level {level.index} is incomplete ({level.tiles_done}/{level.tiles} "
-              "tiles); missing pixels are white", file=sys.stderr)
     print(f"wrote {level.render(args.out, cmap=args.cmap)}")
+    _incomplete_note(level)
     return 0
 
 
@@ -380,6 +400,29 @@ def cmd_dimension(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    report = api.open(args.store).verify(repair=args.repair)
+    for line in report.notes:
+        print(f"note: {line}", file=sys.stderr)
+    for line in report.repaired:
+        print(f"repaired: {line}")
+    for problem in report.problems:
+        print(problem)
+    print(report)
+    if report.repaired:
+        print(f"recompute the unmarked tiles with: fractalsweep resume {args.store}")
+    return 1 if report.problems else 0
+
+
+def cmd_resume(args) -> int:
+    levels = api.open(args.store, execution=_execution(args)).resume(progress=not args.quiet)
+    for level in levels:
+        print(f"{args.store} {level.report}")
+    if not levels:
+        print(f"{args.store}: every level is complete; nothing to compute")
+    return 0
+
+
 def cmd_status(args) -> int:
     print(api.open(args.store).status())
     return 0
@@ -402,7 +445,8 @@ def cmd_bench(args) -> int:
 
 COMMANDS = {"run": cmd_run, "zoom": cmd_zoom, "ladder": cmd_ladder, "dive": cmd_dive,
             "animate": cmd_animate, "explore": cmd_explore, "dimension": cmd_dimension,
-            "status": cmd_status, "render": cmd_render,
+            "status": cmd_status, "render": cmd_render, "verify": cmd_verify,
+            "resume": cmd_resume,
             "info": cmd_info, "bench": cmd_bench}
 
 

@@ -57,7 +57,7 @@ def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
     start = time.perf_counter()
     computed = _train(cfg, arrays, xs, ys, ~reused)
     seconds = time.perf_counter() - start
-    results = {}
+    results = {"reused": reused.astype(np.uint8)}
     for name in lvl.arrays:
         values = (lvl.group[name][sy, sx].ravel() if reused.any()
                   else np.empty(reused.size, lvl.group[name].dtype))
