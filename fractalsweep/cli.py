@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import api
@@ -61,6 +64,12 @@ def _execution_parser() -> argparse.ArgumentParser:
     execution.add_argument("--tile", type=int, metavar="N",
                            help="pixels per tile side of a new level (default: from the "
                                 "resolution, about 64 tiles)")
+    execution.add_argument("--no-limits", action="store_true",
+                           help="compute a new level even beyond this machine's disk, memory "
+                                "or the file limit (default: refuse it with the estimate)")
+    execution.add_argument("--tile-timeout", type=float, metavar="S",
+                           help="restart a worker that finishes no tile for S seconds "
+                                "(default: 10x the slowest tile, at least 600)")
     execution.add_argument("--quiet", action="store_true", help="no progress bar")
     return execution
 
@@ -105,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     zoom.add_argument("--log10", action="store_true", help="--box/--centre are in log10 units")
     zoom.add_argument("--from-level", type=int, metavar="L",
                       help="the level the new window is taken from (default: the deepest)")
-    zoom.add_argument("--box-fraction", type=float, default=0.25, metavar="F",
+    zoom.add_argument("--box-fraction", type=float, metavar="F",
                       help="--auto zooms by this factor per axis (default 0.25)")
     _add_level_options(zoom)
     _add_picture(zoom, "<store stem>-L<level>.png next to the store")
@@ -242,7 +251,8 @@ def _execution(args) -> Execution:
     gpus = None if args.gpus is None else () if args.gpus == "none" else args.gpus.split(",")
     return Execution(scheduler=args.scheduler, scheduler_file=args.scheduler_file,
                      cluster=args.cluster, workers=args.workers, gpus=gpus,
-                     mem_fraction=args.gpu_mem_fraction, tile=args.tile)
+                     mem_fraction=args.gpu_mem_fraction, tile=args.tile,
+                     limits=not args.no_limits, tile_timeout=args.tile_timeout)
 
 
 def _store_path(args) -> str:
@@ -251,6 +261,8 @@ def _store_path(args) -> str:
 
 def _box_fraction(args) -> float:
     """Checked before any work starts (a dive would otherwise compute its overview first)."""
+    if args.box_fraction is None:
+        return 0.25
     if not 0 < args.box_fraction < 1:
         raise ConfigError(f"--box-fraction {args.box_fraction}: expected 0 < F < 1")
     return args.box_fraction
@@ -260,6 +272,12 @@ def _incomplete_note(level: api.Level) -> None:
     if not level.complete:
         print(f"note: level {level.index} is incomplete ({level.tiles_done}/{level.tiles} "
               "tiles); missing pixels are white", file=sys.stderr)
+
+
+def _output(path: str | None, option: str) -> None:
+    """Refuse, before any work, a file to write whose folder does not exist."""
+    if path is not None and not Path(path).parent.is_dir():
+        raise ConfigError(f"{option} {path}: folder {Path(path).parent} does not exist")
 
 
 def _picture(args, level: api.Level, default: str | None = None) -> None:
@@ -277,6 +295,7 @@ def _ladder_picture(args, path: str, ladder: list[api.Level]) -> None:
 
 
 def cmd_run(args) -> int:
+    _output(args.png, "--png")
     execution = _execution(args)
     cfg = api.job_config(args.job, args.overrides)
     path = _store_path(args)
@@ -287,12 +306,27 @@ def cmd_run(args) -> int:
         if execution.cluster is not None:
             print(job_script(execution.cluster))
         print(f"store {path}: " + "\n".join(estimate(cfg, execution.tile, execution.cluster)))
+        print(_limits_line(cfg, path, execution))
         print("dry run: nothing submitted, nothing written")
         return 0
     store = api.run(cfg, path, execution=execution, progress=not args.quiet)
     print(f"{path} {store.report}")
     _picture(args, store.level(0), api.default_png(path))
     return 0
+
+
+def _limits_line(cfg, path: str, execution: Execution) -> str:
+    """What level 0 takes on disk and in memory, and whether a run would be refused."""
+    from . import limits
+    from .kernel import outputs
+
+    dtypes = [dtype for dtype, _ in outputs(cfg).values()] + ["uint8"]
+    est = limits.estimate(cfg.grid.resolution, execution.tile, dtypes, limits.inputs_bytes(cfg))
+    try:
+        limits.check("level 0", path, est, execution.limits)
+    except limits.LimitError as exc:
+        return f"a run would be refused: {exc}"
+    return f"level 0: {est}"
 
 
 def _resolution(args):
@@ -303,7 +337,12 @@ def _resolution(args):
 
 
 def cmd_zoom(args) -> int:
+    _output(args.png, "--png")
     store = api.open(args.store, execution=_execution(args))
+    if args.auto and args.log10:
+        raise ConfigError("--log10 applies to --box and --centre; --auto finds its own window")
+    if args.box_fraction is not None and not args.auto:
+        raise ConfigError(f"--box-fraction {args.box_fraction} applies to --auto only")
     if args.width and not args.centre:
         raise ConfigError("--width goes with --centre; --box gives its bounds and --auto "
                           "zooms by --box-fraction")
@@ -325,6 +364,7 @@ def cmd_zoom(args) -> int:
 
 
 def cmd_ladder(args) -> int:
+    _output(args.png, "--png")
     store = api.open(args.store, execution=_execution(args))
     ladder = store.ladder(args.level, widest=args.widest, progress=not args.quiet)
     reused = sum(level.attrs["reused_pixels"] for level in ladder)
@@ -335,6 +375,7 @@ def cmd_ladder(args) -> int:
 
 
 def cmd_dive(args) -> int:
+    _output(args.png, "--png")
     execution = _execution(args)
     cfg = api.job_config(args.job, args.overrides)
     path = _store_path(args)
@@ -372,6 +413,7 @@ def cmd_animate(args) -> int:
 
 
 def cmd_render(args) -> int:
+    _output(args.out, "--out")
     level = api.open(args.store).level(args.level)
     print(f"wrote {level.render(args.out, cmap=args.cmap)}")
     _incomplete_note(level)
@@ -450,8 +492,14 @@ COMMANDS = {"run": cmd_run, "zoom": cmd_zoom, "ladder": cmd_ladder, "dive": cmd_
             "info": cmd_info, "bench": cmd_bench}
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # a batch system's SIGTERM ends the run as Ctrl-C does: lock freed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
@@ -460,6 +508,15 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{exc} (finished tiles are kept; run the same command to resume)", 1)
     except KeyboardInterrupt:
         return _fail("interrupted; finished tiles are kept, run the same command to resume", 130)
+    except BrokenPipeError:
+        # The reader of our output left (``fractalsweep info --json | head``): not an error.
+        # Point stdout at /dev/null so that Python's final flush does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # the machine, not the request: a full disk, a vanished folder
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}; finished tiles are kept, run the same "
+                     "command to resume", 1)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from . import bench
 from .config import SweepConfig
-from .grid import Tiling, auto_tile
+from .grid import auto_tile
+from .limits import tiles_of
 
 __all__ = ["estimate"]
 
@@ -17,7 +18,7 @@ def estimate(cfg: SweepConfig, tile: int | None = None, profile=None) -> list[st
     """
     nx, ny = cfg.grid.resolution
     tile = tile or auto_tile(nx, ny)
-    tiles = len(Tiling(ny, nx, tile).indices())
+    tiles = tiles_of((nx, ny), tile)
     work = nx * ny * cfg.training.steps
     lines = [(f"{nx}x{ny} pixels x {cfg.training.steps} steps = {work:.3g} net-steps in "
               f"{tiles} tiles of {tile}x{tile}")]

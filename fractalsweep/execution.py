@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Self
 
@@ -46,6 +48,12 @@ class Execution:
         Preallocate this fraction of each local GPU (default: allocate on demand).
     tile : int, optional
         Pixels per tile side of new levels (default: :func:`fractalsweep.grid.auto_tile`).
+    limits : bool
+        Refuse a new level that needs more disk, memory or files than this machine allows
+        (:mod:`fractalsweep.limits`); False is the override for the truly large.
+    tile_timeout : float, optional
+        Seconds a worker may spend without finishing a tile before it is restarted and its
+        tiles go elsewhere (default: :func:`fractalsweep.watchdog.automatic_timeout`).
 
     Examples
     --------
@@ -64,11 +72,18 @@ class Execution:
     gpus: tuple[str, ...] | None = None
     mem_fraction: float | None = None
     tile: int | None = None
+    limits: bool = True
+    tile_timeout: float | None = None
 
     def __post_init__(self):
         given = [k for k in ("scheduler", "scheduler_file", "cluster") if getattr(self, k)]
         if len(given) > 1:
             raise ConfigError(f"{' and '.join(given)}: give at most one place to compute")
+        local = [k for k in ("workers", "gpus", "mem_fraction") if getattr(self, k) is not None]
+        if given and local:
+            where = ("the cluster profile sets its own (cores, gpus_per_job, mem_fraction)"
+                     if given[0] == "cluster" else "a running scheduler has its own workers")
+            raise ConfigError(f"{', '.join(local)}: for a local cluster only; {where}")
         for key in ("workers", "tile"):
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -76,6 +91,8 @@ class Execution:
                 raise ConfigError(f"{key} = {value!r}: expected an integer >= 1")
         if self.mem_fraction is not None and not 0 < self.mem_fraction <= 1:
             raise ConfigError(f"mem_fraction = {self.mem_fraction}: expected 0 < F <= 1")
+        if self.tile_timeout is not None and not 0 < self.tile_timeout < float("inf"):
+            raise ConfigError(f"tile_timeout = {self.tile_timeout}: expected seconds > 0")
         if isinstance(self.cluster, str):
             object.__setattr__(self, "cluster", cluster.load_profile(self.cluster))
         if self.gpus is not None:
@@ -126,6 +143,21 @@ class Session:
     def in_process(self) -> bool:
         return self.execution.in_process
 
+    def preflight(self) -> None:
+        """Fail within seconds, with one line, where computing cannot start: a batch system
+        whose submit command is missing, a missing or stale scheduler file, a scheduler that
+        does not answer. Starts nothing; run before a store or a lock is made."""
+        ex = self.execution
+        if self._client is not None or self.in_process:
+            return
+        if ex.cluster is not None:
+            cluster.check_batch_system(ex.cluster)
+        elif ex.scheduler_file:
+            cluster.check_reachable(cluster.scheduler_address(ex.scheduler_file),
+                                    f"the scheduler of {ex.scheduler_file}")
+        elif ex.scheduler:
+            cluster.check_reachable(ex.scheduler, "scheduler")
+
     def client(self):
         """The Dask client: connects (starting the cluster if needed) on the first call."""
         from distributed import Client
@@ -133,10 +165,16 @@ class Session:
         if self._client is None:
             ex = self.execution
             if ex.scheduler or ex.scheduler_file:
-                self._client = self._stack.enter_context(
-                    Client(ex.scheduler, scheduler_file=ex.scheduler_file))
+                address = ex.scheduler or cluster.scheduler_address(ex.scheduler_file)
+                try:
+                    client = Client(address, timeout=cluster.CONNECT_TIMEOUT_S)
+                except (OSError, TimeoutError) as exc:
+                    raise ConfigError(f"scheduler {address}: could not connect within "
+                                      f"{cluster.CONNECT_TIMEOUT_S} s ({exc})") from None
+                self._client = self._stack.enter_context(client)
             else:
-                started = self._stack.enter_context(self._start())
+                with _workers_ignore_interrupts():
+                    started = self._stack.enter_context(self._start())
                 self._client = self._stack.enter_context(Client(started))
             self.dashboard = self._client.dashboard_link
             if self.progress:
@@ -149,3 +187,20 @@ class Session:
             return cluster.batch_cluster(ex.cluster)
         gpus = cluster.visible_gpus() if ex.gpus is None else list(ex.gpus)
         return cluster.local_cluster(ex.workers, gpus, ex.mem_fraction)
+
+
+@contextlib.contextmanager
+def _workers_ignore_interrupts():
+    """Start worker processes with Ctrl-C ignored: the driver alone handles it and stops
+    them, instead of each worker printing its own traceback first.
+
+    A child inherits an ignored SIGINT, and Python leaves an ignored SIGINT alone at start.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -34,18 +34,19 @@ def _train(cfg, arrays, xs, ys, todo) -> dict[str, np.ndarray]:
     return kernel.train(cfg, arrays, gx, gy) if gx.size else {}
 
 
-def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
+def compute_tile(path: str, level: int, index: tuple[int, int], run: str | None = None) -> dict:
     """Compute tile ``index`` of ``level`` in the store at ``path`` and write it there.
 
     Pixels the level copied from another level (``reused``) are kept, not recomputed.
+    ``run`` names the driver's run in the record, so rates are measured per run.
 
     Returns
     -------
     dict
         The tile's provenance record (also stored): ``level``, ``tile``, ``pixels``,
         ``computed``, ``converged``, ``diverged``, ``min``, ``max``, ``seconds`` (kernel time,
-        including a first compile), ``finished``, ``dtype``, and the device, versions, XLA
-        flags and host.
+        including a first compile), ``finished``, ``run``, ``dtype``, and the device,
+        versions, XLA flags and host.
     """
     job_cfg, arrays = store.read_inputs(path)
     lvl = store.open_level(store.open_root(path, mode="r+"), level)
@@ -77,6 +78,7 @@ def compute_tile(path: str, level: int, index: tuple[int, int]) -> dict:
         "max": float(score.max()),
         "seconds": seconds,
         "finished": datetime.datetime.now(datetime.UTC).isoformat(),
+        "run": run,
         "dtype": cfg.dtype,
         **_device(),
     }

@@ -39,7 +39,7 @@ Example
 from __future__ import annotations
 
 import dataclasses
-from decimal import Context, Decimal, localcontext
+from decimal import Context, Decimal, Overflow, localcontext
 from typing import Any
 
 from .config import AxisConfig
@@ -72,13 +72,29 @@ def _checked(name: str, axis: AxisConfig, lo: str, hi: str) -> AxisConfig:
 
 
 def _from_window(name: str, axis: AxisConfig, centre: Decimal, width: Decimal) -> AxisConfig:
-    """The axis with the window ``centre ± width / 2`` (axis units)."""
+    """The axis with the window ``centre ± width / 2`` (axis units).
+
+    Raises
+    ------
+    ConfigError
+        A window beyond any number, or narrower than its bounds' digits can tell apart.
+    """
     with localcontext(_CTX):
         lo, hi = centre - width / 2, centre + width / 2
-        if axis.scale == "log":
-            texts = (text(Decimal(10) ** lo, SIGNIFICANT), text(Decimal(10) ** hi, SIGNIFICANT))
-        else:
-            texts = (text(lo), text(hi))
+        try:
+            if axis.scale == "log":
+                texts = (text(Decimal(10) ** lo, SIGNIFICANT),
+                         text(Decimal(10) ** hi, SIGNIFICANT))
+            else:
+                texts = (text(lo), text(hi))
+        except Overflow:
+            raise ConfigError(f"{name}: a window {width:.6g} wide around {centre:.6g} (axis "
+                              "units) reaches beyond any number; make it narrower") from None
+    if texts[0] == texts[1] or (axis.scale == "log" and Decimal(texts[0]) <= 0):
+        digits = SIGNIFICANT if axis.scale == "log" else PRECISION
+        raise ConfigError(f"{name}: a window {width:.6g} wide around {centre:.6g} "
+                          f"(axis units) is narrower or farther out than {digits} significant "
+                          "digits of its bounds can express; no dtype can compute it")
     return _checked(name, axis, *texts)
 
 
