@@ -21,6 +21,16 @@ from .execution import Execution
 EPILOG = "Documentation: docs/cli.md. Job file keys: docs/jobs.md."
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line like every other error (no usage block)."""
+
+    def error(self, message: str):
+        command = self.prog.partition(" ")[2]
+        print(f"fractalsweep: error: {command + ': ' if command else ''}{message} "
+              f"(see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def _add_overrides(parser, what: str = "a job setting") -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE",
@@ -43,7 +53,7 @@ def _add_level_options(parser) -> None:
 
 
 def _execution_parser() -> argparse.ArgumentParser:
-    execution = argparse.ArgumentParser(add_help=False)
+    execution = _Parser(add_help=False)
     where = execution.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDR",
                        help="address of a running Dask scheduler, or 'sync' to compute in this "
@@ -77,7 +87,7 @@ def _execution_parser() -> argparse.ArgumentParser:
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="fractalsweep",
         description="Map where training of a tiny network converges or diverges over two "
                     "hyperparameters; store every pixel in zarr and render the fractal boundary.",
@@ -501,7 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, so that a reader gone away is caught below, not at exit
+        return status
     except ConfigError as exc:
         return _fail(str(exc))
     except SweepError as exc:
