@@ -328,10 +328,8 @@ def cmd_run(args) -> int:
 def _limits_line(cfg, path: str, execution: Execution) -> str:
     """What level 0 takes on disk and in memory, and whether a run would be refused."""
     from . import limits
-    from .kernel import outputs
 
-    dtypes = [dtype for dtype, _ in outputs(cfg).values()] + ["uint8"]
-    est = limits.estimate(cfg.grid.resolution, execution.tile, dtypes, limits.inputs_bytes(cfg))
+    est = limits.level_estimate(cfg, cfg.grid.resolution, execution.tile, new_store=True)
     try:
         limits.check("level 0", path, est, execution.limits)
     except limits.LimitError as exc:
@@ -453,7 +451,7 @@ def cmd_dimension(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    report = api.open(args.store).verify(repair=args.repair)
+    report = api.Store(args.store).verify(repair=args.repair)  # even an unreadable root
     for line in report.notes:
         print(f"note: {line}", file=sys.stderr)
     for line in report.repaired:

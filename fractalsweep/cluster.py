@@ -26,6 +26,7 @@ CPU_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads
 LIFETIME_MARGIN_S = 600  # workers retire this long before the walltime, so no tile is cut
 CONNECT_TIMEOUT_S = 10  # a scheduler that does not answer within this is reported, not awaited
 SUBMIT = {"slurm": "sbatch", "pbs": "qsub"}  # the command each batch system submits jobs with
+WORKER_SETUP = "fractalsweep.worker_setup"  # preloaded by local workers: Ctrl-C is the driver's
 
 
 def default_cache_dir() -> str:
@@ -96,11 +97,12 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
     if gpus:
         specs = {f"gpu-{g}": {"cls": Nanny, "options": {
             "nthreads": 1, "resources": {"GPU": 1}, "silence_logs": logging.ERROR,
+            "preload": [WORKER_SETUP],
             "env": worker_env(g, mem_fraction=mem_fraction, cache_dir=cache_dir)}} for g in gpus}
     else:
         n = workers or os.cpu_count() or 1
         specs = {f"cpu-{i}": {"cls": Nanny, "options": {
-            "nthreads": 1, "silence_logs": logging.ERROR,
+            "nthreads": 1, "silence_logs": logging.ERROR, "preload": [WORKER_SETUP],
             "env": worker_env(None, cache_dir=cache_dir)}}
             for i in range(n)}
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": dashboard_address,

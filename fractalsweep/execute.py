@@ -84,8 +84,11 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     spec = spec or LevelSpec.of_job(cfg)
     if spec.tile is None:
         spec = spec.replace(tile=session.execution.tile)
-    _check_limits(path, cfg, index, spec, session.execution.limits)
-    session.preflight()
+    existing = _existing_level(path, index)
+    if existing is None:
+        _check_limits(path, cfg, index, spec, session.execution.limits)
+    if existing is None or existing.pending():
+        session.preflight()
     run = uuid.uuid4().hex[:12]
     with store.driver_lock(path):
         root = store.create_or_check(path, cfg, lambda: streams.draw(cfg))
@@ -114,20 +117,24 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     return report
 
 
+def _existing_level(path: str, index: int) -> store.LevelGroup | None:
+    """The level if the store has it already (read without the lock: only to plan)."""
+    try:
+        root = store.open_root(path)
+        return store.open_level(root, index) if index in store.level_indices(root) else None
+    except store.StoreError:
+        return None  # a new store, or one create_or_check will refuse with its own line
+
+
 def _check_limits(path: str, cfg: SweepConfig, index: int, spec: LevelSpec,
                   enabled: bool) -> None:
     """Refuse a new level (and a new store's inputs) that cannot work here, before any file."""
     try:
-        root = store.open_root(path)
+        store.open_root(path)
+        new_store = False
     except store.StoreError:
-        root = None  # a new store (or none that could be used: create_or_check says so)
-    if root is not None and index in store.level_indices(root):
-        return
-    from .kernel import outputs
-
-    dtypes = [dtype for dtype, _ in outputs(cfg).values()] + ["uint8"]
-    inputs = limits.inputs_bytes(cfg) if root is None else 0
-    estimate = limits.estimate(spec.resolution, spec.tile, dtypes, inputs)
+        new_store = True
+    estimate = limits.level_estimate(cfg, spec.resolution, spec.tile, new_store)
     limits.check(f"level {index}", path, estimate, enabled)
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import signal
 import sys
-import threading
 from dataclasses import dataclass
 from typing import Self
 
@@ -173,8 +171,7 @@ class Session:
                                       f"{cluster.CONNECT_TIMEOUT_S} s ({exc})") from None
                 self._client = self._stack.enter_context(client)
             else:
-                with _workers_ignore_interrupts():
-                    started = self._stack.enter_context(self._start())
+                started = self._stack.enter_context(self._start())
                 self._client = self._stack.enter_context(Client(started))
             self.dashboard = self._client.dashboard_link
             if self.progress:
@@ -188,19 +185,3 @@ class Session:
         gpus = cluster.visible_gpus() if ex.gpus is None else list(ex.gpus)
         return cluster.local_cluster(ex.workers, gpus, ex.mem_fraction)
 
-
-@contextlib.contextmanager
-def _workers_ignore_interrupts():
-    """Start worker processes with Ctrl-C ignored: the driver alone handles it and stops
-    them, instead of each worker printing its own traceback first.
-
-    A child inherits an ignored SIGINT, and Python leaves an ignored SIGINT alone at start.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -125,6 +125,16 @@ def check(what: str, path: str, est: Estimate, limits: bool = True) -> None:
                          "(or a larger --tile), or --no-limits if this is meant")
 
 
+def level_estimate(cfg, resolution: tuple[int, int], tile: int | None,
+                   new_store: bool) -> Estimate:
+    """:func:`estimate` of a level of ``cfg`` (its arrays as the kernel names them), with
+    the store's inputs if the store is new."""
+    from .kernel import outputs
+
+    dtypes = [dtype for dtype, _ in outputs(cfg).values()] + ["uint8"]  # + "reused"
+    return estimate(resolution, tile, dtypes, inputs_bytes(cfg) if new_store else 0)
+
+
 def inputs_bytes(cfg) -> int:
     """Bytes of a store's inputs: init weights, data and minibatch rows."""
     data = cfg.n_data * (cfg.input_dim + cfg.data.target_dim) * 8

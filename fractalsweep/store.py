@@ -165,6 +165,9 @@ def open_root(path: str, mode: str = "r") -> zarr.Group:
         root = zarr.open_group(path, mode=mode)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         raise StoreError(f"{path}: no fractalsweep store there") from None
+    except ValueError as exc:
+        raise StoreError(f"{path}: its root metadata (zarr.json) is unreadable ({one_line(exc)}); "
+                         f"see 'fractalsweep verify {path}'") from None
     if "fractalsweep" not in root.attrs:
         raise StoreError(f"{path}: a zarr group, but not a fractalsweep store")
     return root
@@ -283,9 +286,9 @@ class LevelSpec:
 def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec) -> LevelGroup:
     """Create level ``index`` as ``spec`` describes, if the store does not have it yet."""
     levels = root["levels"]
-    if str(index) in levels and str(index) not in map(str, level_indices(root)):
+    if str(index) in level_keys(root) and index not in level_indices(root):
         del levels[str(index)]  # a creation cut short: its attributes, written last, are missing
-    if str(index) not in levels:
+    if str(index) not in level_keys(root):
         from .kernel import outputs
 
         nx, ny = spec.resolution
@@ -341,18 +344,61 @@ def _copy_shared_pixels(source: LevelGroup, target: LevelGroup) -> int:
     return int(reused.sum())
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def level_keys(root: zarr.Group) -> list[str]:
+    """The names under ``levels/`` as the store lists them: a level whose metadata is damaged
+    is still named (zarr's own listing would fail on it)."""
+    from zarr.core.sync import sync
+
+    prefix = f"{root.path}/levels" if root.path else "levels"
+
+    async def names():
+        return [name async for name in root.store.list_dir(prefix)]
+
+    return sorted(name for name in sync(names()) if name != "zarr.json")
+
+
+def level_group(root: zarr.Group, key: str) -> zarr.Group | None:
+    """Level ``key``'s group, None if there is none; a one-line error if it is unreadable."""
+    try:
+        return root["levels"][key]
+    except KeyError:
+        return None
+    except ValueError as exc:
+        raise StoreError(f"level {key}: its metadata is unreadable ({one_line(exc)}); see "
+                         "'fractalsweep verify'") from None
+
+
 def level_indices(root: zarr.Group) -> list[int]:
     """The store's levels, in index order; a level counts once its attributes are written."""
-    levels = root["levels"]
-    return sorted(int(k) for k in levels.group_keys() if "view" in levels[k].attrs)
+    groups = {int(key): level_group(root, key) for key in level_keys(root) if key.isdigit()}
+    return sorted(i for i, group in groups.items() if group is not None and "view" in group.attrs)
+
+
+# Arrays every level has besides its per-pixel results; opened (metadata only) when a level is
+PARTS = ("reused", "x", "y", "provenance", "tiles")
 
 
 def open_level(root: zarr.Group, index: int) -> LevelGroup:
-    if index not in level_indices(root):
+    """Level ``index``, its arrays' metadata checked; a one-line error if it is missing or
+    damaged beyond reading."""
+    group = level_group(root, str(index))
+    if group is None or "view" not in group.attrs:
         raise StoreError(f"no level {index} in this store; levels are {level_indices(root)}")
-    group = root["levels"][str(index)]
-    nx, ny = group.attrs["resolution"]
-    return LevelGroup(group, Tiling(ny, nx, group.attrs["tile"]))
+    try:
+        nx, ny = group.attrs["resolution"]
+        level = LevelGroup(group, Tiling(ny, nx, group.attrs["tile"]))
+        for name in (*level.arrays, *PARTS):
+            group[name]  # reads the array's metadata, or fails here
+    except (KeyError, ValueError, TypeError) as exc:
+        raise StoreError(f"level {index}: an array or attribute is missing or unreadable "
+                         f"({one_line(exc)}); see 'fractalsweep verify'") from None
+    return level
 
 
 def write_tile(level: LevelGroup, index: tuple[int, int], results: dict[str, np.ndarray],

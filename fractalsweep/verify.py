@@ -93,7 +93,7 @@ def verify(path: str) -> Report:
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         raise StoreError(f"{path}: no fractalsweep store there") from None
     except (OSError, ValueError) as exc:
-        report.add(f"root metadata unreadable: {_one_line(exc)}")
+        report.add(f"root metadata unreadable: {store.one_line(exc)}")
         return report
     holder = store.read_lock(path)
     if holder and store.holder_alive(holder) is not False:
@@ -106,17 +106,15 @@ def verify(path: str) -> Report:
     if "levels" not in root:
         report.add("the levels group is missing")
         return report
-    for key in sorted(root["levels"].group_keys(), key=lambda k: (not k.isdigit(), k)):
+    for key in store.level_keys(root):
         if not key.isdigit():
             report.add(f"levels/{key} is not a level (levels are numbered)")
             continue
-        _check_level(root, int(key), cfg, report)
+        try:
+            _check_level(root, int(key), cfg, report)
+        except StoreError as exc:
+            report.add(str(exc).removeprefix(f"level {key}: ").split("; see ")[0], int(key))
     return report
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def _check_root(root: zarr.Group, report: Report):
@@ -133,7 +131,7 @@ def _check_root(root: zarr.Group, report: Report):
     try:
         return from_dict(meta["config"])
     except (ConfigError, KeyError, TypeError, AttributeError) as exc:
-        report.add(f"the stored config does not resolve: {_one_line(exc)}")
+        report.add(f"the stored config does not resolve: {store.one_line(exc)}")
         return None
 
 
@@ -166,17 +164,20 @@ def _check_inputs(root: zarr.Group, cfg, report: Report) -> None:
 
 
 def _check_level(root: zarr.Group, index: int, cfg, report: Report) -> None:
-    group = root["levels"][str(index)]
+    group = store.level_group(root, str(index))
+    if group is None:
+        report.add("a folder without level metadata", index)
+        return
     if "view" not in group.attrs:
         report.add("its creation was cut short (no attributes)", index, fix="remove")
         return
+    lvl = store.open_level(root, index)
     try:
-        lvl = store.open_level(root, index)
         view = {a: dataclasses.replace(getattr(cfg, a), lo=group.attrs["view"][a]["lo"],
                                        hi=group.attrs["view"][a]["hi"]) for a in ("x", "y")}
         dtype = group.attrs["dtype"]
     except (KeyError, TypeError, ValueError) as exc:
-        report.add(f"attributes unreadable: {_one_line(exc)}", index)
+        report.add(f"attributes unreadable: {store.one_line(exc)}", index)
         return
     report.levels += 1
     report.tiles += len(lvl.tiling.indices())
@@ -226,7 +227,7 @@ def _check_shapes(lvl: store.LevelGroup, index: int, report: Report) -> bool:
         try:
             array = lvl.group[name]
         except (KeyError, ValueError, OSError) as exc:
-            report.add(f"array {name} is missing or unreadable ({_one_line(exc)})", index)
+            report.add(f"array {name} is missing or unreadable ({store.one_line(exc)})", index)
             ok = False
             continue
         if array.shape != want_shape or array.chunks != want_chunks:

@@ -211,10 +211,9 @@ def test_ctrl_c_prints_one_line_and_keeps_the_lock_clean(tmp_path):
          "--set", "training.steps=3000", "--workers", "2", "--quiet", "--no-render"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while not (path / store.LOCK).exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(8)  # workers started and busy
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not (path / "levels/0/tiles/c").exists():
+            time.sleep(0.1)  # until a first tile is finished: workers started and busy
         os.killpg(run.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the whole group
         _, err = run.communicate(timeout=120)
     finally:

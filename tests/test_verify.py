@@ -138,6 +138,21 @@ def test_a_level_creation_cut_short_is_reported_and_removed(damaged, capsys):
     assert "1" not in zarr.open_group(str(damaged), mode="r")["levels"]
 
 
+@pytest.mark.parametrize("damage,words", [
+    ("zarr.json", "store: root metadata unreadable"),
+    ("levels/0/zarr.json", "level 0: its metadata is unreadable"),
+    ("levels/0/tiles/zarr.json", "level 0: an array or attribute is missing or unreadable"),
+])
+def test_damaged_metadata_is_one_line_for_readers_and_named_by_verify(damaged, capsys, damage,
+                                                                      words):
+    (damaged / damage).write_text("garbage")
+    for command in ("info", "render", "status"):
+        status, _, err = _main(capsys, command, damaged)
+        assert status == 2 and err.count("\n") == 1 and "unreadable" in err, err
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and words in out and "not repairable in place" in out
+
+
 def test_repair_waits_for_no_running_driver(damaged, capsys):
     _overwrite_middle(damaged / "levels/0/score/c/0/0")
     lock = {"host": socket.gethostname(), "pid": os.getpid(), "started": "now"}
