@@ -311,8 +311,9 @@ class Store:
         Returns the ladder's levels, widest first.
         """
         from . import dive
-        if isinstance(decades, bool) or not isinstance(decades, (int, float)) or decades <= 0:
-            raise ConfigError(f"decades = {decades!r}: expected a number > 0")
+        if (isinstance(decades, bool) or not isinstance(decades, (int, float))
+                or not 0 < decades < float("inf")):
+            raise ConfigError(f"decades = {decades!r}: expected a finite number > 0")
         with _session(execution or self.execution, progress) as session:
             indices = dive.dive(self.path, self.config, decades, session,
                                 box_fraction=_fraction(box_fraction))

@@ -288,6 +288,8 @@ def _output(path: str | None, option: str) -> None:
     """Refuse, before any work, a file to write whose folder does not exist."""
     if path is not None and not Path(path).parent.is_dir():
         raise ConfigError(f"{option} {path}: folder {Path(path).parent} does not exist")
+    if path is not None and Path(path).is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give a file name, e.g. {path}/out.png")
 
 
 def _picture(args, level: api.Level, default: str | None = None) -> None:
@@ -387,8 +389,8 @@ def cmd_dive(args) -> int:
     execution = _execution(args)
     cfg = api.job_config(args.job, args.overrides)
     path = _store_path(args)
-    if args.decades <= 0:
-        raise ConfigError(f"--decades {args.decades}: expected a number > 0")
+    if not 0 < args.decades < float("inf"):
+        raise ConfigError(f"--decades {args.decades}: expected a finite number > 0")
     box_fraction = _box_fraction(args)
     with execution.session(not args.quiet) as session:  # one cluster for the whole dive
         ladder = api.run(cfg, path, execution=session).dive(args.decades,

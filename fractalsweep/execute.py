@@ -112,8 +112,10 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
             store.record_failures(lvl, failures)
         if failures:
             first, error = next(iter(sorted(failures.items())))
+            hint = (f"; 'fractalsweep verify {path} --repair' clears damaged chunks"
+                    if "checksum" in error else "")
             raise SweepError(f"{len(failures)} tile(s) of level {index} failed after "
-                             f"{RETRIES + 1} attempts, first tile {first}: {error}")
+                             f"{RETRIES + 1} attempts, first tile {first}: {error}{hint}")
     return report
 
 

@@ -36,7 +36,8 @@ class LimitError(ConfigError):
 
 @dataclass(frozen=True)
 class Estimate:
-    """The cost of one level: pixels, tiles, chunk files, bytes on disk and in memory."""
+    """The cost of one level: pixels, tiles, chunk files, bytes on disk and the peak memory
+    (reading one of its arrays back, or drawing a new store's inputs)."""
 
     pixels: int
     tiles: int
@@ -46,8 +47,8 @@ class Estimate:
 
     def __str__(self) -> str:
         return (f"{self.pixels:,} pixels in {self.tiles:,} tiles: {self.files:,} files, about "
-                f"{_size(self.disk_bytes)} on disk and {_size(self.memory_bytes)} of memory "
-                "to read it back")
+                f"{_size(self.disk_bytes)} on disk and {_size(self.memory_bytes)} of memory at "
+                "its peak")
 
 
 def _size(n: float) -> str:

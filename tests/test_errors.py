@@ -165,6 +165,16 @@ def test_a_huge_level_is_refused_with_its_estimate(tmp_path, capsys):
     assert status == 0 and "a run would be refused" in out
 
 
+def test_impossible_sizes_and_depths(tmp_path, tiny_store, capsys):
+    for decades in ("nan", "inf", "0"):
+        _refused(capsys, "dive", QUICK, "--decades", decades, "--store", tmp_path / "d.zarr",
+                 words=("--decades", "finite number > 0"))
+    _refused(capsys, "run", QUICK, "--store", tmp_path / "w.zarr", "--scheduler", "sync",
+             "--set", "model.width=100000", words=("of memory available",))
+    _refused(capsys, "render", tiny_store, "--out", tmp_path, words=("is a folder",))
+    assert not (tmp_path / "d.zarr").exists() and not (tmp_path / "w.zarr").exists()
+
+
 @pytest.mark.parametrize("where,words", [
     (["--scheduler", "tcp://127.0.0.1:9"], ["does not answer"]),
     (["--scheduler", "nonsense"], ["expected an address"]),
