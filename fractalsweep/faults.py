@@ -28,7 +28,6 @@ import time
 
 VARIABLE = "FRACTALSWEEP_FAULT"
 PHASES = ("store-inputs", "level-arrays", "tile-data", "tile-provenance")
-ACTIONS = ("kill", "hang")
 
 
 def point(phase: str) -> None:

@@ -19,19 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import LimitError
 from .grid import Tiling, auto_tile
 
-__all__ = ["Estimate", "check", "estimate"]
+__all__ = ["Estimate", "LimitError", "check", "estimate"]
 
 MAX_FILES = 1_000_000  # chunk files per level: beyond, listing and copying a store crawls
 BLOCK = 4096  # bytes a small file takes on disk (one block of a usual filesystem)
 READ_COPIES = 4  # a reader holds a float64 array of the level this many times (render, info)
 PER_TILE_FILES = 2  # besides the per-pixel chunks: a tile's marker and provenance
-
-
-class LimitError(ConfigError):
-    """A level (or store) larger than this machine, its disk or the file limit allows."""
 
 
 @dataclass(frozen=True)
