@@ -166,11 +166,15 @@ def open_root(path: str, mode: str = "r") -> zarr.Group:
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         raise StoreError(f"{path}: no fractalsweep store there") from None
     except ValueError as exc:
-        raise StoreError(f"{path}: its root metadata (zarr.json) is unreadable ({one_line(exc)}); "
-                         f"see 'fractalsweep verify {path}'") from None
+        raise _unreadable_root(path, exc) from None
     if "fractalsweep" not in root.attrs:
         raise StoreError(f"{path}: a zarr group, but not a fractalsweep store")
     return root
+
+
+def _unreadable_root(path: str, exc: ValueError) -> StoreError:
+    return StoreError(f"{path}: its root metadata (zarr.json) is unreadable ({one_line(exc)}); "
+                      f"see 'fractalsweep verify {path}'")
 
 
 def config_of(path: str) -> SweepConfig:
@@ -194,6 +198,8 @@ def create_or_check(path: str, cfg: SweepConfig,
         root = zarr.open_group(path, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         root = None
+    except ValueError as exc:
+        raise _unreadable_root(path, exc) from None
     if root is not None and CREATING in root.attrs and "fractalsweep" not in root.attrs:
         _remove_contents(path)  # a creation cut short (killed): start it again
         root = None

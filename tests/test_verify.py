@@ -146,7 +146,7 @@ def test_a_level_creation_cut_short_is_reported_and_removed(damaged, capsys):
 def test_damaged_metadata_is_one_line_for_readers_and_named_by_verify(damaged, capsys, damage,
                                                                       words):
     (damaged / damage).write_text("garbage")
-    for command in ("info", "render", "status"):
+    for command in ("info", "render", "status", "resume"):
         status, _, err = _main(capsys, command, damaged)
         assert status == 2 and err.count("\n") == 1 and "unreadable" in err, err
     status, out, _ = _main(capsys, "verify", damaged)
