@@ -272,6 +272,7 @@ class Store:
                               "box_fraction")
         resolution = None if resolution is None else resolution_pair(resolution)
         if auto:
+            self._require_intact([base])
             view = dive.auto_view(self.path, base, box_fraction=_fraction(box_fraction),
                                   resolution=resolution, dtype=dtype, force=force)
             kind = "auto"
@@ -299,6 +300,7 @@ class Store:
         """
         from . import dive
         base = self.deepest().index if level is None else self.level(level).index
+        self._require_intact([base], every_array=True)
         with _session(execution or self.execution, progress) as session:
             indices = dive.ladder(self.path, base, session, widest=widest)
         return [Level(self, i) for i in indices]
@@ -314,6 +316,7 @@ class Store:
         if (isinstance(decades, bool) or not isinstance(decades, (int, float))
                 or not 0 < decades < float("inf")):
             raise ConfigError(f"decades = {decades!r}: expected a finite number > 0")
+        self._require_intact(every_array=True)
         with _session(execution or self.execution, progress) as session:
             indices = dive.dive(self.path, self.config, decades, session,
                                 box_fraction=_fraction(box_fraction))
@@ -335,13 +338,15 @@ class Store:
         self._require_intact(levels)
         return store_dimension(self.path, levels=levels)
 
-    def _require_intact(self, indices: list[int] | None = None) -> None:
-        """A one-line error naming the damaged tiles of these levels (default: all)."""
+    def _require_intact(self, indices: list[int] | None = None, every_array: bool = False):
+        """A one-line error naming the damaged tiles of these levels (default: all), in
+        their score or, with ``every_array``, in any per-pixel array (a ladder copies them)."""
         from .verify import require_intact
 
         root = store.open_root(self.path)
         for index in store.level_indices(root) if indices is None else indices:
-            require_intact(self.path, store.open_level(root, index))
+            lvl = store.open_level(root, index)
+            require_intact(self.path, lvl, lvl.pixel_arrays if every_array else ("score",))
 
     def explore(self, level: int | None = None, execution: Execution | None = None):
         """The interactive explorer: a window, or an ipympl widget in Jupyter
