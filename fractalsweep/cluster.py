@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,8 +108,12 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
             for i in range(n)}
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": dashboard_address,
                                                "host": "127.0.0.1"}}
-    return SpecCluster(workers=specs, scheduler=scheduler, name="fractalsweep",
-                       silence_logs=logging.ERROR)
+    with warnings.catch_warnings():
+        # A dashboard port another cluster holds is no problem: the dashboard moves to a free
+        # port, and the link printed says where (distributed's warning is four lines).
+        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+        return SpecCluster(workers=specs, scheduler=scheduler, name="fractalsweep",
+                           silence_logs=logging.ERROR)
 
 
 @dataclass(frozen=True)

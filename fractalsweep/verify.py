@@ -181,6 +181,9 @@ def _check_level(root: zarr.Group, index: int, cfg, report: Report) -> None:
         return
     report.levels += 1
     report.tiles += len(lvl.tiling.indices())
+    if group.attrs.get("integrity", 0) < store.INTEGRITY:
+        report.notes.append(f"level {index} was written before chunks carried checksums: "
+                            "damage that still decodes cannot be found there")
     if not _check_shapes(lvl, index, report):
         return
     damage: dict[tuple[int, int], list[str]] = {}
