@@ -14,7 +14,8 @@ import os
 
 from .config import SweepConfig
 from .errors import ConfigError
-from .grid import DOUBLE_DOUBLE, Tiling, auto_tile
+from .grid import DOUBLE_DOUBLE, auto_tile
+from .limits import tiles_of
 
 __all__ = ["DOUBLE_DOUBLE_COST", "estimate", "flops_per_net_step", "network_bytes"]
 
@@ -72,7 +73,7 @@ def estimate(cfg: SweepConfig, tile: int | None = None, profile=None) -> list[st
 
     nx, ny = cfg.grid.resolution
     tile = tile or auto_tile(nx, ny)
-    tiles = len(Tiling(ny, nx, tile).indices())
+    tiles = tiles_of((nx, ny), tile)
     work = nx * ny * cfg.training.steps
     flops = flops_per_net_step(cfg)
     gpu = profile is not None and profile.gpus_per_job
