@@ -375,26 +375,13 @@ def cmd_run(args) -> int:
 
         if execution.cluster is not None:
             print(job_script(execution.cluster))
-        print(f"store {path}: " + "\n".join(estimate(cfg, execution.tile, execution.cluster)))
-        print(_limits_line(cfg, path, execution))
+        print(f"store {path}: " + "\n".join(estimate(cfg, path, execution)))
         print("dry run: nothing submitted, nothing written")
         return 0
     store = api.run(cfg, path, execution=execution, progress=not args.quiet)
     print(f"{path} {store.report}")
     _picture(args, store.level(0), api.default_png(path))
     return 0
-
-
-def _limits_line(cfg, path: str, execution: Execution) -> str:
-    """What level 0 takes on disk and in memory, and whether a run would be refused."""
-    from . import limits
-
-    est = limits.level_estimate(cfg, cfg.grid.resolution, execution.tile, new_store=True)
-    try:
-        limits.check("level 0", path, est, execution.limits)
-    except limits.LimitError as exc:
-        return f"a run would be refused: {exc}"
-    return f"level 0: {est}"
 
 
 def _resolution(args):

@@ -14,7 +14,7 @@ import os
 
 from .config import SweepConfig
 from .errors import ConfigError
-from .grid import DOUBLE_DOUBLE, auto_tile
+from .grid import DOUBLE_DOUBLE
 from .limits import tiles_of
 
 __all__ = ["DOUBLE_DOUBLE_COST", "estimate", "flops_per_net_step", "network_bytes"]
@@ -60,8 +60,10 @@ def _bytes(text: str) -> float:
     return parse_bytes(text)
 
 
-def estimate(cfg: SweepConfig, tile: int | None = None, profile=None) -> list[str]:
-    """Lines describing the work of level 0 of ``cfg``, its memory and its worker-hours.
+def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
+    """Lines describing level 0 of ``cfg`` computed at ``path`` by ``execution``: its work,
+    its workers' memory, its worker-hours, and its files, disk and memory against the limits
+    (:mod:`fractalsweep.limits`) with whether a run would be refused.
 
     Raises
     ------
@@ -69,10 +71,11 @@ def estimate(cfg: SweepConfig, tile: int | None = None, profile=None) -> list[st
         If one tile's networks cannot fit a worker's memory (the profile's ``memory``, else
         this machine's).
     """
-    from . import bench, kernel
+    from . import bench, kernel, limits
 
+    profile = execution.cluster
     nx, ny = cfg.grid.resolution
-    tile = tile or auto_tile(nx, ny)
+    tile = execution.tile_for((nx, ny))
     tiles = tiles_of((nx, ny), tile)
     work = nx * ny * cfg.training.steps
     flops = flops_per_net_step(cfg)
@@ -97,6 +100,13 @@ def estimate(cfg: SweepConfig, tile: int | None = None, profile=None) -> list[st
     else:
         lines.append(f"estimated {kind}-hours: {work / rate / 3600:.3g} at {rate:,.3g} "
                      f"net-steps/s per {kind} ({source})")
+    level = limits.level_estimate(cfg, (nx, ny), tile, new_store=True)
+    try:
+        limits.check("level 0", path, level, execution.limits)
+    except limits.LimitError as exc:
+        lines.append(f"a run would be refused: {exc}")
+    else:
+        lines.append(f"level 0: {level}")
     return lines
 
 

@@ -84,7 +84,7 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     """
     spec = spec or LevelSpec.of_job(cfg)
     if spec.tile is None:
-        spec = spec.replace(tile=session.execution.tile)
+        spec = spec.replace(tile=session.execution.tile_for(spec.resolution))
     existing = _existing_level(path, index)
     if existing is None:
         _check_limits(path, cfg, index, spec, session.execution.limits)

@@ -111,6 +111,23 @@ class Execution:
     def in_process(self) -> bool:
         return self.scheduler == "sync"
 
+    @property
+    def on_gpus(self) -> bool:
+        """Whether the workers this execution starts are GPU workers (a running scheduler's
+        workers are not known before connecting: taken as CPU workers)."""
+        if self.cluster is not None:
+            return bool(self.cluster.gpus_per_job)
+        if self.in_process or self.scheduler or self.scheduler_file:
+            return False
+        return bool(cluster.visible_gpus() if self.gpus is None else self.gpus)
+
+    def tile_for(self, resolution: tuple[int, int]) -> int:
+        """The tile side of a new level: the one given, else the automatic one for these
+        workers (:func:`fractalsweep.grid.auto_tile`: at least 64 on GPUs)."""
+        from .grid import auto_tile
+
+        return self.tile or auto_tile(*resolution, smallest=64 if self.on_gpus else 16)
+
     def replace(self, **changes) -> Execution:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)

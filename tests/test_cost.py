@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from fractalsweep import cost
+from fractalsweep import Execution, cost
 from fractalsweep.config import resolve
 from fractalsweep.errors import ConfigError
 
@@ -28,7 +28,7 @@ def test_a_network_that_cannot_fit_is_refused_before_anything_runs(job_dir):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "GB to train" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     with pytest.raises(ConfigError, match="make the network or the data smaller"):
-        cost.estimate(resolve({"model": {"width": 100_000}}))
+        cost.estimate(resolve({"model": {"width": 100_000}}), "w.zarr", Execution())
 
 
 def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
@@ -40,11 +40,13 @@ def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
         {"dtype": "float64", "method": "kernel", "net_steps_per_s": 1e5,
          "flops_per_net_step": cost.flops_per_net_step(base)}]}))
     job = {"grid": {"resolution": 100}, "training": {"steps": 360}}
-    lines = cost.estimate(resolve(job))
-    assert "estimated worker-hours: 0.01 at 1e+05 net-steps/s" in lines[-1]  # 3.6e6 / 1e5 s
-    wide = cost.estimate(resolve({**job, "model": {"width": 32}}))[-1]
+    where = (str(tmp_path / "s.zarr"), Execution(workers=2, gpus=()))
+    lines = cost.estimate(resolve(job), *where)
+    assert "estimated worker-hours: 0.01 at 1e+05 net-steps/s" in lines[-2]  # 3.6e6 / 1e5 s
+    assert lines[-1].startswith("level 0: 10,000 pixels in 49 tiles")  # 7 x 7 of 16 px
+    wide = cost.estimate(resolve({**job, "model": {"width": 32}}), *where)[-2]
     rate = 1e5 * cost.flops_per_net_step(base) / cost.flops_per_net_step(
         resolve({**job, "model": {"width": 32}}))
     assert f"at {rate:,.3g} net-steps/s" in wide and "scaled by flop per net-step" in wide
-    dd = cost.estimate(resolve({**job, "dtype": "double-double"}))[-1]
+    dd = cost.estimate(resolve({**job, "dtype": "double-double"}), *where)[-2]
     assert f"1/{cost.DOUBLE_DOUBLE_COST} for double-double" in dd

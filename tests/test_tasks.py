@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import zarr
 
-from fractalsweep import dive, kernel, streams, tasks, zoom
+import fractalsweep as fs
+from fractalsweep import kernel, streams, tasks
 from fractalsweep.config import resolve
-from fractalsweep.execute import run_sweep
 from fractalsweep.grid import axis_values, flat_pixels
 
 
@@ -93,11 +93,10 @@ def test_runs_through_the_store_and_a_zoom(name, tmp_path):
     raw = {**raw, **JOBS[name]}
     cfg = resolve(raw)
     path = str(tmp_path / "s.zarr")
-    run_sweep(path, cfg, tile=4, scheduler="sync", progress=False)
-    view = zoom.centre_view({"x": cfg.x, "y": cfg.y},
-                            centre=(axis_values(cfg.x, 3, "float64")[1].item(),
-                                    axis_values(cfg.y, 3, "float64")[1].item()), width=0.5)
-    index, _ = dive.zoom_to(path, view, scheduler="sync", progress=False)
+    store = fs.run(cfg, path, execution=fs.Execution(scheduler="sync", tile=4), progress=False)
+    index = store.zoom(centre=(axis_values(cfg.x, 3, "float64")[1].item(),
+                               axis_values(cfg.y, 3, "float64")[1].item()), width=0.5,
+                       progress=False).index
     level = zarr.open_group(path, mode="r")[f"levels/{index}"]
     assert set(kernel.outputs(cfg)) <= set(level.array_keys())
     xs, ys = level["x"][:], level["y"][:]
