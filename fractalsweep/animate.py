@@ -20,6 +20,8 @@ from .video import choose_codec, encode
 
 __all__ = ["animate"]
 
+MAX_SIDE = 8192  # 8K frames: beyond, a frame's working arrays run to gigabytes
+
 
 def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
             size=(512, 512), cmap: str = "paper", zoom: str = "in", ease: bool = True,
@@ -90,6 +92,9 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
     out = Path(out)
     if not (isinstance(fps, (int, float, Fraction)) and not isinstance(fps, bool) and fps > 0):
         raise AnimationError(f"fps = {fps!r}: expected a positive number")
+    if isinstance(size, (tuple, list)) and any(isinstance(n, int) and n > MAX_SIDE for n in size):
+        raise AnimationError(f"size = {size[0]}x{size[1]}: at most {MAX_SIDE} pixels a side")
+    choose_codec(out.suffix, (1, 1), codec)  # the output's kind and codec, before any reading
     layout = plan(store_path, over, level, frames_per_octave, size, cmap, zoom, ease, overlay)
     chosen = choose_codec(out.suffix, layout.size, codec)
     if not out.parent.is_dir():

@@ -198,6 +198,37 @@ class Store:
         stats = [level_status(store.open_level(root, i)) for i in store.level_indices(root)]
         return format_status(self.path, stats, store.read_lock(self.path))
 
+    def verify(self, repair: bool = False):
+        """Check every chunk, marker, provenance record and coordinate of the store
+        (``fractalsweep verify``); with ``repair``, make the damaged parts recomputable and
+        check again (:mod:`fractalsweep.verify`).
+
+        Returns
+        -------
+        fractalsweep.verify.Report
+            ``problems`` (those left after a repair), ``repaired`` (what was done), ``notes``.
+        """
+        from . import verify
+
+        report = verify.verify(self.path)
+        if repair and any(p.fix for p in report.problems):
+            done = verify.repair(self.path, report.problems)
+            report = verify.verify(self.path)
+            report.repaired = done
+        return report
+
+    def resume(self, *, execution: Where | None = None, progress: bool = True) -> list[Level]:
+        """Compute the missing tiles of every level (after a crash, or ``verify --repair``).
+
+        Returns the levels that had tiles to compute, each with its ``report``.
+        """
+        from .execute import run_level
+
+        cfg = self.config
+        todo = [level.index for level in self.levels if not level.complete]
+        with _session(execution or self.execution, progress) as session:
+            return [Level(self, i, run_level(self.path, cfg, session, i)) for i in todo]
+
     def zoom(self, x=None, y=None, *, centre=None, width=None, auto: bool = False,
              log10: bool = False, level: int | None = None, box_fraction: float = 0.25,
              resolution=None, dtype: str | None = None, force: bool = False,
@@ -242,6 +273,7 @@ class Store:
                               "box_fraction")
         resolution = None if resolution is None else resolution_pair(resolution)
         if auto:
+            self._require_intact([base])
             view = dive.auto_view(self.path, base, box_fraction=_fraction(box_fraction),
                                   resolution=resolution, dtype=dtype, force=force)
             kind = "auto"
@@ -269,6 +301,7 @@ class Store:
         """
         from . import dive
         base = self.deepest().index if level is None else self.level(level).index
+        self._require_intact([base], every_array=True)
         with _session(execution or self.execution, progress) as session:
             indices = dive.ladder(self.path, base, session, widest=widest)
         return [Level(self, i) for i in indices]
@@ -281,8 +314,10 @@ class Store:
         Returns the ladder's levels, widest first.
         """
         from . import dive
-        if isinstance(decades, bool) or not isinstance(decades, (int, float)) or decades <= 0:
-            raise ConfigError(f"decades = {decades!r}: expected a number > 0")
+        if (isinstance(decades, bool) or not isinstance(decades, (int, float))
+                or not 0 < decades < float("inf")):
+            raise ConfigError(f"decades = {decades!r}: expected a finite number > 0")
+        self._require_intact(every_array=True)
         with _session(execution or self.execution, progress) as session:
             indices = dive.dive(self.path, self.config, decades, session,
                                 box_fraction=_fraction(box_fraction))
@@ -293,6 +328,7 @@ class Store:
         (:func:`fractalsweep.animate.animate` lists the options)."""
         from .animate import animate
 
+        self._require_intact()
         return animate(self.path, out, **options)
 
     def dimension(self, levels: list[int] | None = None, *, method: str = "sliding",
@@ -308,8 +344,19 @@ class Store:
         """
         from .dimension import store_dimension
 
+        self._require_intact(levels)
         return store_dimension(self.path, levels=levels, method=method, confidence=confidence,
                                level_set=level_set)
+
+    def _require_intact(self, indices: list[int] | None = None, every_array: bool = False):
+        """A one-line error naming the damaged tiles of these levels (default: all), in
+        their score or, with ``every_array``, in any per-pixel array (a ladder copies them)."""
+        from .verify import require_intact
+
+        root = store.open_root(self.path)
+        for index in store.level_indices(root) if indices is None else indices:
+            lvl = store.open_level(root, index)
+            require_intact(self.path, lvl, lvl.pixel_arrays if every_array else ("score",))
 
     def explore(self, level: int | None = None, execution: Execution | None = None):
         """The interactive explorer: a window, or an ipympl widget in Jupyter
@@ -398,11 +445,13 @@ class Level:
     def __getitem__(self, name: str) -> np.ndarray:
         """A per-pixel array (rows = y from the bottom, columns = x) or a coordinate: ``x``,
         ``y`` (and ``x_lo``, ``y_lo``, the remainders of double-double coordinates)."""
+        from .verify import require_intact
+
         names = [*self.arrays, *(c for c in ("x", "y", "x_lo", "y_lo") if c in self._group.group)]
         if name not in names:
             raise ConfigError(f"level {self.index} has no array {name!r}; it has "
                               f"{', '.join(names)}")
-        return self._group.group[name][:]
+        return require_intact(self.store.path, self._group, (name,))[name]
 
     @property
     def score(self) -> np.ndarray:
@@ -450,9 +499,9 @@ class Level:
         import xarray as xr
 
         group = self._group.group
-        coords = {name: (name[0], group[name][:]) for name in ("x", "y", "x_lo", "y_lo")
+        coords = {name: (name[0], self[name]) for name in ("x", "y", "x_lo", "y_lo")
                   if name in group}  # x_lo, y_lo: remainders of double-double coordinates
-        data = {name: (("y", "x"), group[name][:]) for name in self.arrays}
+        data = {name: (("y", "x"), self[name]) for name in self.arrays}
         attrs = {key: json.dumps(value) if isinstance(value, (dict, list)) else value
                  for key, value in group.attrs.items() if value is not None}
         attrs.update(level=self.index, store=self.store.path)

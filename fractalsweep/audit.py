@@ -106,8 +106,8 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
     with store.driver_lock(path):
         group = store.open_level(store.open_root(path, mode="r+"), level).group
         if "audit" not in group:
-            group.create_array("audit", shape=score.shape, chunks=group["score"].chunks,
-                               dtype="int8", fill_value=-1, dimension_names=("y", "x"))
+            store.new_array(group, "audit", shape=score.shape, chunks=group["score"].chunks,
+                            dtype="int8", fill_value=-1, dimension_names=("y", "x"))
         group["audit"][:] = marks
         group.attrs["audit"] = report
     return report

@@ -23,8 +23,9 @@ import numpy as np
 
 from . import config, kernel, optimizers, score, streams
 from .axes import hyper_for
+from .cost import flops_per_net_step
 from .fused import select
-from .grid import axis_values
+from .grid import DOUBLE_DOUBLE, axis_values
 from .models import ACTIVATIONS
 
 
@@ -154,6 +155,7 @@ def run(pixels: int = 1024, steps: int = 100, repeats: int = 3, job: dict = BASE
                     rates[name, backend] = _rate(fn, pixels, steps, repeats)
         base = rates.get(("naive", None), (np.nan,))[0]
         rows += [{"dtype": dtype, "method": name, "kernel": backend,
+                  "flops_per_net_step": flops_per_net_step(cfg),
                   "group": None if name == "naive" else group or kernel.group_size(),
                   "net_steps_per_s": wall, "net_steps_per_cpu_s": cpu, "ratio": wall / base}
                  for (name, backend), (wall, cpu) in rates.items()]
@@ -189,14 +191,17 @@ def save(rows: list[dict]) -> Path:
     return path
 
 
-def saved_rate(dtype: str) -> tuple[float, str] | None:
-    """The last measured kernel rate for ``dtype`` and the device it was measured on (the
-    first kernel measured, where ``--kernel`` named several)."""
+def saved_measurement(dtype: str) -> tuple[float, str, float] | None:
+    """The last measured kernel rate for ``dtype`` (double-double: float64's), the device it
+    was measured on, and the flop per net-step of the network measured (the first kernel
+    measured, where ``--kernel`` named several)."""
     try:
         saved = json.loads(cache_file().read_text())
     except (OSError, json.JSONDecodeError):
         return None
+    measured = "float64" if dtype == DOUBLE_DOUBLE else dtype
     for row in saved["rows"]:
-        if row["dtype"] == dtype and row["method"] == "kernel":
-            return row["net_steps_per_s"], saved["device_kind"]
+        if row["dtype"] == measured and row["method"] == "kernel":
+            flops = row.get("flops_per_net_step") or flops_per_net_step(config.resolve(BASELINE))
+            return row["net_steps_per_s"], saved["device_kind"], flops
     return None

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import api
@@ -16,6 +19,16 @@ from .errors import ConfigError, SweepError
 from .execution import Execution
 
 EPILOG = "Documentation: docs/cli.md. Job file keys: docs/jobs.md."
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line like every other error (no usage block)."""
+
+    def error(self, message: str):
+        command = self.prog.partition(" ")[2]
+        print(f"fractalsweep: error: {command + ': ' if command else ''}{message} "
+              f"(see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def _add_overrides(parser, what: str = "a job setting") -> None:
@@ -44,7 +57,7 @@ def _add_level_options(parser) -> None:
 
 
 def _execution_parser() -> argparse.ArgumentParser:
-    execution = argparse.ArgumentParser(add_help=False)
+    execution = _Parser(add_help=False)
     where = execution.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDR",
                        help="address of a running Dask scheduler, or 'sync' to compute in this "
@@ -68,6 +81,12 @@ def _execution_parser() -> argparse.ArgumentParser:
     execution.add_argument("--kernel", choices=("auto", "xla", "pallas"), default="auto",
                            help="the kernel that trains the networks: auto (default) takes the "
                                 "fused Pallas kernel on a GPU where it supports the config")
+    execution.add_argument("--no-limits", action="store_true",
+                           help="compute a new level even beyond this machine's disk, memory "
+                                "or the file limit (default: refuse it with the estimate)")
+    execution.add_argument("--tile-timeout", type=float, metavar="S",
+                           help="restart a worker that finishes no tile for S seconds "
+                                "(default: 10x the slowest tile, at least 600)")
     execution.add_argument("--quiet", action="store_true", help="no progress bar")
     return execution
 
@@ -75,7 +94,7 @@ def _execution_parser() -> argparse.ArgumentParser:
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="fractalsweep",
         description="Map where training of a tiny network converges or diverges over two "
                     "hyperparameters; store every pixel in zarr and render the fractal boundary.",
@@ -112,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     zoom.add_argument("--log10", action="store_true", help="--box/--centre are in log10 units")
     zoom.add_argument("--from-level", type=int, metavar="L",
                       help="the level the new window is taken from (default: the deepest)")
-    zoom.add_argument("--box-fraction", type=float, default=0.25, metavar="F",
+    zoom.add_argument("--box-fraction", type=float, metavar="F",
                       help="--auto zooms by this factor per axis (default 0.25)")
     _add_level_options(zoom)
     _add_picture(zoom, "<store stem>-L<level>.png next to the store")
@@ -253,6 +272,24 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--png", metavar="FILE",
                        help="map of the flipped pixels (default: <store stem>-L<level>-audit.png)")
 
+    verify = sub.add_parser("verify", help="check every chunk of a store; --repair what is damaged",
+                            description="Read every chunk of every level (checksums), check "
+                                        "that every finished tile has all its data and its "
+                                        "provenance, the coordinates against each window, "
+                                        "and the root metadata. One line per problem; exit "
+                                        "status 1 if any. --repair unmarks damaged tiles so "
+                                        "that 'fractalsweep resume' recomputes exactly those.")
+    verify.add_argument("store")
+    verify.add_argument("--repair", action="store_true",
+                        help="make damaged parts recomputable (holds the store's lock)")
+
+    resume = sub.add_parser("resume", parents=[execution],
+                            help="compute the missing tiles of every level of a store",
+                            description="Finish every incomplete level of a store (after a "
+                                        "crash, or after 'verify --repair'), with the store's "
+                                        "own configuration; nothing else is added.")
+    resume.add_argument("store")
+
     status = sub.add_parser("status", help="progress of a store: tiles, rate, ETA, failures",
                             description="Tiles done per level, pixels per second and ETA from "
                                         "the tiles' provenance, failed tiles, where the "
@@ -303,7 +340,8 @@ def _execution(args) -> Execution:
     gpus = None if args.gpus is None else () if args.gpus == "none" else args.gpus.split(",")
     return Execution(scheduler=args.scheduler, scheduler_file=args.scheduler_file,
                      cluster=args.cluster, workers=args.workers, gpus=gpus,
-                     mem_fraction=args.gpu_mem_fraction, tile=args.tile, kernel=args.kernel)
+                     mem_fraction=args.gpu_mem_fraction, tile=args.tile, kernel=args.kernel,
+                     limits=not args.no_limits, tile_timeout=args.tile_timeout)
 
 
 def _store_path(args) -> str:
@@ -312,18 +350,32 @@ def _store_path(args) -> str:
 
 def _box_fraction(args) -> float:
     """Checked before any work starts (a dive would otherwise compute its overview first)."""
+    if args.box_fraction is None:
+        return 0.25
     if not 0 < args.box_fraction < 1:
         raise ConfigError(f"--box-fraction {args.box_fraction}: expected 0 < F < 1")
     return args.box_fraction
 
 
-def _picture(args, level: api.Level, default: str | None = None) -> None:
-    if args.no_render:
-        return
+def _incomplete_note(level: api.Level) -> None:
     if not level.complete:
         print(f"note: level {level.index} is incomplete ({level.tiles_done}/{level.tiles} "
               "tiles); missing pixels are white", file=sys.stderr)
+
+
+def _output(path: str | None, option: str) -> None:
+    """Refuse, before any work, a file to write whose folder does not exist."""
+    if path is not None and not Path(path).parent.is_dir():
+        raise ConfigError(f"{option} {path}: folder {Path(path).parent} does not exist")
+    if path is not None and Path(path).is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give a file name, e.g. {path}/out.png")
+
+
+def _picture(args, level: api.Level, default: str | None = None) -> None:
+    if args.no_render:
+        return
     print(f"wrote {level.render(args.png or default)}")
+    _incomplete_note(level)
 
 
 def _ladder_picture(args, path: str, ladder: list[api.Level]) -> None:
@@ -334,6 +386,7 @@ def _ladder_picture(args, path: str, ladder: list[api.Level]) -> None:
 
 
 def cmd_run(args) -> int:
+    _output(args.png, "--png")
     execution = _execution(args)
     cfg = api.job_config(args.job, args.overrides)
     path = _store_path(args)
@@ -343,7 +396,7 @@ def cmd_run(args) -> int:
 
         if execution.cluster is not None:
             print(job_script(execution.cluster))
-        print(f"store {path}: " + "\n".join(estimate(cfg, execution.tile, execution.cluster)))
+        print(f"store {path}: " + "\n".join(estimate(cfg, path, execution)))
         print("dry run: nothing submitted, nothing written")
         return 0
     store = api.run(cfg, path, execution=execution, progress=not args.quiet)
@@ -360,7 +413,12 @@ def _resolution(args):
 
 
 def cmd_zoom(args) -> int:
+    _output(args.png, "--png")
     store = api.open(args.store, execution=_execution(args))
+    if args.auto and args.log10:
+        raise ConfigError("--log10 applies to --box and --centre; --auto finds its own window")
+    if args.box_fraction is not None and not args.auto:
+        raise ConfigError(f"--box-fraction {args.box_fraction} applies to --auto only")
     if args.width and not args.centre:
         raise ConfigError("--width goes with --centre; --box gives its bounds and --auto "
                           "zooms by --box-fraction")
@@ -384,6 +442,7 @@ def cmd_zoom(args) -> int:
 
 
 def cmd_ladder(args) -> int:
+    _output(args.png, "--png")
     store = api.open(args.store, execution=_execution(args))
     ladder = store.ladder(args.level, widest=args.widest, progress=not args.quiet)
     reused = sum(level.attrs["reused_pixels"] for level in ladder)
@@ -394,11 +453,12 @@ def cmd_ladder(args) -> int:
 
 
 def cmd_dive(args) -> int:
+    _output(args.png, "--png")
     execution = _execution(args)
     cfg = api.job_config(args.job, args.overrides)
     path = _store_path(args)
-    if args.decades <= 0:
-        raise ConfigError(f"--decades {args.decades}: expected a number > 0")
+    if not 0 < args.decades < float("inf"):
+        raise ConfigError(f"--decades {args.decades}: expected a finite number > 0")
     box_fraction = _box_fraction(args)
     with execution.session(not args.quiet) as session:  # one cluster for the whole dive
         ladder = api.run(cfg, path, execution=session).dive(args.decades,
@@ -442,11 +502,10 @@ def cmd_animate(args) -> int:
 
 
 def cmd_render(args) -> int:
+    _output(args.out, "--out")
     level = api.open(args.store).level(args.level)
-    if not level.complete:
-        print(f"note: level {level.index} is incomplete ({level.tiles_done}/{level.tiles} "
-              "tiles); missing pixels are white", file=sys.stderr)
     print(f"wrote {level.render(args.out, cmap=args.cmap, array=args.array)}")
+    _incomplete_note(level)
     return 0
 
 
@@ -500,6 +559,29 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    report = api.Store(args.store).verify(repair=args.repair)  # even an unreadable root
+    for line in report.notes:
+        print(f"note: {line}", file=sys.stderr)
+    for line in report.repaired:
+        print(f"repaired: {line}")
+    for problem in report.problems:
+        print(problem)
+    print(report)
+    if report.repaired:
+        print(f"recompute the unmarked tiles with: fractalsweep resume {args.store}")
+    return 1 if report.problems else 0
+
+
+def cmd_resume(args) -> int:
+    levels = api.open(args.store, execution=_execution(args)).resume(progress=not args.quiet)
+    for level in levels:
+        print(f"{args.store} {level.report}")
+    if not levels:
+        print(f"{args.store}: every level is complete; nothing to compute")
+    return 0
+
+
 def cmd_status(args) -> int:
     print(api.open(args.store).status())
     return 0
@@ -525,20 +607,37 @@ def cmd_bench(args) -> int:
 COMMANDS = {"run": cmd_run, "zoom": cmd_zoom, "ladder": cmd_ladder, "dive": cmd_dive,
             "animate": cmd_animate, "explore": cmd_explore, "serve": cmd_serve,
             "dimension": cmd_dimension, "status": cmd_status, "render": cmd_render,
-            "audit": cmd_audit,
+            "audit": cmd_audit, "verify": cmd_verify, "resume": cmd_resume,
             "info": cmd_info, "bench": cmd_bench}
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # a batch system's SIGTERM ends the run as Ctrl-C does: lock freed
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, so that a reader gone away is caught below, not at exit
+        return status
     except ConfigError as exc:
         return _fail(str(exc))
     except SweepError as exc:
         return _fail(f"{exc} (finished tiles are kept; run the same command to resume)", 1)
     except KeyboardInterrupt:
         return _fail("interrupted; finished tiles are kept, run the same command to resume", 130)
+    except BrokenPipeError:
+        # The reader of our output left (``fractalsweep info --json | head``): not an error.
+        # Point stdout at /dev/null so that Python's final flush does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # the machine, not the request: a full disk, a vanished folder
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}; finished tiles are kept, run the same "
+                     "command to resume", 1)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,15 @@ whichever way a worker is started.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +25,9 @@ from .config import ConfigError
 # XLA's intra-op threads buy little for these small ops; one process per core is faster.
 CPU_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 LIFETIME_MARGIN_S = 600  # workers retire this long before the walltime, so no tile is cut
+CONNECT_TIMEOUT_S = 10  # a scheduler that does not answer within this is reported, not awaited
+SUBMIT = {"slurm": "sbatch", "pbs": "qsub"}  # the command each batch system submits jobs with
+WORKER_SETUP = "fractalsweep.worker_setup"  # preloaded by local workers: Ctrl-C is the driver's
 
 
 def default_cache_dir() -> str:
@@ -86,20 +92,28 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
     """
     from distributed import Nanny, Scheduler, SpecCluster
 
+    # Logs at ERROR only: the WARNING chatter of a shutdown (a tile cancelled by Ctrl-C, a
+    # worker killed after 4 s) would come before the driver's one-line message, and a tile's
+    # failure reaches the driver, which names it.
     if gpus:
         specs = {f"gpu-{g}": {"cls": Nanny, "options": {
-            "nthreads": 1, "resources": {"GPU": 1}, "silence_logs": logging.WARNING,
+            "nthreads": 1, "resources": {"GPU": 1}, "silence_logs": logging.ERROR,
+            "preload": [WORKER_SETUP],
             "env": worker_env(g, mem_fraction=mem_fraction, cache_dir=cache_dir)}} for g in gpus}
     else:
         n = workers or os.cpu_count() or 1
         specs = {f"cpu-{i}": {"cls": Nanny, "options": {
-            "nthreads": 1, "silence_logs": logging.WARNING,
+            "nthreads": 1, "silence_logs": logging.ERROR, "preload": [WORKER_SETUP],
             "env": worker_env(None, cache_dir=cache_dir)}}
             for i in range(n)}
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": dashboard_address,
                                                "host": "127.0.0.1"}}
-    return SpecCluster(workers=specs, scheduler=scheduler, name="fractalsweep",
-                       silence_logs=logging.WARNING)
+    with warnings.catch_warnings():
+        # A dashboard port another cluster holds is no problem: the dashboard moves to a free
+        # port, and the link printed says where (distributed's warning is four lines).
+        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+        return SpecCluster(workers=specs, scheduler=scheduler, name="fractalsweep",
+                           silence_logs=logging.ERROR)
 
 
 @dataclass(frozen=True)
@@ -221,3 +235,65 @@ def batch_cluster(profile: Profile):
     else:
         cluster.scale(jobs=profile.jobs)
     return cluster
+
+
+def check_batch_system(profile: Profile) -> None:
+    """Refuse a profile whose batch system is not installed here (its submit command), or,
+    on SLURM, whose worker job it would reject (``sbatch --test-only`` submits nothing).
+
+    A job the batch system refuses would otherwise leave the run waiting for workers that
+    never come.
+    """
+    command = SUBMIT[profile.system]
+    if shutil.which(command) is None:
+        raise ConfigError(f"system = {profile.system!r}: {command!r} is not on PATH here; run on "
+                          "a machine that submits jobs (a login node), or use --scheduler")
+    if profile.system != "slurm":
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".sh") as script:
+        script.write(job_script(profile))
+        script.flush()
+        try:
+            test = subprocess.run([command, "--test-only", script.name], capture_output=True,
+                                  text=True, timeout=CONNECT_TIMEOUT_S * 3)
+        except subprocess.TimeoutExpired:
+            raise ConfigError(f"{command} --test-only did not answer within "
+                              f"{CONNECT_TIMEOUT_S * 3} s; is SLURM's controller up?") from None
+    if test.returncode != 0:
+        cause = (test.stderr.strip().splitlines() or ["no message"])[0]
+        raise ConfigError(f"SLURM would reject the worker job of this profile: {cause}")
+
+
+def scheduler_address(path: str) -> str:
+    """The address in a Dask scheduler file, or a one-line error."""
+    try:
+        info = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"scheduler file {path} not found; start the scheduler with "
+                          "--scheduler-file, or give its --scheduler address") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"scheduler file {path}: not readable as JSON ({exc})") from None
+    address = info.get("address") if isinstance(info, dict) else None
+    if not isinstance(address, str):
+        raise ConfigError(f"scheduler file {path}: no address in it; is it a Dask scheduler "
+                          "file?")
+    return address
+
+
+def check_reachable(address: str, what: str) -> None:
+    """Refuse, within :data:`CONNECT_TIMEOUT_S`, a TCP scheduler address nothing listens at."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location)
+    except ValueError:
+        raise ConfigError(f"{what} {address!r}: expected an address like tcp://host:8786, or "
+                          "'sync'") from None
+    if scheme not in ("tcp", "tls"):
+        return  # other transports are left to the client's own timeout
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ConfigError(f"{what} {address} does not answer ({exc.strerror or exc}); is it "
+                          "running? A stale scheduler file names one that has stopped") from None

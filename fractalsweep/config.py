@@ -17,11 +17,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import math
 import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .axes import AXES
 from .decimals import parse
@@ -33,6 +36,8 @@ DTYPES = ("float64", "float32", DOUBLE_DOUBLE)
 SCHEMES = ("legacy", "default")
 SCALES = ("log", "linear")
 VARY = ("init", "data", "both")  # ensemble.vary
+MAX_SEED = 2 ** 63 - 1  # the largest seed a JAX PRNGKey takes (int64)
+MAX_STEPS = 2 ** 31 - 1  # first_nonfinite stores a step as int32
 
 
 @dataclass(frozen=True)
@@ -192,10 +197,17 @@ TOP_LEVEL = ("dtype", "scheme", "seed", "name")
 def load_job(path: str | Path) -> dict[str, Any]:
     """Read a TOML job file into a plain mapping (not yet validated)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; give a TOML job file (see jobs/)")
     if not path.is_file():
         raise ConfigError(f"job file not found: {path}")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); a job file is TOML in "
+                          "UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read it ({e.strerror})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
 
@@ -343,11 +355,13 @@ def _dataclass(section: str, cls: type, raw: Any) -> Any:
     return cls(**raw)
 
 
-def _int(key: str, value: Any, minimum: int) -> int:
+def _int(key: str, value: Any, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{key} = {value!r}: expected an integer >= {minimum}")
     if value < minimum:
         raise ConfigError(f"{key} = {value}: must be >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{key} = {value}: must be at most {maximum}")
     return value
 
 
@@ -358,8 +372,9 @@ def _bool(key: str, value: Any) -> bool:
 
 
 def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key} = {value!r}: expected a number")
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value)):
+        raise ConfigError(f"{key} = {value!r}: expected a finite number")
     return float(value)
 
 
@@ -381,6 +396,20 @@ def _optimizer_settings(training: TrainingConfig, optimizers: dict) -> TrainingC
                for key in ("lr", "momentum", "beta1", "beta2", "eps")}
     return dataclasses.replace(training, weight_decay=_number("training.weight_decay", decay),
                                **numbers)
+
+
+def check_range(name: str, axis: AxisConfig, dtype: str) -> None:
+    """Refuse bounds the dtype cannot hold: beyond its largest number, or (on a log axis,
+    where every value is > 0) below its smallest normal one, where precision is lost."""
+    info = np.finfo("float64" if dtype == DOUBLE_DOUBLE else dtype)  # dd: float64's range
+    for end in ("lo", "hi"):
+        value = abs(Decimal(getattr(axis, end)))
+        if value > Decimal(float(info.max)):
+            raise ConfigError(f"{name}.{end} = {value:.6g}: beyond {dtype}'s largest number "
+                              f"({float(info.max):.3g})")
+        if axis.scale == "log" and value < Decimal(float(info.tiny)):
+            raise ConfigError(f"{name}.{end} = {value:.6g}: below {dtype}'s smallest normal "
+                              f"number ({float(info.tiny):.3g})")
 
 
 def _choice(key: str, value: Any, valid: tuple[str, ...]) -> str:
@@ -433,8 +462,8 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
     data = TASKS[data.task].resolve(data, set(raw_data))
 
     training = _dataclass("training", TrainingConfig, raw.get("training", {}))
-    _int("training.steps", training.steps, 1)
-    _int("training.batch_seed", training.batch_seed, 0)
+    _int("training.steps", training.steps, 1, MAX_STEPS)
+    _int("training.batch_seed", training.batch_seed, 0, MAX_SEED)
     if training.batch != "full":
         _int("training.batch", training.batch, 1)
     _choice("training.optimizer", training.optimizer, tuple(OPTIMIZERS))
@@ -462,9 +491,11 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
         system=system,
         dtype=_choice("dtype", raw.get("dtype", "float64"), DTYPES),
         scheme=_choice("scheme", raw.get("scheme", "legacy"), SCHEMES),
-        seed=_int("seed", raw.get("seed", 0), 0),
-        name=str(raw.get("name", "sweep")),
+        seed=_int("seed", raw.get("seed", 0), 0, MAX_SEED),
+        name=_name(raw.get("name", "sweep")),
     )
+    for axis_name in ("x", "y"):
+        check_range(axis_name, getattr(cfg, axis_name), cfg.dtype)
     for axis_name in ("x", "y"):
         layer = getattr(cfg, axis_name).layer
         if layer is not None and layer >= model.depth:
@@ -475,6 +506,12 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
         raise ConfigError(f"training.batch = {cfg.batch_size}: at most data size {cfg.n_data}")
     return dataclasses.replace(cfg, ensemble=_ensemble(raw.get("ensemble", {}), cfg),
                                measures=_measures(raw.get("measures", {}), cfg))
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"name = {value!r}: expected a non-empty string (it names the store)")
+    return value
 
 
 def from_dict(d: dict[str, Any]) -> SweepConfig:

@@ -1,12 +1,48 @@
-"""What a sweep will cost before it runs: pixels, network-steps, tiles and worker-hours."""
+"""What a sweep will cost before it runs: network-steps, floating-point work, memory and
+worker-hours.
+
+Worker-hours scale a measured rate (a cluster profile's ``net_steps_per_second``, else the
+last ``fractalsweep bench`` on this machine) by the floating-point work of one network-step
+of this config against that of the network the rate was measured on, so a wider, deeper or
+minibatch network is estimated from its actual size; double-double costs a measured factor
+more (docs/precision.md).
+"""
 
 from __future__ import annotations
 
-from . import bench
-from .config import SweepConfig
-from .grid import Tiling, auto_tile
+import os
 
-__all__ = ["estimate", "networks_per_pixel"]
+from .config import SweepConfig
+from .errors import ConfigError
+from .grid import DOUBLE_DOUBLE
+from .limits import tiles_of
+
+__all__ = ["DOUBLE_DOUBLE_COST", "estimate", "flops_per_net_step", "network_bytes",
+           "networks_per_pixel"]
+
+DOUBLE_DOUBLE_COST = 170  # double-double / float64 time per network-step, measured (docs)
+ACTIVATION_FLOPS = 20  # a transcendental activation, in multiply-adds (XLA's rational tanh)
+
+
+def flops_per_net_step(cfg: SweepConfig) -> float:
+    """Floating-point operations of one training step of one network.
+
+    Each weight matrix costs a multiply-add per entry and data row forward, and two backward
+    (the weight gradient and the signal to the layer below), on the full batch for the
+    recorded loss and, for a minibatch, again on its rows; each hidden unit costs an
+    activation per row.
+
+    >>> from fractalsweep.config import resolve
+    >>> round(flops_per_net_step(resolve({})))  # the baseline: 272 rows, 272 weights
+    539648
+    """
+    weights = sum(a * b for a, b in cfg.layer_shapes)
+    hidden = cfg.model.width * (cfg.model.depth - 1)
+    rows = cfg.n_data
+    gradient_rows = cfg.batch_size or rows
+    forward = 2 * weights + ACTIVATION_FLOPS * hidden
+    batch_pass = 0 if cfg.batch_size is None else forward  # the minibatch's own forward
+    return rows * forward + gradient_rows * (batch_pass + 4 * weights + 2 * hidden)
 
 
 def networks_per_pixel(cfg: SweepConfig) -> int:
@@ -21,33 +57,96 @@ def networks_per_pixel(cfg: SweepConfig) -> int:
     return cfg.ensemble.seeds + cfg.measures.lyapunov
 
 
-def estimate(cfg: SweepConfig, tile: int | None = None, profile=None) -> list[str]:
-    """Lines describing the work of level 0 of ``cfg`` and its estimated worker-hours.
+def network_bytes(cfg: SweepConfig) -> int:
+    """Memory one network needs while it trains: its parameters and optimizer state, and the
+    activations of every layer over every data row (kept for the backward pass)."""
+    itemsize = 4 if cfg.dtype == "float32" else 8 if cfg.dtype == "float64" else 16
+    weights = sum(a * b for a, b in cfg.layer_shapes)
+    activations = cfg.n_data * sum(b for _, b in cfg.layer_shapes)
+    return itemsize * (4 * weights + 3 * activations)
 
-    The rate comes from the cluster profile's ``net_steps_per_second`` if given, else from
-    the last ``fractalsweep bench`` on this machine; without either the hours are unknown.
+
+def _bytes(text: str) -> float:
+    """``"16GB"``-style sizes (dask's spelling) in bytes."""
+    from dask.utils import parse_bytes
+
+    return parse_bytes(text)
+
+
+def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
+    """Lines describing level 0 of ``cfg`` computed at ``path`` by ``execution``: its work,
+    its workers' memory, its worker-hours, and its files, disk and memory against the limits
+    (:mod:`fractalsweep.limits`) with whether a run would be refused.
+
+    Raises
+    ------
+    ConfigError
+        If one tile's networks cannot fit a worker's memory (the profile's ``memory``, else
+        this machine's).
     """
+    from . import bench, kernel, limits
+
+    profile = execution.cluster
     nx, ny = cfg.grid.resolution
-    tile = tile or auto_tile(nx, ny)
-    tiles = len(Tiling(ny, nx, tile).indices())
+    tile = execution.tile_for((nx, ny))
+    tiles = tiles_of((nx, ny), tile)
     networks = networks_per_pixel(cfg)
     work = nx * ny * networks * cfg.training.steps
+    flops = flops_per_net_step(cfg)
+    gpu = profile is not None and profile.gpus_per_job
+    group = kernel.GROUP["gpu" if gpu else "cpu"]
+    need = min(group, tile * tile) * network_bytes(cfg) * (1 + cfg.measures.lyapunov)
+    have = _bytes(profile.memory) if profile is not None else _machine_memory()
     per_pixel = "" if networks == 1 else f" x {networks} networks"
     lines = [(f"{nx}x{ny} pixels{per_pixel} x {cfg.training.steps} steps = {work:.3g} "
-              f"net-steps in {tiles} tiles of {tile}x{tile}")]
+              f"net-steps in {tiles} tiles of {tile}x{tile}; {flops:.3g} flop per net-step, "
+              f"{work * flops:.3g} in all"),
+             (f"memory: {need / 1e9:.3g} GB per worker for {min(group, tile * tile)} "
+              f"networks at once, of {have / 1e9:.3g} GB")]
     if networks > 1:
-        lines.append(f"networks per pixel: {cfg.ensemble.seeds} ensemble member(s)"
+        lines.insert(1, f"networks per pixel: {cfg.ensemble.seeds} ensemble member(s)"
                      + (" + 1 Lyapunov twin" if cfg.measures.lyapunov else ""))
-    rate = profile.net_steps_per_second if profile and profile.net_steps_per_second else None
-    source = "the profile's net_steps_per_second"
-    if rate is None and (saved := bench.saved_rate(cfg.dtype)):
-        rate, device = saved
-        source = f"the last 'fractalsweep bench' ({device}, one worker)"
+    if need > have:
+        raise ConfigError(f"one worker needs about {need / 1e9:.3g} GB to train "
+                          f"{min(group, tile * tile)} of these networks at once (each "
+                          f"{network_bytes(cfg) / 1e9:.3g} GB) and has {have / 1e9:.3g} GB; "
+                          "make the network or the data smaller")
+    rate, source = _rate(cfg, profile, bench.saved_measurement(cfg.dtype))
+    kind = "GPU" if gpu else "worker"
     if rate is None:
-        lines.append("estimated worker-hours: unknown (run 'fractalsweep bench' on a worker, "
-                     "or set net_steps_per_second in the profile)")
+        lines.append(f"estimated {kind}-hours: unknown ({source})")
     else:
-        kind = "GPU" if profile is not None and profile.gpus_per_job else "worker"
-        lines.append(f"estimated {kind}-hours: {work / rate / 3600:.3g} at {rate:,.0f} "
-                     f"net-steps/s per worker (from {source})")
+        lines.append(f"estimated {kind}-hours: {work / rate / 3600:.3g} at {rate:,.3g} "
+                     f"net-steps/s per {kind} ({source})")
+    level = limits.level_estimate(cfg, (nx, ny), tile, new_store=True)
+    try:
+        limits.check("level 0", path, level, execution.limits)
+    except limits.LimitError as exc:
+        lines.append(f"a run would be refused: {exc}")
+    else:
+        lines.append(f"level 0: {level}")
     return lines
+
+
+def _rate(cfg, profile, saved) -> tuple[float | None, str]:
+    """Network-steps per second of ``cfg`` per worker, and where the figure comes from."""
+    if profile is not None and profile.net_steps_per_second:
+        return profile.net_steps_per_second, "the profile's net_steps_per_second"
+    if saved is None:
+        return None, ("run 'fractalsweep bench' on a worker, or set net_steps_per_second in "
+                      "the profile")
+    rate, device, flops = saved
+    scale = flops / flops_per_net_step(cfg)
+    note = (f"the last 'fractalsweep bench', {rate:,.3g} net-steps/s on {device}, scaled by "
+            f"flop per net-step ({scale:.3g}x)")
+    if cfg.dtype == DOUBLE_DOUBLE:
+        scale /= DOUBLE_DOUBLE_COST
+        note += f" and 1/{DOUBLE_DOUBLE_COST} for double-double"
+    if profile is not None and profile.gpus_per_job and "cpu" in device.lower():
+        note += "; measured on a CPU, not on the profile's GPUs"
+    return rate * scale, note
+
+
+def _machine_memory() -> float:
+    """This machine's memory, for the local cluster (its workers share it)."""
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))

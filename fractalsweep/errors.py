@@ -26,6 +26,10 @@ class NoBoundaryError(ConfigError):
     """A score image without a (resolved) boundary to zoom into."""
 
 
+class LimitError(ConfigError):
+    """A level or store larger than this machine's disk, memory or the file limit allows."""
+
+
 class AnimationError(ConfigError):
     """An animation that cannot be made as asked."""
 

@@ -1,18 +1,22 @@
 """Computing a level: its missing tiles as tasks on a Dask cluster, or in this process.
 
-The coordinating process holds the store's lock, creates the store and the level (metadata
-is written only here), then hands out the tiles that have no completion marker. Each task
-writes its own tile; only a summary comes back, so no pixel array travels through the
-scheduler. A failing tile is retried; tiles that still fail are named at the end, after
-every other tile has been computed and kept.
+Before anything is created, a new level's cost is checked against this machine
+(:mod:`fractalsweep.limits`) and the place to compute is checked to be there
+(:meth:`Session.preflight`), so a refused start leaves no store and no lock. The coordinating
+process then holds the store's lock, creates the store and the level (metadata is written
+only here), and hands out the tiles that have no completion marker. Each task writes its own
+tile; only a summary comes back, so no pixel array travels through the scheduler. A failing
+tile is retried; a stuck worker is restarted (:mod:`fractalsweep.watchdog`); tiles that still
+fail are named at the end, after every other tile has been computed and kept.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 
-from . import store
+from . import limits, store
 from .config import SweepConfig
 from .errors import SweepError
 from .execution import Session
@@ -20,8 +24,10 @@ from .progress import TileProgress
 from .store import LevelSpec
 from .systems import system_of
 from .tile import compute_tile
+from .watchdog import Watchdog, automatic_timeout
 
 RETRIES = 2
+POLL_S = 0.5  # how often the driver looks at a distributed run's progress
 
 
 @dataclass
@@ -72,10 +78,19 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     ------
     SweepError
         Tiles failed after their retries (every finished tile is kept).
+    LimitError
+        A new level larger than this machine's disk or memory, or the file limit, allows
+        (unless the execution says ``limits=False``); nothing is created.
     """
     spec = spec or LevelSpec.of_job(cfg)
     if spec.tile is None:
-        spec = spec.replace(tile=session.execution.tile)
+        spec = spec.replace(tile=session.execution.tile_for(spec.resolution))
+    existing = _existing_level(path, index)
+    if existing is None:
+        _check_limits(path, cfg, index, spec, session.execution.limits)
+    if existing is None or existing.pending():
+        session.preflight()
+    run = uuid.uuid4().hex[:12]
     with store.driver_lock(path):
         root = store.create_or_check(path, cfg, lambda: system_of(cfg).draw(cfg))
         lvl = store.ensure_level(root, index, cfg, spec)
@@ -87,10 +102,10 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
         start = time.perf_counter()
         try:
             if session.in_process:
-                _run_in_process(path, index, pending, report, bar, failures,
+                _run_in_process(path, index, pending, report, bar, failures, run,
                                 session.execution.kernel)
             elif pending:
-                _run_distributed(session.client(), path, index, pending, report, bar, failures,
+                _run_distributed(session, path, index, pending, report, bar, failures, run,
                                  session.execution.kernel)
         finally:
             bar.close()
@@ -100,16 +115,39 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
             store.record_failures(lvl, failures)
         if failures:
             first, error = next(iter(sorted(failures.items())))
+            hint = (f"; 'fractalsweep verify {path} --repair' clears damaged chunks"
+                    if "checksum" in error else "")
             raise SweepError(f"{len(failures)} tile(s) of level {index} failed after "
-                             f"{RETRIES + 1} attempts, first tile {first}: {error}")
+                             f"{RETRIES + 1} attempts, first tile {first}: {error}{hint}")
     return report
 
 
-def _run_in_process(path, level, pending, report, bar, failures, kernel) -> None:
+def _existing_level(path: str, index: int) -> store.LevelGroup | None:
+    """The level if the store has it already (read without the lock: only to plan)."""
+    try:
+        root = store.open_root(path)
+        return store.open_level(root, index) if index in store.level_indices(root) else None
+    except store.StoreError:
+        return None  # a new store, or one create_or_check will refuse with its own line
+
+
+def _check_limits(path: str, cfg: SweepConfig, index: int, spec: LevelSpec,
+                  enabled: bool) -> None:
+    """Refuse a new level (and a new store's inputs) that cannot work here, before any file."""
+    try:
+        store.open_root(path)
+        new_store = False
+    except store.StoreError:
+        new_store = True
+    estimate = limits.level_estimate(cfg, spec.resolution, spec.tile, new_store)
+    limits.check(f"level {index}", path, estimate, enabled)
+
+
+def _run_in_process(path, level, pending, report, bar, failures, run, kernel) -> None:
     for index in pending:
         for attempt in range(RETRIES + 1):
             try:
-                summary = compute_tile(path, level, index, kernel)
+                summary = compute_tile(path, level, index, run, kernel)
             except Exception as exc:  # noqa: BLE001 - any failure of a tile is retried
                 if attempt == RETRIES:
                     failures[index] = f"{type(exc).__name__}: {exc}"
@@ -119,20 +157,33 @@ def _run_in_process(path, level, pending, report, bar, failures, kernel) -> None
             break
 
 
-def _run_distributed(client, path, level, pending, report, bar, failures, kernel) -> None:
+def _run_distributed(session, path, level, pending, report, bar, failures, run,
+                     kernel) -> None:
     from distributed import as_completed
 
+    client = session.client()
     has_gpus = any("GPU" in w.get("resources", {})
                    for w in client.scheduler_info()["workers"].values())
     resources = {"GPU": 1} if has_gpus else None
-    futures = {client.submit(compute_tile, path, level, index, kernel, pure=False,
-                             retries=RETRIES,
-                             resources=resources): index for index in pending}
-    for future in as_completed(futures):
-        try:
-            summary = future.result()
-        except Exception as exc:  # noqa: BLE001 - reported with the tile's index
-            failures[futures[future]] = f"{type(exc).__name__}: {exc}"
+    futures = {client.submit(compute_tile, path, level, index, run, kernel, pure=False,
+                             retries=RETRIES, resources=resources): index for index in pending}
+    given = session.execution.tile_timeout
+
+    def timeout() -> float:
+        return given or automatic_timeout([s["seconds"] for s in report.summaries])
+
+    watchdog = Watchdog(client, timeout, bar.note)
+    finished = as_completed(futures)
+    while not finished.is_empty():
+        if not finished.has_ready():
+            time.sleep(POLL_S)
+            watchdog.tick(time.monotonic())
             continue
-        report.summaries.append(summary)
-        bar.update(summary)
+        for future in finished.next_batch(block=False):
+            try:
+                summary = future.result()
+            except Exception as exc:  # noqa: BLE001 - reported with the tile's index
+                failures[futures[future]] = f"{type(exc).__name__}: {exc}"
+                continue
+            report.summaries.append(summary)
+            bar.update(summary)

@@ -51,6 +51,12 @@ class Execution:
     kernel : {"auto", "xla", "pallas"}
         Which kernel trains the networks: ``auto`` takes the fused Pallas kernel on a GPU
         where it supports the config, else the XLA kernel (docs/kernel.md).
+    limits : bool
+        Refuse a new level that needs more disk, memory or files than this machine allows
+        (:mod:`fractalsweep.limits`); False is the override for the truly large.
+    tile_timeout : float, optional
+        Seconds a worker may spend without finishing a tile before it is restarted and its
+        tiles go elsewhere (default: :func:`fractalsweep.watchdog.automatic_timeout`).
 
     Examples
     --------
@@ -70,11 +76,18 @@ class Execution:
     mem_fraction: float | None = None
     tile: int | None = None
     kernel: str = "auto"
+    limits: bool = True
+    tile_timeout: float | None = None
 
     def __post_init__(self):
         given = [k for k in ("scheduler", "scheduler_file", "cluster") if getattr(self, k)]
         if len(given) > 1:
             raise ConfigError(f"{' and '.join(given)}: give at most one place to compute")
+        local = [k for k in ("workers", "gpus", "mem_fraction") if getattr(self, k) is not None]
+        if given and local:
+            where = ("the cluster profile sets its own (cores, gpus_per_job, mem_fraction)"
+                     if given[0] == "cluster" else "a running scheduler has its own workers")
+            raise ConfigError(f"{', '.join(local)}: for a local cluster only; {where}")
         for key in ("workers", "tile"):
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -84,6 +97,8 @@ class Execution:
             raise ConfigError(f"kernel = {self.kernel!r}: valid values are {', '.join(KERNELS)}")
         if self.mem_fraction is not None and not 0 < self.mem_fraction <= 1:
             raise ConfigError(f"mem_fraction = {self.mem_fraction}: expected 0 < F <= 1")
+        if self.tile_timeout is not None and not 0 < self.tile_timeout < float("inf"):
+            raise ConfigError(f"tile_timeout = {self.tile_timeout}: expected seconds > 0")
         if isinstance(self.cluster, str):
             object.__setattr__(self, "cluster", cluster.load_profile(self.cluster))
         if self.gpus is not None:
@@ -95,6 +110,23 @@ class Execution:
     @property
     def in_process(self) -> bool:
         return self.scheduler == "sync"
+
+    @property
+    def on_gpus(self) -> bool:
+        """Whether the workers this execution starts are GPU workers (a running scheduler's
+        workers are not known before connecting: taken as CPU workers)."""
+        if self.cluster is not None:
+            return bool(self.cluster.gpus_per_job)
+        if self.in_process or self.scheduler or self.scheduler_file:
+            return False
+        return bool(cluster.visible_gpus() if self.gpus is None else self.gpus)
+
+    def tile_for(self, resolution: tuple[int, int]) -> int:
+        """The tile side of a new level: the one given, else the automatic one for these
+        workers (:func:`fractalsweep.grid.auto_tile`: at least 64 on GPUs)."""
+        from .grid import auto_tile
+
+        return self.tile or auto_tile(*resolution, smallest=64 if self.on_gpus else 16)
 
     def replace(self, **changes) -> Execution:
         """A copy with some fields changed."""
@@ -134,6 +166,21 @@ class Session:
     def in_process(self) -> bool:
         return self.execution.in_process
 
+    def preflight(self) -> None:
+        """Fail within seconds, with one line, where computing cannot start: a batch system
+        whose submit command is missing, a missing or stale scheduler file, a scheduler that
+        does not answer. Starts nothing; run before a store or a lock is made."""
+        ex = self.execution
+        if self._client is not None or self.in_process:
+            return
+        if ex.cluster is not None:
+            cluster.check_batch_system(ex.cluster)
+        elif ex.scheduler_file:
+            cluster.check_reachable(cluster.scheduler_address(ex.scheduler_file),
+                                    f"the scheduler of {ex.scheduler_file}")
+        elif ex.scheduler:
+            cluster.check_reachable(ex.scheduler, "scheduler")
+
     def client(self):
         """The Dask client: connects (starting the cluster if needed) on the first call."""
         from distributed import Client
@@ -141,7 +188,12 @@ class Session:
         if self._client is None:
             ex = self.execution
             if ex.scheduler or ex.scheduler_file:
-                client = Client(ex.scheduler, scheduler_file=ex.scheduler_file)
+                address = ex.scheduler or cluster.scheduler_address(ex.scheduler_file)
+                try:
+                    client = Client(address, timeout=cluster.CONNECT_TIMEOUT_S)
+                except (OSError, TimeoutError) as exc:
+                    raise ConfigError(f"scheduler {address}: could not connect within "
+                                      f"{cluster.CONNECT_TIMEOUT_S} s ({exc})") from None
             else:
                 client = Client(self._stack.enter_context(self._start()))
             # closed, not exited as a context manager: exiting resets a context variable
@@ -160,3 +212,4 @@ class Session:
             return cluster.batch_cluster(ex.cluster)
         gpus = cluster.visible_gpus() if ex.gpus is None else list(ex.gpus)
         return cluster.local_cluster(ex.workers, gpus, ex.mem_fraction)
+

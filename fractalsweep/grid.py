@@ -108,18 +108,20 @@ def matching_indices(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return ia, np.searchsorted(b, a[ia])
 
 
-def auto_tile(nx: int, ny: int) -> int:
-    """Pixels per tile side for an ``nx x ny`` level: a power of two from 16 to 128.
+def auto_tile(nx: int, ny: int, smallest: int = 16) -> int:
+    """Pixels per tile side for an ``nx x ny`` level: a power of two from ``smallest`` to 128.
 
     About 64 tiles per level, so that the tiles keep every worker of a cluster busy to the
     end (a tile is the unit of scheduling), while a 4096 x 4096 keyframe is still only 1024
-    tiles (a tile is one chunk file per array).
+    tiles (a tile is one chunk file per array). GPU workers train thousands of networks per
+    call, so for them a tile is at least 64 x 64 (``smallest``): a smaller one would pay for
+    a whole call's worth of padding.
 
-    >>> auto_tile(64, 64), auto_tile(256, 256), auto_tile(4096, 4096)
-    (16, 32, 128)
+    >>> auto_tile(64, 64), auto_tile(256, 256), auto_tile(4096, 4096), auto_tile(64, 64, 64)
+    (16, 32, 128, 64)
     """
     side = math.sqrt(nx * ny / 64)
-    return int(min(max(2 ** round(math.log2(max(side, 1))), 16), 128))
+    return int(min(max(2 ** round(math.log2(max(side, 1))), smallest), 128))
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .config import AxisConfig
+from .config import AxisConfig, check_range
 from .decimals import CONTEXT as _CTX
-from .errors import PrecisionError
+from .errors import ConfigError, PrecisionError
 from .grid import DOUBLE_DOUBLE, axis_values, increasing, relative_ulp, resolution_pair
 from .views import AXES, View
 
@@ -128,8 +128,14 @@ def guard(view: View, resolution: Any, dtype="float64", force: bool = False) -> 
     ------
     PrecisionError
         Unless ``force``, when an axis collides or has no decades left; the one-line message
-        says down to which relative width the dtype keeps that many pixels apart.
+        says down to which relative width the dtype keeps that many pixels apart. Also, even
+        with ``force``, when a bound is beyond the dtype's range (no pixel could be computed).
     """
+    for name in AXES:
+        try:
+            check_range(name, view[name], _name(dtype))
+        except ConfigError as exc:
+            raise PrecisionError(str(exc)) from None
     report = precision_check(view, resolution, dtype)
     if report["ok"] or force:
         return report

@@ -1,14 +1,15 @@
 """What a store's progress is: tiles done, rate and ETA from the tiles' own provenance.
 
 The rate is measured from when tiles finished, so ``fractalsweep status`` works from any
-shell, while the run goes on or after it stopped.
+shell, while the run goes on or after it stopped. Only the tiles of the latest run count
+(each record names its run): a gap between two runs is not time spent computing.
 """
 
 from __future__ import annotations
 
 import datetime
 
-from .store import LevelGroup, provenance
+from .store import LevelGroup, holder_alive, provenance
 
 RECENT = 50  # tiles that define the current rate
 
@@ -17,7 +18,8 @@ def level_status(level: LevelGroup) -> dict:
     """Counts, rate, ETA, failures and workers of one level."""
     records = sorted(provenance(level), key=lambda r: r["finished"])
     done, total = int(level.done.sum()), int(level.done.size)
-    recent = records[-RECENT:]
+    latest = records[-1].get("run") if records else None
+    recent = [r for r in records if r.get("run") == latest][-RECENT:]
     rate = None
     if len(recent) >= 2:
         times = [datetime.datetime.fromisoformat(r["finished"]) for r in recent]
@@ -40,12 +42,18 @@ def _duration(seconds: float) -> str:
 def format_status(path: str, levels: list[dict], lock: dict | None) -> str:
     """The status of a store as text."""
     lines = [f"store {path}"]
-    if lock:
-        lines.append(f"running: pid {lock['pid']} on {lock['host']} since {lock['started']}")
+    if lock == {}:
+        lines.append("lock file unreadable: not a fractalsweep lock; delete it if no run is "
+                     "computing this store")
+    elif lock and holder_alive(lock) is False:
+        lines.append(f"not running: driver pid {lock['pid']} on {lock['host']} (since "
+                     f"{lock.get('started')}) has exited; the next run takes its lock over")
+    elif lock:
+        lines.append(f"running: pid {lock['pid']} on {lock['host']} since {lock.get('started')}")
     for s in levels:
         line = f"level {s['level']}: {s['tiles_done']}/{s['tiles']} tiles"
         if s["pixels_per_s"]:
-            line += f", {s['pixels_per_s']:,.1f} px/s (last {RECENT} tiles)"
+            line += f", {s['pixels_per_s']:,.1f} px/s (latest run, last {RECENT} tiles)"
         if s["eta_s"] is not None and s["tiles_done"] < s["tiles"]:
             line += f", ETA {_duration(s['eta_s'])} at that rate"
         lines.append(line)

@@ -17,8 +17,10 @@
 
 The per-pixel arrays are chunked by tile, so a tile writes whole chunks only and tiles never
 share a chunk; the tile's marker (its own chunk of ``tiles``) is written after its data.
-Only the coordinating process creates arrays or writes attributes; while it runs, it holds
-the store's lock file (local stores), so a second driver is refused.
+Every chunk carries checksums (:data:`CODECS`), so damage is found when it is read
+(:mod:`fractalsweep.verify`). Only the coordinating process creates arrays or writes
+attributes; while it runs, it holds the store's lock file (local stores), so a second driver
+is refused.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +43,9 @@ from pathlib import Path
 
 import numpy as np
 import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
 
+from . import faults
 from .config import SweepConfig, from_dict
 from .errors import StoreError
 from .grid import DOUBLE_DOUBLE, Tiling, auto_tile, axis_values, matching_indices
@@ -48,6 +54,61 @@ FORMAT = 1
 LOCK = "fractalsweep.lock"
 PRECISION_RANK = ("float32", "float64", DOUBLE_DOUBLE)  # a level below its job's is a preview
 LEGACY_ARRAYS = ("score", "first_nonfinite", "final_loss")  # levels without an "arrays" attr
+# zstd's frame checksum covers the uncompressed bytes, crc32c the bytes on disk: eight bytes
+# overwritten anywhere in a chunk fail its read instead of decoding to wrong numbers.
+CODECS = (ZstdCodec(level=0, checksum=True), Crc32cCodec())
+# Level attribute "integrity": 1 = its chunks carry CODECS, and a finished tile has every
+# per-pixel chunk on disk ("reused" and fill values included), so a missing one is damage.
+INTEGRITY = 1
+CREATING = "fractalsweep-creating"  # root attribute of a store whose creation is under way
+WRITE_EVERY_CHUNK = {"write_empty_chunks": True}
+
+
+def new_array(group: zarr.Group, name: str, **kwargs) -> zarr.Array:
+    """An array of the store, with checksums on every chunk."""
+    return group.create_array(name, compressors=CODECS, **kwargs)
+
+
+def read_checked(array: zarr.Array) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """An array's values and the chunks that could not be read (damaged).
+
+    The whole array is read at once; only if that fails is it read chunk by chunk, so a
+    damaged chunk is named and the rest still read. A damaged chunk reads as fill value.
+    Errors of the filesystem itself (permissions, a vanished store) are raised.
+    """
+    try:
+        return array[...], []
+    except OSError:
+        raise
+    except Exception:  # noqa: BLE001 - any decoding failure is a damaged chunk, named below
+        return _read_by_chunk(array)
+
+
+def _read_by_chunk(array: zarr.Array) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    values = np.full(array.shape, array.fill_value, dtype=array.dtype)
+    damaged = []
+    for chunk in np.ndindex(*array.cdata_shape):
+        where = tuple(slice(i * c, min((i + 1) * c, n))
+                      for i, c, n in zip(chunk, array.chunks, array.shape))
+        try:
+            values[where] = array[where]
+        except OSError:
+            raise
+        except Exception:  # noqa: BLE001 - see above
+            damaged.append(chunk)
+    return values, damaged
+
+
+def chunks_on_disk(array: zarr.Array) -> set[tuple[int, ...]]:
+    """The chunks of an array that exist in the store (one never written reads as fill)."""
+    from zarr.core.sync import sync
+
+    async def keys():
+        return {key async for key in array.store.list_prefix(f"{array.path}/")}
+
+    present = sync(keys())
+    encode = array.metadata.encode_chunk_key
+    return {ix for ix in np.ndindex(*array.cdata_shape) if f"{array.path}/{encode(ix)}" in present}
 
 
 def _versions() -> dict[str, str]:
@@ -82,8 +143,14 @@ class LevelGroup:
         return list(self.group.attrs.get("arrays", LEGACY_ARRAYS))
 
     @property
+    def pixel_arrays(self) -> list[str]:
+        """Every per-pixel array a tile writes: the results and ``reused``."""
+        return [*self.arrays, "reused"]
+
+    @property
     def done(self) -> np.ndarray:
-        return self.group["tiles"][:].astype(bool)
+        """Which tiles are finished; a damaged marker counts as not finished."""
+        return read_checked(self.group["tiles"])[0].astype(bool)
 
     def config(self, cfg: SweepConfig) -> SweepConfig:
         """The job's config as this level computes it (its own dtype)."""
@@ -99,9 +166,16 @@ def open_root(path: str, mode: str = "r") -> zarr.Group:
         root = zarr.open_group(path, mode=mode)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         raise StoreError(f"{path}: no fractalsweep store there") from None
+    except ValueError as exc:
+        raise _unreadable_root(path, exc) from None
     if "fractalsweep" not in root.attrs:
         raise StoreError(f"{path}: a zarr group, but not a fractalsweep store")
     return root
+
+
+def _unreadable_root(path: str, exc: ValueError) -> StoreError:
+    return StoreError(f"{path}: its root metadata (zarr.json) is unreadable ({one_line(exc)}); "
+                      f"see 'fractalsweep verify {path}'")
 
 
 def config_of(path: str) -> SweepConfig:
@@ -125,6 +199,11 @@ def create_or_check(path: str, cfg: SweepConfig,
         root = zarr.open_group(path, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         root = None
+    except ValueError as exc:
+        raise _unreadable_root(path, exc) from None
+    if root is not None and CREATING in root.attrs and "fractalsweep" not in root.attrs:
+        _remove_contents(path)  # a creation cut short (killed): start it again
+        root = None
     if root is not None:
         meta = root.attrs.get("fractalsweep")
         if meta is None:
@@ -140,15 +219,32 @@ def create_or_check(path: str, cfg: SweepConfig,
     local = _local_path(path)
     if local is not None and local.exists() and any(p.name != LOCK for p in local.iterdir()):
         raise StoreError(f"{path} exists and is not a fractalsweep store; choose another --store")
-    root = zarr.open_group(path, mode="a" if local is not None else "w-")
-    inputs_group = root.create_group("inputs")
-    for name, value in draw_inputs().items():
-        inputs_group.create_array(name, data=value)
-    root.create_group("levels")
-    root.attrs["fractalsweep"] = {"format": FORMAT, "id": uuid.uuid4().hex,
-                                  "config": cfg.to_dict(), "versions": _versions(),
-                                  "created": _now()}
+    try:
+        root = zarr.open_group(path, mode="a" if local is not None else "w-",
+                               attributes={CREATING: _now()})
+        inputs_group = root.create_group("inputs")
+        for name, value in draw_inputs().items():
+            new_array(inputs_group, name, data=value)
+        root.create_group("levels")
+        faults.point("store-inputs")
+        root.attrs["fractalsweep"] = {"format": FORMAT, "id": uuid.uuid4().hex,
+                                      "config": cfg.to_dict(), "versions": _versions(),
+                                      "created": _now()}
+    except BaseException:
+        _remove_contents(path)  # a failed start leaves no half-made store behind
+        raise
     return root
+
+
+def _remove_contents(path: str) -> None:
+    """Delete a store's contents (its lock file stays with the driver that holds it)."""
+    local = _local_path(path)
+    if local is None:
+        zarr.open_group(path, mode="w")
+        return
+    for child in local.iterdir() if local.is_dir() else ():
+        if child.name != LOCK:
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
 
 
 def read_inputs(path: str) -> tuple[SweepConfig, dict[str, np.ndarray]]:
@@ -197,9 +293,9 @@ class LevelSpec:
 def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec) -> LevelGroup:
     """Create level ``index`` as ``spec`` describes, if the store does not have it yet."""
     levels = root["levels"]
-    if str(index) in levels and str(index) not in map(str, level_indices(root)):
+    if str(index) in level_keys(root) and index not in level_indices(root):
         del levels[str(index)]  # a creation cut short: its attributes, written last, are missing
-    if str(index) not in levels:
+    if str(index) not in level_keys(root):
         from .systems import system_of
 
         nx, ny = spec.resolution
@@ -207,22 +303,21 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec
         view = spec.view
         group = levels.create_group(str(index))
         arrays = system_of(cfg).outputs(cfg)
-        for field, (array_dtype, fill) in arrays.items():
-            group.create_array(field, shape=(ny, nx), chunks=(t, t), dtype=array_dtype,
-                               fill_value=fill, dimension_names=("y", "x"))
-        group.create_array("reused", shape=(ny, nx), chunks=(t, t), dtype="uint8",
-                           fill_value=0, dimension_names=("y", "x"))
+        for field, (array_dtype, fill) in {**arrays, "reused": ("uint8", 0)}.items():
+            new_array(group, field, shape=(ny, nx), chunks=(t, t), dtype=array_dtype,
+                      fill_value=fill, dimension_names=("y", "x"))
         for axis, n in (("x", nx), ("y", ny)):
             values = axis_values(view[axis], n, spec.dtype).astype(np.float64)
             # a double-double coordinate keeps its remainder beside it: {axis}_lo
             for name, part in zip((axis, f"{axis}_lo"), values.reshape(n, -1).T):
-                coord = group.create_array(name, shape=(n,), chunks=(t,), dtype="float64",
-                                           dimension_names=(axis,))
+                coord = new_array(group, name, shape=(n,), chunks=(t,), dtype="float64",
+                                  dimension_names=(axis,))
                 coord[:] = part
         tiling = Tiling(ny, nx, t)
         for array, array_dtype, fill in (("provenance", str, ""), ("tiles", "uint8", 0)):
-            group.create_array(array, shape=tiling.shape, chunks=(1, 1), dtype=array_dtype,
-                               fill_value=fill, dimension_names=("tile_y", "tile_x"))
+            new_array(group, array, shape=tiling.shape, chunks=(1, 1), dtype=array_dtype,
+                      fill_value=fill, dimension_names=("tile_y", "tile_x"))
+        faults.point("level-arrays")
         # one write (attrs.update writes key by key): a reader that sees "view", and so
         # counts the level (level_indices), sees every attribute with it
         group.update_attributes({
@@ -231,7 +326,8 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec
             "resolution": [nx, ny], "tile": t, "arrays": list(arrays), "dtype": spec.dtype,
             "scheme": cfg.scheme, "preview": PRECISION_RANK.index(spec.dtype) <
             PRECISION_RANK.index(cfg.dtype), "kind": spec.kind,
-            "reuse_from": spec.reuse_from, "reused_pixels": 0, "created": _now(),
+            "reuse_from": spec.reuse_from, "reused_pixels": 0, "integrity": INTEGRITY,
+            "created": _now(),
         })
         if spec.reuse_from is not None:
             group.attrs["reused_pixels"] = _copy_shared_pixels(
@@ -257,22 +353,65 @@ def _copy_shared_pixels(source: LevelGroup, target: LevelGroup) -> int:
         target.group[field][:] = values
     reused = np.zeros(target.group["reused"].shape, dtype="uint8")
     reused[np.ix_(ty, tx)] = 1
-    target.group["reused"][:] = reused
+    target.group["reused"].with_config(WRITE_EVERY_CHUNK)[:] = reused
     return int(reused.sum())
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def level_keys(root: zarr.Group) -> list[str]:
+    """The names under ``levels/`` as the store lists them: a level whose metadata is damaged
+    is still named (zarr's own listing would fail on it)."""
+    from zarr.core.sync import sync
+
+    prefix = f"{root.path}/levels" if root.path else "levels"
+
+    async def names():
+        return [name async for name in root.store.list_dir(prefix)]
+
+    return sorted(name for name in sync(names()) if name != "zarr.json")
+
+
+def level_group(root: zarr.Group, key: str) -> zarr.Group | None:
+    """Level ``key``'s group, None if there is none; a one-line error if it is unreadable."""
+    try:
+        return root["levels"][key]
+    except KeyError:
+        return None
+    except ValueError as exc:
+        raise StoreError(f"level {key}: its metadata is unreadable ({one_line(exc)}); see "
+                         "'fractalsweep verify'") from None
 
 
 def level_indices(root: zarr.Group) -> list[int]:
     """The store's levels, in index order; a level counts once its attributes are written."""
-    levels = root["levels"]
-    return sorted(int(k) for k in levels.group_keys() if "view" in levels[k].attrs)
+    groups = {int(key): level_group(root, key) for key in level_keys(root) if key.isdigit()}
+    return sorted(i for i, group in groups.items() if group is not None and "view" in group.attrs)
+
+
+# Arrays every level has besides its per-pixel results; opened (metadata only) when a level is
+PARTS = ("reused", "x", "y", "provenance", "tiles")
 
 
 def open_level(root: zarr.Group, index: int) -> LevelGroup:
-    if index not in level_indices(root):
+    """Level ``index``, its arrays' metadata checked; a one-line error if it is missing or
+    damaged beyond reading."""
+    group = level_group(root, str(index))
+    if group is None or "view" not in group.attrs:
         raise StoreError(f"no level {index} in this store; levels are {level_indices(root)}")
-    group = root["levels"][str(index)]
-    nx, ny = group.attrs["resolution"]
-    return LevelGroup(group, Tiling(ny, nx, group.attrs["tile"]))
+    try:
+        nx, ny = group.attrs["resolution"]
+        level = LevelGroup(group, Tiling(ny, nx, group.attrs["tile"]))
+        for name in (*level.arrays, *PARTS):
+            group[name]  # reads the array's metadata, or fails here
+    except (KeyError, ValueError, TypeError) as exc:
+        raise StoreError(f"level {index}: an array or attribute is missing or unreadable "
+                         f"({one_line(exc)}); see 'fractalsweep verify'") from None
+    return level
 
 
 def coordinates(level: LevelGroup, axis: str, where=slice(None)) -> np.ndarray:
@@ -286,21 +425,36 @@ def coordinates(level: LevelGroup, axis: str, where=slice(None)) -> np.ndarray:
 
 def write_tile(level: LevelGroup, index: tuple[int, int], results: dict[str, np.ndarray],
                provenance: dict) -> None:
-    """Write one tile's pixel arrays (whole chunks) and provenance, then its marker."""
+    """Write one tile's pixel arrays (whole chunks) and provenance, then its marker.
+
+    Every chunk is written, even one that holds only fill values, so that a finished tile
+    missing a chunk on disk is known to be damaged (:mod:`fractalsweep.verify`).
+    """
     sy, sx = level.tiling.slices(index)
     shape = (sy.stop - sy.start, sx.stop - sx.start)
-    for field in level.arrays:
-        array = level.group[field]
+    for field in level.pixel_arrays:
+        array = level.group[field].with_config(WRITE_EVERY_CHUNK)
         array[sy, sx] = np.asarray(results[field][: shape[0] * shape[1]],
                                    dtype=array.dtype).reshape(shape)
+    faults.point("tile-data")
     level.group["provenance"][index] = json.dumps(provenance)
+    faults.point("tile-provenance")
     level.group["tiles"][index] = 1
 
 
 def provenance(level: LevelGroup) -> list[dict]:
-    """The provenance records of a level's finished tiles."""
-    records = level.group["provenance"][:]
-    return [json.loads(r) for r in records[level.done]]
+    """The provenance records of a level's finished tiles (damaged ones left out)."""
+    records, _ = read_checked(level.group["provenance"])
+    return [rec for rec in map(parse_provenance, records[level.done]) if rec is not None]
+
+
+def parse_provenance(text: str) -> dict | None:
+    """A tile's provenance record, or None if the text is not one (damaged, or empty)."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def record_failures(level: LevelGroup, failures: dict) -> None:
@@ -322,47 +476,78 @@ def _alive(pid: int) -> bool:
 
 
 def read_lock(path: str) -> dict | None:
-    """Who is computing this store now (host, pid, started), if anyone."""
+    """Who holds the store's lock (``host``, ``pid``, ``started``): None if nobody, ``{}``
+    for a lock file that is not a fractalsweep lock (garbage, or one written this instant)."""
     local = _local_path(path)
-    lock = local / LOCK if local else None
-    if lock is None or not lock.exists():
+    if local is None:
         return None
     try:
-        return json.loads(lock.read_text())
-    except (OSError, json.JSONDecodeError):
+        holder = json.loads((local / LOCK).read_text())
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except (OSError, ValueError):
+        return {}
+    valid = (isinstance(holder, dict) and isinstance(holder.get("host"), str)
+             and isinstance(holder.get("pid"), int) and not isinstance(holder["pid"], bool))
+    return holder if valid else {}
+
+
+def holder_alive(holder: dict) -> bool | None:
+    """Whether the driver holding a lock still runs; None when it runs on another host."""
+    return _alive(holder["pid"]) if holder.get("host") == socket.gethostname() else None
+
+
+def _take_lock(path: str, lock: Path) -> int:
+    """Create the lock file, taking over one left by a dead driver on this host."""
+    for _ in range(3):
+        try:
+            return os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = read_lock(path)
+            if holder == {}:  # maybe a driver between creating and writing it: look again
+                time.sleep(0.2)
+                holder = read_lock(path)
+            if holder == {}:
+                raise StoreError(f"{lock} is not a fractalsweep lock file (unreadable); if no "
+                                 f"run is computing {path}, delete it") from None
+            if holder is not None and holder_alive(holder) is False:
+                lock.unlink(missing_ok=True)
+            elif holder is not None:
+                raise StoreError(
+                    f"{path} is being computed by another run (pid {holder['pid']} on "
+                    f"{holder['host']}, since {holder.get('started')}); wait for it, or delete "
+                    f"{lock} if that run is gone") from None
+    raise StoreError(f"{path}: the lock {lock} keeps changing hands; try again")
 
 
 @contextlib.contextmanager
 def driver_lock(path: str):
     """Hold the store's lock file while a driver computes it; a second driver is refused.
 
-    A lock left by a driver on this host that no longer runs is taken over. Stores given as
-    URLs have no lock (docs/cluster.md).
+    A lock left by a driver on this host that no longer runs is taken over. A store folder
+    this call created and that is still empty at the end (a start that failed) is removed.
+    Stores given as URLs have no lock (docs/cluster.md).
     """
     local = _local_path(path)
     if local is None:
         yield
         return
-    local.mkdir(parents=True, exist_ok=True)
+    if local.exists() and not local.is_dir():
+        raise StoreError(f"{path} is a file, not a store; choose another --store")
+    created = not local.exists()
     lock = local / LOCK
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            holder = read_lock(path) or {}
-            if holder.get("host") == me["host"] and not _alive(int(holder.get("pid", 0))):
-                lock.unlink(missing_ok=True)
-                continue
-            raise StoreError(
-                f"{path} is being computed by another run (pid {holder.get('pid')} on "
-                f"{holder.get('host')}, since {holder.get('started')}); wait for it, or delete "
-                f"{lock} if that run is gone") from None
+    try:
+        local.mkdir(parents=True, exist_ok=True)
+        fd = _take_lock(path, lock)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot write there ({exc.strerror}); a store that cannot "
+                         "be written can still be read (info, render, verify)") from None
     with os.fdopen(fd, "w") as f:
-        json.dump(me, f)
+        json.dump({"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}, f)
     try:
         yield
     finally:
         lock.unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):
+                local.rmdir()  # only if empty: nothing was made

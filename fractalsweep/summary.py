@@ -6,18 +6,21 @@ import numpy as np
 
 from . import store
 from .render import end_labels
+from .verify import damaged_tiles
 
 __all__ = ["describe", "format_info"]
 
 
 def describe(path: str) -> dict:
-    """The store's root metadata and, per level, its window, pixels, tiles and classes."""
+    """The store's root metadata and, per level, its window, pixels, tiles and classes, and
+    the tiles a reader cannot trust (``damaged``, see :func:`fractalsweep.verify.damaged_tiles`)."""
     root = store.open_root(path)
     meta = dict(root.attrs["fractalsweep"])
     levels = []
     for index in store.level_indices(root):
         lvl = store.open_level(root, index)
-        score = lvl.group["score"][:]
+        values, damaged = damaged_tiles(lvl)
+        score = values["score"]
         attrs = lvl.group.attrs
         levels.append({"level": index, "view": attrs["view"],
                        "resolution": attrs["resolution"], "tile": attrs["tile"],
@@ -28,7 +31,8 @@ def describe(path: str) -> dict:
                        "converged": int((score < 0).sum()),
                        "diverged": int((score >= 0).sum()),
                        "not_computed": int(np.isnan(score).sum()),
-                       "audit": attrs.get("audit")})
+                       "audit": attrs.get("audit"),
+                       "damaged": [list(tile) for tile in damaged]})
     return {"path": path, **meta, "levels": levels}
 
 
@@ -75,4 +79,10 @@ def format_info(info: dict) -> str:
                  + info["levels"][0]["view"]["y"]["label"])
     for row in [header, *rows]:
         lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for lv in info["levels"]:
+        if lv["damaged"]:
+            tiles = ", ".join(f"({i}, {j})" for i, j in lv["damaged"])
+            lines.append(f"damaged   level {lv['level']}: tile(s) {tiles}; 'fractalsweep verify "
+                         f"{info['path']} --repair' unmarks them, 'fractalsweep resume' "
+                         "recomputes them")
     return "\n".join(lines)

@@ -68,6 +68,20 @@ def _off_centre(table: np.ndarray, oy: np.ndarray, ox: np.ndarray, by: int, bx: 
     return dy ** 2 + dx ** 2
 
 
+def _inside(twice_centre: int, n: int, fraction: Decimal) -> Decimal:
+    """A box's centre (pixels, given doubled), moved just enough that the new window,
+    ``fraction`` of the ``n - 1`` pixel spans wide, lies inside the level's window.
+
+    A box flush with an edge is a whole number of cells, narrower than the new window when
+    ``fraction * (n - 1)`` is not whole: centred on the box, the window would stick out.
+
+    >>> _inside(6, 11, Decimal("0.25")), _inside(20, 11, Decimal("0.25")), _inside(2, 9, Decimal("0.5"))
+    (Decimal('3'), Decimal('8.75'), Decimal('2.0'))
+    """
+    half = fraction * (n - 1) / 2
+    return min(max(Decimal(twice_centre) / 2, half), n - 1 - half)
+
+
 def auto_target(score: np.ndarray, view: View, *, box_fraction: float = 0.25, scales: int = 5,
                 resolution: Any = None, dtype="float64", force: bool = False) -> View:
     """The next view: the most boundary-complex box of a level that precision still allows.
@@ -148,7 +162,8 @@ def auto_target(score: np.ndarray, view: View, *, box_fraction: float = 0.25, sc
         if total.flat[flat] == 0:
             break
         j, i = iy.flat[flat], ix.flat[flat]
-        position = {"x": Decimal(int(2 * ox[i] + bx)) / 2, "y": Decimal(int(2 * oy[j] + by)) / 2}
+        position = {"x": _inside(int(2 * ox[i] + bx), nx, fraction),
+                    "y": _inside(int(2 * oy[j] + by), ny, fraction)}
         new = _pixel_view(view, position, {"x": nx, "y": ny}, fraction)
         rooms = {name: _room(new[name], n, dtype) for name, n in zip(AXES, res)}
         if force or all(r["decades_left"] >= 0 for r in rooms.values()):

@@ -36,20 +36,22 @@ def _compute(cfg, arrays, xs, ys, todo, kernel) -> dict[str, np.ndarray]:
     return system_of(cfg).compute(cfg, arrays, gx, gy, kernel=kernel) if gx.size else {}
 
 
-def compute_tile(path: str, level: int, index: tuple[int, int], kernel: str = "auto") -> dict:
+def compute_tile(path: str, level: int, index: tuple[int, int], run: str | None = None,
+                 kernel: str = "auto") -> dict:
     """Compute tile ``index`` of ``level`` in the store at ``path`` and write it there.
 
     ``kernel`` chooses the kernel of a training system (:class:`fractalsweep.Execution`).
 
     Pixels the level copied from another level (``reused``) are kept, not recomputed.
+    ``run`` names the driver's run in the record, so rates are measured per run.
 
     Returns
     -------
     dict
         The tile's provenance record (also stored): ``level``, ``tile``, ``pixels``,
         ``computed``, ``converged``, ``diverged``, ``min``, ``max``, ``seconds`` (kernel time,
-        including a first compile), ``finished``, ``dtype``, and the device, versions, XLA
-        flags and host.
+        including a first compile), ``finished``, ``run``, ``dtype``, and the device,
+        versions, XLA flags and host.
     """
     job_cfg, arrays = store.read_inputs(path)
     lvl = store.open_level(store.open_root(path, mode="r+"), level)
@@ -60,7 +62,7 @@ def compute_tile(path: str, level: int, index: tuple[int, int], kernel: str = "a
     start = time.perf_counter()
     computed = _compute(cfg, arrays, xs, ys, ~reused, kernel)
     seconds = time.perf_counter() - start
-    results = {}
+    results = {"reused": reused.astype(np.uint8)}
     for name in lvl.arrays:
         values = (lvl.group[name][sy, sx].ravel() if reused.any()
                   else np.empty(reused.size, lvl.group[name].dtype))
@@ -80,6 +82,7 @@ def compute_tile(path: str, level: int, index: tuple[int, int], kernel: str = "a
         "max": float(score.max()),
         "seconds": seconds,
         "finished": datetime.datetime.now(datetime.UTC).isoformat(),
+        "run": run,
         "dtype": cfg.dtype,
         **_device(),
     }

@@ -61,6 +61,9 @@ def choose_codec(suffix: str, size: tuple[int, int], codec: str | None = None) -
     """
     suffix = suffix.lower()
     if suffix == ".gif":
+        if codec is not None:
+            raise AnimationError(f"codec {codec!r} applies to video (.mp4, .mov, .mkv); a .gif "
+                                 "has its own encoding: leave the codec out")
         return "gif"
     if suffix not in VIDEO_SUFFIXES:
         raise AnimationError(f"output must end in .gif or one of {', '.join(VIDEO_SUFFIXES)};"

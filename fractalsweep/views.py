@@ -39,7 +39,7 @@ Example
 from __future__ import annotations
 
 import dataclasses
-from decimal import Context, Decimal, localcontext
+from decimal import Context, Decimal, Overflow, localcontext
 from typing import Any
 
 from .config import AxisConfig
@@ -71,14 +71,32 @@ def _checked(name: str, axis: AxisConfig, lo: str, hi: str) -> AxisConfig:
     return dataclasses.replace(axis, lo=lo, hi=hi)
 
 
+def _powers(name: str, lo: Decimal, hi: Decimal) -> tuple[str, str]:
+    """``10 ** lo`` and ``10 ** hi`` as bound strings, or a one-line error past any number."""
+    try:
+        with localcontext(_CTX):
+            return text(Decimal(10) ** lo, SIGNIFICANT), text(Decimal(10) ** hi, SIGNIFICANT)
+    except Overflow:
+        raise ConfigError(f"{name}: a bound of 10 ** {max(lo, hi):.6g} is beyond any number; "
+                          "make the window narrower or nearer") from None
+
+
 def _from_window(name: str, axis: AxisConfig, centre: Decimal, width: Decimal) -> AxisConfig:
-    """The axis with the window ``centre ± width / 2`` (axis units)."""
+    """The axis with the window ``centre ± width / 2`` (axis units).
+
+    Raises
+    ------
+    ConfigError
+        A window beyond any number, or narrower than its bounds' digits can tell apart.
+    """
     with localcontext(_CTX):
         lo, hi = centre - width / 2, centre + width / 2
-        if axis.scale == "log":
-            texts = (text(Decimal(10) ** lo, SIGNIFICANT), text(Decimal(10) ** hi, SIGNIFICANT))
-        else:
-            texts = (text(lo), text(hi))
+    texts = _powers(name, lo, hi) if axis.scale == "log" else (text(lo), text(hi))
+    if texts[0] == texts[1] or (axis.scale == "log" and Decimal(texts[0]) <= 0):
+        digits = SIGNIFICANT if axis.scale == "log" else PRECISION
+        raise ConfigError(f"{name}: a window {width:.6g} wide around {centre:.6g} "
+                          f"(axis units) is narrower or farther out than {digits} significant "
+                          "digits of its bounds can express; no dtype can compute it")
     return _checked(name, axis, *texts)
 
 
@@ -91,7 +109,12 @@ def _coordinate(label: str, axis: AxisConfig, value: Decimal, log10: bool) -> De
             if value <= 0:
                 raise ConfigError(f"{label} = {value}: a log axis needs a value > 0")
             return value.log10()
-        return Decimal(10) ** value if log10 else value
+        if not log10:
+            return value
+        try:
+            return Decimal(10) ** value
+        except Overflow:
+            raise ConfigError(f"{label} = 10 ** {value:.6g}: beyond any number") from None
 
 
 # --- new windows ------------------------------------------------------------------------
@@ -136,11 +159,7 @@ def box_view(view: View, x: Any = None, y: Any = None, *, log10: bool = False) -
             continue
         ends = pair(name, bounds, "(lo, hi)")
         lo, hi = (parse(f"{name}.{end}", b) for end, b in zip(("lo", "hi"), ends))
-        if log10:
-            with localcontext(_CTX):
-                texts = (text(Decimal(10) ** lo, SIGNIFICANT), text(Decimal(10) ** hi, SIGNIFICANT))
-        else:
-            texts = (text(lo), text(hi))
+        texts = _powers(name, lo, hi) if log10 else (text(lo), text(hi))
         new[name] = _checked(name, view[name], *texts)
     return new
 

@@ -98,3 +98,13 @@ def test_store_at_a_url(tmp_path):
     level = zarr.open_group("memory://fs/s.zarr", mode="r")["levels/0"]
     fs.run(cfg, str(tmp_path / "local.zarr"), execution=SYNC, progress=False)
     np.testing.assert_array_equal(level["score"][:], _score(str(tmp_path / "local.zarr"))["score"])
+
+
+def test_gpu_workers_get_tiles_of_at_least_a_gpu_call(job_dir):
+    """A GPU trains thousands of networks per call: its tiles are 64 x 64 or more."""
+    assert Execution(scheduler="sync").tile_for((64, 64)) == 16
+    assert Execution(workers=2, gpus=()).tile_for((64, 64)) == 16
+    assert Execution(gpus=("0",)).on_gpus and Execution(gpus=("0",)).tile_for((64, 64)) == 64
+    profile = job_dir / "clusters" / "slurm-gpu.toml"
+    assert Execution(cluster=str(profile)).tile_for((4096, 4096)) == 128
+    assert Execution(cluster=str(profile), tile=8).tile_for((64, 64)) == 8

@@ -1,5 +1,8 @@
 """The zarr store: layout, resume, refusal of another config, tiling independence."""
 
+import datetime
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -9,6 +12,7 @@ import fractalsweep as fs
 from fractalsweep import Execution, store, streams
 from fractalsweep.config import resolve
 from fractalsweep.execute import run_level
+from fractalsweep.status import level_status
 from fractalsweep.store import LevelSpec, StoreError
 
 TILE = 4
@@ -124,3 +128,25 @@ def test_a_level_creation_cut_short_is_redone(tmp_path):
         report = run_level(path, cfg, session, 1, LevelSpec.of_job(cfg))
     assert report.computed == 9
     np.testing.assert_array_equal(_arrays(path, 1)["score"], _arrays(path)["score"])
+
+
+def test_status_rate_is_measured_over_the_latest_run(tmp_path):
+    path = str(tmp_path / "s.zarr")
+    cfg = _cfg()
+    fs.run(cfg, path, execution=SYNC, progress=False)
+    level = zarr.open_group(path, mode="r+")["levels/0"]
+    for ix in np.ndindex(*level["provenance"].shape):  # as if the first run were a day ago
+        record = json.loads(str(level["provenance"][ix]))
+        finished = datetime.datetime.fromisoformat(record["finished"])
+        record["finished"] = (finished - datetime.timedelta(days=1)).isoformat()
+        level["provenance"][ix] = json.dumps(record)
+    level["tiles"][0, :] = 0
+    resumed = fs.run(cfg, path, execution=SYNC, progress=False).report
+    records = store.provenance(store.open_level(store.open_root(path), 0))
+    latest = sorted((r for r in records if r["run"] == resumed.summaries[0]["run"]),
+                    key=lambda r: r["finished"])
+    assert len(latest) == 3 and len({r["run"] for r in records}) == 2
+    span = (datetime.datetime.fromisoformat(latest[-1]["finished"])
+            - datetime.datetime.fromisoformat(latest[0]["finished"])).total_seconds()
+    stats = level_status(store.open_level(store.open_root(path), 0))
+    assert stats["pixels_per_s"] == pytest.approx(sum(r["pixels"] for r in latest[1:]) / span)

@@ -94,9 +94,9 @@ def test_runs_through_the_store_and_a_zoom(name, tmp_path):
     cfg = resolve(raw)
     path = str(tmp_path / "s.zarr")
     store = fs.run(cfg, path, execution=fs.Execution(scheduler="sync", tile=4), progress=False)
-    centre = (axis_values(cfg.x, 3, "float64")[1].item(),
-              axis_values(cfg.y, 3, "float64")[1].item())
-    index = store.zoom(centre=centre, width=0.5, progress=False).index
+    index = store.zoom(centre=(axis_values(cfg.x, 3, "float64")[1].item(),
+                               axis_values(cfg.y, 3, "float64")[1].item()), width=0.5,
+                       progress=False).index
     level = zarr.open_group(path, mode="r")[f"levels/{index}"]
     assert set(kernel.outputs(cfg)) <= set(level.array_keys())
     xs, ys = level["x"][:], level["y"][:]

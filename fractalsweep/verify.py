@@ -1,0 +1,370 @@
+"""Checking a store end to end, and making what is damaged recomputable.
+
+:func:`verify` reads every chunk of every array (each carries checksums, see
+:data:`fractalsweep.store.CODECS`) and checks that every finished tile (one with a marker)
+has all its data chunks, its provenance and no pixel left uncomputed, that each level's
+coordinates are those of its window, and the root metadata and inputs. It reports one
+:class:`Problem` per finding and changes nothing.
+
+:func:`repair` fixes what can be recomputed exactly: a damaged tile loses its marker and its
+chunks, so the next ``fractalsweep resume`` (or the command that made its level) computes
+exactly those tiles again, bit-identical to a clean run (a pixel's result does not depend on
+where or when it is computed); coordinates are rewritten from the window, inputs redrawn from
+the config (only if the redraw equals every intact stored value), and a level whose creation
+was cut short is removed. It holds the store's lock, so it never races a running driver.
+
+:func:`require_intact` is the quick check readers (render, dimension, animate) run first:
+a damaged level gives one line naming its tiles instead of a traceback or a silent hole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import zarr
+
+from . import store
+from .config import from_dict
+from .errors import ConfigError, StoreError
+from .grid import axis_values
+
+__all__ = ["Problem", "Report", "damaged_tiles", "repair", "require_intact", "verify"]
+
+ROOT_KEYS = ("format", "id", "config", "versions", "created")
+# "not computed" values the store documents (docs/store.md): in a finished tile, damage
+NOT_COMPUTED = {"score": np.nan, "first_nonfinite": -2}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: where (the store, a level, a tile), what, and how it can be repaired.
+
+    ``fix`` is ``"tile"`` (recompute the tile), ``"coordinates"`` (rewrite them from the
+    window), ``"inputs"`` (redraw them from the config), ``"remove"`` (a level whose creation
+    was cut short) or None (cannot be repaired in place).
+    """
+
+    what: str
+    level: int | None = None
+    tile: tuple[int, int] | None = None
+    fix: str | None = None
+
+    def __str__(self) -> str:
+        where = "store" if self.level is None else f"level {self.level}"
+        if self.tile is not None:
+            where += f" tile ({self.tile[0]}, {self.tile[1]})"
+        return f"{where}: {self.what}" + ("" if self.fix else " (not repairable in place)")
+
+
+@dataclass
+class Report:
+    """What :func:`verify` found and how much it read."""
+
+    path: str
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    levels: int = 0
+    tiles: int = 0
+    chunks: int = 0
+    repaired: list[str] = field(default_factory=list)  # what repair() did, if it ran
+
+    def add(self, what: str, level: int | None = None, tile=None, fix: str | None = None):
+        tile = None if tile is None else (int(tile[0]), int(tile[1]))
+        self.problems.append(Problem(what, level, tile, fix))
+
+    def __str__(self) -> str:
+        return (f"{self.path}: {len(self.problems)} problem(s) in {self.levels} level(s), "
+                f"{self.tiles} tiles, {self.chunks} chunks read")
+
+
+def verify(path: str) -> Report:
+    """Check every chunk, marker, provenance record, coordinate and the root metadata.
+
+    Raises
+    ------
+    StoreError
+        If there is no zarr group at ``path`` at all.
+    """
+    report = Report(path)
+    try:
+        root = zarr.open_group(path, mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+        raise StoreError(f"{path}: no fractalsweep store there") from None
+    except (OSError, ValueError) as exc:
+        report.add(f"root metadata unreadable: {store.one_line(exc)}")
+        return report
+    holder = store.read_lock(path)
+    if holder and store.holder_alive(holder) is not False:
+        report.notes.append(f"a run is computing this store now (pid {holder['pid']} on "
+                            f"{holder['host']}); tiles it is writing are not finished yet")
+    cfg = _check_root(root, report)
+    if cfg is None:
+        return report
+    _check_inputs(root, cfg, report)
+    if "levels" not in root:
+        report.add("the levels group is missing")
+        return report
+    for key in store.level_keys(root):
+        if not key.isdigit():
+            report.add(f"levels/{key} is not a level (levels are numbered)")
+            continue
+        try:
+            _check_level(root, int(key), cfg, report)
+        except StoreError as exc:
+            report.add(str(exc).removeprefix(f"level {key}: ").split("; see ")[0], int(key))
+    return report
+
+
+def _check_root(root: zarr.Group, report: Report):
+    meta = root.attrs.get("fractalsweep")
+    if not isinstance(meta, dict):
+        report.add("the root attributes hold no fractalsweep metadata")
+        return None
+    missing = [key for key in ROOT_KEYS if key not in meta]
+    if missing:
+        report.add(f"root metadata lacks {', '.join(missing)}")
+    if meta.get("format") != store.FORMAT:
+        report.add(f"root format {meta.get('format')!r}: this fractalsweep reads format "
+                   f"{store.FORMAT}")
+    try:
+        return from_dict(meta["config"])
+    except (ConfigError, KeyError, TypeError, AttributeError) as exc:
+        report.add(f"the stored config does not resolve: {store.one_line(exc)}")
+        return None
+
+
+def _expected_inputs(cfg) -> dict[str, tuple[int, ...] | None]:
+    """Input arrays a store of ``cfg`` holds, with their shapes where the config fixes them."""
+    shapes: dict[str, tuple[int, ...] | None] = {
+        f"w{i}": tuple(shape) for i, shape in enumerate(cfg.layer_shapes)}
+    shapes.update(X=None, Y=None)
+    if cfg.batch_size is not None:
+        shapes["batch_idx"] = (cfg.training.steps, cfg.batch_size)
+    return shapes
+
+
+def _check_inputs(root: zarr.Group, cfg, report: Report) -> None:
+    group = root.get("inputs")
+    for name, shape in _expected_inputs(cfg).items():
+        if group is None or name not in group:
+            report.add(f"input {name} is missing", fix="inputs")
+            continue
+        array = group[name]
+        if shape is not None and array.shape != shape:
+            report.add(f"input {name} has shape {array.shape}, the config needs {shape}",
+                       fix="inputs")
+            continue
+        _, damaged = store.read_checked(array)
+        report.chunks += array.nchunks
+        if damaged:
+            report.add(f"input {name}: {len(damaged)} chunk(s) unreadable (checksum or "
+                       "decoding failed)", fix="inputs")
+
+
+def _check_level(root: zarr.Group, index: int, cfg, report: Report) -> None:
+    group = store.level_group(root, str(index))
+    if group is None:
+        report.add("a folder without level metadata", index)
+        return
+    if "view" not in group.attrs:
+        report.add("its creation was cut short (no attributes)", index, fix="remove")
+        return
+    lvl = store.open_level(root, index)
+    try:
+        view = {a: dataclasses.replace(getattr(cfg, a), lo=group.attrs["view"][a]["lo"],
+                                       hi=group.attrs["view"][a]["hi"]) for a in ("x", "y")}
+        dtype = group.attrs["dtype"]
+    except (KeyError, TypeError, ValueError) as exc:
+        report.add(f"attributes unreadable: {store.one_line(exc)}", index)
+        return
+    report.levels += 1
+    report.tiles += len(lvl.tiling.indices())
+    if group.attrs.get("integrity", 0) < store.INTEGRITY:
+        report.notes.append(f"level {index} was written before chunks carried checksums: "
+                            "damage that still decodes cannot be found there")
+    if not _check_shapes(lvl, index, report):
+        return
+    damage: dict[tuple[int, int], list[str]] = {}
+
+    def note(tile, what):
+        damage.setdefault((int(tile[0]), int(tile[1])), []).append(what)
+
+    markers, bad = store.read_checked(lvl.group["tiles"])
+    report.chunks += lvl.group["tiles"].nchunks
+    for tile in bad:
+        note(tile, "marker unreadable")
+    done = {tuple(int(i) for i in ix) for ix in np.argwhere(markers.astype(bool))}
+    for name in lvl.pixel_arrays:
+        _check_pixels(lvl, name, done, note, report)
+    records, bad = store.read_checked(lvl.group["provenance"])
+    report.chunks += lvl.group["provenance"].nchunks
+    for tile in done:
+        if tile in bad:
+            note(tile, "provenance unreadable")
+        elif store.parse_provenance(records[tile]) is None:
+            note(tile, "provenance missing or not a record")
+    for tile, whats in sorted(damage.items()):
+        report.add("; ".join(whats), index, tile, fix="tile")
+    for axis, n in zip(("x", "y"), lvl.group.attrs["resolution"]):
+        values, bad = store.read_checked(lvl.group[axis])
+        report.chunks += lvl.group[axis].nchunks
+        expected = axis_values(view[axis], n, dtype).astype(np.float64)
+        if bad:
+            report.add(f"{axis} coordinates unreadable (checksum or decoding failed)", index,
+                       fix="coordinates")
+        elif values.view(np.uint64).tolist() != expected.view(np.uint64).tolist():
+            report.add(f"{axis} coordinates differ from the level's window", index,
+                       fix="coordinates")
+
+
+def _check_shapes(lvl: store.LevelGroup, index: int, report: Report) -> bool:
+    """Every array the level needs exists with its shape and chunks; False if not."""
+    t, shape = lvl.tiling.tile, (lvl.tiling.ny, lvl.tiling.nx)
+    wanted = {name: (shape, (t, t)) for name in lvl.pixel_arrays}
+    wanted.update(x=((lvl.tiling.nx,), (t,)), y=((lvl.tiling.ny,), (t,)),
+                  provenance=(lvl.tiling.shape, (1, 1)), tiles=(lvl.tiling.shape, (1, 1)))
+    ok = True
+    for name, (want_shape, want_chunks) in wanted.items():
+        try:
+            array = lvl.group[name]
+        except (KeyError, ValueError, OSError) as exc:
+            report.add(f"array {name} is missing or unreadable ({store.one_line(exc)})", index)
+            ok = False
+            continue
+        if array.shape != want_shape or array.chunks != want_chunks:
+            report.add(f"array {name} has shape {array.shape} in chunks {array.chunks}; the "
+                       f"level needs {want_shape} in {want_chunks}", index)
+            ok = False
+    return ok
+
+
+def _check_pixels(lvl: store.LevelGroup, name: str, done: set, note, report: Report) -> None:
+    """Unreadable chunks anywhere; in finished tiles, missing chunks and uncomputed pixels."""
+    array = lvl.group[name]
+    values, bad = store.read_checked(array)
+    report.chunks += array.nchunks
+    for tile in bad:
+        note(tile, f"{name} chunk unreadable (checksum or decoding failed)")
+    required = name in lvl.arrays or lvl.group.attrs.get("integrity", 0) >= 1
+    present = store.chunks_on_disk(array) if required else None
+    for tile in sorted(done - set(bad)):
+        if present is not None and tile not in present:
+            note(tile, f"{name} chunk missing")
+        elif name in NOT_COMPUTED and _uncomputed(values[lvl.tiling.slices(tile)], name).any():
+            note(tile, f"{name} has pixels not computed")
+
+
+def _uncomputed(values: np.ndarray, name: str) -> np.ndarray:
+    sentinel = NOT_COMPUTED[name]
+    return np.isnan(values) if np.isnan(sentinel) else values == sentinel
+
+
+def repair(path: str, problems: list[Problem]) -> list[str]:
+    """Make every repairable problem recomputable; returns one line per action taken.
+
+    Holds the store's lock (a running driver is refused). Damaged tiles lose their marker
+    first, then their chunks and provenance, and their ``reused`` pixels are cleared, so the
+    whole tile is computed again; ``reused_pixels`` is updated to what remains copied.
+    """
+    fixable = [p for p in problems if p.fix]
+    if not fixable:
+        return []
+    done: list[str] = []
+    with store.driver_lock(path):
+        root = zarr.open_group(path, mode="r+")
+        if any(p.fix == "inputs" for p in fixable):
+            _redraw_inputs(root, from_dict(root.attrs["fractalsweep"]["config"]))
+            done.append("inputs redrawn from the config (bit-identical to the intact values)")
+        for index in sorted({p.level for p in fixable if p.fix == "remove"}):
+            del root["levels"][str(index)]
+            done.append(f"level {index}: removed (its creation was cut short)")
+        for index in sorted({p.level for p in fixable if p.fix == "coordinates"}):
+            lvl = store.open_level(root, index)
+            cfg = lvl.config(store.config_of(path))
+            attrs = lvl.group.attrs
+            for axis, n in zip(("x", "y"), attrs["resolution"]):
+                axis_cfg = dataclasses.replace(getattr(cfg, axis), lo=attrs["view"][axis]["lo"],
+                                               hi=attrs["view"][axis]["hi"])
+                lvl.group[axis].with_config(store.WRITE_EVERY_CHUNK)[:] = axis_values(
+                    axis_cfg, n, attrs["dtype"]).astype(np.float64)
+            done.append(f"level {index}: coordinates rewritten from the window")
+        for index in sorted({p.level for p in fixable if p.fix == "tile"}):
+            tiles = sorted({p.tile for p in fixable if p.fix == "tile" and p.level == index})
+            _reset_tiles(store.open_level(root, index), tiles)
+            done.append(f"level {index}: {len(tiles)} tile(s) unmarked for recomputation: "
+                        + ", ".join(f"({i}, {j})" for i, j in tiles))
+    return done
+
+
+def _reset_tiles(lvl: store.LevelGroup, tiles: list[tuple[int, int]]) -> None:
+    for tile in tiles:
+        lvl.group["tiles"][tile] = 0  # first: from here on the tile is unfinished
+        sy, sx = lvl.tiling.slices(tile)
+        for name in lvl.pixel_arrays:  # fill values: the damaged chunks are deleted
+            lvl.group[name][sy, sx] = lvl.group[name].fill_value
+        lvl.group["provenance"][tile] = ""
+    if lvl.group.attrs.get("reuse_from") is not None:
+        lvl.group.attrs["reused_pixels"] = int(store.read_checked(lvl.group["reused"])[0].sum())
+
+
+def _redraw_inputs(root: zarr.Group, cfg) -> None:
+    from .streams import draw
+
+    group = root.require_group("inputs")
+    fresh = draw(cfg)
+    for name, value in fresh.items():
+        if name in group and group[name].shape == value.shape:
+            stored, bad = store.read_checked(group[name])
+            intact = np.ones(value.shape, dtype=bool)
+            for chunk in bad:
+                intact[tuple(slice(i * c, (i + 1) * c)
+                             for i, c in zip(chunk, group[name].chunks))] = False
+            if not np.array_equal(stored[intact], value[intact]):
+                raise StoreError(f"input {name}: a redraw differs from the intact stored values "
+                                 "(another jax?); the inputs cannot be repaired here")
+            group[name].with_config(store.WRITE_EVERY_CHUNK)[...] = value
+            continue
+        if name in group:
+            del group[name]
+        store.new_array(group, name, data=value)
+
+
+def damaged_tiles(lvl: store.LevelGroup, names=("score",)) -> tuple[dict, list]:
+    """A level's ``names`` arrays as read, and the tiles whose data a reader cannot trust.
+
+    A tile is damaged when a chunk of those arrays or its marker cannot be read, or when it is
+    marked finished yet holds pixels not computed (a data chunk deleted under its marker).
+    """
+    markers, damaged = store.read_checked(lvl.group["tiles"])
+    damaged = set(damaged)
+    values = {}
+    for name in names:
+        values[name], bad = store.read_checked(lvl.group[name])
+        damaged.update(bad)
+        if name in NOT_COMPUTED:
+            for tile in np.argwhere(markers.astype(bool)):
+                if _uncomputed(values[name][lvl.tiling.slices(tuple(tile))], name).any():
+                    damaged.add(tuple(tile))
+    return values, sorted((int(i), int(j)) for i, j in damaged)
+
+
+def require_intact(path: str, lvl: store.LevelGroup, names=("score",)) -> dict:
+    """``names`` arrays of a level for a reader (per-pixel arrays, ``x``, ``y``), or a
+    one-line error naming the damaged tiles and how to repair them."""
+    coordinates = [name for name in names if name in ("x", "y")]
+    values, damaged = damaged_tiles(lvl, [name for name in names if name not in coordinates])
+    where = f"{path} level {lvl.group.basename}"
+    if damaged:
+        listed = ", ".join(f"({i}, {j})" for i, j in damaged[:8])
+        more = f" and {len(damaged) - 8} more" if len(damaged) > 8 else ""
+        raise StoreError(f"{where}: damaged tile(s) {listed}{more}; 'fractalsweep verify "
+                         f"{path} --repair' unmarks them and 'fractalsweep resume {path}' "
+                         "recomputes them")
+    for name in coordinates:
+        values[name], bad = store.read_checked(lvl.group[name])
+        if bad:
+            raise StoreError(f"{where}: {name} coordinates unreadable; 'fractalsweep verify "
+                             f"{path} --repair' rewrites them from the window")
+    return values

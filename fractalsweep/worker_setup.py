@@ -1,0 +1,14 @@
+"""Preloaded into every worker process of a local cluster (``distributed``'s preload).
+
+Ctrl-C in a terminal reaches the whole process group, workers included. The driver alone
+handles it: it stops the cluster and prints one line, so a worker must not print a
+traceback of its own first. Ignoring SIGINT here, in the worker's main thread, does that;
+the driver's own handler is left alone, so Ctrl-C works at every moment of a run.
+"""
+
+import signal
+
+
+def dask_setup(worker) -> None:
+    """Called by ``distributed`` in the worker process before it takes tasks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,0 +1,52 @@
+"""Cost estimates scale with the network's real size, and refuse what cannot fit."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fractalsweep import Execution, cost
+from fractalsweep.config import resolve
+from fractalsweep.errors import ConfigError
+
+
+def test_flops_follow_the_weights_rows_and_batch():
+    base = cost.flops_per_net_step(resolve({}))
+    # 272 rows x 272 weights: 2 (forward) + 4 (backward) multiply-adds each, plus tanh
+    assert base == 272 * (6 * 272 + 2 * 16 + cost.ACTIVATION_FLOPS * 16)
+    wide = resolve({"model": {"width": 64}})  # weights grow 16x, rows (= params) too
+    assert cost.flops_per_net_step(wide) > 200 * base
+    minibatch = resolve({"training": {"batch": 16}})
+    assert cost.flops_per_net_step(minibatch) < base  # the gradient on 16 rows, not 272
+
+
+def test_a_network_that_cannot_fit_is_refused_before_anything_runs(job_dir):
+    r = subprocess.run([sys.executable, "-m", "fractalsweep", "run", job_dir / "paper" / "tanh.toml",
+                        "--dry-run", "--set", "model.width=100000000"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "GB to train" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    with pytest.raises(ConfigError, match="make the network or the data smaller"):
+        cost.estimate(resolve({"model": {"width": 100_000}}), "w.zarr", Execution())
+
+
+def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    saved = tmp_path / "fractalsweep" / "bench.json"
+    saved.parent.mkdir()
+    base = resolve({})
+    saved.write_text(json.dumps({"device": "cpu:0", "device_kind": "cpu", "rows": [
+        {"dtype": "float64", "method": "kernel", "net_steps_per_s": 1e5,
+         "flops_per_net_step": cost.flops_per_net_step(base)}]}))
+    job = {"grid": {"resolution": 100}, "training": {"steps": 360}}
+    where = (str(tmp_path / "s.zarr"), Execution(workers=2, gpus=()))
+    lines = cost.estimate(resolve(job), *where)
+    assert "estimated worker-hours: 0.01 at 1e+05 net-steps/s" in lines[-2]  # 3.6e6 / 1e5 s
+    assert lines[-1].startswith("level 0: 10,000 pixels in 49 tiles")  # 7 x 7 of 16 px
+    wide = cost.estimate(resolve({**job, "model": {"width": 32}}), *where)[-2]
+    rate = 1e5 * cost.flops_per_net_step(base) / cost.flops_per_net_step(
+        resolve({**job, "model": {"width": 32}}))
+    assert f"at {rate:,.3g} net-steps/s" in wide and "scaled by flop per net-step" in wide
+    dd = cost.estimate(resolve({**job, "dtype": "double-double"}), *where)[-2]
+    assert f"1/{cost.DOUBLE_DOUBLE_COST} for double-double" in dd

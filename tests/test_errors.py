@@ -1,0 +1,367 @@
+"""Bad input and bad surroundings, as an adversarial user tries them: every case either runs
+or is refused with one line on stderr and exit status 2 (1 for a machine fault), never a
+traceback, and nothing is left behind or lost.
+
+The named cases are those of issue 10; the property-based tests (hypothesis) generate job
+files, --set values and zoom windows. The command line runs in this process (`cli.main`)
+where a real process adds nothing, in a subprocess where it does (signals, pipes).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import fractalsweep as fs
+from fractalsweep import Execution, cli, store
+from fractalsweep.config import AxisConfig, resolve
+from fractalsweep.targets import auto_target
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ROOT / "jobs" / "quickstart.toml"
+TINY = ["--set", "grid.resolution=4", "--set", "training.steps=10", "--scheduler", "sync",
+        "--quiet", "--no-render"]
+
+
+def _main(capsys, *args):
+    """``fractalsweep ARGS`` in this process: (status, stdout, stderr lines)."""
+    try:
+        status = cli.main([str(a) for a in args])
+    except SystemExit as exc:  # argparse's own refusals
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, [line for line in err.splitlines() if line.strip()]
+
+
+def _refused(capsys, *args, words=()):
+    status, _, err = _main(capsys, *args)
+    assert status == 2 and len(err) == 1, err
+    assert err[0].startswith("fractalsweep: error: "), err
+    for word in words:
+        assert word in err[0], err
+    return err[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny") / "t.zarr"
+    fs.run({"training": {"steps": 20}, "grid": {"resolution": 8}}, str(path),
+           execution=Execution(scheduler="sync", tile=4), progress=False)
+    return path
+
+
+def test_job_files_that_are_not_job_files(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b'name = "\xff\xfe"\n')
+    _refused(capsys, "run", bad, "--dry-run", words=("not UTF-8",))
+    (tmp_path / "dir.toml").mkdir()
+    _refused(capsys, "run", tmp_path / "dir.toml", "--dry-run", words=("is a directory",))
+
+
+@pytest.mark.parametrize("override,words", [
+    ("seed=99999999999999999999", ["seed", "at most 9223372036854775807"]),
+    ("training.batch_seed=-1", ["training.batch_seed", ">= 0"]),
+    ("training.lr=nan", ["training.lr", "finite"]),
+    ("training.lr=inf", ["training.lr", "finite"]),
+    ("training.steps=100000000000000000000000", ["training.steps", "at most 2147483647"]),
+    ("name={a=1}", ["name", "string"]),
+    ("x.log10=[0, 311]", ["x.hi", "float64's largest"]),
+    ("x.log10=[-400, 0]", ["x.lo", "smallest normal"]),
+])
+def test_values_refused_before_anything_is_made(tmp_path, capsys, override, words):
+    _refused(capsys, "run", QUICK, "--store", tmp_path / "s.zarr", *TINY, "--set", override,
+             words=words)
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_store_paths_that_cannot_be_stores(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    _refused(capsys, "run", QUICK, "--store", afile, *TINY, words=("is a file",))
+    store_dir = tmp_path / "s.zarr"
+    store_dir.mkdir()
+    (store_dir / store.LOCK).write_text("garbage")
+    _refused(capsys, "run", QUICK, "--store", store_dir, *TINY,
+             words=("not a fractalsweep lock file",))
+
+
+def test_a_read_only_store_can_be_read_not_computed(tmp_path, capsys):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only filesystem needs root (permissions do not bind root)")
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        assert _main(capsys, "run", QUICK, "--store", mount / "s.zarr", *TINY)[0] == 0
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        _refused(capsys, "run", QUICK, "--store", mount / "s.zarr", *TINY,
+                 words=("cannot write there", "Read-only file system"))
+        assert _main(capsys, "info", mount / "s.zarr")[0] == 0
+        assert _main(capsys, "verify", mount / "s.zarr")[0] == 0
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_zoom_windows_named_for_what_they_are(tiny_store, capsys):
+    zoom = ["zoom", tiny_store, "--scheduler", "sync", "--no-render", "--quiet"]
+    _refused(capsys, *zoom, "--centre", "30", "300", "--width", "1e30",
+             words=("beyond any number",))
+    _refused(capsys, *zoom, "--centre", "30", "300", "--width", "1e-45", "--force",
+             words=("significant digits",))
+    _refused(capsys, *zoom, "--box", "1e300", "1e310", "1", "2", "--force",
+             words=("x.hi", "float64's largest"))
+    _refused(capsys, *zoom, "--auto", "--width", "1", words=("--width goes with --centre",))
+    _refused(capsys, *zoom, "--box", "1", "2", "1", "2", "--box-fraction", "0.5",
+             words=("--auto only",))
+    _refused(capsys, *zoom, "--auto", "--log10", words=("--log10",))
+    assert [lv.index for lv in fs.open(str(tiny_store)).levels] == [0]
+
+
+def test_auto_zoom_stays_inside_its_parent():
+    axis = AxisConfig(lo="1", hi="2", scale="linear")
+    cols = np.indices((33, 33))[1]
+    score = np.where(cols < 30.5, -1.0, 1.0)  # flush with the far edge: the box chosen
+    new = auto_target(score, {"x": axis, "y": axis}, box_fraction=0.3)
+    for name in ("x", "y"):
+        assert Decimal(new[name].lo) >= 1 and Decimal(new[name].hi) <= 2, new[name]
+
+
+def test_options_that_would_be_ignored_are_refused(tiny_store, tmp_path, capsys):
+    _refused(capsys, "run", QUICK, "--scheduler", "sync", "--workers", "3",
+             words=("workers", "local cluster"))
+    _refused(capsys, "animate", tiny_store, "--out", tmp_path / "z.gif", "--codec", "hevc",
+             words=("applies to video",))
+    _refused(capsys, "animate", tiny_store, "--out", tmp_path / "z.mp4", "--size",
+             "100000x100000", words=("at most 8192",))
+
+
+def test_outputs_in_missing_folders_are_refused_before_computing(tmp_path, tiny_store, capsys):
+    _refused(capsys, "run", QUICK, "--store", tmp_path / "s.zarr", *TINY[:-1], "--png",
+             tmp_path / "nowhere" / "x.png", words=("--png", "does not exist"))
+    assert not (tmp_path / "s.zarr").exists()
+    _refused(capsys, "render", tiny_store, "--out", tmp_path / "nowhere" / "x.png",
+             words=("--out",))
+
+
+def test_a_huge_level_is_refused_with_its_estimate(tmp_path, capsys):
+    line = _refused(capsys, "run", QUICK, "--store", tmp_path / "s.zarr", "--scheduler", "sync",
+                    "--set", "grid.resolution=1000000", words=("files allowed per level",))
+    assert "1,000,000,000,000 pixels in 61,042,969 tiles" in line and "--no-limits" in line
+    assert not (tmp_path / "s.zarr").exists()
+    status, out, _ = _main(capsys, "run", QUICK, "--set", "grid.resolution=1000000",
+                           "--dry-run")
+    assert status == 0 and "a run would be refused" in out
+
+
+def test_impossible_sizes_and_depths(tmp_path, tiny_store, capsys):
+    for decades in ("nan", "inf", "0"):
+        _refused(capsys, "dive", QUICK, "--decades", decades, "--store", tmp_path / "d.zarr",
+                 words=("--decades", "finite number > 0"))
+    _refused(capsys, "run", QUICK, "--store", tmp_path / "w.zarr", "--scheduler", "sync",
+             "--set", "model.width=100000", words=("of memory available",))
+    _refused(capsys, "render", tiny_store, "--out", tmp_path, words=("is a folder",))
+    assert not (tmp_path / "d.zarr").exists() and not (tmp_path / "w.zarr").exists()
+
+
+@pytest.mark.parametrize("where,words", [
+    (["--scheduler", "tcp://127.0.0.1:9"], ["does not answer"]),
+    (["--scheduler", "nonsense"], ["expected an address"]),
+    (["--scheduler-file", "{tmp}/none.json"], ["not found"]),
+    (["--scheduler-file", "{tmp}/stale.json"], ["does not answer", "stale"]),
+    (["--cluster", "{tmp}/pbs.toml"], ["'qsub' is not on PATH"]),
+])
+def test_nowhere_to_compute_is_one_line_within_seconds(tmp_path, capsys, where, words):
+    (tmp_path / "stale.json").write_text(json.dumps({"address": "tcp://127.0.0.1:9"}))
+    (tmp_path / "pbs.toml").write_text('system = "pbs"\n')
+    if "pbs.toml" in where[-1] and subprocess.run(["which", "qsub"]).returncode == 0:
+        pytest.skip("qsub is installed here")
+    where = [w.format(tmp=tmp_path) for w in where]
+    _refused(capsys, "run", QUICK, "--store", tmp_path / "s.zarr", *where, "--quiet",
+             words=words)
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_status_names_a_dead_driver(tiny_store, capsys):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    lock = {"host": os.uname().nodename, "pid": int(dead), "started": "earlier"}
+    (tiny_store / store.LOCK).write_text(json.dumps(lock))
+    try:
+        status, out, _ = _main(capsys, "status", tiny_store)
+    finally:
+        (tiny_store / store.LOCK).unlink()
+    assert status == 0 and f"driver pid {dead}" in out and "has exited" in out
+    assert "\nrunning:" not in out
+
+
+def test_a_reader_gone_away_is_not_an_error(tiny_store):
+    info = subprocess.Popen([sys.executable, "-m", "fractalsweep", "info", str(tiny_store),
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    info.stdout.close()  # as `| head` does once it has its lines
+    assert info.wait(timeout=120) == 0
+    assert info.stderr.read() == b""
+
+
+def test_ctrl_c_prints_one_line_and_keeps_the_lock_clean(tmp_path):
+    path = tmp_path / "s.zarr"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "fractalsweep", "run", str(QUICK), "--store", str(path),
+         "--set", "training.steps=3000", "--workers", "2", "--quiet", "--no-render"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not (path / "levels/0/tiles/c").exists():
+            time.sleep(0.1)  # until a first tile is finished: workers started and busy
+        os.killpg(run.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the whole group
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 130, err
+    assert [line for line in err.splitlines() if line.strip()] == [
+        ("fractalsweep: error: interrupted; finished tiles are kept, run the same command to "
+         "resume")]
+    assert not (path / store.LOCK).exists()
+
+
+# --- property-based: generated inputs ---------------------------------------------------
+
+PROPERTY = settings(max_examples=40, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow,
+                                           HealthCheck.function_scoped_fixture])
+SCALARS = st.one_of(
+    st.integers(-3, 6), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8), st.booleans())
+GARBAGE = st.recursive(SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "lo", "hi"]), inner,
+                                                 max_size=2)), max_leaves=4)
+BOUND = st.floats(1e-4, 1e7)
+# Per key: values a user would plausibly write (about half of them valid), and garbage.
+PLAUSIBLE = {
+    "model.width": st.integers(0, 6), "model.depth": st.integers(0, 3),
+    "model.activation": st.sampled_from(["tanh", "relu", "identity", "gelu"]),
+    "data.size": st.one_of(st.just("params"), st.integers(0, 20)),
+    "data.target_dim": st.integers(0, 3), "data.input_dim": st.one_of(st.just("width"),
+                                                                       st.integers(0, 4)),
+    "training.steps": st.integers(0, 8), "training.batch": st.one_of(st.just("full"),
+                                                                     st.integers(0, 5)),
+    "training.batch_seed": st.integers(-1, 2 ** 64), "training.optimizer": st.just("gd"),
+    "training.lr": st.floats(-10, 10), "x.kind": st.sampled_from(
+        ["lr", "lr_all", "offset", "init_offset", "momentum"]),
+    "x.layer": st.integers(-1, 3), "x.scale": st.sampled_from(["log", "linear", "ln"]),
+    "x.log10": st.lists(st.floats(-320, 320), min_size=1, max_size=3).map(sorted),
+    "y.lo": BOUND, "y.hi": BOUND, "grid.resolution": st.one_of(
+        st.integers(1, 6), st.lists(st.integers(1, 6), min_size=2, max_size=2)),
+    "dtype": st.sampled_from(["float32", "float64", "float16"]),
+    "scheme": st.sampled_from(["legacy", "default"]), "seed": st.integers(-1, 2 ** 64),
+    "name": st.text(max_size=6), "grid.tile": st.integers(1, 8), "nonsense.key": SCALARS,
+}
+ENTRY = st.one_of(*(st.tuples(st.just(key), st.one_of(values, values, GARBAGE))
+                    for key, values in PLAUSIBLE.items()))
+
+
+def _toml(value) -> str:
+    """A value as TOML text (for writing generated job files)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return {"nan": "nan", "inf": "inf", "-inf": "-inf"}.get(repr(value), repr(value))
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_toml, value)) + "]"
+    return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+
+
+CHEAP = ["--set", "grid.resolution=4", "--set", "training.steps=8"]
+
+
+def _runs_or_one_line(capsys, argv):
+    """The property: exit 0, or exit 2 with one line naming the problem; never a traceback."""
+    status, _, err = _main(capsys, *argv)
+    event(f"{argv[0]} exit {status}")  # --hypothesis-show-statistics counts both outcomes
+    if status != 0:
+        assert status == 2 and len(err) == 1 and err[0].startswith("fractalsweep: error: "), err
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    return tmp_path_factory.mktemp("generated")
+
+
+@PROPERTY
+@given(st.lists(ENTRY, max_size=4))
+def test_generated_job_files(capsys, scratch, entries):
+    tables: dict = {}
+    for key, value in entries:
+        section, _, name = key.rpartition(".")
+        tables.setdefault(section, {})[name] = value
+    lines = [f"{k} = {_toml(v)}" for k, v in tables.pop("", {}).items()]
+    for section, values in tables.items():
+        lines += [f"[{section}]", *(f"{k} = {_toml(v)}" for k, v in values.items())]
+    job = scratch / f"{uuid.uuid4().hex}.toml"
+    job.write_text("\n".join(lines) + "\n")
+    # the job as written, then computed for real (at a cheap size) where it is valid
+    _runs_or_one_line(capsys, ["run", job, "--dry-run"])
+    _runs_or_one_line(capsys, ["run", job, "--store", scratch / f"{job.stem}.zarr", *CHEAP,
+                               "--scheduler", "sync", "--quiet", "--no-render"])
+
+
+@PROPERTY
+@given(st.binary(max_size=64))
+def test_generated_bytes_as_a_job_file(capsys, scratch, data):
+    job = scratch / f"{uuid.uuid4().hex}.toml"
+    job.write_bytes(data)
+    _runs_or_one_line(capsys, ["run", job, "--dry-run"])
+
+
+@PROPERTY
+@given(st.lists(st.one_of(ENTRY.map(lambda e: f"{e[0]}={_toml(e[1])}"), st.text(max_size=12)),
+                max_size=3))
+def test_generated_set_values(capsys, scratch, settings_):
+    sets = [arg for item in settings_ for arg in ("--set", item)]
+    _runs_or_one_line(capsys, ["run", QUICK, *sets, "--dry-run"])
+    _runs_or_one_line(capsys, ["run", QUICK, "--store", scratch / f"{uuid.uuid4().hex}.zarr",
+                               *sets, *CHEAP, "--scheduler", "sync", "--quiet", "--no-render"])
+
+
+NUMBERS = st.one_of(
+    BOUND.map(repr), BOUND.map(repr), st.floats(-3, 6).map(repr),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-400, 400).map(lambda e: f"1e{e}"),
+    st.decimals(allow_nan=False, allow_infinity=False, places=30).map(str),
+    st.sampled_from(["0", "-1", "30", "300", "abc", "", "1e-3", "1000000"]))
+
+
+@PROPERTY
+@given(mode=st.sampled_from(["box", "centre", "auto"]), numbers=st.lists(NUMBERS, min_size=6,
+                                                                          max_size=6),
+       log10=st.booleans(), force=st.booleans(), preview=st.booleans())
+def test_generated_zoom_windows(capsys, tiny_store, mode, numbers, log10, force, preview):
+    how = {"box": ["--box", *numbers[:4]], "centre": ["--centre", *numbers[:2], "--width",
+                                                      numbers[2]],
+           "auto": ["--auto"]}[mode]
+    flags = ["--log10"] * log10 + ["--force"] * force + ["--float32-preview"] * preview
+    _runs_or_one_line(capsys, ["zoom", tiny_store, *how, *flags, "--resolution", "5",
+                               "--scheduler", "sync", "--quiet", "--no-render"])
+
+
+def test_a_store_made_by_the_properties_is_still_whole(tiny_store):
+    report = fs.open(str(tiny_store)).verify()
+    assert report.problems == [], report.problems
+    assert zarr.open_group(str(tiny_store), mode="r")["levels/0/tiles"][:].all()
+    assert resolve(fs.open(str(tiny_store)).config.to_dict()) == fs.open(str(tiny_store)).config
