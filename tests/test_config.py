@@ -31,8 +31,10 @@ def test_overrides_keep_every_digit():
     assert cfg.model.activation == "relu"
 
 
-def test_every_paper_job_resolves(job_dir):
-    for path in sorted((job_dir / "paper").glob("*.toml")) + [job_dir / "quickstart.toml"]:
+def test_every_job_resolves(job_dir):
+    jobs = sorted(p for p in job_dir.rglob("*.toml") if p.parent.name != "clusters")
+    assert len(jobs) >= 16
+    for path in jobs:
         cfg = resolve(tomllib.loads(path.read_text()))
         assert cfg.name == path.stem
 
