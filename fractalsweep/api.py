@@ -324,8 +324,9 @@ class Store:
         return [Level(self, i) for i in indices]
 
     def animate(self, out: str | Path, **options) -> dict:
-        """Export the zoom through the keyframe ladder as MP4 or GIF
-        (:func:`fractalsweep.animate.animate` lists the options)."""
+        """Export the zoom through the keyframe ladder, or with ``over="steps"`` a level's
+        score snapshots, as MP4 or GIF (:func:`fractalsweep.animate.animate` lists the
+        options)."""
         from .animate import animate
 
         self._require_intact()

@@ -28,6 +28,7 @@ LIFETIME_MARGIN_S = 600  # workers retire this long before the walltime, so no t
 CONNECT_TIMEOUT_S = 10  # a scheduler that does not answer within this is reported, not awaited
 SUBMIT = {"slurm": "sbatch", "pbs": "qsub"}  # the command each batch system submits jobs with
 WORKER_SETUP = "fractalsweep.worker_setup"  # preloaded by local workers: Ctrl-C is the driver's
+CORE_VARIABLE = "FRACTALSWEEP_CORE"  # the core a local CPU worker keeps to (worker_setup)
 
 
 def default_cache_dir() -> str:
@@ -36,7 +37,7 @@ def default_cache_dir() -> str:
 
 
 def worker_env(gpu: str | None, *, mem_fraction: float | None = None,
-               cache_dir: str | None = None) -> dict[str, str]:
+               cache_dir: str | None = None, core: int | None = None) -> dict[str, str]:
     """Environment of one worker process.
 
     Parameters
@@ -52,6 +53,9 @@ def worker_env(gpu: str | None, *, mem_fraction: float | None = None,
     cache_dir : str, optional
         Persistent compilation cache; the minimum compile time is 0 so that small kernels are
         cached too, and a node compiles each configuration once.
+    core : int, optional
+        The CPU core a local CPU worker is pinned to (``FRACTALSWEEP_CORE``, read by
+        :mod:`fractalsweep.worker_setup`).
     """
     env = {"JAX_COMPILATION_CACHE_DIR": cache_dir or default_cache_dir(),
            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
@@ -59,6 +63,8 @@ def worker_env(gpu: str | None, *, mem_fraction: float | None = None,
            "OMP_NUM_THREADS": "1"}
     if gpu is None:
         env.update({"JAX_PLATFORMS": "cpu", "XLA_FLAGS": CPU_XLA_FLAGS})
+        if core is not None:
+            env[CORE_VARIABLE] = str(core)
         return env
     env["CUDA_VISIBLE_DEVICES"] = gpu
     if mem_fraction is None:
@@ -102,9 +108,10 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
             "env": worker_env(g, mem_fraction=mem_fraction, cache_dir=cache_dir)}} for g in gpus}
     else:
         n = workers or os.cpu_count() or 1
+        cores = _cores_for(n)
         specs = {f"cpu-{i}": {"cls": Nanny, "options": {
             "nthreads": 1, "silence_logs": logging.ERROR, "preload": [WORKER_SETUP],
-            "env": worker_env(None, cache_dir=cache_dir)}}
+            "env": worker_env(None, cache_dir=cache_dir, core=cores[i])}}
             for i in range(n)}
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": dashboard_address,
                                                "host": "127.0.0.1"}}
@@ -114,6 +121,20 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
         warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
         return SpecCluster(workers=specs, scheduler=scheduler, name="fractalsweep",
                            silence_logs=logging.ERROR)
+
+
+def _cores_for(n: int) -> list[int | None]:
+    """A core of its own for each of ``n`` local CPU workers, or no pinning (None each) when
+    there are fewer cores than workers or the platform cannot pin.
+
+    XLA's CPU client runs a step's work on more than one thread even when told to use one,
+    so unpinned single-threaded workers, one per core, take turns on every core and lose a
+    quarter of their time to it (docs/performance.md, "The whole process").
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return [None] * n
+    allowed = sorted(os.sched_getaffinity(0))
+    return allowed[:n] if n <= len(allowed) else [None] * n
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,23 @@ Ctrl-C in a terminal reaches the whole process group, workers included. The driv
 handles it: it stops the cluster and prints one line, so a worker must not print a
 traceback of its own first. Ignoring SIGINT here, in the worker's main thread, does that;
 the driver's own handler is left alone, so Ctrl-C works at every moment of a run.
+
+A local CPU worker also keeps to the core it was given (``FRACTALSWEEP_CORE``,
+:func:`fractalsweep.cluster.local_cluster`): every thread it has now, and the ones they
+start later, which inherit it.
 """
 
+import os
 import signal
 
 
 def dask_setup(worker) -> None:
     """Called by ``distributed`` in the worker process before it takes tasks."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    core = os.environ.get("FRACTALSWEEP_CORE")
+    if core is not None:
+        for thread in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setaffinity(int(thread), {int(core)})
+            except ProcessLookupError:  # a thread that ended meanwhile
+                pass

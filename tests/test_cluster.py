@@ -108,3 +108,28 @@ def test_gpu_workers_get_tiles_of_at_least_a_gpu_call(job_dir):
     profile = job_dir / "clusters" / "slurm-gpu.toml"
     assert Execution(cluster=str(profile)).tile_for((4096, 4096)) == 128
     assert Execution(cluster=str(profile), tile=8).tile_for((64, 64)) == 8
+
+
+def test_local_cpu_workers_keep_to_a_core_each():
+    """Each worker's threads, those started before the preload and after it (XLA's, by the
+    task), run on one core, a different one per worker; more workers than cores: unpinned."""
+    def threads_cores():
+        import jax.numpy as jnp
+
+        jnp.ones(4).sum().block_until_ready()  # XLA's threads exist now
+        return sorted({frozenset(os.sched_getaffinity(int(t)))
+                       for t in os.listdir("/proc/self/task")}, key=sorted)
+
+    allowed = sorted(os.sched_getaffinity(0))
+    n = min(2, len(allowed))
+    with local_cluster(workers=n, dashboard_address=":0") as cluster, Client(cluster) as client:
+        names = client.run(lambda dask_worker: dask_worker.name)
+        cores = {names[address]: client.submit(threads_cores, workers=[address],
+                                               pure=False).result()
+                 for address in names}
+    assert {name: [sorted(c) for c in found] for name, found in cores.items()} == {
+        f"cpu-{i}": [[allowed[i]]] for i in range(n)}
+    with local_cluster(workers=len(allowed) + 1, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        assert all(sorted(a) == allowed for a in client.run(
+            lambda: os.sched_getaffinity(0)).values())
