@@ -2,7 +2,8 @@
 
 Run from the repository root, with the package installed:
 
-    python docs/scripts/paper_comparison.py [--outdir build/paper] [--workers 2]
+    python docs/scripts/paper_comparison.py --reference FIGURE.png [--outdir build/paper]
+        [--workers 2]
 
 For each experiment this runs
 
@@ -11,7 +12,9 @@ For each experiment this runs
 
 (a run resumes, so a second call only redraws), then writes
 docs/paper-comparison.png: one row per experiment, ours on the left, the
-paper's panel (cropped from ../shared/reference/paper-figure.png) on the right.
+paper's panel on the right, cropped from FIGURE.png: Figure 1 of Sohl-Dickstein,
+"The boundary of neural network trainability is fractal" (arXiv:2402.06184), saved as
+a 1033 x 1349 (width x height) PNG.
 """
 
 import argparse
@@ -26,9 +29,7 @@ from matplotlib.figure import Figure
 
 from fractalsweep.colour import to_rgb
 
-REFERENCE = Path("/work/shared/reference/paper-figure.png")
-
-# (job name, title, crop box of its panel in the reference image as
+# (job name, title, crop box of its panel in the paper's figure as
 # (row0, row1, col0, col1), inclusive-exclusive, in pixels).  The reference is
 # 1349 x 1033 (rows x cols), a 3 x 2 grid of panels.  Measured as the runs of
 # rows / columns holding more than 100 coloured (saturated) pixels: columns
@@ -46,12 +47,14 @@ EXPERIMENTS = [
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", required=True, type=Path,
+                        help="the paper's Figure 1 as a PNG (1033 x 1349 pixels)")
     parser.add_argument("--outdir", default="build/paper", help="where the stores go")
     parser.add_argument("--workers", default="2", help="local cluster worker processes")
     parser.add_argument("--output", default="docs/paper-comparison.png")
     args = parser.parse_args()
 
-    reference = mpimg.imread(REFERENCE)[..., :3]
+    reference = mpimg.imread(args.reference)[..., :3]
     fig = Figure(figsize=(7, 3.2 * len(EXPERIMENTS)))
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(EXPERIMENTS), 2)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a single-node SLURM cluster on this machine for tests/test_slurm.py (as root):
 # munge + slurmctld + slurmd from Debian's packages, controller and node on 127.0.0.1.
-# See /work/shared/docs/slurm-local.md for why each setting is there.
+# The comments below say why each setting is there.
 #
 # Installs the packages if missing, writes /etc/slurm/slurm.conf, starts the daemons, waits
 # until the node is idle and proves it with srun. Running it again while the cluster is up
