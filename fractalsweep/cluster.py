@@ -128,8 +128,8 @@ def _cores_for(n: int) -> list[int | None]:
     there are fewer cores than workers or the platform cannot pin.
 
     XLA's CPU client runs a step's work on more than one thread even when told to use one,
-    so unpinned single-threaded workers, one per core, take turns on every core and lose a
-    quarter of their time to it (docs/performance.md, "The whole process").
+    so unpinned single-threaded workers, one per core, take turns on every core and lose
+    about a tenth of a run to it (docs/performance.md, "The whole process").
     """
     if not hasattr(os, "sched_getaffinity"):
         return [None] * n

@@ -13,11 +13,13 @@ start later, which inherit it.
 import os
 import signal
 
+from .cluster import CORE_VARIABLE
+
 
 def dask_setup(worker) -> None:
     """Called by ``distributed`` in the worker process before it takes tasks."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    core = os.environ.get("FRACTALSWEEP_CORE")
+    core = os.environ.get(CORE_VARIABLE)
     if core is not None:
         for thread in os.listdir("/proc/self/task"):
             try:
