@@ -357,7 +357,7 @@ def snapshots_of(store_path, level: int) -> tuple[list[str], list[int]]:
     Raises
     ------
     AnimationError
-        If the level is not complete or holds no snapshot.
+        If the level is not complete or holds no snapshot before the last step.
     """
     root = store.open_root(str(store_path))
     lvl = store.open_level(root, level)
@@ -373,6 +373,9 @@ def snapshots_of(store_path, level: int) -> tuple[list[str], list[int]]:
     last = store.config_of(str(store_path)).training.steps
     if steps[-1] != last:
         arrays, steps = [*arrays, "score"], [*steps, last]
+    if len(steps) < 2:
+        raise AnimationError(f"level {level} holds one snapshot, at the last step ({last}); "
+                             "an animation over steps needs a snapshot before it")
     return arrays, steps
 
 

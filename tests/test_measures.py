@@ -312,6 +312,10 @@ def test_animation_over_steps_goes_through_the_snapshots(measured, tmp_path):
     with pytest.raises(ConfigError, match="no score snapshots"):
         list(render_frames(fs.run(JOB, tmp_path / "p.zarr", execution=SYNC,
                                   progress=False).path, over="steps"))
+    last_only = {**JOB, "measures": {"snapshots": [JOB["training"]["steps"]]}}
+    with pytest.raises(ConfigError, match="needs a snapshot before it"):
+        list(render_frames(fs.run(last_only, tmp_path / "l.zarr", execution=SYNC,
+                                  progress=False).path, over="steps"))
 
 
 def test_dimension_of_a_level_set_is_the_score_dimension_of_array_minus_value(measured):
