@@ -40,6 +40,7 @@ class Estimate:
     files: int
     disk_bytes: int
     memory_bytes: int
+    inputs_bytes: int = 0  # a new store's inputs, part of both
 
     def __str__(self) -> str:
         return (f"{self.pixels:,} pixels in {self.tiles:,} tiles: {self.files:,} files, about "
@@ -70,9 +71,9 @@ def estimate(resolution: tuple[int, int], tile: int | None, array_dtypes: list[s
     tiles = ty * tx
     per_pixel = sum(np.dtype(d).itemsize for d in array_dtypes)
     files = tiles * (len(array_dtypes) + PER_TILE_FILES) + tx + ty
-    disk = nx * ny * per_pixel + files * BLOCK  # uncompressed: an upper bound
+    disk = nx * ny * per_pixel + files * BLOCK + inputs_bytes  # uncompressed: an upper bound
     memory = max(nx * ny * 8 * READ_COPIES, 3 * inputs_bytes)
-    return Estimate(nx * ny, tiles, files, int(disk), int(memory))
+    return Estimate(nx * ny, tiles, files, int(disk), int(memory), int(inputs_bytes))
 
 
 def available_memory() -> int | None:
@@ -118,8 +119,11 @@ def check(what: str, path: str, est: Estimate, limits: bool = True) -> None:
     if memory is not None and est.memory_bytes > memory:
         reasons.append(f"more than the {_size(memory)} of memory available")
     if reasons:
-        raise LimitError(f"{what}: {est}; {' and '.join(reasons)}; use a lower resolution "
-                         "(or a larger --tile), or --no-limits if this is meant")
+        advice = ("draw fewer inputs (ensemble.seeds, data.size, the network's size)"
+                  if est.inputs_bytes and 3 * est.inputs_bytes >= est.memory_bytes
+                  else "use a lower resolution (or a larger --tile)")
+        raise LimitError(f"{what}: {est}; {' and '.join(reasons)}; {advice}, or --no-limits "
+                         "if this is meant")
 
 
 def level_estimate(cfg, resolution: tuple[int, int], tile: int | None,
@@ -133,10 +137,21 @@ def level_estimate(cfg, resolution: tuple[int, int], tile: int | None,
 
 
 def inputs_bytes(cfg) -> int:
-    """Bytes of a store's inputs: init weights, data and minibatch rows."""
+    """Bytes of a store's inputs: init weights, data and minibatch rows, and those of the
+    measures (docs/measures.md): the ensemble members' varied inputs and the Lyapunov
+    direction (one more set of weights).
+
+    >>> from fractalsweep.config import resolve
+    >>> plain = inputs_bytes(resolve({}))
+    >>> inputs_bytes(resolve({"ensemble": {"seeds": 3}})) - plain  # two more inits
+    4352
+    """
+    weights = cfg.n_params * 8
     data = cfg.n_data * (cfg.input_dim + cfg.data.target_dim) * 8
     batches = cfg.training.steps * (cfg.batch_size or 0) * 4
-    return cfg.n_params * 8 + data + batches
+    member = {"init": weights, "data": data, "both": weights + data}[cfg.ensemble.vary]
+    return (weights + data + batches + (cfg.ensemble.seeds - 1) * member
+            + cfg.measures.lyapunov * weights)
 
 
 def tiles_of(resolution: tuple[int, int], tile: int | None) -> int:

@@ -332,3 +332,25 @@ def test_dimension_of_a_level_set_is_the_score_dimension_of_array_minus_value(me
     r = cli("dimension", measured, "--levels", "0", "--method", "paper", "--level-set",
             "lyapunov=0.5")
     assert r.returncode == 0 and "level set lyapunov = 0.5" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("raw", [
+    {}, {"training": {"batch": 16}}, {"ensemble": {"seeds": 3}},
+    {"ensemble": {"seeds": 3, "vary": "data"}}, {"ensemble": {"seeds": 2, "vary": "both"}},
+    {"measures": {"lyapunov": True}, "ensemble": {"seeds": 2}},
+])
+def test_the_limits_count_every_input_a_store_draws(raw):
+    from fractalsweep.limits import inputs_bytes
+
+    cfg = config.resolve(raw)
+    assert inputs_bytes(cfg) == sum(a.nbytes for a in streams.draw(cfg).values())
+
+
+def test_an_ensemble_too_large_for_memory_is_refused_before_anything_is_drawn(tmp_path,
+                                                                               job_dir):
+    store = tmp_path / "big.zarr"
+    r = cli("run", job_dir / "quickstart.toml", "--set", "ensemble.seeds=100000000",
+            "--store", store)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "memory available" in r.stderr and "ensemble.seeds" in r.stderr
+    assert not store.exists()
