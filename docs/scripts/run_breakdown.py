@@ -25,35 +25,33 @@ import time
 
 JOB = "jobs/paper/tanh.toml"
 TINY = ["--set", "grid.resolution=16", "--set", "training.steps=1", "--quiet"]
-TRAINING = """
+SETUP = """
 import sys, time
 from fractalsweep import api, streams, systems
 from fractalsweep.grid import axis_values, flat_pixels
-n, steps = int(sys.argv[1]), int(sys.argv[2])
-cfg = api.job_config("jobs/paper/tanh.toml", [f"grid.resolution={n}", f"training.steps={steps}"])
+n, steps, job = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+cfg = api.job_config(job, [f"grid.resolution={n}", f"training.steps={steps}"])
 xs, ys = flat_pixels(axis_values(cfg.x, n, "float64"), axis_values(cfg.y, n, "float64"))
 arrays = streams.draw(cfg)
-systems.Training.compute(cfg, arrays, xs[:256], ys[:256], kernel="xla")
+
+def tile(i):  # the 16x16 tile from pixel i on, computed as a worker computes it
+    systems.Training.compute(cfg, arrays, xs[i:i + 256], ys[i:i + 256], kernel="xla")
+"""
+TRAINING = SETUP + """
+tile(0)
 cpu, wall = time.process_time(), time.perf_counter()
 for i in range(0, xs.size, 256):
-    systems.Training.compute(cfg, arrays, xs[i:i + 256], ys[i:i + 256], kernel="xla")
+    tile(i)
 print(time.process_time() - cpu, time.perf_counter() - wall)
 """
-FIRST_TILE = """
-import time
-from fractalsweep import api, streams, systems
-from fractalsweep.grid import axis_values, flat_pixels
-cfg = api.job_config("jobs/paper/tanh.toml", ["grid.resolution=128", "training.steps=500"])
-xs, ys = flat_pixels(axis_values(cfg.x, 128, "float64"), axis_values(cfg.y, 128, "float64"))
-arrays = streams.draw(cfg)
+FIRST_TILE = SETUP + """
 times = []
-for part in (slice(0, 256), slice(256, 512)):
+for i in (0, 256):
     start = time.perf_counter()
-    systems.Training.compute(cfg, arrays, xs[part], ys[part], kernel="xla")
+    tile(i)
     times.append(time.perf_counter() - start)
 print(times[0] - times[1])
 """
-
 
 def best(repeats: int, measure) -> float:
     return min(measure() for _ in range(repeats))
@@ -93,7 +91,7 @@ def in_worker_env(code: str, *args: str, cache: str | None = None, pin: bool = T
 
 
 def compile_seconds(cache: str) -> float:
-    return float(in_worker_env(FIRST_TILE, cache=cache))
+    return float(in_worker_env(FIRST_TILE, "128", "500", JOB, cache=cache))
 
 
 def main() -> None:
@@ -108,7 +106,7 @@ def main() -> None:
     print("| training alone, one process | CPU s | wall s | net-steps per CPU-s |\n|---|---|---|---|")
     for name, pin in (("pinned to one core", True), ("free to use every core", False)):
         cpu, wall = map(float, in_worker_env(TRAINING, str(args.resolution), str(args.steps),
-                                             pin=pin).split())
+                                             JOB, pin=pin).split())
         print(f"| {name} | {cpu:.1f} | {wall:.1f} | {work / cpu:,.0f} |")
     print(f"\nfixed costs, best of {n}\n")
     print("| what | seconds |\n|---|---|")
