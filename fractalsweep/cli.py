@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from . import api
+from .cluster import use_compile_cache
 from .errors import ConfigError, SweepError
 from .execution import Execution
 
@@ -617,6 +618,7 @@ def _terminated(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    use_compile_cache()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
     try:

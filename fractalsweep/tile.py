@@ -19,14 +19,17 @@ import numpy as np
 
 from . import store
 from .grid import flat_pixels
+from .kernel import COMPILER_OPTIONS
 from .systems import system_of
 
 
 def _device() -> dict:
     device = jax.devices()[0]
     return {"platform": device.platform, "device_kind": device.device_kind,
-            "device": str(device), "jax": jax.__version__, "jaxlib": version("jaxlib"),
-            "xla_flags": os.environ.get("XLA_FLAGS", ""), "host": socket.gethostname(),
+            "device": str(device), "fractalsweep": version("fractalsweep"),
+            "jax": jax.__version__, "jaxlib": version("jaxlib"),
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "xla_options": COMPILER_OPTIONS.get(device.platform, {}), "host": socket.gethostname(),
             "pid": os.getpid()}
 
 
@@ -51,7 +54,7 @@ def compute_tile(path: str, level: int, index: tuple[int, int], run: str | None 
         The tile's provenance record (also stored): ``level``, ``tile``, ``pixels``,
         ``computed``, ``converged``, ``diverged``, ``min``, ``max``, ``seconds`` (kernel time,
         including a first compile), ``finished``, ``run``, ``dtype``, and the device,
-        versions, XLA flags and host.
+        versions, XLA flags, the kernel's XLA options and host.
     """
     job_cfg, arrays = store.read_inputs(path)
     lvl = store.open_level(store.open_root(path, mode="r+"), level)

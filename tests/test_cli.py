@@ -1,6 +1,7 @@
 """The command line, run as a user would: real processes, real files, exit codes."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -128,3 +129,28 @@ def test_version():
 
     r = cli("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"fractalsweep {version('fractalsweep')}"
+
+
+def test_the_command_uses_the_compilation_cache_unless_told_otherwise(tmp_path, job_dir):
+    """The CLI process compiles from the workers' cache (default under $TMPDIR); an
+    environment naming JAX's own cache directory is obeyed instead."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+
+    def run(name, **extra):
+        result = subprocess.run(
+            [sys.executable, "-m", "fractalsweep", "run", str(job_dir / "quickstart.toml"),
+             "--store", str(tmp_path / name), "--scheduler", "sync", "--no-render", *SMALL],
+            env={**env, **extra}, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+
+    def entries(folder):
+        return sorted(p.name for p in folder.rglob("*") if p.is_file())
+
+    run("a.zarr", TMPDIR=str(tmp_path))
+    first = entries(tmp_path / "fractalsweep-jax-cache")
+    assert first, "nothing was cached"
+    run("b.zarr", TMPDIR=str(tmp_path))
+    assert entries(tmp_path / "fractalsweep-jax-cache") == first, "compiled again"
+    run("c.zarr", TMPDIR=str(tmp_path), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "own"),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    assert entries(tmp_path / "own") and entries(tmp_path / "fractalsweep-jax-cache") == first

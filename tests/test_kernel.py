@@ -1,6 +1,9 @@
 """The XLA kernel against the plain NumPy reference (tests/reference.py); the contract both
 kernels keep (the fused kernel's own comparisons are in test_fused.py)."""
 
+import os
+import subprocess
+import sys
 from functools import partial
 
 import jax
@@ -246,3 +249,25 @@ def test_one_compile_per_config(backend):
     compile_group = fused.compile_kernel if backend == "pallas" else kernel.compile_kernel
     compiled = compile_group(kernel.kernel_config(cfg), True)
     assert compiled._cache_size() == 1
+
+
+def test_a_process_s_xla_flags_do_not_change_the_bits(tmp_path):
+    """The kernel carries its own XLA options (``kernel.COMPILER_OPTIONS``): a process told
+    otherwise through ``XLA_FLAGS`` (a worker, a notebook, a test run) computes the same bits."""
+    job = {"training": {"steps": 60}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]}}
+    script = f"""
+import sys, numpy as np
+from fractalsweep import config, kernel, streams
+cfg = config.resolve({job!r})
+xs, ys = 10 ** np.random.default_rng(0).uniform(-1, 4, (2, 64))
+out = kernel.train(cfg, streams.draw(cfg), xs, ys)
+np.save(sys.argv[1], out["score"])
+"""
+    scores = []
+    for name, flags in (("256", "--xla_cpu_prefer_vector_width=256"),
+                        ("512", "--xla_cpu_prefer_vector_width=512"), ("none", "")):
+        path = tmp_path / f"{name}.npy"
+        env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
+        subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True)
+        scores.append(np.load(path))
+    assert all(s.tobytes() == scores[0].tobytes() for s in scores[1:])
