@@ -299,4 +299,4 @@ def compile_kernel(cfg, early_exit: bool = True):
     Call it with float64 enabled (``jax.enable_x64``).
     """
     return jax.jit(make_group_run(cfg, early_exit),
-                   compiler_options=COMPILER_OPTIONS.get(jax.default_backend()))
+                   compiler_options=COMPILER_OPTIONS.get(jax.devices()[0].platform))
