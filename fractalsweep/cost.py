@@ -2,7 +2,8 @@
 worker-hours.
 
 Worker-hours scale a measured rate (a cluster profile's ``net_steps_per_second``, else the
-last ``fractalsweep bench`` on this machine) by the floating-point work of one network-step
+last ``fractalsweep bench`` on this machine; for GPU workers, when that bench ran on a CPU,
+the GPU measurement of docs/performance.md) by the floating-point work of one network-step
 of this config against that of the network the rate was measured on, so a wider, deeper or
 minibatch network is estimated from its actual size; double-double costs a measured factor
 more (docs/precision.md).
@@ -22,6 +23,11 @@ __all__ = ["DOUBLE_DOUBLE_COST", "estimate", "flops_per_net_step", "network_byte
 
 DOUBLE_DOUBLE_COST = 170  # double-double / float64 time per network-step, measured (docs)
 ACTIVATION_FLOPS = 20  # a transcendental activation, in multiply-adds (XLA's rational tanh)
+# Net-steps/s of the baseline network on one GPU, by kernel and dtype, measured on a lent
+# NVIDIA H200 (docs/performance.md, "GPU"): what a GPU profile's estimate scales from when
+# neither the profile nor a `fractalsweep bench` on a GPU gives a rate.
+GPU_REFERENCE = ("NVIDIA H200", {("pallas", "float64"): 26.6e6, ("pallas", "float32"): 43.3e6,
+                                 ("xla", "float64"): 14.6e6, ("xla", "float32"): 28.6e6})
 
 
 def flops_per_net_step(cfg: SweepConfig) -> float:
@@ -132,19 +138,33 @@ def _rate(cfg, profile, saved) -> tuple[float | None, str]:
     """Network-steps per second of ``cfg`` per worker, and where the figure comes from."""
     if profile is not None and profile.net_steps_per_second:
         return profile.net_steps_per_second, "the profile's net_steps_per_second"
+    source = "the last 'fractalsweep bench'"
+    if profile is not None and profile.gpus_per_job and (saved is None
+                                                         or "cpu" in saved[1].lower()):
+        saved, source = _gpu_reference(cfg), "the GPU measurement of docs/performance.md"
     if saved is None:
         return None, ("run 'fractalsweep bench' on a worker, or set net_steps_per_second in "
                       "the profile")
     rate, device, flops = saved
     scale = flops / flops_per_net_step(cfg)
-    note = (f"the last 'fractalsweep bench', {rate:,.3g} net-steps/s on {device}, scaled by "
-            f"flop per net-step ({scale:.3g}x)")
+    note = (f"{source}, {rate:,.3g} net-steps/s on {device}, scaled by flop per net-step "
+            f"({scale:.3g}x)")
     if cfg.dtype == DOUBLE_DOUBLE:
         scale /= DOUBLE_DOUBLE_COST
         note += f" and 1/{DOUBLE_DOUBLE_COST} for double-double"
-    if profile is not None and profile.gpus_per_job and "cpu" in device.lower():
-        note += "; measured on a CPU, not on the profile's GPUs"
     return rate * scale, note
+
+
+def _gpu_reference(cfg) -> tuple[float, str, float]:
+    """:data:`GPU_REFERENCE`'s rate for the kernel a GPU would train ``cfg`` with, as
+    ``(rate, device, flop per net-step of the network measured)``."""
+    from . import fused
+    from .config import resolve
+
+    device, rates = GPU_REFERENCE
+    dtype = "float64" if cfg.dtype == DOUBLE_DOUBLE else cfg.dtype
+    kernel = fused.select(cfg, "auto", platform="gpu")
+    return rates[kernel, dtype], f"{device}, {kernel} kernel", flops_per_net_step(resolve({}))
 
 
 def _machine_memory() -> float:

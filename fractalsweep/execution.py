@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass
 from typing import Self
@@ -123,10 +124,13 @@ class Execution:
 
     def tile_for(self, resolution: tuple[int, int]) -> int:
         """The tile side of a new level: the one given, else the automatic one for these
-        workers (:func:`fractalsweep.grid.auto_tile`: at least 64 on GPUs)."""
+        workers (:func:`fractalsweep.grid.auto_tile`; on GPUs a tile holds one call's
+        networks, ``kernel.GROUP["gpu"]``)."""
         from .grid import auto_tile
+        from .kernel import GROUP
 
-        return self.tile or auto_tile(*resolution, smallest=64 if self.on_gpus else 16)
+        smallest = math.isqrt(GROUP["gpu"]) if self.on_gpus else 16
+        return self.tile or auto_tile(*resolution, smallest=smallest)
 
     def replace(self, **changes) -> Execution:
         """A copy with some fields changed."""

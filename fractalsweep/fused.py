@@ -2,14 +2,15 @@
 
 A Pallas kernel (``jax.experimental.pallas``, Triton backend on NVIDIA GPUs) that computes
 what the XLA kernel (:mod:`fractalsweep.kernel`) computes, organised for a GPU: a grid of
-programs, each training a block of :data:`BLOCK` networks from init to score without
-leaving the kernel. A program reads its networks' hyperparameters and the shared init once,
-carries its networks' weights through the training loop as loop values (registers, on a
-GPU, if they fit), reduces the loss sequence to the score online (:mod:`fractalsweep.score`,
-reused as is) and writes only the per-network outputs. The shared data are read chunk by
-chunk at every step (from the GPU's caches after the first step, presumably: the Pallas
-Triton backend offers no explicit shared-memory staging). A block whose networks all have
-NaN parameters stops training early, exactly as the XLA kernel's groups do.
+programs, each training a block of networks (:data:`BLOCK` per dtype) from init to score
+without leaving the kernel. A program reads its networks' hyperparameters and the shared
+init once, carries its networks' weights through the training loop as loop values
+(registers, on a GPU, if they fit), reduces the loss sequence to the score online
+(:mod:`fractalsweep.score`, reused as is) and writes only the per-network outputs. The
+shared data are read chunk by chunk at every step (from the GPU's caches after the first
+step, presumably: the Pallas Triton backend offers no explicit shared-memory staging). A
+block whose networks all have NaN parameters stops training early, exactly as the XLA
+kernel's groups do.
 
 Layout of a block (feature-major like the XLA kernel, ``B`` networks, ``h`` hidden units,
 ``d`` inputs): the first layer is ``w0`` ``(B, h, d)``, the output layer ``w1`` ``(B, h)``,
@@ -25,10 +26,10 @@ plain offset: no gather runs in the training loop.
 Every operation of the kernel body is one the Triton lowering has a rule for (2-D dots with
 power-of-two sides of at least 16, element-wise operations, max/min/sum reductions,
 reshapes, loops): the same code lowers to Triton IR for a GPU (tested without one) and runs
-in Pallas interpret mode elsewhere; :func:`interpret_here` decides by platform. The dots ask for
-``Precision.HIGHEST``: on float32 the Triton backend would otherwise use TF32 inputs.
-GPU performance and GPU compilation are unmeasured: no GPU was available when this was
-written (docs/kernel.md).
+in Pallas interpret mode elsewhere; :func:`interpret_here` decides by platform. Like the XLA
+kernel it is traced with full-precision matrix products (:func:`models.full_precision`): on
+float32 the Triton backend would otherwise use TF32 inputs. On an H200 it compiles, agrees
+with the XLA kernel and runs at 1.7x its rate in float64 (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -45,14 +46,17 @@ from . import score
 from .axes import Hyper, hyper_for
 from .errors import ConfigError
 from .execution import KERNELS
-from .models import ACTIVATIONS, MLP
+from .models import ACTIVATIONS, MLP, full_precision
 
-BLOCK = 8  # networks per program: B * h = 128 rows for the baseline; a guess, unmeasured
+# Networks per program, by dtype, the fastest measured on an H200 (docs/performance.md):
+# float64 2 (26.6M net-steps/s against 18.3M with 8), float32 8 (43.7M against 18.4M
+# with 2).
+BLOCK = {"float64": 2, "float32": 8}
 CHUNK = 16  # examples per inner iteration: the smallest side a Triton dot takes
 ACTIVATIONS_TESTED = ("tanh", "relu", "identity")  # the activations tests compare
 OUTPUTS = ("score", "first_nonfinite", "final_loss")  # kernel.outputs, in the kernel's order
-PRECISION = lax.Precision.HIGHEST
 LAYOUT = ((1, 2), (1,))  # per layer: the axes a per-network value is expanded over
+NUM_WARPS = 4  # warps per program on a GPU: Triton's default; 2 and 8 measured no faster
 
 
 def _power_of_two(n: int) -> bool:
@@ -64,15 +68,16 @@ def unsupported(cfg) -> str | None:
 
     The kernel is written for the paper's family: two mean-field layers without biases, one
     output, plain gradient descent without weight decay on the random-regression task, the
-    activations its tests cover. Triton tensors
-    have power-of-two sides and its dots at least 16 of them, so the hidden and input widths
-    must be powers of two with ``BLOCK * width >= 16`` and ``input_dim >= 16`` (padding them
-    is not exact once weights are infinite). Every axis kind, data size, batch size and
-    dtype is supported; the per-run measures (snapshots, the Lyapunov twin) are not, and
-    an ensemble's members are plain runs it can train.
+    activations its tests cover, float64 or float32. Triton tensors have power-of-two sides
+    and its dots at least 16 of them, so the hidden and input widths must be powers of two
+    with ``block * width >= 16`` and ``input_dim >= 16`` (padding them is not exact once
+    weights are infinite). Every axis kind, data size and batch size is supported; the
+    per-run measures (snapshots, the Lyapunov twin) are not, and an ensemble's members are
+    plain runs it can train.
     """
-    width, min_width = cfg.model.width, -(-16 // BLOCK)
+    width, min_width = cfg.model.width, -(-16 // BLOCK.get(cfg.dtype, 1))
     checks = (
+        (cfg.dtype in BLOCK, f"dtype = {cfg.dtype!r}"),
         (cfg.model.depth == 2, f"model.depth = {cfg.model.depth} (only 2)"),
         (cfg.model.parameterization == "mean_field",
          f"model.parameterization = {cfg.model.parameterization!r}"),
@@ -120,6 +125,11 @@ def select(cfg, backend: str = "auto", platform: str | None = None) -> str:
         return backend
     platform = platform or jax.devices()[0].platform
     return "pallas" if platform == "gpu" and why is None else "xla"
+
+
+def block(dtype) -> int:
+    """Networks per program for ``dtype`` (:data:`BLOCK`)."""
+    return BLOCK[jnp.dtype(dtype).name]
 
 
 def interpret_here() -> bool:
@@ -170,7 +180,7 @@ def forward(model: MLP, params, xc, valid=None):
     s0, s1 = model.scales()
     w0, w1 = params
     b, h, d = w0.shape
-    z = lax.dot_general(w0.reshape(b * h, d), xc, (((1,), (1,)), ((), ())), precision=PRECISION)
+    z = lax.dot_general(w0.reshape(b * h, d), xc, (((1,), (1,)), ((), ())))
     u = s0 * z.reshape(b, h, -1)
     a = _masked(act.fn(u), valid)
     return u, a, s1 * jnp.sum(w1[:, :, None] * a, axis=1)
@@ -189,7 +199,7 @@ def backward(model: MLP, params, xc, u, a, g, valid=None) -> tuple:
     b, h, d = w0.shape
     gw1 = jnp.sum(g[:, None, :] * a, axis=2)
     g0 = _masked((s1 * w1)[:, :, None] * g[:, None, :] * act.grad(u, a), valid)
-    gw0 = jnp.dot(g0.reshape(b * h, -1), xc, precision=PRECISION).reshape(b, h, d)
+    gw0 = jnp.dot(g0.reshape(b * h, -1), xc).reshape(b, h, d)
     return gw0, gw1
 
 
@@ -320,7 +330,8 @@ def shared_inputs(weights, data, batch_idx) -> list:
     """
     w0, w1 = (w.T for w in weights)
     x, y = data["xt"].T, data["yt"][0]
-    arrays = [jnp.broadcast_to(w0, (BLOCK, *w0.shape)), jnp.broadcast_to(w1, (BLOCK, w1.size)),
+    b = block(x.dtype)
+    arrays = [jnp.broadcast_to(w0, (b, *w0.shape)), jnp.broadcast_to(w1, (b, w1.size)),
               _pad(x, 0), _pad(y, 0)]
     if batch_idx is not None:
         arrays += [_pad(x[batch_idx], 1), _pad(y[batch_idx], 1)]
@@ -328,22 +339,22 @@ def shared_inputs(weights, data, batch_idx) -> list:
 
 
 def launch(cfg, early_exit: bool, xs, ys, arrays, interpret: bool):
-    """The ``pallas_call`` over ``xs.size / BLOCK`` programs; returns the outputs' arrays.
+    """The ``pallas_call`` over ``xs.size / block`` programs; returns the outputs' arrays.
 
     Triton compiler parameters select the Triton backend (Pallas' default GPU backend is
-    Mosaic GPU); num_warps is Triton's default, not tuned.
+    Mosaic GPU), with :data:`NUM_WARPS` warps per program.
     """
-    n, dtype = xs.size, xs.dtype
-    per_net = pl.BlockSpec((BLOCK,), lambda i: (i,))
+    n, dtype, b = xs.size, xs.dtype, block(xs.dtype)
+    per_net = pl.BlockSpec((b,), lambda i: (i,))
     whole = [pl.BlockSpec(a.shape, lambda i, nd=a.ndim: (0,) * nd) for a in arrays]
     return pl.pallas_call(
         partial(_kernel, cfg, early_exit),
         out_shape=[jax.ShapeDtypeStruct((n,), t) for t in (dtype, jnp.int32, dtype)],
-        grid=(n // BLOCK,),
+        grid=(n // b,),
         in_specs=[per_net, per_net, *whole],
         out_specs=[per_net] * len(OUTPUTS),
         interpret=interpret,
-        compiler_params=pltriton.CompilerParams(num_warps=4),
+        compiler_params=pltriton.CompilerParams(num_warps=NUM_WARPS),
         name="fractalsweep_fused",
     )(xs, ys, *arrays)
 
@@ -359,7 +370,7 @@ def make_run(cfg, early_exit: bool = True, interpret: bool | None = None):
     interpret = interpret_here() if interpret is None else interpret
 
     def run(xs, ys, weights, data, batch_idx):
-        n, pad = xs.size, -xs.size % BLOCK
+        n, pad = xs.size, -xs.size % block(xs.dtype)
         xs, ys = (jnp.concatenate([v, jnp.full(pad, v[0], v.dtype)]) for v in (xs, ys))
         out = launch(cfg, early_exit, xs, ys, shared_inputs(weights, data, batch_idx),
                      interpret)
@@ -372,4 +383,4 @@ def make_run(cfg, early_exit: bool = True, interpret: bool | None = None):
 def compile_kernel(cfg, early_exit: bool = True):
     """The jitted fused kernel for a config (cached per process), like
     :func:`kernel.compile_kernel`; call it with float64 enabled."""
-    return jax.jit(make_run(cfg, early_exit))
+    return jax.jit(full_precision(make_run(cfg, early_exit)))

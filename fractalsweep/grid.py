@@ -113,12 +113,12 @@ def auto_tile(nx: int, ny: int, smallest: int = 16) -> int:
 
     About 64 tiles per level, so that the tiles keep every worker of a cluster busy to the
     end (a tile is the unit of scheduling), while a 4096 x 4096 keyframe is still only 1024
-    tiles (a tile is one chunk file per array). GPU workers train thousands of networks per
-    call, so for them a tile is at least 64 x 64 (``smallest``): a smaller one would pay for
-    a whole call's worth of padding.
+    tiles (a tile is one chunk file per array). GPU workers train 16384 networks per call,
+    so for them a tile is 128 x 128 (``smallest``): a smaller one would pay for the rest of
+    the call in padding.
 
-    >>> auto_tile(64, 64), auto_tile(256, 256), auto_tile(4096, 4096), auto_tile(64, 64, 64)
-    (16, 32, 128, 64)
+    >>> auto_tile(64, 64), auto_tile(256, 256), auto_tile(4096, 4096), auto_tile(64, 64, 128)
+    (16, 32, 128, 128)
     """
     side = math.sqrt(nx * ny / 64)
     return int(min(max(2 ** round(math.log2(max(side, 1))), smallest), 128))

@@ -30,14 +30,14 @@ import numpy as np
 from . import fused, lyapunov, optimizers, score
 from .axes import hyper_for
 from .config import EnsembleConfig
-from .models import MLP
+from .models import MLP, full_precision
 from .streams import LYAPUNOV
 from .tasks import TASKS
 
-# Networks per jitted call, by platform: measured on CPU (docs/performance.md); the GPU
-# figure follows the design (one batched computation over thousands of networks per step)
-# and is not measured yet.
-GROUP = {"cpu": 64, "gpu": 4096}
+# Networks per jitted call, by platform (docs/performance.md). On a GPU a call of 16384
+# ran the XLA kernel 14% faster than one of 4096 and the fused kernel 4% (65536: 5% and 1%
+# more), and a GPU tile is 128 x 128 pixels, one such call (grid.auto_tile).
+GROUP = {"cpu": 64, "gpu": 16384}
 # XLA options of the compiled kernel, by platform. 512-bit vectors make the CPU kernel 4%
 # faster (docs/performance.md); given here, not through XLA_FLAGS, every process that
 # compiles the kernel (workers, --scheduler sync, the explorer, tests) computes the same bits.
@@ -249,9 +249,9 @@ def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
     backend : {"auto", "xla", "pallas"}
         Which kernel trains the groups (:func:`fused.select`): ``auto`` takes the fused
         Pallas kernel on a GPU for a config it supports, else this module's XLA kernel;
-        ``pallas`` on another platform runs it in interpret mode (for tests). The fused
-        kernel has not run on a GPU yet (docs/kernel.md): should it fail there, ``auto``
-        warns and trains with the XLA kernel instead.
+        ``pallas`` on another platform runs it in interpret mode (for tests). Should the
+        fused kernel fail on a device (another GPU or Triton version than the one it was
+        measured on, docs/kernel.md), ``auto`` warns and trains with the XLA kernel.
 
     The pixels are trained ``group`` at a time, the last group padded with copies of the
     first pixel; the calls are dispatched asynchronously and collected at the end.
@@ -296,7 +296,8 @@ def compile_kernel(cfg, early_exit: bool = True):
     ``run(xs, ys, weights, data, batch_idx)`` trains one network per entry of ``xs``,
     ``ys`` and returns ``score``, ``first_nonfinite`` and ``final_loss`` for each. jit
     compiles it once per group size it is called with; :func:`train` always uses one.
-    Call it with float64 enabled (``jax.enable_x64``).
+    Call it with float64 enabled (``jax.enable_x64``). Its matrix products run at full
+    precision (:func:`models.full_precision`), also float32 on a GPU.
     """
-    return jax.jit(make_group_run(cfg, early_exit),
+    return jax.jit(full_precision(make_group_run(cfg, early_exit)),
                    compiler_options=COMPILER_OPTIONS.get(jax.devices()[0].platform))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 from typing import NamedTuple
 
 import jax
@@ -35,6 +36,23 @@ import jax.numpy as jnp
 import numpy as np
 
 SQRT2 = 2.0**0.5
+
+
+# The precision of every matrix product in the kernels: on a GPU, XLA and Triton would
+# otherwise feed float32 products to the tensor cores as TF32 (about three significant
+# digits). A CPU computes float32 and float64 products in full either way.
+MATMUL_PRECISION = "highest"
+
+
+def full_precision(fn):
+    """``fn`` traced with every matrix product at :data:`MATMUL_PRECISION` (wrap it before
+    ``jax.jit``)."""
+    @wraps(fn)
+    def traced(*args, **kwargs):
+        with jax.default_matmul_precision(MATMUL_PRECISION):
+            return fn(*args, **kwargs)
+
+    return traced
 
 
 @dataclass(frozen=True)

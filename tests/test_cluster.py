@@ -8,7 +8,7 @@ import zarr
 from distributed import Client, LocalCluster
 
 import fractalsweep as fs
-from fractalsweep import Execution
+from fractalsweep import Execution, kernel
 from fractalsweep.cluster import local_cluster, worker_env
 from fractalsweep.config import resolve
 
@@ -101,12 +101,14 @@ def test_store_at_a_url(tmp_path):
 
 
 def test_gpu_workers_get_tiles_of_at_least_a_gpu_call(job_dir):
-    """A GPU trains thousands of networks per call: its tiles are 64 x 64 or more."""
+    """A GPU trains 16384 networks per call: its tiles hold one call, 128 x 128 pixels."""
+    assert kernel.GROUP["gpu"] == 128 * 128
     assert Execution(scheduler="sync").tile_for((64, 64)) == 16
     assert Execution(workers=2, gpus=()).tile_for((64, 64)) == 16
-    assert Execution(gpus=("0",)).on_gpus and Execution(gpus=("0",)).tile_for((64, 64)) == 64
+    assert Execution(gpus=("0",)).on_gpus and Execution(gpus=("0",)).tile_for((64, 64)) == 128
     profile = job_dir / "clusters" / "slurm-gpu.toml"
     assert Execution(cluster=str(profile)).tile_for((4096, 4096)) == 128
+    assert Execution(cluster=str(profile)).tile_for((256, 256)) == 128
     assert Execution(cluster=str(profile), tile=8).tile_for((64, 64)) == 8
 
 

@@ -50,3 +50,22 @@ def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
     assert f"at {rate:,.3g} net-steps/s" in wide and "scaled by flop per net-step" in wide
     dd = cost.estimate(resolve({**job, "dtype": "double-double"}), *where)[-2]
     assert f"1/{cost.DOUBLE_DOUBLE_COST} for double-double" in dd
+
+
+def test_gpu_estimates_scale_from_the_gpu_measurement(tmp_path, monkeypatch, job_dir):
+    """A GPU profile without its own rate, on a machine whose bench ran on a CPU (or never),
+    is estimated from the recorded GPU rate of the kernel a GPU would use, not a CPU's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    gpus = Execution(cluster=str(job_dir / "clusters" / "slurm-gpu.toml"))
+    job = {"grid": {"resolution": 128}, "training": {"steps": 1000}}
+    device, rates = cost.GPU_REFERENCE
+    for extra, kernel in (({}, "pallas"), ({"model": {"depth": 3}}, "xla"),
+                          ({"dtype": "float32"}, "pallas")):
+        cfg = resolve({**job, **extra})
+        line = next(x for x in cost.estimate(cfg, str(tmp_path / "s.zarr"), gpus)
+                    if x.startswith("estimated GPU-hours"))
+        rate = rates[kernel, cfg.dtype] * cost.flops_per_net_step(resolve({})) \
+            / cost.flops_per_net_step(cfg)
+        hours = 128 * 128 * 1000 / rate / 3600
+        assert line.startswith(f"estimated GPU-hours: {hours:.3g} at {rate:,.3g}"), line
+        assert f"on {device}, {kernel} kernel" in line

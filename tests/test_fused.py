@@ -138,7 +138,7 @@ def test_the_kernel_lowers_to_triton(dtype, data):
                           "dtype": dtype})
     with jax.enable_x64(True):
         inputs = kernel.prepare(cfg, streams.draw(cfg))
-        xs = jnp.ones(2 * fused.BLOCK, dtype)
+        xs = jnp.ones(2 * fused.block(dtype), dtype)
         run = jax.jit(fused.make_run(cfg, interpret=False))
         text = run.trace(xs, xs, *inputs).lower(lowering_platforms=("cuda",)).as_text()
     assert "__gpu$xla.gpu.triton" in text

@@ -251,6 +251,37 @@ def test_one_compile_per_config(backend):
     assert compiled._cache_size() == 1
 
 
+def _dot_precisions(jaxpr):
+    """The precision of every matrix product in ``jaxpr`` and the jaxprs inside it (loop
+    bodies, the Pallas kernel's body)."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            yield eqn.params["precision"]
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, tuple | list) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    yield from _dot_precisions(inner)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_matrix_product_runs_at_full_precision(backend, dtype):
+    """On a GPU a float32 product at the default precision would run as TF32 (about three
+    digits): both kernels' compiled functions ask for the highest precision in every product,
+    whatever the caller's default."""
+    cfg = kernel.kernel_config(config.resolve({"dtype": dtype, "training": {"steps": 3}}))
+    compile_group = fused.compile_kernel if backend == "pallas" else kernel.compile_kernel
+    xs = np.full(8, 2.0, dtype)
+    with jax.enable_x64(True), jax.default_matmul_precision("bfloat16"):
+        inputs = kernel.prepare(cfg, streams.draw(cfg))
+        jaxpr = compile_group(cfg).trace(xs, xs, *inputs).jaxpr
+    precisions = list(_dot_precisions(jaxpr.jaxpr))
+    assert len(precisions) >= 2
+    highest = (jax.lax.Precision.HIGHEST,) * 2
+    assert all(p == highest for p in precisions), precisions
+
+
 def test_a_process_s_xla_flags_do_not_change_the_bits(tmp_path):
     """The kernel carries its own XLA options (``kernel.COMPILER_OPTIONS``): a process told
     otherwise through ``XLA_FLAGS`` (a worker, a notebook, a test run) computes the same bits."""

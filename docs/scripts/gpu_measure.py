@@ -1,0 +1,270 @@
+"""The GPU measurements of docs/performance.md, in one script for a short lease of a GPU.
+
+Run in the repository's root on a machine whose JAX sees a GPU, one stage per process so
+that a stage that fails or hangs (under ``timeout``) costs only itself:
+
+    python docs/scripts/gpu_measure.py env agree ceilings --out DIR
+    python docs/scripts/gpu_measure.py rates --out DIR
+    python docs/scripts/gpu_measure.py variants --out DIR
+    python docs/scripts/gpu_measure.py keyframe --out DIR --budget 60
+
+Stages (each prints its table and appends JSON lines to ``DIR/gpu.jsonl``):
+
+- ``env``: JAX's version and devices.
+- ``ceilings``: the device's measured peaks: an 8192^3 matrix product per dtype at full
+  precision, and a device-to-device copy.
+- ``agree``: the baseline tile at 64 x 64 pixels, 300 steps, float64 and float32: the XLA
+  and fused kernels on the GPU against the XLA kernel on the same machine's CPU (same
+  class, score within 1e-9 / 1e-3 relative, same first non-finite step), and whether each
+  GPU kernel repeats its bits run to run, with the pixels reversed and in groups of a quarter of the pixels.
+- ``rates``: network-steps per second of the notebook's method, the XLA kernel and the
+  fused kernel (65,536 pixels of the baseline tile, 100 steps, best of 3 after a warm-up),
+  both dtypes, over several group sizes, and the fraction of :data:`PEAK` it achieves.
+- ``keyframe``: the 4096 x 4096, 1000-step float64 keyframe of the baseline tile, timed on
+  an evenly strided part of its pixels (every 4th row and column: 1024 x 1024, or every
+  8th, 16th, 32nd where the measured rate says a larger part would take over ``--budget``
+  seconds) and extrapolated to the whole keyframe; both kernels at their best group size.
+- ``variants``: the fused kernel's constants (``fused.BLOCK``, ``fused.CHUNK``,
+  ``fused.NUM_WARPS``) of :data:`VARIANTS` at the rates stage's size; the keyframe stage
+  then uses the fastest in float64.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fractalsweep import bench, config, fused, kernel, streams
+from fractalsweep.cost import flops_per_net_step
+from fractalsweep.grid import axis_values, flat_pixels
+from fractalsweep.models import full_precision
+
+# Peak flop/s the fractions are taken against: an H100/H200 SXM's FP64 tensor-core rate
+# (the vendor's datasheet; its float32 CUDA-core rate is about the same).
+PEAK = 67e12
+AGREE_RESOLUTION, AGREE_STEPS = 64, 300
+RATE_PIXELS, RATE_STEPS = 65536, 100
+GROUPS = (4096, 16384, 65536)
+KEYFRAME_RESOLUTION, KEYFRAME_STEPS = 4096, 1000
+CEILING_SIZE = 8192  # sides of the matrix product that measures the device's peak
+STRIDES = (4, 8, 16, 32)  # the keyframe's timed part: every s-th row and column
+# The fused kernel's constants tried: (networks per program, fused.CHUNK, fused.NUM_WARPS)
+VARIANTS = ((8, 16, 4), (4, 16, 4), (2, 16, 4), (4, 16, 2), (2, 16, 2), (4, 32, 4),
+            (8, 32, 4), (4, 64, 4), (16, 16, 8))
+
+
+START = time.perf_counter()
+
+
+def emit(out: Path, **row) -> None:
+    row["elapsed_s"] = round(time.perf_counter() - START, 1)
+    print(json.dumps(row), flush=True)
+    with open(out / "gpu.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def baseline(dtype: str, steps: int, resolution: int | None = None):
+    overrides = [f"dtype='{dtype}'", f"training.steps={steps}"]
+    if resolution:
+        overrides.append(f"grid.resolution={resolution}")
+    cfg = config.resolve(config.apply_overrides(bench.BASELINE, overrides))
+    return cfg, streams.draw(cfg)
+
+
+def env(out: Path, args) -> None:
+    devices = [f"{d.platform}:{d.device_kind}" for d in jax.devices()]
+    emit(out, stage="env", jax=jax.__version__, devices=devices)
+
+
+def _compare(a: dict, b: dict, tol: float) -> dict:
+    """Agreement of two kernels' outputs on the same pixels."""
+    sa, sb = a["score"], b["score"]
+    both = np.isfinite(sa) & np.isfinite(sb)
+    rel = np.abs(sa - sb)[both] / np.maximum(np.abs(sb[both]), 1e-300)
+    return {"same_class": float(np.mean(np.signbit(sa) == np.signbit(sb))),
+            "both_finite": float(both.mean()),
+            "within_tol": float(np.mean(rel <= tol)) if rel.size else None,
+            "rel_median": float(np.median(rel)) if rel.size else None,
+            "same_first_nonfinite": float(np.mean(a["first_nonfinite"] == b["first_nonfinite"]))}
+
+
+def _bits(a: dict, b: dict) -> bool:
+    return all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
+
+
+def agree(out: Path, args) -> None:
+    for dtype, tol in (("float64", 1e-9), ("float32", 1e-3)):
+        cfg, arrays = baseline(dtype, AGREE_STEPS)
+        px, py = flat_pixels(axis_values(cfg.x, AGREE_RESOLUTION, dtype),
+                             axis_values(cfg.y, AGREE_RESOLUTION, dtype))
+        with jax.default_device(jax.devices("cpu")[0]):
+            cpu = kernel.train(cfg, arrays, px, py, backend="xla", group=256)
+        for backend in ("xla", "pallas"):
+            try:
+                start = time.perf_counter()
+                first = kernel.train(cfg, arrays, px, py, backend=backend)
+                compile_s = time.perf_counter() - start
+                again = kernel.train(cfg, arrays, px, py, backend=backend)
+                rev = kernel.train(cfg, arrays, px[::-1], py[::-1], backend=backend)
+                small = kernel.train(cfg, arrays, px, py, backend=backend, group=px.size // 4)
+            except Exception as exc:  # noqa: BLE001 -- one backend failing is a finding: report, go on
+                emit(out, stage="agree", dtype=dtype, backend=backend,
+                     error=f"{type(exc).__name__}: {exc}"[:2000])
+                continue
+            emit(out, stage="agree", dtype=dtype, backend=backend, first_call_s=compile_s,
+                 vs_cpu_xla=_compare(first, cpu, tol), repeats_bits=_bits(first, again),
+                 reversed_bits=_bits(first, {k: v[::-1] for k, v in rev.items()}),
+                 quarter_group_bits=_bits(first, small),
+                 converged=float(np.mean(first["score"] < 0)))
+
+
+def _rate_row(out, cfg, arrays, method, backend, group, xs, ys, **extra):
+    fn = bench.METHODS[method]
+    kwargs = {} if backend is None else {"backend": backend}
+    try:
+        with jax.enable_x64(True):
+            wall, _ = bench._rate(lambda: fn(cfg, xs, ys, arrays, group, **kwargs),
+                                  xs.size, cfg.training.steps, 3)
+    except Exception as exc:  # noqa: BLE001 -- reported as the row's result
+        emit(out, stage="rate", dtype=cfg.dtype, method=method, backend=backend, group=group,
+             error=f"{type(exc).__name__}: {exc}"[:2000], **extra)
+        return None
+    emit(out, stage="rate", dtype=cfg.dtype, method=method, backend=backend, group=group,
+         net_steps_per_s=wall, peak_fraction=wall * flops_per_net_step(cfg) / PEAK, **extra)
+    return wall
+
+
+def rates(out: Path, args) -> None:
+    for dtype in ("float64", "float32"):
+        cfg, arrays = baseline(dtype, RATE_STEPS)
+        xs, ys = bench._pixels(cfg, RATE_PIXELS)
+        _rate_row(out, cfg, arrays, "naive", None, None, xs, ys)
+        for backend in ("xla", "pallas"):
+            for group in GROUPS:
+                _rate_row(out, cfg, arrays, "kernel", backend, group, xs, ys)
+
+
+def _best_groups(out: Path) -> dict:
+    """The fastest group per backend in float64, from the rates stage's rows."""
+    best = {}
+    path = out / "gpu.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    for r in rows:
+        if r.get("stage") == "rate" and r["dtype"] == "float64" and r.get("net_steps_per_s") \
+                and r["method"] == "kernel" and r["net_steps_per_s"] > best.get(
+                    r["backend"], (0, 0))[0]:
+            best[r["backend"]] = (r["net_steps_per_s"], r["group"])
+    return best
+
+
+def keyframe(out: Path, args) -> None:
+    resolution, steps = KEYFRAME_RESOLUTION, KEYFRAME_STEPS
+    cfg, arrays = baseline("float64", steps, resolution)
+    xs, ys = axis_values(cfg.x, resolution, "float64"), axis_values(cfg.y, resolution, "float64")
+    best, variant = _best_groups(out), _best_variant(out)
+    if variant:
+        _use(variant, "float64")
+    for backend in ("pallas", "xla"):
+        rate, group = best.get(backend, (None, GROUPS[-1]))
+        stride = next((s for s in STRIDES if rate and (resolution // s) ** 2 * steps / rate
+                       < args.budget), STRIDES[-1])
+        px, py = flat_pixels(xs[::stride], ys[::stride])
+        try:
+            kernel.train(cfg, arrays, px[:group], py[:group], backend=backend, group=group)
+            start = time.perf_counter()
+            res = kernel.train(cfg, arrays, px, py, backend=backend, group=group)
+            wall = time.perf_counter() - start
+        except Exception as exc:  # noqa: BLE001 -- reported as the row's result
+            emit(out, stage="keyframe", backend=backend,
+                 error=f"{type(exc).__name__}: {exc}"[:2000])
+            continue
+        variant = (fused.block("float64"), fused.CHUNK, fused.NUM_WARPS)
+        emit(out, stage="keyframe", backend=backend, group=group,
+             part=f"1 in {stride} rows and columns",
+             variant=variant if backend == "pallas" else None, pixels=int(px.size),
+             steps=steps, wall_s=wall, net_steps_per_s=px.size * steps / wall,
+             keyframe_min=wall * stride**2 / 60, converged=float(np.mean(res["score"] < 0)))
+
+
+def _use(variant, dtype: str) -> None:
+    block, fused.CHUNK, fused.NUM_WARPS = variant
+    fused.BLOCK = {**fused.BLOCK, dtype: block}
+    fused.compile_kernel.cache_clear()
+
+
+def variants(out: Path, args) -> None:
+    group = _best_groups(out).get("pallas", (None, GROUPS[-1]))[1]
+    for dtype in ("float64", "float32"):
+        cfg, arrays = baseline(dtype, RATE_STEPS)
+        xs, ys = bench._pixels(cfg, RATE_PIXELS)
+        check = slice(0, RATE_PIXELS, 16)  # a sample whose classes each variant must keep
+        xla = kernel.train(cfg, arrays, xs[check], ys[check], backend="xla")
+        for variant in VARIANTS if dtype == "float64" else VARIANTS[:3]:
+            _use(variant, dtype)
+            try:
+                same = _compare(kernel.train(cfg, arrays, xs[check], ys[check],
+                                             backend="pallas"), xla, 0)["same_class"]
+            except Exception as exc:  # noqa: BLE001 -- reported as the row's result
+                emit(out, stage="rate", dtype=dtype, variant=variant,
+                     error=f"{type(exc).__name__}: {exc}"[:2000])
+                continue
+            _rate_row(out, cfg, arrays, "kernel", "pallas", group, xs, ys, variant=variant,
+                      same_class_as_xla=same)
+
+
+def _best_variant(out: Path):
+    """The fastest float64 variant of the fused kernel, from the variants stage's rows."""
+    path = out / "gpu.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    tried = [r for r in rows if r.get("variant") and r["dtype"] == "float64"
+             and r.get("net_steps_per_s")]
+    return tuple(max(tried, key=lambda r: r["net_steps_per_s"])["variant"]) if tried else None
+
+
+def ceilings(out: Path, args) -> None:
+    """The device's measured ceilings: a large matrix product per dtype, at full precision,
+    and a device-to-device copy (bytes read plus written), median of 5 after a warm-up."""
+    def median_time(fn, *a):
+        jax.block_until_ready(fn(*a))
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            jax.block_until_ready(fn(*a))
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
+
+    n = CEILING_SIZE
+    with jax.enable_x64(True):
+        for dtype in ("float64", "float32"):
+            a, b = jax.random.normal(jax.random.key(0), (2, n, n), dtype)
+            t = median_time(jax.jit(full_precision(jnp.dot)), a, b)
+            emit(out, stage="ceiling", what=f"{dtype} {n}^3 matrix product",
+                 tflop_per_s=2 * n**3 / t / 1e12)
+        x = jax.random.normal(jax.random.key(1), (2**28,), "float64")
+        t = median_time(jax.jit(lambda v: v * 2.0), x)
+        emit(out, stage="ceiling", what="copy (x * 2, float64, 2 GiB)",
+             tb_per_s=2 * x.nbytes / t / 1e12)
+
+
+STAGES = {"env": env, "agree": agree, "ceilings": ceilings, "rates": rates,
+          "variants": variants, "keyframe": keyframe}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stages", nargs="+", choices=STAGES)
+    parser.add_argument("--out", type=Path, default=Path("."))
+    parser.add_argument("--budget", type=float, default=60.0,
+                        help="seconds the keyframe's timed part may take per kernel")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for stage in args.stages:
+        STAGES[stage](args.out, args)
+
+
+if __name__ == "__main__":
+    main()
