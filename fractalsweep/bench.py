@@ -131,15 +131,27 @@ BASELINE = {"x": {"lo": "13.29976231", "hi": "13.29978604"},
             "y": {"lo": "200.3582269", "hi": "200.3585844"}}
 
 
-def run(pixels: int = 1024, steps: int = 100, repeats: int = 3, job: dict = BASELINE,
+def default_pixels(group: int | None = None) -> int:
+    """Networks a bench trains unless told: 1024, or one whole call of the kernel where a
+    call holds more (``group``, default the device's: 16384 on a GPU), since a call pads its
+    pixels to a whole group and the padding would be timed as work.
+
+    >>> default_pixels(64), default_pixels(16384)
+    (1024, 16384)
+    """
+    return max(1024, group or kernel.group_size())
+
+
+def run(pixels: int | None = None, steps: int = 100, repeats: int = 3, job: dict = BASELINE,
         group: int | None = None, dtypes=("float64", "float32"), methods=tuple(METHODS),
         kernels=("auto",)) -> list:
     """Measure ``methods`` for each dtype; returns one row per (dtype, method, kernel).
 
-    ``group`` is the kernel's networks per call (default: the device's choice); ``naive``
-    always trains all pixels at once. The kernel methods run with each of ``kernels``
+    ``pixels`` defaults to :func:`default_pixels`. ``group`` is the kernel's networks per
+    call (default: the device's choice); ``naive`` always trains all pixels at once. The kernel methods run with each of ``kernels``
     (:data:`fractalsweep.execution.KERNELS`); a row names the kernel that ran (``auto`` resolved).
     """
+    pixels = pixels or default_pixels(group)
     rows = []
     for dtype in dtypes:
         raw = config.apply_overrides(job, [f"dtype='{dtype}'", f"training.steps={steps}"])

@@ -306,7 +306,9 @@ def _parser() -> argparse.ArgumentParser:
                                        "published per-step method, in float64 and float32, "
                                        "measured in the same process, per wall second and "
                                        "per CPU second (one core's figure on a CPU).")
-    bench.add_argument("--pixels", type=int, default=1024, help="networks trained (default 1024)")
+    bench.add_argument("--pixels", type=int,
+                       help="networks trained (default 1024, or one whole kernel call where a "
+                            "call holds more: 16384 on a GPU)")
     bench.add_argument("--group", type=int, help="kernel networks per call (default: chosen "
                                                  "for the device)")
     bench.add_argument("--dtype", choices=("float64", "float32"), action="append",
