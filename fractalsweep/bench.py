@@ -148,8 +148,9 @@ def run(pixels: int | None = None, steps: int = 100, repeats: int = 3, job: dict
     """Measure ``methods`` for each dtype; returns one row per (dtype, method, kernel).
 
     ``pixels`` defaults to :func:`default_pixels`. ``group`` is the kernel's networks per
-    call (default: the device's choice); ``naive`` always trains all pixels at once. The kernel methods run with each of ``kernels``
-    (:data:`fractalsweep.execution.KERNELS`); a row names the kernel that ran (``auto`` resolved).
+    call (default: the device's choice); ``naive`` always trains all pixels at once. The
+    kernel methods run with each of ``kernels`` (:data:`fractalsweep.execution.KERNELS`); a
+    row names the kernel that ran (``auto`` resolved).
     """
     pixels = pixels or default_pixels(group)
     rows = []

@@ -67,6 +67,17 @@ def emit(out: Path, **row) -> None:
         f.write(json.dumps(row) + "\n")
 
 
+def _error(exc: Exception) -> str:
+    """A failure as a row's ``error`` field: one failing kernel or size is a finding."""
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _rows(out: Path) -> list[dict]:
+    """The rows the earlier stages wrote to ``out``."""
+    path = out / "gpu.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
 def baseline(dtype: str, steps: int, resolution: int | None = None):
     overrides = [f"dtype='{dtype}'", f"training.steps={steps}"]
     if resolution:
@@ -111,9 +122,8 @@ def agree(out: Path, args) -> None:
                 again = kernel.train(cfg, arrays, px, py, backend=backend)
                 rev = kernel.train(cfg, arrays, px[::-1], py[::-1], backend=backend)
                 small = kernel.train(cfg, arrays, px, py, backend=backend, group=px.size // 4)
-            except Exception as exc:  # noqa: BLE001 -- one backend failing is a finding: report, go on
-                emit(out, stage="agree", dtype=dtype, backend=backend,
-                     error=f"{type(exc).__name__}: {exc}"[:2000])
+            except Exception as exc:  # noqa: BLE001 -- reported as the row's result
+                emit(out, stage="agree", dtype=dtype, backend=backend, error=_error(exc))
                 continue
             emit(out, stage="agree", dtype=dtype, backend=backend, first_call_s=compile_s,
                  vs_cpu_xla=_compare(first, cpu, tol), repeats_bits=_bits(first, again),
@@ -131,7 +141,7 @@ def _rate_row(out, cfg, arrays, method, backend, group, xs, ys, **extra):
                                   xs.size, cfg.training.steps, 3)
     except Exception as exc:  # noqa: BLE001 -- reported as the row's result
         emit(out, stage="rate", dtype=cfg.dtype, method=method, backend=backend, group=group,
-             error=f"{type(exc).__name__}: {exc}"[:2000], **extra)
+             error=_error(exc), **extra)
         return None
     emit(out, stage="rate", dtype=cfg.dtype, method=method, backend=backend, group=group,
          net_steps_per_s=wall, peak_fraction=wall * flops_per_net_step(cfg) / PEAK, **extra)
@@ -149,15 +159,13 @@ def rates(out: Path, args) -> None:
 
 
 def _best_groups(out: Path) -> dict:
-    """The fastest group per backend in float64, from the rates stage's rows."""
+    """The fastest ``(rate, group)`` per backend in float64, from the rates stage's rows."""
     best = {}
-    path = out / "gpu.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-    for r in rows:
-        if r.get("stage") == "rate" and r["dtype"] == "float64" and r.get("net_steps_per_s") \
-                and r["method"] == "kernel" and r["net_steps_per_s"] > best.get(
-                    r["backend"], (0, 0))[0]:
-            best[r["backend"]] = (r["net_steps_per_s"], r["group"])
+    for r in _rows(out):
+        if (r.get("stage") == "rate" and r["dtype"] == "float64" and r.get("method") == "kernel"
+                and r.get("net_steps_per_s")):
+            best[r["backend"]] = max(best.get(r["backend"], (0, 0)),
+                                     (r["net_steps_per_s"], r["group"]))
     return best
 
 
@@ -179,13 +187,12 @@ def keyframe(out: Path, args) -> None:
             res = kernel.train(cfg, arrays, px, py, backend=backend, group=group)
             wall = time.perf_counter() - start
         except Exception as exc:  # noqa: BLE001 -- reported as the row's result
-            emit(out, stage="keyframe", backend=backend,
-                 error=f"{type(exc).__name__}: {exc}"[:2000])
+            emit(out, stage="keyframe", backend=backend, error=_error(exc))
             continue
-        variant = (fused.block("float64"), fused.CHUNK, fused.NUM_WARPS)
+        constants = (fused.block("float64"), fused.CHUNK, fused.NUM_WARPS)
         emit(out, stage="keyframe", backend=backend, group=group,
              part=f"1 in {stride} rows and columns",
-             variant=variant if backend == "pallas" else None, pixels=int(px.size),
+             variant=constants if backend == "pallas" else None, pixels=int(px.size),
              steps=steps, wall_s=wall, net_steps_per_s=px.size * steps / wall,
              keyframe_min=wall * stride**2 / 60, converged=float(np.mean(res["score"] < 0)))
 
@@ -209,8 +216,7 @@ def variants(out: Path, args) -> None:
                 same = _compare(kernel.train(cfg, arrays, xs[check], ys[check],
                                              backend="pallas"), xla, 0)["same_class"]
             except Exception as exc:  # noqa: BLE001 -- reported as the row's result
-                emit(out, stage="rate", dtype=dtype, variant=variant,
-                     error=f"{type(exc).__name__}: {exc}"[:2000])
+                emit(out, stage="rate", dtype=dtype, variant=variant, error=_error(exc))
                 continue
             _rate_row(out, cfg, arrays, "kernel", "pallas", group, xs, ys, variant=variant,
                       same_class_as_xla=same)
@@ -218,10 +224,8 @@ def variants(out: Path, args) -> None:
 
 def _best_variant(out: Path):
     """The fastest float64 variant of the fused kernel, from the variants stage's rows."""
-    path = out / "gpu.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-    tried = [r for r in rows if r.get("variant") and r["dtype"] == "float64"
-             and r.get("net_steps_per_s")]
+    tried = [r for r in _rows(out) if r.get("stage") == "rate" and r.get("variant")
+             and r["dtype"] == "float64" and r.get("net_steps_per_s")]
     return tuple(max(tried, key=lambda r: r["net_steps_per_s"])["variant"]) if tried else None
 
 
