@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import elementary
+
 SQRT2 = 2.0**0.5
 
 
@@ -64,11 +66,20 @@ class Activation:
     weights, so neither costs a pass over the activations. ``grad`` gets ``a = fn(u)``
     too, so a derivative can reuse the output (tanh: ``1 - a**2``); XLA drops ``u`` where
     a derivative does not use it.
+
+    ``own``, where set, is how :class:`MLP` (the XLA kernel) evaluates ``fn``: its own
+    code on some platforms (tanh: float64 on a CPU, :mod:`fractalsweep.elementary`). The
+    notebook's method and the fused GPU kernel evaluate ``fn`` itself.
     """
 
     fn: Callable
     grad: Callable
     scale: float = 1.0
+    own: Callable | None = None
+
+    @property
+    def kernel_fn(self) -> Callable:
+        return self.own or self.fn
 
 
 def _tanh_grad(u, a):
@@ -100,7 +111,7 @@ def _sin_grad(u, a):
 
 
 ACTIVATIONS = {
-    "tanh": Activation(jnp.tanh, _tanh_grad, SQRT2),  # tanh(sqrt(2) z)
+    "tanh": Activation(jnp.tanh, _tanh_grad, SQRT2, own=elementary.tanh),  # tanh(sqrt(2) z)
     "relu": Activation(jax.nn.relu, _relu_grad, SQRT2),  # sqrt(2) relu(z) = relu(sqrt(2) z)
     "identity": Activation(_identity, _identity_grad),
     "gelu": Activation(_gelu, _gelu_grad),  # z * Phi(z), the exact (erf) form
@@ -206,7 +217,7 @@ class MLP:
             if i == last:
                 cache.append((h, None, None))
                 return u, tuple(cache)
-            a = act.fn(u)
+            a = act.kernel_fn(u)
             cache.append((h, u, a))
             h = a + h if skip else a
 

@@ -1,0 +1,66 @@
+"""The kernels' own float64 tanh against mpmath, compiled as the kernel compiles it."""
+
+import jax
+import jax.numpy as jnp
+import mpmath
+import numpy as np
+import pytest
+
+from fractalsweep import elementary
+from fractalsweep.kernel import COMPILER_OPTIONS
+
+
+def _compiled(fn):
+    return jax.jit(fn, compiler_options=COMPILER_OPTIONS["cpu"])
+
+
+def _ulps(values, xs):
+    with mpmath.workdps(40):
+        exact = np.array([float(mpmath.tanh(mpmath.mpf(float(x)))) for x in xs])
+    return np.abs(values - exact) / np.spacing(np.abs(exact))
+
+
+def test_tanh64_is_within_3_ulp_of_the_exact_value():
+    rng = np.random.default_rng(7)
+    # every scale a hidden unit sees, and both sides of each change of the reduction's k
+    edges = (np.arange(-60, 61) + 0.5) * np.log(2) / 2
+    xs = np.concatenate([rng.normal(size=500) * s for s in (1e-9, 1e-3, 0.1, 0.5, 1, 3, 10)]
+                        + [rng.uniform(-25, 25, 1000),
+                           (edges[:, None] + rng.uniform(-1e-9, 1e-9, (edges.size, 10))).ravel()])
+    with jax.enable_x64(True):
+        values = np.asarray(_compiled(elementary.tanh64)(xs))
+    assert _ulps(values, xs).max() <= 3
+
+
+def test_tanh64_special_values():
+    xs = np.array([0.0, 1e-300, -1e-300, 19.5, -19.5, 20.0, 700.0, -1e308, np.inf, -np.inf, np.nan])
+    with jax.enable_x64(True):
+        values = np.asarray(_compiled(elementary.tanh64)(xs))
+    np.testing.assert_array_equal(values[:3], xs[:3])  # tanh(x) = x below half an ulp of x^3/3
+    np.testing.assert_array_equal(values[3:10], [1, -1, 1, 1, -1, 1, -1])
+    assert np.isnan(values[10])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_kernels_tanh_is_tanh64_for_float64_on_a_cpu_else_xla_s(dtype):
+    xs = np.random.default_rng(3).normal(size=2000).astype(dtype) * 3
+    with jax.enable_x64(True):
+        ours = np.asarray(_compiled(elementary.tanh)(xs))
+        xla = np.asarray(_compiled(jnp.tanh)(xs))
+        own = np.asarray(_compiled(elementary.tanh64)(xs.astype("float64")))
+    assert ours.dtype == dtype
+    if dtype == "float64":
+        np.testing.assert_array_equal(ours, own)
+        assert np.any(ours != xla)  # a different function, not XLA's under another name
+    else:
+        np.testing.assert_array_equal(ours, xla)
+
+
+def test_lowered_for_a_gpu_the_kernels_tanh_is_xla_s():
+    """The choice follows the platform a computation is lowered for, not the machine's."""
+    with jax.enable_x64(True):
+        lowered = {p: jax.jit(elementary.tanh).trace(jnp.ones(4)).lower(lowering_platforms=(p,))
+                   for p in ("cpu", "cuda")}
+    cpu, cuda = (lowered[p].as_text() for p in ("cpu", "cuda"))
+    assert "stablehlo.tanh" in cuda and "round" not in cuda
+    assert "stablehlo.tanh" not in cpu and "round" in cpu
