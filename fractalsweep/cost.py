@@ -22,7 +22,9 @@ __all__ = ["DOUBLE_DOUBLE_COST", "estimate", "flops_per_net_step", "network_byte
            "networks_per_pixel"]
 
 DOUBLE_DOUBLE_COST = 170  # double-double / float64 time per network-step, measured (docs)
-ACTIVATION_FLOPS = 20  # a transcendental activation, in multiply-adds (XLA's rational tanh)
+# A transcendental activation, in multiply-adds: a rational tanh (XLA's, or on a CPU in
+# float64 the kernel's own Padé quotient, elementary.tanh64), about 20 operations either way.
+ACTIVATION_FLOPS = 20
 # Net-steps/s of the baseline network on one GPU, by kernel and dtype, measured on a lent
 # NVIDIA H200 (docs/performance.md, "GPU"): what a GPU profile's estimate scales from when
 # neither the profile nor a `fractalsweep bench` on a GPU gives a rate.
