@@ -27,7 +27,8 @@ from .tile import compute_tile
 from .watchdog import Watchdog, automatic_timeout
 
 RETRIES = 2
-POLL_S = 0.5  # how often the driver looks at a distributed run's progress
+WAIT_S = 0.05  # how soon the driver sees a finished tile: the last one ends the run
+POLL_S = 0.5  # how often the driver asks the scheduler for stuck workers (the watchdog)
 
 
 @dataclass
@@ -174,10 +175,14 @@ def _run_distributed(session, path, level, pending, report, bar, failures, run,
 
     watchdog = Watchdog(client, timeout, bar.note)
     finished = as_completed(futures)
+    next_tick = 0.0
     while not finished.is_empty():
         if not finished.has_ready():
-            time.sleep(POLL_S)
-            watchdog.tick(time.monotonic())
+            time.sleep(WAIT_S)
+            now = time.monotonic()
+            if now >= next_tick:
+                watchdog.tick(now)
+                next_tick = now + POLL_S
             continue
         for future in finished.next_batch(block=False):
             try:

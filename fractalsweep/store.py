@@ -136,6 +136,14 @@ class LevelGroup:
 
     group: zarr.Group
     tiling: Tiling
+    _opened: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    def array(self, name: str) -> zarr.Array:
+        """The level's array ``name``, its metadata read once per handle (a worker writes
+        many tiles through one, :mod:`fractalsweep.tile`)."""
+        if name not in self._opened:
+            self._opened[name] = self.group[name]
+        return self._opened[name]
 
     @property
     def arrays(self) -> list[str]:
@@ -407,7 +415,7 @@ def open_level(root: zarr.Group, index: int) -> LevelGroup:
         nx, ny = group.attrs["resolution"]
         level = LevelGroup(group, Tiling(ny, nx, group.attrs["tile"]))
         for name in (*level.arrays, *PARTS):
-            group[name]  # reads the array's metadata, or fails here
+            level.array(name)  # reads the array's metadata, or fails here
     except (KeyError, ValueError, TypeError) as exc:
         raise StoreError(f"level {index}: an array or attribute is missing or unreadable "
                          f"({one_line(exc)}); see 'fractalsweep verify'") from None
@@ -417,10 +425,10 @@ def open_level(root: zarr.Group, index: int) -> LevelGroup:
 def coordinates(level: LevelGroup, axis: str, where=slice(None)) -> np.ndarray:
     """The hyperparameter values of ``axis`` (``x`` or ``y``) as the kernel takes them: in the
     level's dtype, or as ``(n, 2)`` double-doubles (:func:`fractalsweep.grid.axis_values`)."""
-    group, dtype = level.group, level.group.attrs["dtype"]
+    dtype = level.group.attrs["dtype"]
     if dtype == DOUBLE_DOUBLE:
-        return np.stack([group[axis][where], group[f"{axis}_lo"][where]], axis=-1)
-    return group[axis][where].astype(dtype)
+        return np.stack([level.array(axis)[where], level.array(f"{axis}_lo")[where]], axis=-1)
+    return level.array(axis)[where].astype(dtype)
 
 
 def write_tile(level: LevelGroup, index: tuple[int, int], results: dict[str, np.ndarray],
@@ -433,13 +441,13 @@ def write_tile(level: LevelGroup, index: tuple[int, int], results: dict[str, np.
     sy, sx = level.tiling.slices(index)
     shape = (sy.stop - sy.start, sx.stop - sx.start)
     for field in level.pixel_arrays:
-        array = level.group[field].with_config(WRITE_EVERY_CHUNK)
+        array = level.array(field).with_config(WRITE_EVERY_CHUNK)
         array[sy, sx] = np.asarray(results[field][: shape[0] * shape[1]],
                                    dtype=array.dtype).reshape(shape)
     faults.point("tile-data")
-    level.group["provenance"][index] = json.dumps(provenance)
+    level.array("provenance")[index] = json.dumps(provenance)
     faults.point("tile-provenance")
-    level.group["tiles"][index] = 1
+    level.array("tiles")[index] = 1
 
 
 def provenance(level: LevelGroup) -> list[dict]:

@@ -115,13 +115,15 @@ def test_gpu_workers_get_tiles_of_at_least_a_gpu_call(job_dir):
 def _monitoring_periods(dask_worker=None, dask_scheduler=None):
     server = dask_worker or dask_scheduler
     return {name: server.periodic_callbacks[name].callback_time
-            for name in ("profile", "monitor", "tick") if name in server.periodic_callbacks}
+            for name in ("profile", "monitor", "tick", "memory_monitor")
+            if name in server.periodic_callbacks}
 
 
 def test_local_cpu_workers_keep_to_a_core_each():
     """Each worker's threads, those started before the preload and after it (XLA's, by the
     task), run on one core, a different one per worker; more workers than cores: unpinned.
-    And Dask samples its monitoring at the local cluster's lighter rates."""
+    And Dask samples its monitoring at the local cluster's lighter rates: in the workers
+    (after a restart too), the scheduler and the nannies."""
     def threads_cores():
         import jax.numpy as jnp
 
@@ -136,13 +138,14 @@ def test_local_cpu_workers_keep_to_a_core_each():
         cores = {names[address]: client.submit(threads_cores, workers=[address],
                                                pure=False).result()
                  for address in names}
-        # Dask's monitoring at the lighter rates, in the workers (after a restart too) and
-        # the scheduler: periodic callbacks in ms
+        # periodic callbacks in ms
         client.restart()
         periods = list(client.run(_monitoring_periods).values())
         periods.append(client.run_on_scheduler(_monitoring_periods))
-    assert periods == [{"profile": 100, "monitor": 2000, "tick": 200}] * n + [
-        {"monitor": 2000, "tick": 200}]
+        periods += [_monitoring_periods(nanny) for nanny in cluster.workers.values()]
+    assert periods == [{"profile": 100, "monitor": 2000, "tick": 200,
+                        "memory_monitor": 1000}] * n + [{"monitor": 2000, "tick": 200}] + [
+        {"monitor": 2000, "tick": 200, "memory_monitor": 1000}] * n
     assert {name: [sorted(c) for c in found] for name, found in cores.items()} == {
         f"cpu-{i}": [[allowed[i]]] for i in range(n)}
     with local_cluster(workers=len(allowed) + 1, dashboard_address=":0") as cluster, \

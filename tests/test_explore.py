@@ -222,7 +222,7 @@ def test_a_partly_computed_level_is_drawn_with_its_missing_tiles_clear(explorer,
     explorer.show(1)  # no tile yet: an empty picture, not an error
     assert (_shown(explorer)[..., 3] == 0).all() and "tiles 0/4" in explorer.status.get_text()
 
-    compute_tile(path, 1, (0, 0))  # rows 0..7 (the bottom), columns 0..7 (the left)
+    compute_tile(path, 1, (0, 0), "test")  # rows 0..7 (the bottom), columns 0..7 (the left)
     _key(explorer, "r")
     score = _score(path, 1)
     shown = _shown(explorer)[::-1]  # rows bottom first, as the score
