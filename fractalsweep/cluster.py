@@ -36,7 +36,7 @@ LOCAL_MONITORING = {
     "distributed.admin.system-monitor.interval": "2s",  # CPU, memory, I/O (every 0.5 s)
     "distributed.admin.tick.interval": "200ms",  # the event-loop health check (every 20 ms)
     # a worker's memory, read by its nanny and by itself, every second (every 0.1 s): a
-    # tile's memory is known before it starts (limits.py), so none grows that fast
+    # tile's memory is set by its networks' shapes and does not grow while it trains
     "distributed.worker.memory.monitor-interval": "1s",
 }
 CORE_VARIABLE = "FRACTALSWEEP_CORE"  # the core a local CPU worker keeps to (worker_setup)
