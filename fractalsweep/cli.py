@@ -7,7 +7,6 @@ on stderr and exit status 2; a failed tile ends with exit status 1. No traceback
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -375,18 +374,6 @@ def _output(path: str | None, option: str) -> None:
         raise ConfigError(f"{option} {path} is a folder; give a file name, e.g. {path}/out.png")
 
 
-@contextlib.contextmanager
-def _stopping(session):
-    """Stop the session's workers while the caller goes on (drawing the picture): a local
-    cluster takes about 0.4 s to stop, which a run would otherwise wait for at its end."""
-    stop = threading.Thread(target=session.close, name="fractalsweep-stop")
-    stop.start()
-    try:
-        yield
-    finally:
-        stop.join()
-
-
 def _picture(args, level: api.Level, default: str | None = None) -> None:
     if args.no_render:
         return
@@ -415,11 +402,9 @@ def cmd_run(args) -> int:
         print(f"store {path}: " + "\n".join(estimate(cfg, path, execution)))
         print("dry run: nothing submitted, nothing written")
         return 0
-    with execution.session(progress=not args.quiet) as session:
-        store = api.run(cfg, path, execution=session)
-        print(f"{path} {store.report}")
-        with _stopping(session):
-            _picture(args, store.level(0), api.default_png(path))
+    store = api.run(cfg, path, execution=execution, progress=not args.quiet)
+    print(f"{path} {store.report}")
+    _picture(args, store.level(0), api.default_png(path))
     return 0
 
 
