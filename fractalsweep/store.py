@@ -136,14 +136,14 @@ class LevelGroup:
 
     group: zarr.Group
     tiling: Tiling
-    _opened: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    _arrays: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def array(self, name: str) -> zarr.Array:
         """The level's array ``name``, its metadata read once per handle (a worker writes
         many tiles through one, :mod:`fractalsweep.tile`)."""
-        if name not in self._opened:
-            self._opened[name] = self.group[name]
-        return self._opened[name]
+        if name not in self._arrays:
+            self._arrays[name] = self.group[name]
+        return self._arrays[name]
 
     @property
     def arrays(self) -> list[str]:

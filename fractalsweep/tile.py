@@ -43,7 +43,7 @@ def _compute(cfg, arrays, xs, ys, todo, kernel) -> dict[str, np.ndarray]:
 
 
 @lru_cache(maxsize=4)
-def _opened(path: str, level: int, run: str) -> store.LevelGroup:
+def _run_level(path: str, level: int, run: str) -> store.LevelGroup:
     """Level ``level`` of the store at ``path``, opened once per run in each process: the
     run's driver holds the store's lock, so its arrays do not change shape under it, and
     the tiles after the first are spared reading their metadata (about 8 ms a tile on a
@@ -70,7 +70,7 @@ def compute_tile(path: str, level: int, index: tuple[int, int], run: str,
         versions, XLA flags, the kernel's XLA options and host.
     """
     job_cfg, arrays = store.read_inputs(path)
-    lvl = _opened(path, level, run)
+    lvl = _run_level(path, level, run)
     cfg = lvl.config(job_cfg)
     sy, sx = lvl.tiling.slices(index)
     xs, ys = store.coordinates(lvl, "x", sx), store.coordinates(lvl, "y", sy)
