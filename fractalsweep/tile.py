@@ -81,7 +81,7 @@ def compute_tile(path: str, level: int, index: tuple[int, int], run: str,
     results = {"reused": reused.astype(np.uint8)}
     for name in lvl.arrays:
         values = (lvl.array(name)[sy, sx].ravel() if reused.any()
-                  else np.empty(reused.size, lvl.group[name].dtype))
+                  else np.empty(reused.size, lvl.array(name).dtype))
         if computed:
             values[~reused] = computed[name]
         results[name] = values
