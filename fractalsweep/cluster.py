@@ -136,18 +136,19 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
     # Logs at ERROR only: the WARNING chatter of a shutdown (a tile cancelled by Ctrl-C, a
     # worker killed after 4 s) would come before the driver's one-line message, and a tile's
     # failure reaches the driver, which names it.
+    def nanny(**options) -> dict:
+        return {"cls": Nanny, "options": {"nthreads": 1, "silence_logs": logging.ERROR,
+                                          "preload": [WORKER_SETUP],
+                                          "config": LOCAL_MONITORING, **options}}
+
     if gpus:
-        specs = {f"gpu-{g}": {"cls": Nanny, "options": {
-            "nthreads": 1, "resources": {"GPU": 1}, "silence_logs": logging.ERROR,
-            "preload": [WORKER_SETUP], "config": LOCAL_MONITORING,
-            "env": worker_env(g, mem_fraction=mem_fraction, cache_dir=cache_dir)}} for g in gpus}
+        specs = {f"gpu-{g}": nanny(resources={"GPU": 1}, env=worker_env(
+            g, mem_fraction=mem_fraction, cache_dir=cache_dir)) for g in gpus}
     else:
         n = workers or os.cpu_count() or 1
         cores = _cores_for(n)
-        specs = {f"cpu-{i}": {"cls": Nanny, "options": {
-            "nthreads": 1, "silence_logs": logging.ERROR, "preload": [WORKER_SETUP],
-            "config": LOCAL_MONITORING, "env": worker_env(None, cache_dir=cache_dir, core=cores[i])}}
-            for i in range(n)}
+        specs = {f"cpu-{i}": nanny(env=worker_env(None, cache_dir=cache_dir, core=cores[i]))
+                 for i in range(n)}
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": dashboard_address,
                                                "host": "127.0.0.1"}}
     # The scheduler and the nannies (in this process) read the settings as they start; a
