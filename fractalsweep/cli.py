@@ -620,10 +620,12 @@ def _terminated(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    use_compile_cache()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
     try:
+        if "scheduler" in args:  # a command that computes: its workers start importing now
+            _execution(args).prestart()
+        use_compile_cache()
         status = COMMANDS[args.command](args)
         sys.stdout.flush()  # here, so that a reader gone away is caught below, not at exit
         return status

@@ -12,9 +12,11 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import tomllib
 import warnings
 from dataclasses import dataclass, field
@@ -28,6 +30,10 @@ LIFETIME_MARGIN_S = 600  # workers retire this long before the walltime, so no t
 CONNECT_TIMEOUT_S = 10  # a scheduler that does not answer within this is reported, not awaited
 SUBMIT = {"slurm": "sbatch", "pbs": "qsub"}  # the command each batch system submits jobs with
 WORKER_SETUP = "fractalsweep.worker_setup"  # preloaded by local workers: Ctrl-C is the driver's
+# What a local CPU worker imports before its first tile: the fork server imports it once,
+# and each worker is forked from it ready, instead of importing it after it starts.
+FORKSERVER_PRELOAD = ["distributed", WORKER_SETUP, "fractalsweep.tile"]
+WORKER_JAX = "fractalsweep.worker-jax"  # a local worker's JAX settings, in its Dask config
 # Dask's own monitoring, sampled less often on a local cluster, whose workers share their
 # cores with the driver: a 128 x 128 run took 4-5% less time (docs/performance.md, "The
 # whole process"). The dashboard keeps its Profile and System pages, at a coarser grain.
@@ -54,6 +60,12 @@ def compile_cache(cache_dir: str | None = None) -> dict[str, object]:
     return {"jax_compilation_cache_dir": cache_dir or default_cache_dir(),
             "jax_persistent_cache_min_compile_time_secs": 0.0,
             "jax_persistent_cache_min_entry_size_bytes": 0}
+
+
+def jax_settings(gpu: str | None, cache_dir: str | None = None) -> dict[str, object]:
+    """A worker's JAX settings (``jax.config`` names): the compilation cache, and on a CPU
+    worker the CPU platform, so that the CPU workers of a GPU machine leave its GPUs alone."""
+    return compile_cache(cache_dir) | ({"jax_platforms": "cpu"} if gpu is None else {})
 
 
 def use_compile_cache() -> None:
@@ -93,10 +105,10 @@ def worker_env(gpu: str | None, *, mem_fraction: float | None = None,
         The CPU core a local CPU worker is pinned to (``FRACTALSWEEP_CORE``, read by
         :mod:`fractalsweep.worker_setup`).
     """
-    env = {name.upper(): str(value) for name, value in compile_cache(cache_dir).items()}
+    env = {name.upper(): str(value) for name, value in jax_settings(gpu, cache_dir).items()}
     env["OMP_NUM_THREADS"] = "1"
     if gpu is None:
-        env.update({"JAX_PLATFORMS": "cpu", "XLA_FLAGS": CPU_XLA_FLAGS})
+        env["XLA_FLAGS"] = CPU_XLA_FLAGS
         if core is not None:
             env[CORE_VARIABLE] = str(core)
         return env
@@ -125,6 +137,11 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
     """A cluster on this machine: one worker per GPU (each with resource ``GPU=1``), else one
     single-threaded CPU worker per core.
 
+    CPU workers are forked from the fork server (:func:`start_forkserver`, started here if
+    the driver has not started it yet); GPU workers are spawned, each a new Python. Either
+    way a worker's environment is the driver's as the cluster starts plus its own
+    (:func:`worker_env`), and its JAX settings are those of :func:`jax_settings`.
+
     Examples
     --------
     >>> with local_cluster(workers=2) as cluster:  # doctest: +SKIP
@@ -135,30 +152,70 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
 
     # Logs at ERROR only: the WARNING chatter of a shutdown (a tile cancelled by Ctrl-C, a
     # worker killed after 4 s) would come before the driver's one-line message, and a tile's
-    # failure reaches the driver, which names it.
-    def nanny(**options) -> dict:
-        return {"cls": Nanny, "options": {"nthreads": 1, "silence_logs": logging.ERROR,
-                                          "preload": [WORKER_SETUP],
-                                          "config": LOCAL_MONITORING, **options}}
+    # failure reaches the driver, which names it. A worker applies its JAX settings itself
+    # (worker_setup): a forked one imported JAX in the fork server, which read its
+    # environment then.
+    def nanny(gpu: str | None, **options) -> dict:
+        return {"cls": Nanny, "options": {
+            "nthreads": 1, "silence_logs": logging.ERROR, "preload": [WORKER_SETUP],
+            "config": LOCAL_MONITORING | {WORKER_JAX: jax_settings(gpu, cache_dir)},
+            **options}}
 
+    settings = dict(LOCAL_MONITORING)
     if gpus:
-        specs = {f"gpu-{g}": nanny(resources={"GPU": 1}, env=worker_env(
+        specs = {f"gpu-{g}": nanny(g, resources={"GPU": 1}, env=worker_env(
             g, mem_fraction=mem_fraction, cache_dir=cache_dir)) for g in gpus}
     else:
         n = workers or os.cpu_count() or 1
         cores = _cores_for(n)
-        specs = {f"cpu-{i}": nanny(env=worker_env(None, cache_dir=cache_dir, core=cores[i]))
-                 for i in range(n)}
+        # A forked worker starts from the fork server's environment, the driver's when that
+        # started: the driver's now is handed over as a spawned worker would inherit it.
+        specs = {f"cpu-{i}": nanny(None, env=os.environ | worker_env(
+            None, cache_dir=cache_dir, core=cores[i])) for i in range(n)}
+        start_forkserver()
+        settings["distributed.worker.multiprocessing-method"] = "forkserver"
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": dashboard_address,
                                                "host": "127.0.0.1"}}
     # The scheduler and the nannies (in this process) read the settings as they start; a
-    # nanny hands its ``config`` to its worker at every (re)start.
-    with warnings.catch_warnings(), dask.config.set(LOCAL_MONITORING):
+    # nanny hands its ``config`` to its worker at every (re)start. A worker restarted later
+    # (one killed, ``Client.restart``) is spawned.
+    with warnings.catch_warnings(), dask.config.set(settings):
         # A dashboard port another cluster holds is no problem: the dashboard moves to a free
         # port, and the link printed says where (distributed's warning is four lines).
         warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
         return SpecCluster(workers=specs, scheduler=scheduler, name="fractalsweep",
                            silence_logs=logging.ERROR)
+
+
+def start_forkserver() -> None:
+    """Start the fork server that local CPU workers are forked from, unless it is running.
+
+    It imports :data:`FORKSERVER_PRELOAD` once, while the driver goes on (the CLI starts it
+    before its own imports, :meth:`fractalsweep.Execution.prestart`), so a worker is ready
+    as soon as it is forked, instead of importing for 1.6 s after it starts: a 128 x 128
+    run's first tiles start about 2 s sooner (docs/performance.md, "The whole process"). It
+    is one per process (``multiprocessing``'s) and lives as long as the driver. It starts
+    with distributed's ``pre-spawn-environ`` (one BLAS thread, malloc trimming), which a
+    nanny puts into the driver's environment before it starts a worker anyway, and with
+    SIGINT blocked, which the workers forked from it inherit: Ctrl-C, which reaches the
+    whole process group, is the driver's alone (:mod:`fractalsweep.worker_setup`), and a
+    Ctrl-C while this starts the server waits until it has.
+    """
+    import multiprocessing.forkserver
+
+    import dask
+    import distributed.config  # noqa: F401 (distributed's settings, pre-spawn-environ too)
+
+    os.environ.update({name: str(value) for name, value in
+                       dask.config.get("distributed.nanny.pre-spawn-environ").items()})
+    multiprocessing.forkserver.set_forkserver_preload(FORKSERVER_PRELOAD)
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, handler)
 
 
 def _cores_for(n: int) -> list[int | None]:

@@ -122,6 +122,15 @@ class Execution:
             return False
         return bool(cluster.visible_gpus() if self.gpus is None else self.gpus)
 
+    def prestart(self) -> None:
+        """Start, before the work is known, what a session will start and can start early:
+        the fork server of a local cluster's CPU workers (:func:`fractalsweep.cluster.
+        start_forkserver`), whose imports then overlap the driver's. The CLI calls it first
+        thing; without it the cluster starts the server when it starts."""
+        if not (self.in_process or self.scheduler or self.scheduler_file or self.cluster
+                or self.on_gpus):
+            cluster.start_forkserver()
+
     def tile_for(self, resolution: tuple[int, int]) -> int:
         """The tile side of a new level: the one given, else the automatic one for these
         workers (:func:`fractalsweep.grid.auto_tile`; on GPUs a tile holds one call's

@@ -9,7 +9,7 @@ from distributed import Client, LocalCluster
 
 import fractalsweep as fs
 from fractalsweep import Execution, kernel
-from fractalsweep.cluster import local_cluster, worker_env
+from fractalsweep.cluster import local_cluster, start_forkserver, worker_env
 from fractalsweep.config import resolve
 
 TILE = 5
@@ -89,6 +89,34 @@ def test_compilation_cache_is_shared_by_workers_and_runs(tmp_path):
     first = run("a.zarr")
     assert first, "the kernel was not cached"
     assert run("b.zarr") == first, "fresh workers compiled the same kernel again"
+
+
+def _worker_start():
+    import jax
+
+    with open(f"/proc/{os.getppid()}/cmdline") as f:
+        parent = f.read().replace("\0", " ")
+    return {"forked": "multiprocessing.forkserver" in parent,
+            "variable": os.environ.get("FRACTALSWEEP_TEST_VARIABLE"),
+            "jax": (jax.config.jax_compilation_cache_dir, jax.config.jax_platforms)}
+
+
+def test_cpu_workers_are_forked_with_the_drivers_environment_and_their_jax_settings(
+        tmp_path, monkeypatch):
+    """Forked from the fork server, which imported JAX before any worker's environment
+    existed, a worker still has the driver's environment as the cluster starts and its own
+    JAX settings; so has a worker restarted later (spawned)."""
+    start_forkserver()
+    monkeypatch.setenv("FRACTALSWEEP_TEST_VARIABLE", "set after the fork server started")
+    cache = str(tmp_path / "cache")
+    with local_cluster(workers=2, dashboard_address=":0", cache_dir=cache) as cluster, \
+            Client(cluster) as client:
+        first = list(client.run(_worker_start).values())
+        client.restart()
+        restarted = list(client.run(_worker_start).values())
+    settings = {"variable": "set after the fork server started", "jax": (cache, "cpu")}
+    assert first == [{"forked": True, **settings}] * 2
+    assert restarted == [{"forked": False, **settings}] * 2
 
 
 def test_store_at_a_url(tmp_path):

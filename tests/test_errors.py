@@ -236,6 +236,34 @@ def test_ctrl_c_prints_one_line_and_keeps_the_lock_clean(tmp_path):
     assert not (path / store.LOCK).exists()
 
 
+def test_ctrl_c_while_the_workers_fork_server_imports_prints_one_line(tmp_path):
+    """The fork server starts first thing and imports for about a second and a half; a
+    Ctrl-C then reaches it too, and only the driver may speak."""
+    import psutil
+
+    run = subprocess.Popen(
+        [sys.executable, "-m", "fractalsweep", "run", str(QUICK), "--store",
+         str(tmp_path / "s.zarr"), "--quiet", "--no-render"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        driver, deadline = psutil.Process(run.pid), time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+                "forkserver" in " ".join(child.cmdline()) for child in driver.children()):
+            time.sleep(0.01)
+        time.sleep(0.3)  # its Python has started and is importing
+        os.killpg(run.pid, signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    # Interrupted while importing JAX, the driver sometimes ends by SIGINT after its line
+    # (-2 here): a shell reports 130 for both.
+    assert run.returncode in (130, -signal.SIGINT), err
+    assert [line for line in err.splitlines() if line.strip()] == [
+        ("fractalsweep: error: interrupted; finished tiles are kept, run the same command to "
+         "resume")]
+
+
 # --- property-based: generated inputs ---------------------------------------------------
 
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True,
