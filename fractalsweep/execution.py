@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Self
 
@@ -208,7 +210,8 @@ class Session:
                     raise ConfigError(f"scheduler {address}: could not connect within "
                                       f"{cluster.CONNECT_TIMEOUT_S} s ({exc})") from None
             else:
-                client = Client(self._stack.enter_context(self._start()))
+                with _signals_held():  # interrupted, a starting cluster cannot be stopped
+                    client = Client(self._stack.enter_context(self._start()))
             # closed, not exited as a context manager: exiting resets a context variable
             # set in the thread that connected, and the explorers connect in a background
             # thread but close from their own
@@ -226,3 +229,35 @@ class Session:
         gpus = cluster.visible_gpus() if ex.gpus is None else list(ex.gpus)
         return cluster.local_cluster(ex.workers, gpus, ex.mem_fraction)
 
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold back SIGINT and SIGTERM, where Python handles them, until the block ends, then
+    deliver the first one held (a second one is not held back).
+
+    A local cluster interrupted while it starts cannot be stopped: distributed fails at exit
+    on its half-started nannies, with a traceback after the driver's one line. Started, it
+    is stopped with the session, within a second of the Ctrl-C. Signals reach only the main
+    thread; elsewhere nothing is held back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)
+                if callable(signal.getsignal(s))}
+    held = []
+
+    def hold(signum, frame):
+        if held:
+            previous[signum](signum, frame)
+        held.append(signum)
+
+    for s in previous:
+        signal.signal(s, hold)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if held:
+        signal.raise_signal(held[0])
