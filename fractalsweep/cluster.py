@@ -191,15 +191,15 @@ def start_forkserver() -> None:
     """Start the fork server that local CPU workers are forked from, unless it is running.
 
     It imports :data:`FORKSERVER_PRELOAD` once, while the driver goes on (the CLI starts it
-    before its own imports, :meth:`fractalsweep.Execution.prestart`), so a worker is ready
+    before it imports JAX, :meth:`fractalsweep.Execution.prestart`), so a worker is ready
     as soon as it is forked, instead of importing for 1.6 s after it starts: a 128 x 128
-    run's first tiles start about 2 s sooner (docs/performance.md, "The whole process"). It
-    is one per process (``multiprocessing``'s) and lives as long as the driver. It starts
+    run's fixed costs are about 1.7 s smaller (docs/performance.md, "The whole process").
+    It is one per process (``multiprocessing``'s) and lives as long as the driver. It starts
     with distributed's ``pre-spawn-environ`` (one BLAS thread, malloc trimming), which a
     nanny puts into the driver's environment before it starts a worker anyway, and with
-    SIGINT blocked, which the workers forked from it inherit: Ctrl-C, which reaches the
-    whole process group, is the driver's alone (:mod:`fractalsweep.worker_setup`), and a
-    Ctrl-C while this starts the server waits until it has.
+    SIGINT ignored, as the workers forked from it are: Ctrl-C, which reaches the whole
+    process group, is the driver's alone (:mod:`fractalsweep.worker_setup`). (The driver
+    ignores it too for the few milliseconds this takes to start the server.)
     """
     import multiprocessing.forkserver
 

@@ -4,7 +4,7 @@ Ctrl-C in a terminal reaches the whole process group, workers included. The driv
 handles it: it stops the cluster and prints one line, so a worker must not print a
 traceback of its own first. Ignoring SIGINT here, in the worker's main thread, does that;
 the driver's own handler is left alone, so Ctrl-C works at every moment of a run. (A
-forked worker never sees it: the fork server and all it forks block SIGINT,
+forked worker ignores it from the start, as the fork server does,
 :func:`fractalsweep.cluster.start_forkserver`.)
 
 A worker applies its JAX settings (:func:`fractalsweep.cluster.jax_settings`, handed over
