@@ -20,6 +20,7 @@ import threading
 import tomllib
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from .config import ConfigError
@@ -124,11 +125,18 @@ def visible_gpus() -> list[str]:
     """GPU indices on this machine (from ``CUDA_VISIBLE_DEVICES`` or ``nvidia-smi``)."""
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+    return list(_nvidia_smi_gpus())
+
+
+@lru_cache(maxsize=1)
+def _nvidia_smi_gpus() -> tuple[str, ...]:
+    """The machine's GPUs as ``nvidia-smi`` lists them, asked once per process: a command
+    asks up to three times (``Execution.prestart``, the tile size, the cluster's start)."""
     if shutil.which("nvidia-smi") is None:
-        return []
+        return ()
     out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
                          capture_output=True, text=True, timeout=30)
-    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    return tuple(line.strip() for line in out.stdout.splitlines() if line.strip())
 
 
 def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
