@@ -50,6 +50,25 @@ def test_run_info_render(tmp_path, job_dir):
     assert r.returncode == 0 and out.exists()
 
 
+def test_the_installed_command_runs_and_exits_with_the_command_s_status(tmp_path, job_dir):
+    """The console script ``pip install`` makes, which the README runs, not ``python -m``."""
+    command = os.path.join(os.path.dirname(sys.executable), "fractalsweep")
+    assert os.access(command, os.X_OK), f"{command}: not installed (pip install -e .)"
+
+    def run(*args):
+        return subprocess.run([command, *map(str, args)], capture_output=True, text=True,
+                              timeout=600)
+
+    store = tmp_path / "q.zarr"
+    r = run("run", job_dir / "quickstart.toml", "--store", store, "--scheduler", "sync",
+            "--no-render", *SMALL)
+    assert r.returncode == 0, r.stderr
+    assert "4 tiles computed" in r.stdout
+    assert json.loads(run("info", store, "--json").stdout)["levels"][0]["tiles_done"] == 4
+    _one_line_error(run("run", job_dir / "quickstart.toml", "--set", "training.stepz=1"),
+                    "training.stepz", "steps")
+
+
 def test_explore_without_a_display_says_so(tmp_path, job_dir, monkeypatch):
     store = tmp_path / "q.zarr"
     cli("run", job_dir / "quickstart.toml", "--store", store, "--scheduler", "sync",
