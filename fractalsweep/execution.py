@@ -115,12 +115,18 @@ class Execution:
         return self.scheduler == "sync"
 
     @property
+    def starts_local_cluster(self) -> bool:
+        """Whether a session starts a cluster on this machine (no scheduler, scheduler file
+        or batch cluster given, and not in process)."""
+        return not (self.in_process or self.scheduler or self.scheduler_file or self.cluster)
+
+    @property
     def on_gpus(self) -> bool:
         """Whether the workers this execution starts are GPU workers (a running scheduler's
         workers are not known before connecting: taken as CPU workers)."""
         if self.cluster is not None:
             return bool(self.cluster.gpus_per_job)
-        if self.in_process or self.scheduler or self.scheduler_file:
+        if not self.starts_local_cluster:
             return False
         return bool(cluster.visible_gpus() if self.gpus is None else self.gpus)
 
@@ -129,8 +135,7 @@ class Execution:
         the fork server of a local cluster's CPU workers (:func:`fractalsweep.cluster.
         start_forkserver`), whose imports then overlap the driver's. The CLI calls it first
         thing; without it the cluster starts the server when it starts."""
-        if not (self.in_process or self.scheduler or self.scheduler_file or self.cluster
-                or self.on_gpus):
+        if self.starts_local_cluster and not self.on_gpus:
             cluster.start_forkserver()
 
     def tile_for(self, resolution: tuple[int, int]) -> int:
