@@ -90,9 +90,13 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     ------
     ConfigError
         If one tile's networks cannot fit a worker's memory (the profile's ``memory``, else
-        this machine's).
+        this machine's), or the execution's kernel cannot train ``cfg``
+        (:func:`~fractalsweep.systems.check_kernel`), as a run would be refused.
     """
     from . import bench, kernel, limits
+    from .systems import check_kernel
+
+    check_kernel(cfg, execution.kernel)
 
     profile = execution.cluster
     nx, ny = cfg.grid.resolution

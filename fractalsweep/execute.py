@@ -1,7 +1,8 @@
 """Computing a level: its missing tiles as tasks on a Dask cluster, or in this process.
 
-Before anything is created, a new level's cost is checked against this machine
-(:mod:`fractalsweep.limits`) and the place to compute is checked to be there
+Before anything is created, the kernel named is checked to train the level
+(:func:`~fractalsweep.systems.check_kernel`), a new level's cost is checked against this
+machine (:mod:`fractalsweep.limits`) and the place to compute is checked to be there
 (:meth:`Session.preflight`), so a refused start leaves no store and no lock. The coordinating
 process then holds the store's lock, creates the store and the level (metadata is written
 only here), and hands out the tiles that have no completion marker. Each task writes its own
@@ -12,6 +13,7 @@ fail are named at the end, after every other tile has been computed and kept.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from .errors import SweepError
 from .execution import Session
 from .progress import TileProgress
 from .store import LevelSpec
-from .systems import system_of
+from .systems import check_kernel, system_of
 from .tile import compute_tile
 from .watchdog import Watchdog, automatic_timeout
 
@@ -77,6 +79,9 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
 
     Raises
     ------
+    ConfigError
+        The execution's kernel cannot train this level (an explicit ``pallas`` for a config
+        the fused kernel does not support); nothing is created.
     SweepError
         Tiles failed after their retries (every finished tile is kept).
     LimitError
@@ -87,6 +92,8 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     if spec.tile is None:
         spec = spec.replace(tile=session.execution.tile_for(spec.resolution))
     existing = _existing_level(path, index)
+    check_kernel(existing.config(cfg) if existing is not None
+                 else dataclasses.replace(cfg, dtype=spec.dtype), session.execution.kernel)
     if existing is None:
         _check_limits(path, cfg, index, spec, session.execution.limits)
     if existing is None or existing.pending():

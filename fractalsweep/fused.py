@@ -113,18 +113,29 @@ def select(cfg, backend: str = "auto", platform: str | None = None) -> str:
     >>> select(config.resolve({"model": {"depth": 3}}), "auto", platform="gpu")
     'xla'
     """
-    if backend not in KERNELS:
-        raise ConfigError(f"kernel = {backend!r}: valid values are {', '.join(KERNELS)}")
-    if backend == "xla":
-        return backend
-    why = unsupported(cfg)
-    if backend == "pallas":
-        if why is not None:
-            raise ConfigError(f"kernel = 'pallas': the fused kernel does not support {why}; "
-                              "use 'xla' or 'auto'")
+    check(cfg, backend)
+    if backend != "auto":
         return backend
     platform = platform or jax.devices()[0].platform
-    return "pallas" if platform == "gpu" and why is None else "xla"
+    return "pallas" if platform == "gpu" and unsupported(cfg) is None else "xla"
+
+
+def check(cfg, backend: str) -> None:
+    """Refuse an unknown kernel, and ``pallas`` for a config the fused kernel does not
+    support (:func:`unsupported`), with one line that says what would do.
+
+    >>> from fractalsweep import config
+    >>> check(config.resolve({"model": {"biases": True}}), "pallas")
+    Traceback (most recent call last):
+    ...
+    fractalsweep.errors.ConfigError: kernel = 'pallas': the fused kernel does not support model.biases = true; use 'xla' or 'auto'
+    """
+    if backend not in KERNELS:
+        raise ConfigError(f"kernel = {backend!r}: valid values are {', '.join(KERNELS)}")
+    why = unsupported(cfg) if backend == "pallas" else None
+    if why is not None:
+        raise ConfigError(f"kernel = 'pallas': the fused kernel does not support {why}; "
+                          "use 'xla' or 'auto'")
 
 
 def block(dtype) -> int:

@@ -15,7 +15,7 @@ from .config import single_run
 from .fractals import FRACTALS, Fractal
 from .grid import DOUBLE_DOUBLE
 
-__all__ = ["SYSTEMS", "Training", "system_of"]
+__all__ = ["SYSTEMS", "Training", "check_kernel", "system_of"]
 
 
 class Training:
@@ -89,3 +89,13 @@ SYSTEMS = {"training": Training(), **{kind: Fractal(kind) for kind in FRACTALS}}
 def system_of(cfg):
     """The system a config computes (``system.kind``)."""
     return SYSTEMS[cfg.system.kind]
+
+
+def check_kernel(cfg, kernel: str) -> None:
+    """Refuse before any work what every tile would refuse: ``kernel = "pallas"`` for a
+    training config the fused kernel does not support (:func:`fractalsweep.fused.check`).
+    A fractal computes with its one kernel whatever is named."""
+    if kernel == "pallas" and cfg.system.kind == "training":
+        from .fused import check
+
+        check(cfg, kernel)

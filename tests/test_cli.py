@@ -94,6 +94,26 @@ def test_bad_input_is_one_line_exit_2(tmp_path, job_dir, override, words):
     assert not (tmp_path / "x.zarr").exists()
 
 
+def test_a_kernel_that_cannot_train_the_sweep_is_refused_before_any_work(tmp_path, job_dir):
+    """An explicit ``--kernel pallas`` for a config the fused kernel does not support is one
+    line from the driver (a dry run too), not a failure of every tile on the workers; an
+    existing store keeps its pixels."""
+    store = tmp_path / "k.zarr"
+    deep = ["--kernel", "pallas", "--set", "model.depth=3", "--store", store]
+    _one_line_error(cli("run", job_dir / "quickstart.toml", *deep, "--dry-run"),
+                    "kernel = 'pallas'", "model.depth = 3", "'xla' or 'auto'")
+    _one_line_error(cli("run", job_dir / "quickstart.toml", *deep), "model.depth = 3")
+    assert not store.exists()
+    cli("run", job_dir / "quickstart.toml", "--store", store, "--scheduler", "sync",
+        "--no-render", *SMALL, "--set", "model.depth=3")
+    before = zarr.open_group(str(store), mode="r")["levels/0/score"][:]
+    _one_line_error(cli("zoom", store, "--box", "0", "3", "0", "3", "--log10",
+                        "--kernel", "pallas"), "model.depth = 3")
+    root = zarr.open_group(str(store), mode="r")
+    assert list(root["levels"].group_keys()) == ["0"]
+    assert (root["levels/0/score"][:] == before).all()
+
+
 def test_missing_job_and_foreign_store(tmp_path, job_dir):
     _one_line_error(cli("run", tmp_path / "missing.toml"), "not found")
     _one_line_error(cli("run", job_dir / "paper" / "tanh.toml", "--set", "x.lo=-3"), "positive")
