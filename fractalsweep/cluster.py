@@ -128,6 +128,18 @@ def visible_gpus() -> list[str]:
     return list(_nvidia_smi_gpus())
 
 
+def check_gpus(gpus) -> None:
+    """Refuse GPU indices this machine does not show (:func:`visible_gpus`): a worker given
+    one would quietly train on its CPU instead. Left alone where ``CUDA_VISIBLE_DEVICES``
+    names GPUs by UUID, which indices cannot be compared with."""
+    shown = visible_gpus()
+    missing = [g for g in gpus if g not in shown]
+    if missing and all(g.isdigit() for g in shown):
+        raise ConfigError(f"gpus = {','.join(gpus)}: no GPU {','.join(missing)} on this "
+                          f"machine (its GPUs: {', '.join(shown) or 'none'}, as "
+                          "CUDA_VISIBLE_DEVICES or else nvidia-smi lists them)")
+
+
 @lru_cache(maxsize=1)
 def _nvidia_smi_gpus() -> tuple[str, ...]:
     """The machine's GPUs as ``nvidia-smi`` lists them, asked once per process: a command

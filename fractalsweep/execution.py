@@ -50,7 +50,8 @@ class Execution:
     mem_fraction : float, optional
         Preallocate this fraction of each local GPU (default: allocate on demand).
     tile : int, optional
-        Pixels per tile side of new levels (default: :func:`fractalsweep.grid.auto_tile`).
+        Pixels per tile side of new levels (default: :func:`fractalsweep.grid.auto_tile`);
+        at most a level's longer side, where one tile covers it.
     kernel : {"auto", "xla", "pallas"}
         Which kernel trains the networks: ``auto`` takes the fused Pallas kernel on a GPU
         where it supports the config, else the XLA kernel (docs/kernel.md).
@@ -141,12 +142,22 @@ class Execution:
     def tile_for(self, resolution: tuple[int, int]) -> int:
         """The tile side of a new level: the one given, else the automatic one for these
         workers (:func:`fractalsweep.grid.auto_tile`; on GPUs a tile holds one call's
-        networks, ``kernel.GROUP["gpu"]``)."""
+        networks, ``kernel.GROUP["gpu"]``).
+
+        A given tile larger than the level is cut to its longer side: the tiling is the
+        same (one tile across), but the tile is also the store's chunk, which a worker
+        holds whole in memory to write its part of it.
+
+        >>> Execution(tile=100_000).tile_for((16, 12))
+        16
+        """
         from .grid import auto_tile
         from .kernel import GROUP
 
+        if self.tile:
+            return min(self.tile, max(resolution))
         smallest = math.isqrt(GROUP["gpu"]) if self.on_gpus else 16
-        return self.tile or auto_tile(*resolution, smallest=smallest)
+        return auto_tile(*resolution, smallest=smallest)
 
     def replace(self, **changes) -> Execution:
         """A copy with some fields changed."""
@@ -189,7 +200,8 @@ class Session:
     def preflight(self) -> None:
         """Fail within seconds, with one line, where computing cannot start: a batch system
         whose submit command is missing, a missing or stale scheduler file, a scheduler that
-        does not answer. Starts nothing; run before a store or a lock is made."""
+        does not answer, GPUs named that this machine does not show. Starts nothing; run
+        before a store or a lock is made."""
         ex = self.execution
         if self._client is not None or self.in_process:
             return
@@ -200,6 +212,8 @@ class Session:
                                     f"the scheduler of {ex.scheduler_file}")
         elif ex.scheduler:
             cluster.check_reachable(ex.scheduler, "scheduler")
+        elif ex.gpus:
+            cluster.check_gpus(ex.gpus)
 
     def client(self):
         """The Dask client: connects (starting the cluster if needed) on the first call."""

@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 import zarr
 from distributed import Client, LocalCluster
 
@@ -11,6 +12,7 @@ import fractalsweep as fs
 from fractalsweep import Execution, kernel
 from fractalsweep.cluster import local_cluster, start_forkserver, worker_env
 from fractalsweep.config import resolve
+from fractalsweep.errors import ConfigError
 
 TILE = 5
 SYNC = Execution(scheduler="sync", tile=TILE)
@@ -138,6 +140,32 @@ def test_gpu_workers_get_tiles_of_at_least_a_gpu_call(job_dir):
     assert Execution(cluster=str(profile)).tile_for((4096, 4096)) == 128
     assert Execution(cluster=str(profile)).tile_for((256, 256)) == 128
     assert Execution(cluster=str(profile), tile=8).tile_for((64, 64)) == 8
+
+
+def test_a_tile_larger_than_the_level_is_cut_to_it(tmp_path):
+    """The tile is the store's chunk, which a worker holds whole to write its part: a tile
+    side of 100,000 over 12 x 12 pixels would be 80 GB of chunk for one tile."""
+    assert Execution(tile=100_000).tile_for((12, 40)) == 40
+    assert Execution(tile=8).tile_for((12, 40)) == 8
+    store = fs.run(resolve(JOB), str(tmp_path / "t.zarr"),
+                   execution=Execution(scheduler="sync", tile=100_000), progress=False)
+    level = zarr.open_group(str(tmp_path / "t.zarr"), mode="r")["levels/0"]
+    assert level.attrs["tile"] == 12 and level["score"].chunks == (12, 12)
+    assert store.report.computed == 1
+
+
+def test_gpus_the_machine_does_not_show_are_refused(monkeypatch):
+    """Before anything starts: a worker given a GPU that is not there trains on its CPU."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    Execution(gpus=("1", "0")).session().preflight()
+    with pytest.raises(ConfigError, match=r"gpus = 0,2: no GPU 2 on this machine \(its GPUs: 0, 1,"):
+        Execution(gpus=("0", "2")).session().preflight()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(ConfigError, match="no GPU 0 on this machine .its GPUs: none"):
+        Execution(gpus=("0",)).session().preflight()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8d5bd1a4")  # by UUID: not comparable
+    Execution(gpus=("0",)).session().preflight()
+    Execution(gpus=()).session().preflight()  # CPU workers only
 
 
 def _monitoring_periods(dask_worker=None, dask_scheduler=None):
