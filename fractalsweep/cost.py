@@ -90,13 +90,13 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     ------
     ConfigError
         If one tile's networks cannot fit a worker's memory (the profile's ``memory``, else
-        this machine's), or the execution's kernel cannot train ``cfg``
-        (:func:`~fractalsweep.systems.check_kernel`), as a run would be refused.
+        this machine's), or its kernel cannot train ``cfg``
+        (:func:`~fractalsweep.systems.check_computable`), as a run would be refused.
     """
     from . import bench, kernel, limits
-    from .systems import check_kernel
+    from .systems import check_computable
 
-    check_kernel(cfg, execution.kernel)
+    check_computable(cfg, execution.kernel)
 
     profile = execution.cluster
     nx, ny = cfg.grid.resolution

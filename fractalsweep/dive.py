@@ -9,14 +9,11 @@ level instead of adding a copy, which is what makes a whole dive resumable by re
 
 from __future__ import annotations
 
-import dataclasses
-
 from . import levels, precision, store, targets, views
 from .config import SweepConfig
 from .errors import StoreError
 from .execute import RunReport, run_level
 from .execution import Session
-from .grid import DOUBLE_DOUBLE
 from .store import LevelSpec
 
 
@@ -33,10 +30,6 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
     spec = LevelSpec(view, tuple(resolution or cfg.grid.resolution), dtype or cfg.dtype,
                      kind=kind, reuse_from=reuse_from)
     precision.guard(view, spec.resolution, spec.dtype, force=force)
-    if spec.dtype == DOUBLE_DOUBLE:  # refused now, not by every tile
-        from .ddkernel import check
-
-        check(dataclasses.replace(cfg, dtype=spec.dtype))
     index = levels.level_for(store.open_root(path), view, spec.resolution, spec.dtype)
     return index, run_level(path, cfg, session, index, spec)
 

@@ -1,7 +1,7 @@
 """Computing a level: its missing tiles as tasks on a Dask cluster, or in this process.
 
-Before anything is created, the kernel named is checked to train the level
-(:func:`~fractalsweep.systems.check_kernel`), a new level's cost is checked against this
+Before anything is created, the level's config is checked to be one its kernel trains
+(:func:`~fractalsweep.systems.check_computable`), a new level's cost is checked against this
 machine (:mod:`fractalsweep.limits`) and the place to compute is checked to be there
 (:meth:`Session.preflight`), so a refused start leaves no store and no lock. The coordinating
 process then holds the store's lock, creates the store and the level (metadata is written
@@ -24,7 +24,7 @@ from .errors import SweepError
 from .execution import Session
 from .progress import TileProgress
 from .store import LevelSpec
-from .systems import check_kernel, system_of
+from .systems import check_computable, system_of
 from .tile import compute_tile
 from .watchdog import Watchdog, automatic_timeout
 
@@ -80,8 +80,9 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     Raises
     ------
     ConfigError
-        The execution's kernel cannot train this level (an explicit ``pallas`` for a config
-        the fused kernel does not support); nothing is created.
+        The level's kernel cannot train its config (double-double beyond the baseline
+        family, an explicit ``pallas`` the fused kernel does not support); nothing is
+        created.
     SweepError
         Tiles failed after their retries (every finished tile is kept).
     LimitError
@@ -92,8 +93,8 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     if spec.tile is None:
         spec = spec.replace(tile=session.execution.tile_for(spec.resolution))
     existing = _existing_level(path, index)
-    check_kernel(existing.config(cfg) if existing is not None
-                 else dataclasses.replace(cfg, dtype=spec.dtype), session.execution.kernel)
+    check_computable(existing.config(cfg) if existing is not None
+                     else dataclasses.replace(cfg, dtype=spec.dtype), session.execution.kernel)
     if existing is None:
         _check_limits(path, cfg, index, spec, session.execution.limits)
     if existing is None or existing.pending():

@@ -15,7 +15,7 @@ from .config import single_run
 from .fractals import FRACTALS, Fractal
 from .grid import DOUBLE_DOUBLE
 
-__all__ = ["SYSTEMS", "Training", "check_kernel", "system_of"]
+__all__ = ["SYSTEMS", "Training", "check_computable", "system_of"]
 
 
 class Training:
@@ -91,11 +91,19 @@ def system_of(cfg):
     return SYSTEMS[cfg.system.kind]
 
 
-def check_kernel(cfg, kernel: str) -> None:
-    """Refuse before any work what every tile would refuse: ``kernel = "pallas"`` for a
-    training config the fused kernel does not support (:func:`fractalsweep.fused.check`).
-    A fractal computes with its one kernel whatever is named."""
-    if kernel == "pallas" and cfg.system.kind == "training":
-        from .fused import check
+def check_computable(cfg, kernel: str = "auto") -> None:
+    """Refuse before any work what every tile would refuse: a double-double config its
+    kernel does not implement (:func:`fractalsweep.ddkernel.check`), or ``kernel =
+    "pallas"`` for a config the fused kernel does not support
+    (:func:`fractalsweep.fused.check`). A fractal computes with its one kernel whatever is
+    named."""
+    if cfg.system.kind != "training":
+        return
+    if cfg.dtype == DOUBLE_DOUBLE:
+        from .ddkernel import check as check_double_double
 
-        check(cfg, kernel)
+        check_double_double(cfg)
+    if kernel == "pallas":
+        from .fused import check as check_fused
+
+        check_fused(cfg, kernel)

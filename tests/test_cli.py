@@ -94,14 +94,16 @@ def test_bad_input_is_one_line_exit_2(tmp_path, job_dir, override, words):
     assert not (tmp_path / "x.zarr").exists()
 
 
-def test_a_kernel_that_cannot_train_the_sweep_is_refused_before_any_work(tmp_path, job_dir):
-    """An explicit ``--kernel pallas`` for a config the fused kernel does not support is one
-    line from the driver (a dry run too), not a failure of every tile on the workers; an
-    existing store keeps its pixels."""
+def test_a_config_its_kernel_cannot_train_is_refused_before_any_work(tmp_path, job_dir):
+    """An explicit ``--kernel pallas`` for a config the fused kernel does not support, or a
+    double-double sweep beyond that kernel's family, is one line from the driver (a dry run
+    too), not a failure of every tile on the workers; an existing store keeps its pixels."""
     store = tmp_path / "k.zarr"
     deep = ["--kernel", "pallas", "--set", "model.depth=3", "--store", store]
     _one_line_error(cli("run", job_dir / "quickstart.toml", *deep, "--dry-run"),
                     "kernel = 'pallas'", "model.depth = 3", "'xla' or 'auto'")
+    _one_line_error(cli("run", job_dir / "quickstart.toml", "--set", "dtype=double-double",
+                        "--set", "model.biases=true", "--dry-run"), "model.biases = True")
     _one_line_error(cli("run", job_dir / "quickstart.toml", *deep), "model.depth = 3")
     assert not store.exists()
     cli("run", job_dir / "quickstart.toml", "--store", store, "--scheduler", "sync",

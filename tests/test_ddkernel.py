@@ -150,3 +150,19 @@ def test_unsupported_configs_are_refused_in_one_line():
     ddkernel.check(cfg)  # the baseline family, every axis kind of the paper: accepted
     with pytest.raises(fs.ConfigError, match="training.optimizer"):
         ddkernel.check(resolve({"dtype": "double-double", "training": {"optimizer": "adam"}}))
+
+
+def test_a_config_the_kernel_cannot_train_is_refused_before_any_file(tmp_path):
+    """A sweep, or a zoom of a store, that double-double cannot train is refused before the
+    store or the level exists, not by every tile."""
+    sync = fs.Execution(scheduler="sync", tile=5)
+    job = {"training": {"steps": 5}, "model": {"biases": True}, "grid": {"resolution": 5}}
+    with pytest.raises(fs.ConfigError, match="model.biases = True"):
+        fs.run(job | {"dtype": "double-double"}, tmp_path / "dd.zarr", execution=sync,
+               progress=False)
+    assert not (tmp_path / "dd.zarr").exists()
+    store = fs.run(job, tmp_path / "f64.zarr", execution=sync, progress=False)
+    with pytest.raises(fs.ConfigError, match="model.biases = True"):
+        store.zoom(centre=(1, 1), width=1e-3, dtype="double-double", execution=sync,
+                   progress=False)
+    assert len(fs.open(tmp_path / "f64.zarr").levels) == 1
