@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import single_run
+from .errors import ConfigError
 from .fractals import FRACTALS, Fractal
 from .grid import DOUBLE_DOUBLE
 
@@ -96,8 +97,18 @@ def check_computable(cfg, kernel: str = "auto") -> None:
     kernel does not implement (:func:`fractalsweep.ddkernel.check`), or ``kernel =
     "pallas"`` for a config the fused kernel does not support
     (:func:`fractalsweep.fused.check`). A fractal computes with its one kernel whatever is
-    named."""
+    named, in float64 or float32.
+
+    >>> from fractalsweep.config import resolve
+    >>> check_computable(resolve({"system": {"kind": "mandelbrot"}, "dtype": "double-double"}))
+    Traceback (most recent call last):
+    ...
+    fractalsweep.errors.ConfigError: dtype = 'double-double': system.kind = 'mandelbrot' computes in float64 or float32
+    """
     if cfg.system.kind != "training":
+        if cfg.dtype == DOUBLE_DOUBLE:
+            raise ConfigError(f"dtype = {DOUBLE_DOUBLE!r}: system.kind = {cfg.system.kind!r} "
+                              "computes in float64 or float32")
         return
     if cfg.dtype == DOUBLE_DOUBLE:
         from .ddkernel import check as check_double_double

@@ -117,6 +117,22 @@ def test_fractal_jobs_go_through_run_zoom_ladder_animate_and_dimension(tmp_path,
         "kind": "julia", "c": ["-1", "0"], "max_iter": 200, "root": 0}
 
 
+def test_a_double_double_fractal_is_refused_before_any_file(tmp_path, job_dir):
+    """A fractal computes in float64 or float32: a double-double job or zoom is one line,
+    not a failure of every tile."""
+    job = job_dir / "fractals" / "mandelbrot.toml"
+    with pytest.raises(fs.ConfigError, match="dtype = 'double-double': system.kind = 'mandelbrot'"):
+        fs.run(job, tmp_path / "dd.zarr", overrides=["dtype=double-double"], execution=SYNC,
+               progress=False)
+    assert not (tmp_path / "dd.zarr").exists()
+    store = fs.run(job, tmp_path / "m.zarr", overrides=["grid.resolution=8"], execution=SYNC,
+                   progress=False)
+    with pytest.raises(fs.ConfigError, match="computes in float64 or float32"):
+        store.zoom(centre=(-0.75, 0.1), width=1e-20, dtype="double-double", execution=SYNC,
+                   progress=False)
+    assert len(fs.open(store.path).levels) == 1
+
+
 @pytest.mark.parametrize("raw,words", [
     ({"system": {"kind": "lorenz"}}, ["system.kind", "mandelbrot, julia, newton"]),
     ({"system": {"kind": "julia"}, "x": {"kind": "lr", "lo": 1, "hi": 2}}, ["x.kind", "re, im"]),
