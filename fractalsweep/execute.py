@@ -80,9 +80,9 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     Raises
     ------
     ConfigError
-        The level's kernel cannot train its config (double-double beyond the baseline
-        family, an explicit ``pallas`` the fused kernel does not support); nothing is
-        created.
+        The level cannot be computed as configured (double-double for a fractal or beyond
+        the baseline family, an explicit ``pallas`` the fused kernel does not support);
+        nothing is created.
     SweepError
         Tiles failed after their retries (every finished tile is kept).
     LimitError

@@ -93,11 +93,11 @@ def system_of(cfg):
 
 
 def check_computable(cfg, kernel: str = "auto") -> None:
-    """Refuse before any work what every tile would refuse: a double-double config its
-    kernel does not implement (:func:`fractalsweep.ddkernel.check`), or ``kernel =
-    "pallas"`` for a config the fused kernel does not support
-    (:func:`fractalsweep.fused.check`). A fractal computes with its one kernel whatever is
-    named, in float64 or float32.
+    """Refuse before any work what every tile would refuse: double-double for a fractal
+    (fractals compute in float64 or float32) or for a training config beyond that kernel's
+    family (:func:`fractalsweep.ddkernel.check`), and ``kernel = "pallas"`` for a config the
+    fused kernel does not support (:func:`fractalsweep.fused.check`); a fractal ignores the
+    kernel named.
 
     >>> from fractalsweep.config import resolve
     >>> check_computable(resolve({"system": {"kind": "mandelbrot"}, "dtype": "double-double"}))
