@@ -602,7 +602,10 @@ def cmd_bench(args) -> int:
                      group=args.group, dtypes=args.dtype or ("float64", "float32"),
                      methods=args.method or tuple(bench.METHODS), kernels=args.kernel or ("auto",))
     print(bench.table(rows))
-    print(f"saved for cost estimates: {bench.save(rows)}")
+    saved = bench.save(rows)
+    print(f"saved for cost estimates: {saved}" if saved else
+          "not saved for cost estimates: no kernel row a sweep here would train at (the "
+          "fused kernel runs interpreted off a GPU)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

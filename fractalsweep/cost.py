@@ -153,7 +153,8 @@ def _rate(cfg, profile, saved) -> tuple[float | None, str]:
                       "the profile")
     rate, device, flops = saved
     scale = flops / flops_per_net_step(cfg)
-    note = (f"{source}, {rate:,.3g} net-steps/s on {device}, scaled by flop per net-step "
+    unit = "net-steps per CPU-second" if device == "cpu" else "net-steps/s"
+    note = (f"{source}, {rate:,.3g} {unit} on {device}, scaled by flop per net-step "
             f"({scale:.3g}x)")
     if cfg.dtype == DOUBLE_DOUBLE:
         scale /= DOUBLE_DOUBLE_COST

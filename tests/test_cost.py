@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from fractalsweep import Execution, cost
+from fractalsweep import Execution, bench, cost, fused
 from fractalsweep.config import resolve
 from fractalsweep.errors import ConfigError
 
@@ -32,17 +32,20 @@ def test_a_network_that_cannot_fit_is_refused_before_anything_runs(job_dir):
 
 
 def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
+    """From the bench's rate per CPU-second on a CPU: a CPU worker is one core, while the
+    bench's wall-clock rate counts every core XLA's threads used."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     saved = tmp_path / "fractalsweep" / "bench.json"
     saved.parent.mkdir()
     base = resolve({})
     saved.write_text(json.dumps({"device": "cpu:0", "device_kind": "cpu", "rows": [
-        {"dtype": "float64", "method": "kernel", "net_steps_per_s": 1e5,
-         "flops_per_net_step": cost.flops_per_net_step(base)}]}))
+        {"dtype": "float64", "method": "kernel", "net_steps_per_s": 1.8e5,
+         "net_steps_per_cpu_s": 1e5, "flops_per_net_step": cost.flops_per_net_step(base)}]}))
     job = {"grid": {"resolution": 100}, "training": {"steps": 360}}
     where = (str(tmp_path / "s.zarr"), Execution(workers=2, gpus=()))
     lines = cost.estimate(resolve(job), *where)
     assert "estimated worker-hours: 0.01 at 1e+05 net-steps/s" in lines[-2]  # 3.6e6 / 1e5 s
+    assert "1e+05 net-steps per CPU-second on cpu" in lines[-2]
     assert lines[-1].startswith("level 0: 10,000 pixels in 49 tiles")  # 7 x 7 of 16 px
     wide = cost.estimate(resolve({**job, "model": {"width": 32}}), *where)[-2]
     rate = 1e5 * cost.flops_per_net_step(base) / cost.flops_per_net_step(
@@ -50,6 +53,22 @@ def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
     assert f"at {rate:,.3g} net-steps/s" in wide and "scaled by flop per net-step" in wide
     dd = cost.estimate(resolve({**job, "dtype": "double-double"}), *where)[-2]
     assert f"1/{cost.DOUBLE_DOUBLE_COST} for double-double" in dd
+
+
+def test_estimates_never_scale_from_the_fused_kernel_interpreted(tmp_path, monkeypatch):
+    """Off a GPU the fused kernel runs in interpret mode (a third of the XLA kernel's rate
+    here): a bench of it is shown, not saved, and the saved measurement stays."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    rows = bench.run(pixels=8, steps=3, repeats=1, dtypes=("float64",), methods=("kernel",),
+                     kernels=("xla", "pallas"))
+    assert [r["kernel"] for r in rows] == ["xla", "pallas"]
+    kept = ["xla"] if fused.interpret_here() else ["xla", "pallas"]
+    assert [r["kernel"] for r in json.loads(bench.save(rows).read_text())["rows"]] == kept
+    rate = bench.saved_measurement("float64")[0]
+    assert rate in (rows[0]["net_steps_per_cpu_s"], rows[0]["net_steps_per_s"])
+    if fused.interpret_here():
+        assert bench.save(rows[1:]) is None
+        assert bench.saved_measurement("float64")[0] == rate
 
 
 def test_gpu_estimates_scale_from_the_gpu_measurement(tmp_path, monkeypatch, job_dir):
