@@ -46,6 +46,7 @@ class Fractal:
     """One of the classic systems: ``kind`` is ``mandelbrot``, ``julia`` or ``newton``."""
 
     kind: str
+    dtypes = ("float64", "float32")  # the escape-time loops are written for NumPy's floats
 
     @property
     def legend(self) -> tuple[str, str]:

@@ -1,8 +1,8 @@
 """What a sweep computes at each pixel: a training run (the default) or a classic fractal.
 
 A system gives the per-pixel arrays it produces (``outputs``), the random inputs drawn once
-per store (``draw``) and the computation of a batch of pixels (``compute``, whose ``kernel``
-option only training systems read). The store, the
+per store (``draw``), the computation of a batch of pixels (``compute``, whose ``kernel``
+option only training systems read) and the working dtypes it computes in (``dtypes``). The store, the
 tiles, the cluster, zooms, ladders, animations and the dimension see only these three, so a
 new system is one entry in :data:`SYSTEMS`.
 """
@@ -30,6 +30,7 @@ class Training:
     """
 
     legend = ("converged: fast \u2192 slow", "diverged: fast \u2192 slow blow-up")
+    dtypes = ("float64", "float32", DOUBLE_DOUBLE)
 
     @staticmethod
     def outputs(cfg) -> dict[str, tuple[str, object]]:
@@ -93,11 +94,11 @@ def system_of(cfg):
 
 
 def check_computable(cfg, kernel: str = "auto") -> None:
-    """Refuse before any work what every tile would refuse: double-double for a fractal
-    (fractals compute in float64 or float32) or for a training config beyond that kernel's
-    family (:func:`fractalsweep.ddkernel.check`), and ``kernel = "pallas"`` for a config the
-    fused kernel does not support (:func:`fractalsweep.fused.check`); a fractal ignores the
-    kernel named.
+    """Refuse before any work what every tile would refuse: a dtype the system does not
+    compute in (fractals: no double-double), double-double for a training config beyond
+    that kernel's family (:func:`fractalsweep.ddkernel.check`), and ``kernel = "pallas"``
+    for a config the fused kernel does not support (:func:`fractalsweep.fused.check`); a
+    fractal ignores the kernel named.
 
     >>> from fractalsweep.config import resolve
     >>> check_computable(resolve({"system": {"kind": "mandelbrot"}, "dtype": "double-double"}))
@@ -105,10 +106,11 @@ def check_computable(cfg, kernel: str = "auto") -> None:
     ...
     fractalsweep.errors.ConfigError: dtype = 'double-double': system.kind = 'mandelbrot' computes in float64 or float32
     """
+    dtypes = system_of(cfg).dtypes
+    if cfg.dtype not in dtypes:
+        raise ConfigError(f"dtype = {cfg.dtype!r}: system.kind = {cfg.system.kind!r} "
+                          f"computes in {' or '.join(dtypes)}")
     if cfg.system.kind != "training":
-        if cfg.dtype == DOUBLE_DOUBLE:
-            raise ConfigError(f"dtype = {DOUBLE_DOUBLE!r}: system.kind = {cfg.system.kind!r} "
-                              "computes in float64 or float32")
         return
     if cfg.dtype == DOUBLE_DOUBLE:
         from .ddkernel import check as check_double_double
