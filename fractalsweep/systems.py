@@ -2,9 +2,9 @@
 
 A system gives the per-pixel arrays it produces (``outputs``), the random inputs drawn once
 per store (``draw``), the computation of a batch of pixels (``compute``, whose ``kernel``
-option only training systems read) and the working dtypes it computes in (``dtypes``). The store, the
-tiles, the cluster, zooms, ladders, animations and the dimension see only these three, so a
-new system is one entry in :data:`SYSTEMS`.
+option only training systems read), the working dtypes it computes in (``dtypes``) and its
+picture's ``legend``. The store, the tiles, the cluster, zooms, ladders, animations and the
+dimension see only these, so a new system is one entry in :data:`SYSTEMS`.
 """
 
 from __future__ import annotations
