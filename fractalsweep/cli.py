@@ -604,8 +604,8 @@ def cmd_bench(args) -> int:
     print(bench.table(rows))
     saved = bench.save(rows)
     print(f"saved for cost estimates: {saved}" if saved else
-          "not saved for cost estimates: no kernel row a sweep here would train at (the "
-          "fused kernel runs interpreted off a GPU)")
+          "not saved for cost estimates: no kernel rate a sweep here trains at (only the "
+          "naive method, or the fused kernel interpreted off a GPU); the last saved stays")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0
