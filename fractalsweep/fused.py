@@ -28,8 +28,9 @@ power-of-two sides of at least 16, element-wise operations, max/min/sum reductio
 reshapes, loops): the same code lowers to Triton IR for a GPU (tested without one) and runs
 in Pallas interpret mode elsewhere; :func:`interpret_here` decides by platform. Like the XLA
 kernel it is traced with full-precision matrix products (:func:`models.full_precision`): on
-float32 the Triton backend would otherwise use TF32 inputs. On an H200 it compiles, agrees
-with the XLA kernel and runs at 1.7x its rate in float64 (docs/performance.md).
+float32 the Triton backend would otherwise use TF32 inputs. On an H100 and an H200 it
+compiles, agrees with the XLA kernel and runs at 2.5x and 1.7x its rate in float64
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -48,15 +49,16 @@ from .errors import ConfigError
 from .execution import KERNELS
 from .models import ACTIVATIONS, MLP, full_precision
 
-# Networks per program, by dtype, the fastest measured on an H200 (docs/performance.md):
-# float64 2 (26.6M net-steps/s against 18.3M with 8), float32 8 (43.7M against 18.4M
-# with 2).
+# Networks per program and warps per program, by dtype: the fastest measured on an H100 and
+# an H200 (docs/performance.md). float64: 2 networks, 4 warps (H100: 27.0M net-steps/s
+# against 18.5M with 8 networks and 20.0M with 2 warps); float32: 8 networks, 2 warps
+# (H100: 56.4M against 43.7M with 4 warps and 18.4M with 2 networks).
 BLOCK = {"float64": 2, "float32": 8}
+NUM_WARPS = {"float64": 4, "float32": 2}
 CHUNK = 16  # examples per inner iteration: the smallest side a Triton dot takes
 ACTIVATIONS_TESTED = ("tanh", "relu", "identity")  # the activations tests compare
 OUTPUTS = ("score", "first_nonfinite", "final_loss")  # kernel.outputs, in the kernel's order
 LAYOUT = ((1, 2), (1,))  # per layer: the axes a per-network value is expanded over
-NUM_WARPS = 4  # warps per program on a GPU: Triton's default; 2 and 8 measured no faster
 
 
 def _power_of_two(n: int) -> bool:
@@ -353,7 +355,7 @@ def launch(cfg, early_exit: bool, xs, ys, arrays, interpret: bool):
     """The ``pallas_call`` over ``xs.size / block`` programs; returns the outputs' arrays.
 
     Triton compiler parameters select the Triton backend (Pallas' default GPU backend is
-    Mosaic GPU), with :data:`NUM_WARPS` warps per program.
+    Mosaic GPU), with :data:`NUM_WARPS` warps per program for the dtype.
     """
     n, dtype, b = xs.size, xs.dtype, block(xs.dtype)
     per_net = pl.BlockSpec((b,), lambda i: (i,))
@@ -365,7 +367,7 @@ def launch(cfg, early_exit: bool, xs, ys, arrays, interpret: bool):
         in_specs=[per_net, per_net, *whole],
         out_specs=[per_net] * len(OUTPUTS),
         interpret=interpret,
-        compiler_params=pltriton.CompilerParams(num_warps=NUM_WARPS),
+        compiler_params=pltriton.CompilerParams(num_warps=NUM_WARPS[jnp.dtype(dtype).name]),
         name="fractalsweep_fused",
     )(xs, ys, *arrays)
 

