@@ -7,6 +7,7 @@ that a stage that fails or hangs (under ``timeout``) costs only itself:
     python docs/scripts/gpu_measure.py rates --out DIR
     python docs/scripts/gpu_measure.py variants --out DIR
     python docs/scripts/gpu_measure.py keyframe --out DIR --budget 60
+    python docs/scripts/gpu_measure.py program --out DIR
 
 Stages (each prints its table and appends JSON lines to ``DIR/gpu.jsonl``):
 
@@ -24,6 +25,9 @@ Stages (each prints its table and appends JSON lines to ``DIR/gpu.jsonl``):
   an evenly strided part of its pixels (every 4th row and column: 1024 x 1024, or every
   8th, 16th, 32nd where the measured rate says a larger part would take over ``--budget``
   seconds) and extrapolated to the whole keyframe; both kernels at their best group size.
+- ``program``: the keyframe's window at 1024 x 1024 pixels through ``fractalsweep.run``
+  on a local cluster of the machine's GPUs, with the tiles' kernel seconds against the
+  wall, and the wait for the first tile.
 - ``variants``: the fused kernel's constants (``fused.BLOCK``, ``fused.CHUNK``,
   ``fused.NUM_WARPS``) of :data:`VARIANTS` at the rates stage's size, each checked for
   the XLA kernel's classes on a sample; the keyframe stage then uses the fastest in float64.
@@ -265,8 +269,36 @@ def ceilings(out: Path, args) -> None:
              tb_per_s=2 * x.nbytes / t / 1e12)
 
 
+def program(out: Path, args) -> None:
+    """The keyframe's window at 1024 x 1024 through ``fractalsweep.run`` (a local cluster,
+    one worker per GPU), with where its time went: the tiles' kernel seconds (a first
+    compile included), the wait for the first tile (cluster start, the worker's JAX start,
+    the compile) and the rest."""
+    import datetime
+    import tempfile
+
+    import fractalsweep as fs
+
+    job = {**bench.BASELINE, "training": {"steps": KEYFRAME_STEPS}, "grid": {"resolution": 1024}}
+    with tempfile.TemporaryDirectory() as tmp:
+        begun = datetime.datetime.now(datetime.UTC)
+        start = time.perf_counter()
+        report = fs.run(job, f"{tmp}/s.zarr", progress=False).report
+        wall = time.perf_counter() - start
+    tiles = report.summaries
+    finished = sorted(datetime.datetime.fromisoformat(t["finished"]) for t in tiles)
+    kernel_s = [t["seconds"] for t in tiles]
+    emit(out, stage="program", pixels=sum(t["pixels"] for t in tiles), tiles=len(tiles),
+         steps=KEYFRAME_STEPS, wall_s=wall, report_s=report.seconds, kernel_s=sum(kernel_s),
+         kernel_s_median=float(np.median(kernel_s)), kernel_s_max=max(kernel_s),
+         first_tile_after_s=(finished[0] - begun).total_seconds(),
+         last_tile_after_s=(finished[-1] - begun).total_seconds(),
+         converged=sum(t["converged"] for t in tiles) / sum(t["pixels"] for t in tiles),
+         devices=sorted({t["device_kind"] for t in tiles}))
+
+
 STAGES = {"env": env, "agree": agree, "ceilings": ceilings, "rates": rates,
-          "variants": variants, "keyframe": keyframe}
+          "variants": variants, "keyframe": keyframe, "program": program}
 
 
 def main() -> None:
