@@ -18,7 +18,7 @@ from importlib.metadata import version
 import jax
 import numpy as np
 
-from . import __version__, store
+from . import store
 from .grid import flat_pixels
 from .kernel import COMPILER_OPTIONS
 from .systems import system_of
@@ -27,6 +27,8 @@ from .systems import system_of
 @lru_cache(maxsize=1)
 def _device() -> dict:
     """What computed the tiles of this process (its versions are looked up once)."""
+    from . import __version__  # set once the package's __init__ has run, as it has by now
+
     device = jax.devices()[0]
     return {"platform": device.platform, "device_kind": device.device_kind,
             "device": str(device), "fractalsweep": __version__,
