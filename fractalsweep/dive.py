@@ -15,6 +15,7 @@ from .errors import StoreError
 from .execute import RunReport, run_level
 from .execution import Session
 from .store import LevelSpec
+from .systems import system_of
 
 
 def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
@@ -29,7 +30,8 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
     cfg = store.config_of(path)
     spec = LevelSpec(view, tuple(resolution or cfg.grid.resolution), dtype or cfg.dtype,
                      kind=kind, reuse_from=reuse_from)
-    precision.guard(view, spec.resolution, spec.dtype, force=force)
+    precision.guard(view, spec.resolution, spec.dtype, force=force,
+                    dtypes=system_of(cfg).dtypes)
     index = levels.level_for(store.open_root(path), view, spec.resolution, spec.dtype)
     return index, run_level(path, cfg, session, index, spec)
 
@@ -46,7 +48,8 @@ def auto_view(path: str, level: int, *, box_fraction: float = 0.25, resolution=N
     return targets.auto_target(lvl.group["score"][:], levels.view_of(lvl, cfg),
                                box_fraction=box_fraction,
                                resolution=resolution or lvl.group.attrs["resolution"],
-                               dtype=dtype or lvl.group.attrs["dtype"], force=force)
+                               dtype=dtype or lvl.group.attrs["dtype"], force=force,
+                               dtypes=system_of(cfg).dtypes)
 
 
 def ladder(path: str, level: int, session: Session, *, widest=6) -> list[int]:

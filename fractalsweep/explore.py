@@ -38,6 +38,7 @@ from .colour import to_rgba
 from .errors import ConfigError, PrecisionError
 from .execution import Execution, Session
 from .render import end_labels, label_ends
+from .systems import system_of
 from .views import box_to_view
 
 __all__ = ["CMAPS", "KEYS", "Explorer", "explore"]
@@ -207,7 +208,8 @@ class Explorer:
         resolution = tuple(resolution or self.resolution)
         dtype = dtype or self.dtype
         try:
-            precision.guard(view, resolution, dtype, force=self.force)
+            precision.guard(view, resolution, dtype, force=self.force,
+                            dtypes=system_of(self.cfg).dtypes)
         except PrecisionError as exc:
             self._say(f"refused: {exc} (f: force)")
             return None

@@ -8,6 +8,7 @@ refuses such a level (unless forced) with a line saying how deep this dtype can 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -100,16 +101,21 @@ def precision_check(view: View, resolution: Any, dtype="float64") -> dict[str, A
     return report
 
 
-def _precision_message(name: str, room: dict[str, Any], n: int, dtype) -> str:
+def _precision_message(name: str, room: dict[str, Any], n: int, dtype,
+                       dtypes: Sequence[str]) -> str:
+    """The refusal's line; it offers double-double only where the store's system computes in
+    it (``dtypes``, :attr:`fractalsweep.systems.System.dtypes`) and the level is not in it."""
     collide = "" if room.get("distinct", True) else " and its pixels collide"
+    deeper = DOUBLE_DOUBLE in dtypes and _name(dtype) != DOUBLE_DOUBLE
     return (f"{name}: {_name(dtype)} keeps {n} pixels distinct "
             f"({ULPS_PER_PIXEL}+ ulps apart) down to a relative width of about "
             f"{room['limit']:.1g} here; this view is {room['relative_width']:.1g}{collide}; "
             f"use --force or a coarser resolution"
-            + ("" if dtype == DOUBLE_DOUBLE else ", or compute it in double-double"))
+            + (", or compute it in double-double" if deeper else ""))
 
 
-def guard(view: View, resolution: Any, dtype="float64", force: bool = False) -> dict[str, Any]:
+def guard(view: View, resolution: Any, dtype="float64", force: bool = False, *,
+          dtypes: Sequence[str] = ()) -> dict[str, Any]:
     """Refuse a level whose neighbouring pixels the dtype cannot keep apart.
 
     Parameters
@@ -118,6 +124,9 @@ def guard(view: View, resolution: Any, dtype="float64", force: bool = False) -> 
         As for :func:`precision_check`.
     force : bool
         Return the report even when the check fails (the caller may warn instead).
+    dtypes : sequence of str
+        The dtypes the store's system computes in: the refusal suggests double-double only
+        if it is one of them.
 
     Returns
     -------
@@ -142,7 +151,7 @@ def guard(view: View, resolution: Any, dtype="float64", force: bool = False) -> 
     for name, n in zip(AXES, report["resolution"]):
         room = report[name]
         if not room["distinct"] or room["decades_left"] < 0:
-            raise PrecisionError(_precision_message(name, room, n, dtype))
+            raise PrecisionError(_precision_message(name, room, n, dtype, dtypes))
     raise AssertionError("unreachable: a failed report has a failing axis")
 
 

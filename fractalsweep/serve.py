@@ -64,6 +64,7 @@ from .execution import Execution
 from .explore import CMAPS, POLL_MS, REDRAW_SHARE
 from .hub import EXPORTS, Hub, Job
 from .render import distinct_labels, end_labels
+from .systems import system_of
 from .views import AXES, View, box_to_view, box_view, window
 
 __all__ = ["DownloadHandler", "Page", "Query", "axis_ticks", "level_image", "make_server",
@@ -478,7 +479,8 @@ class Page:
         if complete, else computed (or joined, if another tab asked first) and drawn as its
         tiles land. A window the precision guard refuses is kept for the force box."""
         try:
-            precision.guard(view, self.resolution, self.dtype, force=self.force)
+            precision.guard(view, self.resolution, self.dtype, force=self.force,
+                            dtypes=system_of(self.hub.config).dtypes)
         except PrecisionError as exc:
             self.refused = view
             self._say(f"refused: {exc} \u2014 tick 'force' to compute it anyway", error=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -83,7 +84,8 @@ def _inside(twice_centre: int, n: int, fraction: Decimal) -> Decimal:
 
 
 def auto_target(score: np.ndarray, view: View, *, box_fraction: float = 0.25, scales: int = 5,
-                resolution: Any = None, dtype="float64", force: bool = False) -> View:
+                resolution: Any = None, dtype="float64", force: bool = False,
+                dtypes: Sequence[str] = ()) -> View:
     """The next view: the most boundary-complex box of a level that precision still allows.
 
     Square boxes (in pixels per axis: ``box_fraction`` of each side) are placed every quarter
@@ -112,6 +114,8 @@ def auto_target(score: np.ndarray, view: View, *, box_fraction: float = 0.25, sc
         Working dtype of the next level.
     force : bool
         Ignore precision: the best box wins even where the dtype has no room left.
+    dtypes : sequence of str
+        The dtypes the store's system computes in (:func:`fractalsweep.precision.guard`).
 
     Raises
     ------
@@ -173,6 +177,6 @@ def auto_target(score: np.ndarray, view: View, *, box_fraction: float = 0.25, sc
         raise NoBoundaryError("the boundary of this level is unresolved everywhere: no box "
                               "holds both boundary and non-boundary pixels")
     name, r = room
-    raise PrecisionError(_precision_message(name, r, res[AXES.index(name)], dtype))
+    raise PrecisionError(_precision_message(name, r, res[AXES.index(name)], dtype, dtypes))
 
 

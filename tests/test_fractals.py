@@ -119,7 +119,7 @@ def test_fractal_jobs_go_through_run_zoom_ladder_animate_and_dimension(tmp_path,
 
 def test_a_double_double_fractal_is_refused_before_any_file(tmp_path, job_dir):
     """A fractal computes in float64 or float32: a double-double job or zoom is one line,
-    not a failure of every tile."""
+    not a failure of every tile, and a zoom too deep for float64 is not told to use it."""
     job = job_dir / "fractals" / "mandelbrot.toml"
     with pytest.raises(fs.ConfigError, match="dtype = 'double-double': system.kind = 'mandelbrot'"):
         fs.run(job, tmp_path / "dd.zarr", overrides=["dtype=double-double"], execution=SYNC,
@@ -130,6 +130,9 @@ def test_a_double_double_fractal_is_refused_before_any_file(tmp_path, job_dir):
     with pytest.raises(fs.ConfigError, match="computes in float64 or float32"):
         store.zoom(centre=(-0.75, 0.1), width=1e-20, dtype="double-double", execution=SYNC,
                    progress=False)
+    with pytest.raises(fs.PrecisionError, match="coarser resolution") as refused:
+        store.zoom(centre=(-0.75, 0.1), width=1e-20, execution=SYNC, progress=False)
+    assert "double-double" not in str(refused.value)
     assert len(fs.open(store.path).levels) == 1
 
 
