@@ -104,7 +104,8 @@ def precision_check(view: View, resolution: Any, dtype="float64") -> dict[str, A
 def _precision_message(name: str, room: dict[str, Any], n: int, dtype,
                        dtypes: Sequence[str]) -> str:
     """The refusal's line; it offers double-double only where the store's system computes in
-    it (``dtypes``, :attr:`fractalsweep.systems.System.dtypes`) and the level is not in it."""
+    it (``dtypes``, a system's ``dtypes``: :mod:`fractalsweep.systems`) and the level is not
+    in it already."""
     collide = "" if room.get("distinct", True) else " and its pixels collide"
     deeper = DOUBLE_DOUBLE in dtypes and _name(dtype) != DOUBLE_DOUBLE
     return (f"{name}: {_name(dtype)} keeps {n} pixels distinct "
