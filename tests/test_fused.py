@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import test_kernel as tk
 
-from fractalsweep import bench, config, fused, kernel, streams
+from fractalsweep import bench, config, elementary, fused, kernel, streams
 from fractalsweep.errors import ConfigError
 from fractalsweep.grid import axis_values, flat_pixels
 from fractalsweep.models import MLP, Layer
@@ -102,6 +102,20 @@ def test_block_math_matches_the_model(activation):
         for p, u in zip(padded, fused.chunk_terms(model, (w0, w1), x, y, y.size)):
             np.testing.assert_array_equal(p, u)
         assert np.isfinite(padded[0][1:]).all(), "the infinite weight stays in its network"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_float64_tanh_is_the_kernels_own(dtype):
+    """float64 tanh is :func:`elementary.tanh64`, faster on a GPU than libdevice's; float32
+    keeps ``jnp.tanh``. Bit for bit, on a block's hidden units."""
+    cfg = config.resolve({"dtype": dtype})
+    (w0, w1), x, _ = _block(streams.draw(cfg), np.random.default_rng(1))
+    with jax.enable_x64(True):
+        u, a, _ = jax.jit(lambda p, xc: fused.forward(MLP.from_config(cfg), p, xc))(
+            (w0.astype(dtype), w1.astype(dtype)), x.astype(dtype))
+        want = jax.jit(elementary.tanh64 if dtype == "float64" else jnp.tanh)(u)
+    assert a.dtype == dtype
+    np.testing.assert_array_equal(a, want)
 
 
 def test_the_kernel_is_chosen_by_a_setting():

@@ -29,20 +29,30 @@ Stages (each prints its table and appends JSON lines to ``DIR/gpu.jsonl``):
   on a local cluster of the machine's GPUs, with the tiles' kernel seconds against the
   wall, and the wait for the first tile.
 - ``variants``: the fused kernel's constants (``fused.BLOCK``, ``fused.CHUNK``,
-  ``fused.NUM_WARPS``) of :data:`VARIANTS` at the rates stage's size, each checked for
-  the XLA kernel's classes on a sample; the keyframe stage then uses the fastest in float64.
+  ``fused.NUM_WARPS``) of :data:`VARIANTS` (or those given as ``--variant
+  dtype:block,chunk,warps``) at the rates stage's size, each checked for the XLA kernel's
+  classes on a sample; the keyframe stage then uses the fastest in float64.
+- ``tanh``: what float64 ``tanh`` costs each kernel on the GPU: its rate (65,536 pixels,
+  100 steps, no early exit) with XLA's/libdevice's ``tanh``, with the CPU kernel's own
+  (``elementary.tanh64``, the fused kernel's choice, ``fused.OWN``) and, for the fused
+  kernel, with a clip in its place (no ``tanh`` at all: a bound on what any ``tanh``
+  could gain). ``--tanh xla`` or ``--tanh own`` makes the other stages of the process use
+  that ``tanh`` in both kernels.
 """
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fractalsweep import bench, config, fused, kernel, streams
+from fractalsweep import bench, config, elementary, fused, kernel, models, streams
 from fractalsweep.cost import flops_per_net_step
 from fractalsweep.grid import axis_values, flat_pixels
 from fractalsweep.models import full_precision
@@ -216,14 +226,24 @@ def _use(variant, dtype: str) -> None:
     fused.compile_kernel.cache_clear()
 
 
+def _given_variants(given: list[str]) -> dict:
+    """``--variant dtype:block,chunk,warps`` options as :data:`VARIANTS`' form."""
+    chosen = {}
+    for text in given:
+        dtype, numbers = text.split(":")
+        chosen.setdefault(dtype, []).append(tuple(int(n) for n in numbers.split(",")))
+    return chosen
+
+
 def variants(out: Path, args) -> None:
     group = _best_groups(out).get("pallas", (None, GROUPS[-1]))[1]
-    for dtype in ("float64", "float32"):
+    tried = _given_variants(args.variant) if args.variant else VARIANTS
+    for dtype, chosen in tried.items():
         cfg, arrays = baseline(dtype, RATE_STEPS)
         xs, ys = bench._pixels(cfg, RATE_PIXELS)
         check = slice(0, RATE_PIXELS, 16)  # a sample whose classes each variant must keep
         xla = kernel.train(cfg, arrays, xs[check], ys[check], backend="xla")
-        for variant in VARIANTS[dtype]:
+        for variant in chosen:
             _use(variant, dtype)
             try:
                 same = _compare(kernel.train(cfg, arrays, xs[check], ys[check],
@@ -297,8 +317,52 @@ def program(out: Path, args) -> None:
          devices=sorted({t["device_kind"] for t in tiles}))
 
 
+# float64 tanh per kernel: (the fused kernel's, the XLA kernel's; None: the XLA kernel's
+# default, XLA's own on a GPU)
+TANHS = {"xla": (jnp.tanh, None), "own": (elementary.tanh64, elementary.tanh64),
+         "none (a clip)": (lambda u: jnp.clip(u, -1.0, 1.0), None)}
+
+
+@contextlib.contextmanager
+def _tanh(fused_fn, own):
+    """Both kernels with ``fused_fn`` as the fused kernel's float64 ``tanh`` and ``own`` as
+    the XLA kernel's, their compiled kernels forgotten."""
+    saved, saved_own = models.ACTIVATIONS["tanh"], fused.OWN
+    models.ACTIVATIONS["tanh"] = dataclasses.replace(saved, own=own or saved.own)
+    fused.OWN = {**saved_own, ("tanh", "float64"): fused_fn}
+    fused.compile_kernel.cache_clear()
+    kernel.compile_kernel.cache_clear()
+    try:
+        yield
+    finally:
+        models.ACTIVATIONS["tanh"], fused.OWN = saved, saved_own
+        fused.compile_kernel.cache_clear()
+        kernel.compile_kernel.cache_clear()
+
+
+def tanh(out: Path, args) -> None:
+    cfg, arrays = baseline("float64", RATE_STEPS)
+    xs, ys = bench._pixels(cfg, RATE_PIXELS)
+    group = GROUPS[1]
+    for backend in ("pallas", "xla"):
+        for name, (fused_fn, own) in TANHS.items():
+            if backend == "xla" and own is None and name != "xla":
+                continue
+            with _tanh(fused_fn, own), jax.enable_x64(True):
+                try:
+                    wall, _ = bench._rate(partial(kernel.train, cfg, arrays, xs, ys,
+                                                  group=group, early_exit=False,
+                                                  backend=backend),
+                                          xs.size, cfg.training.steps, 3)
+                except Exception as exc:  # noqa: BLE001 -- reported as the row's result
+                    emit(out, stage="tanh", backend=backend, tanh=name, error=_error(exc))
+                    continue
+            emit(out, stage="tanh", backend=backend, tanh=name, group=group,
+                 net_steps_per_s=wall)
+
+
 STAGES = {"env": env, "agree": agree, "ceilings": ceilings, "rates": rates,
-          "variants": variants, "keyframe": keyframe, "program": program}
+          "variants": variants, "keyframe": keyframe, "program": program, "tanh": tanh}
 
 
 def main() -> None:
@@ -307,10 +371,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("."))
     parser.add_argument("--budget", type=float, default=60.0,
                         help="seconds the keyframe's timed part may take per kernel")
+    parser.add_argument("--variant", action="append", default=[],
+                        help="a fused-kernel variant to try, dtype:block,chunk,warps")
+    parser.add_argument("--tanh", choices=tuple(TANHS)[:2],
+                        help="the float64 tanh of both kernels in the other stages "
+                             "(default: the kernels' own choice)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    for stage in args.stages:
-        STAGES[stage](args.out, args)
+    with _tanh(*TANHS[args.tanh]) if args.tanh else contextlib.nullcontext():
+        for stage in args.stages:
+            STAGES[stage](args.out, args)
 
 
 if __name__ == "__main__":
