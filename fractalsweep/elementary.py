@@ -10,9 +10,10 @@ approximation.
 
 ``tanh(x) = (e^y - 1) / (e^y + 1)`` with ``y = 2x``, and ``e^y = 2^k e^r`` with ``k`` the
 integer nearest ``y / ln 2`` (``floor(y / ln 2 + 1/2)``: Pallas' Triton lowering has no
-``round``) and ``|r| <= ln(2) / 2`` (a few ulp more next to a tie, where the sum rounds up). ``e^r`` is its [6/6] Padé
-approximant ``P(r) / P(-r)`` (relative error below ``2e-19`` there). Writing
-``P(r) = E + O`` (even and odd parts in ``r``) and ``s = 2^k``, the quotient becomes
+``round``) and ``|r| <= ln(2) / 2`` (a few ulp more next to a tie, where the sum rounds
+up). ``e^r`` is its [6/6] Padé approximant ``P(r) / P(-r)`` (relative error below
+``2e-19`` there). Writing ``P(r) = E + O`` (even and odd parts in ``r``) and
+``s = 2^k``, the quotient becomes
 
     tanh(x) = ((s - 1) E + (s + 1) O) / ((s + 1) E + (s - 1) O),
 
