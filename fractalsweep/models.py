@@ -69,7 +69,8 @@ class Activation:
 
     ``own``, where set, is how :class:`MLP` (the XLA kernel) evaluates ``fn``: its own
     code on some platforms (tanh: float64 on a CPU, :mod:`fractalsweep.elementary`). The
-    notebook's method and the fused GPU kernel evaluate ``fn`` itself.
+    notebook's method evaluates ``fn`` itself; the fused GPU kernel names its own choice
+    (``fused.OWN``: float64 tanh as on a CPU).
     """
 
     fn: Callable
