@@ -5,14 +5,18 @@ calls over all pixels, with the gradient from autodiff, keeping every loss, scor
 end. Both run in the same process on the same pixels, so their ratio is meaningful on a
 shared, noisy machine. The kernel methods run once per kernel backend asked for (``xla``,
 ``pallas``: the fused kernel, ``auto``), so one process compares the XLA and fused kernels
-on a GPU. Besides wall-clock rates, each row gives the rate per CPU-second of the process
-(all its threads), which is the per-core figure on a CPU.
+on a GPU. On a CPU the rates are one core's, measured as a local CPU worker trains (in a
+process kept to one core from its start, :func:`run`), so cost estimates can scale from
+them. Besides wall-clock rates, each row gives the rate per CPU-second of the measuring
+process (all its threads), which other processes taking turns on its core disturb less.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -23,7 +27,9 @@ import numpy as np
 
 from . import config, kernel, optimizers, score, streams
 from .axes import hyper_for
+from .cluster import CORE_VARIABLE, worker_env
 from .cost import flops_per_net_step
+from .errors import ConfigError
 from .fused import interpret_here, select
 from .grid import DOUBLE_DOUBLE, axis_values
 from .models import ACTIVATIONS
@@ -150,9 +156,28 @@ def run(pixels: int | None = None, steps: int = 100, repeats: int = 3, job: dict
     ``pixels`` defaults to :func:`default_pixels`. ``group`` is the kernel's networks per
     call (default: the device's choice); ``naive`` always trains all pixels at once. The
     kernel methods run with each of ``kernels`` (:data:`fractalsweep.execution.KERNELS`); a
-    row names the kernel that ran (``auto`` resolved).
+    row names the kernel that ran (``auto`` resolved) and, on a CPU, the ``core`` it ran on.
+
+    On a CPU the measurement runs in a process that may use one core only: this one if so,
+    else a new one started as a local CPU worker is (:func:`_in_worker`). XLA's CPU client
+    sizes its threads to the cores its process may use when it starts, and one started with
+    two spreads the kernel's calls over them: on the 2-core development machine it trained
+    at 77k net-steps per CPU-second unpinned and 84k pinned after its start, against 95k in
+    a process kept to one core from the start, as a worker is (docs/performance.md).
     """
-    pixels = pixels or default_pixels(group)
+    spec = {"pixels": pixels or default_pixels(group), "steps": steps, "repeats": repeats,
+            "job": job, "group": group, "dtypes": list(dtypes), "methods": list(methods),
+            "kernels": list(kernels)}
+    cores = (os.sched_getaffinity(0) if jax.devices()[0].platform == "cpu"
+             and hasattr(os, "sched_getaffinity") else set())
+    if len(cores) > 1:
+        return _in_worker(min(cores), spec)
+    core = min(cores) if len(cores) == 1 else None  # the measuring process's only core
+    return [row | {"core": core} for row in _measure(**spec)]
+
+
+def _measure(pixels, steps, repeats, job, group, dtypes, methods, kernels) -> list:
+    """:func:`run`'s rows, measured in this process."""
     rows = []
     for dtype in dtypes:
         raw = config.apply_overrides(job, [f"dtype='{dtype}'", f"training.steps={steps}"])
@@ -175,6 +200,39 @@ def run(pixels: int | None = None, steps: int = 100, repeats: int = 3, job: dict
     return rows
 
 
+def _in_worker(core: int, spec: dict) -> list:
+    """:func:`run`'s rows for ``spec``, measured in a new process with a local CPU worker's
+    environment (:func:`~fractalsweep.cluster.worker_env`) kept to ``core``
+    (:func:`_worker`).
+
+    Raises
+    ------
+    ConfigError
+        What the new process refused of ``spec`` (a bad setting of the job), as one line.
+    """
+    done = subprocess.run([sys.executable, "-c", "from fractalsweep import bench; bench._worker()"],
+                          input=json.dumps(spec), capture_output=True, text=True,
+                          env=os.environ | worker_env(None, core=core))
+    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    if done.returncode == 2:
+        raise ConfigError(last)
+    if done.returncode:
+        raise RuntimeError(f"the bench's process on core {core} failed: {last}")
+    return json.loads(done.stdout)
+
+
+def _worker() -> None:
+    """The process :func:`_in_worker` starts: kept to its core before JAX starts its CPU
+    client, it measures the spec read from stdin and writes the rows to stdout."""
+    os.sched_setaffinity(0, {int(os.environ[CORE_VARIABLE])})
+    try:
+        rows = run(**json.load(sys.stdin))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
+    json.dump(rows, sys.stdout)
+
+
 def table(rows: list[dict]) -> str:
     """The rows as an aligned text table."""
     header = (f"{'dtype':8} {'method':15} {'kernel':7} {'group':>6} {'net-steps/s':>12} "
@@ -184,6 +242,10 @@ def table(rows: list[dict]) -> str:
               f"{r['net_steps_per_s']:>12,.0f} {r['net_steps_per_cpu_s']:>10,.0f} "
               + (f"{r['ratio']:>8.2f}x" if np.isfinite(r["ratio"]) else f"{'-':>9}")
               for r in rows]
+    core = rows[0]["core"] if rows else None
+    if core is not None:
+        lines.append(f"on core {core} alone, as one local CPU worker trains (a local cluster "
+                     "has a worker per core)")
     return "\n".join(lines)
 
 
@@ -219,8 +281,8 @@ def saved_measurement(dtype: str) -> tuple[float, str, float] | None:
     first kernel measured, where ``--kernel`` named several).
 
     On a CPU the rate per CPU-second: a CPU worker is one single-threaded process on a core
-    of its own, while the bench's process may spread XLA's threads over every core, which
-    its wall-clock rate counts (1.8 cores' worth on the 2-core development machine).
+    of its own, as the bench's measuring process is (:func:`run`; a bench saved by an
+    earlier version, which measured free on every core, gave about a fifth less).
     """
     try:
         saved = json.loads(cache_file().read_text())

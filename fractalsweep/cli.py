@@ -306,7 +306,8 @@ def _parser() -> argparse.ArgumentParser:
                            description="Network-steps per second of the kernel and of the "
                                        "published per-step method, in float64 and float32, "
                                        "measured in the same process, per wall second and "
-                                       "per CPU second (one core's figure on a CPU).")
+                                       "per CPU second; on a CPU, on one core, as one "
+                                       "worker trains.")
     bench.add_argument("--pixels", type=int,
                        help="networks trained (default 1024, or one whole kernel call where a "
                             "call holds more: 16384 on a GPU)")

@@ -1,6 +1,7 @@
 """Cost estimates scale with the network's real size, and refuse what cannot fit."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -69,6 +70,22 @@ def test_estimates_never_scale_from_the_fused_kernel_interpreted(tmp_path, monke
     if fused.interpret_here():
         assert bench.save(rows[1:]) is None
         assert bench.saved_measurement("float64")[0] == rate
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2
+                    or not fused.interpret_here(),
+                    reason="needs a CPU device, thread affinity and two cores to keep to one")
+def test_the_bench_measures_on_one_core_as_a_worker_trains():
+    """A process that may use every core trains at a fifth less per CPU-second than a worker
+    kept to its core, so the bench measures in a new process kept to one, and a bad
+    setting found there comes back as the one-line error it is."""
+    allowed = os.sched_getaffinity(0)
+    rows = bench.run(pixels=8, steps=3, repeats=1, dtypes=("float64",), methods=("kernel",))
+    assert [r["core"] for r in rows] == [min(allowed)] and os.sched_getaffinity(0) == allowed
+    assert f"on core {min(allowed)} alone" in bench.table(rows)
+    with pytest.raises(ConfigError, match=r"^model\.depth = 0: must be >= 1$"):
+        bench.run(pixels=8, steps=3, repeats=1, job={"model": {"depth": 0}},
+                  dtypes=("float64",), methods=("kernel",))
 
 
 def test_gpu_estimates_scale_from_the_gpu_measurement(tmp_path, monkeypatch, job_dir):
