@@ -186,7 +186,7 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
         specs = {f"gpu-{g}": nanny(g, resources={"GPU": 1}, env=worker_env(
             g, mem_fraction=mem_fraction, cache_dir=cache_dir)) for g in gpus}
     else:
-        n = workers or os.cpu_count() or 1
+        n = local_cpu_workers(workers)
         cores = _cores_for(n)
         # A forked worker starts from the fork server's environment, the driver's when that
         # started: the driver's now is handed over as a spawned worker would inherit it.
@@ -205,6 +205,11 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
         warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
         return SpecCluster(workers=specs, scheduler=scheduler, name="fractalsweep",
                            silence_logs=logging.ERROR)
+
+
+def local_cpu_workers(workers: int | None = None) -> int:
+    """The CPU workers of a local cluster: ``workers``, default one per core."""
+    return workers or os.cpu_count() or 1
 
 
 def start_forkserver() -> None:

@@ -6,7 +6,8 @@ last ``fractalsweep bench`` on this machine; for GPU workers, when that bench ra
 the GPU measurement of docs/performance.md) by the floating-point work of one network-step
 of this config against that of the network the rate was measured on, so a wider, deeper or
 minibatch network is estimated from its actual size; double-double costs a measured factor
-more (docs/precision.md).
+more (docs/precision.md). Where the workers a run starts are known, the wall time follows
+from the tiles each of them trains.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
         (:func:`~fractalsweep.systems.check_computable`), as a run would be refused.
     """
     from . import bench, kernel, limits
+    from .status import duration
     from .systems import check_computable
 
     check_computable(cfg, execution.kernel)
@@ -107,7 +109,7 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     networks = networks_per_pixel(cfg)
     work = nx * ny * networks * cfg.training.steps
     flops = flops_per_net_step(cfg)
-    gpu = profile is not None and profile.gpus_per_job
+    gpu = execution.on_gpus
     group = kernel.GROUP["gpu" if gpu else "cpu"]
     need = min(group, tile * tile) * network_bytes(cfg) * (1 + cfg.measures.lyapunov)
     have = _bytes(profile.memory) if profile is not None else _machine_memory()
@@ -125,13 +127,21 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
                           f"{min(group, tile * tile)} of these networks at once (each "
                           f"{network_bytes(cfg) / 1e9:.3g} GB) and has {have / 1e9:.3g} GB; "
                           "make the network or the data smaller")
-    rate, source = _rate(cfg, profile, bench.saved_measurement(cfg.dtype))
+    rate, source = _rate(cfg, gpu, profile, bench.saved_measurement(cfg.dtype))
     kind = "GPU" if gpu else "worker"
+    workers = execution.worker_count
     if rate is None:
         lines.append(f"estimated {kind}-hours: unknown ({source})")
     else:
         lines.append(f"estimated {kind}-hours: {work / rate / 3600:.3g} at {rate:,.3g} "
                      f"net-steps/s per {kind} ({source})")
+    if rate is not None and workers:
+        each = -(-tiles // workers)  # the tiles of the busiest worker
+        seconds = each * work / tiles / rate
+        wall = f"{seconds:.3g} s" if seconds < 60 else duration(seconds)
+        lines.append(f"estimated wall time: {wall} of training, "
+                     f"{tiles} tile{'s' * (tiles > 1)} on {workers} {kind}{'s' * (workers > 1)}, "
+                     f"up to {each} each (start-up, reading and writing not counted)")
     level = limits.level_estimate(cfg, (nx, ny), tile, new_store=True)
     try:
         limits.check("level 0", path, level, execution.limits)
@@ -142,13 +152,13 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     return lines
 
 
-def _rate(cfg, profile, saved) -> tuple[float | None, str]:
-    """Network-steps per second of ``cfg`` per worker, and where the figure comes from."""
+def _rate(cfg, gpu: bool, profile, saved) -> tuple[float | None, str]:
+    """Network-steps per second of ``cfg`` per worker (a GPU worker where ``gpu``), and where
+    the figure comes from."""
     if profile is not None and profile.net_steps_per_second:
         return profile.net_steps_per_second, "the profile's net_steps_per_second"
     source = "the last 'fractalsweep bench'"
-    if profile is not None and profile.gpus_per_job and (saved is None
-                                                         or "cpu" in saved[1].lower()):
+    if gpu and (saved is None or "cpu" in saved[1].lower()):
         saved, source = _gpu_reference(cfg), "the GPU measurement of docs/performance.md"
     if saved is None:
         return None, ("run 'fractalsweep bench' on a worker, or set net_steps_per_second in "

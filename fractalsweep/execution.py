@@ -131,6 +131,25 @@ class Execution:
             return False
         return bool(cluster.visible_gpus() if self.gpus is None else self.gpus)
 
+    @property
+    def worker_count(self) -> int | None:
+        """The workers this execution starts: on a local cluster one per GPU, else
+        :func:`~fractalsweep.cluster.local_cpu_workers`; for a cluster profile one per job
+        (its ``max_jobs`` when adaptive); None for a running scheduler's (not known before
+        connecting) and in process (no workers).
+
+        >>> Execution(workers=3, gpus=()).worker_count, Execution(scheduler="sync").worker_count
+        (3, None)
+        """
+        if self.cluster is not None:
+            profile = self.cluster
+            return (profile.max_jobs or profile.jobs) if profile.adaptive else profile.jobs
+        if not self.starts_local_cluster:
+            return None
+        if self.on_gpus:
+            return len(cluster.visible_gpus() if self.gpus is None else self.gpus)
+        return cluster.local_cpu_workers(self.workers)
+
     def prestart(self) -> None:
         """Start, before the work is known, what a session will start and can start early:
         the fork server of a local cluster's CPU workers (:func:`fractalsweep.cluster.

@@ -43,7 +43,8 @@ class Estimate:
     inputs_bytes: int = 0  # a new store's inputs, part of both
 
     def __str__(self) -> str:
-        return (f"{self.pixels:,} pixels in {self.tiles:,} tiles: {self.files:,} files, about "
+        return (f"{self.pixels:,} pixels in {self.tiles:,} tile{'s' * (self.tiles > 1)}: "
+                f"{self.files:,} files, about "
                 f"{_size(self.disk_bytes)} on disk and {_size(self.memory_bytes)} of memory at "
                 "its peak")
 

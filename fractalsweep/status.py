@@ -35,7 +35,12 @@ def level_status(level: LevelGroup) -> dict:
             "last_finished": records[-1]["finished"] if records else None}
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """``seconds`` as ``H:MM:SS`` (``D days, H:MM:SS`` from a day on).
+
+    >>> duration(43.2), duration(90061)
+    ('0:00:43', '1 day, 1:01:01')
+    """
     return str(datetime.timedelta(seconds=round(seconds)))
 
 
@@ -55,7 +60,7 @@ def format_status(path: str, levels: list[dict], lock: dict | None) -> str:
         if s["pixels_per_s"]:
             line += f", {s['pixels_per_s']:,.1f} px/s (latest run, last {RECENT} tiles)"
         if s["eta_s"] is not None and s["tiles_done"] < s["tiles"]:
-            line += f", ETA {_duration(s['eta_s'])} at that rate"
+            line += f", ETA {duration(s['eta_s'])} at that rate"
         lines.append(line)
         for f in s["failed"]:
             lines.append(f"  failed tile {tuple(f['tile'])}: {f['error']}")

@@ -155,6 +155,8 @@ def test_dry_run_prints_the_job_script_and_the_cost(tmp_path, job_dir):
     assert 'XLA_PYTHON_CLIENT_PREALLOCATE="false"' in r.stdout
     assert "256x256 pixels x 1000 steps = 6.55e+07 net-steps in 4 tiles of 128x128" in r.stdout
     assert "estimated GPU-hours: 0.0182" in r.stdout
+    assert ("estimated wall time: 0:01:06 of training, 4 tiles on 1 GPU, up to 4 each"
+            in r.stdout)  # 6.55e7 net-steps at 1e6 per second on the profile's one job
     assert not (tmp_path / "t.zarr").exists()
 
     profile.write_text('system = "lsf"\n')

@@ -45,14 +45,20 @@ def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
     job = {"grid": {"resolution": 100}, "training": {"steps": 360}}
     where = (str(tmp_path / "s.zarr"), Execution(workers=2, gpus=()))
     lines = cost.estimate(resolve(job), *where)
-    assert "estimated worker-hours: 0.01 at 1e+05 net-steps/s" in lines[-2]  # 3.6e6 / 1e5 s
-    assert "1e+05 net-steps per CPU-second on cpu" in lines[-2]
+    assert "estimated worker-hours: 0.01 at 1e+05 net-steps/s" in lines[-3]  # 3.6e6 / 1e5 s
+    assert "1e+05 net-steps per CPU-second on cpu" in lines[-3]
+    # 49 tiles on 2 workers: the busier trains 25 of 3.6e6 / 49 net-steps at 1e5 per second
+    assert lines[-2].startswith("estimated wall time: 18.4 s of training, 49 tiles on 2 "
+                                "workers, up to 25 each")
     assert lines[-1].startswith("level 0: 10,000 pixels in 49 tiles")  # 7 x 7 of 16 px
-    wide = cost.estimate(resolve({**job, "model": {"width": 32}}), *where)[-2]
+    for elsewhere in (Execution(scheduler="tcp://127.0.0.1:8786"), Execution(scheduler="sync")):
+        assert not any(line.startswith("estimated wall time")
+                       for line in cost.estimate(resolve(job), where[0], elsewhere))
+    wide = cost.estimate(resolve({**job, "model": {"width": 32}}), *where)[-3]
     rate = 1e5 * cost.flops_per_net_step(base) / cost.flops_per_net_step(
         resolve({**job, "model": {"width": 32}}))
     assert f"at {rate:,.3g} net-steps/s" in wide and "scaled by flop per net-step" in wide
-    dd = cost.estimate(resolve({**job, "dtype": "double-double"}), *where)[-2]
+    dd = cost.estimate(resolve({**job, "dtype": "double-double"}), *where)[-3]
     assert f"1/{cost.DOUBLE_DOUBLE_COST} for double-double" in dd
 
 
@@ -92,16 +98,19 @@ def test_gpu_estimates_scale_from_the_gpu_measurement(tmp_path, monkeypatch, job
     """A GPU profile without its own rate, on a machine whose bench ran on a CPU (or never),
     is estimated from the recorded GPU rate of the kernel a GPU would use, not a CPU's."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    gpus = Execution(cluster=str(job_dir / "clusters" / "slurm-gpu.toml"))
     job = {"grid": {"resolution": 128}, "training": {"steps": 1000}}
     device, rates = cost.GPU_REFERENCE
-    for extra, kernel in (({}, "pallas"), ({"model": {"depth": 3}}, "xla"),
-                          ({"dtype": "float32"}, "pallas")):
-        cfg = resolve({**job, **extra})
-        line = next(x for x in cost.estimate(cfg, str(tmp_path / "s.zarr"), gpus)
-                    if x.startswith("estimated GPU-hours"))
-        rate = rates[kernel, cfg.dtype] * cost.flops_per_net_step(resolve({})) \
-            / cost.flops_per_net_step(cfg)
-        hours = 128 * 128 * 1000 / rate / 3600
-        assert line.startswith(f"estimated GPU-hours: {hours:.3g} at {rate:,.3g}"), line
-        assert f"on {device}, {kernel} kernel" in line
+    for gpus, workers in ((Execution(cluster=str(job_dir / "clusters" / "slurm-gpu.toml")), 4),
+                          (Execution(gpus=("0", "1")), 2)):  # a profile's jobs, local GPUs
+        for extra, kernel in (({}, "pallas"), ({"model": {"depth": 3}}, "xla"),
+                              ({"dtype": "float32"}, "pallas")):
+            cfg = resolve({**job, **extra})
+            lines = cost.estimate(cfg, str(tmp_path / "s.zarr"), gpus)
+            line = next(x for x in lines if x.startswith("estimated GPU-hours"))
+            rate = rates[kernel, cfg.dtype] * cost.flops_per_net_step(resolve({})) \
+                / cost.flops_per_net_step(cfg)
+            hours = 128 * 128 * 1000 / rate / 3600
+            assert line.startswith(f"estimated GPU-hours: {hours:.3g} at {rate:,.3g}"), line
+            assert f"on {device}, {kernel} kernel" in line
+            assert "16384 networks at once" in lines[-4]  # a GPU's call, one tile of 128x128
+            assert f"of training, 1 tile on {workers} GPUs, up to 1 each" in lines[-2]
