@@ -210,8 +210,10 @@ def _in_worker(core: int, spec: dict) -> list:
     ConfigError
         What the new process refused of ``spec`` (a bad setting of the job), as one line.
     """
-    done = subprocess.run([sys.executable, "-c", "from fractalsweep import bench; bench._worker()"],
-                          input=json.dumps(spec), capture_output=True, text=True,
+    root = str(Path(__file__).resolve().parents[1])  # this fractalsweep, whatever the cwd
+    code = f"import sys; sys.path.insert(0, {root!r}); from fractalsweep import bench; bench._worker()"
+    done = subprocess.run([sys.executable, "-c", code], input=json.dumps(spec),
+                          capture_output=True, text=True,
                           env=os.environ | worker_env(None, core=core))
     last = (done.stderr.strip().splitlines() or ["no message"])[-1]
     if done.returncode == 2:

@@ -81,10 +81,14 @@ def test_estimates_never_scale_from_the_fused_kernel_interpreted(tmp_path, monke
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2
                     or not fused.interpret_here(),
                     reason="needs a CPU device, thread affinity and two cores to keep to one")
-def test_the_bench_measures_on_one_core_as_a_worker_trains():
+def test_the_bench_measures_on_one_core_as_a_worker_trains(tmp_path, monkeypatch):
     """A process that may use every core trains at a fifth less per CPU-second than a worker
-    kept to its core, so the bench measures in a new process kept to one, and a bad
-    setting found there comes back as the one-line error it is."""
+    kept to its core, so the bench measures in a new process kept to one (with this
+    fractalsweep, not one in the working directory), and a bad setting found there comes
+    back as the one-line error it is."""
+    (tmp_path / "fractalsweep").mkdir()
+    (tmp_path / "fractalsweep" / "__init__.py").write_text("raise ImportError('not this one')")
+    monkeypatch.chdir(tmp_path)
     allowed = os.sched_getaffinity(0)
     rows = bench.run(pixels=8, steps=3, repeats=1, dtypes=("float64",), methods=("kernel",))
     assert [r["core"] for r in rows] == [min(allowed)] and os.sched_getaffinity(0) == allowed
