@@ -211,7 +211,8 @@ def _in_worker(core: int, spec: dict) -> list:
         What the new process refused of ``spec`` (a bad setting of the job), as one line.
     """
     root = str(Path(__file__).resolve().parents[1])  # this fractalsweep, whatever the cwd
-    code = f"import sys; sys.path.insert(0, {root!r}); from fractalsweep import bench; bench._worker()"
+    code = (f"import sys; sys.path.insert(0, {root!r}); "
+            "from fractalsweep import bench; bench._worker()")
     done = subprocess.run([sys.executable, "-c", code], input=json.dumps(spec),
                           capture_output=True, text=True,
                           env=os.environ | worker_env(None, core=core))
