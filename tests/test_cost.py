@@ -99,13 +99,18 @@ def test_the_bench_measures_on_one_core_as_a_worker_trains(tmp_path, monkeypatch
 
 
 def test_gpu_estimates_scale_from_the_gpu_measurement(tmp_path, monkeypatch, job_dir):
-    """A GPU profile without its own rate, on a machine whose bench ran on a CPU (or never),
-    is estimated from the recorded GPU rate of the kernel a GPU would use, not a CPU's."""
+    """GPU workers (a profile's, or a local cluster's) without a rate of their own, on a
+    machine whose bench ran on a CPU (or never), are estimated from the recorded GPU rate of
+    the kernel a GPU would use, not a CPU's; the wall time counts one worker per job (the
+    most jobs, adaptive) or per local GPU."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     job = {"grid": {"resolution": 128}, "training": {"steps": 1000}}
     device, rates = cost.GPU_REFERENCE
+    adaptive = tmp_path / "adaptive.toml"
+    adaptive.write_text((job_dir / "clusters" / "slurm-gpu.toml").read_text().replace(
+        "adaptive = false", "adaptive = true\nmax_jobs = 8"))
     for gpus, workers in ((Execution(cluster=str(job_dir / "clusters" / "slurm-gpu.toml")), 4),
-                          (Execution(gpus=("0", "1")), 2)):  # a profile's jobs, local GPUs
+                          (Execution(cluster=str(adaptive)), 8), (Execution(gpus=("0", "1")), 2)):
         for extra, kernel in (({}, "pallas"), ({"model": {"depth": 3}}, "xla"),
                               ({"dtype": "float32"}, "pallas")):
             cfg = resolve({**job, **extra})
