@@ -129,7 +129,13 @@ class Execution:
             return bool(self.cluster.gpus_per_job)
         if not self.starts_local_cluster:
             return False
-        return bool(cluster.visible_gpus() if self.gpus is None else self.gpus)
+        return bool(self.local_gpus)
+
+    @property
+    def local_gpus(self) -> list[str]:
+        """The GPUs a local cluster gives a worker each: ``gpus``, default every one this
+        machine shows (:func:`~fractalsweep.cluster.visible_gpus`)."""
+        return cluster.visible_gpus() if self.gpus is None else list(self.gpus)
 
     @property
     def worker_count(self) -> int | None:
@@ -146,9 +152,7 @@ class Execution:
             return (profile.max_jobs or profile.jobs) if profile.adaptive else profile.jobs
         if not self.starts_local_cluster:
             return None
-        if self.on_gpus:
-            return len(cluster.visible_gpus() if self.gpus is None else self.gpus)
-        return cluster.local_cpu_workers(self.workers)
+        return len(self.local_gpus) or cluster.local_cpu_workers(self.workers)
 
     def prestart(self) -> None:
         """Start, before the work is known, what a session will start and can start early:
@@ -264,8 +268,7 @@ class Session:
         ex = self.execution
         if ex.cluster is not None:
             return cluster.batch_cluster(ex.cluster)
-        gpus = cluster.visible_gpus() if ex.gpus is None else list(ex.gpus)
-        return cluster.local_cluster(ex.workers, gpus, ex.mem_fraction)
+        return cluster.local_cluster(ex.workers, ex.local_gpus, ex.mem_fraction)
 
 
 @contextlib.contextmanager
