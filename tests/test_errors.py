@@ -7,6 +7,7 @@ files, --set values and zoom windows. The command line runs in this process (`cl
 where a real process adds nothing, in a subprocess where it does (signals, pipes).
 """
 
+import gc
 import json
 import os
 import signal
@@ -276,6 +277,39 @@ def test_ctrl_c_while_the_cluster_starts_prints_one_line(tmp_path, when):
     # (-2 here): a shell reports 130 for both.
     assert status in (130, -signal.SIGINT), err
     assert [line for line in err.splitlines() if line.strip()] == [INTERRUPTED]
+
+
+@pytest.mark.parametrize("where", ["collector's callback", "__del__"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_python_swallows_is_delivered_again(monkeypatch, where, signum):
+    """A Ctrl-C that lands in a garbage collector's callback (JAX registers one) or a
+    ``__del__`` was reported as "Exception ignored" and lost: the run went on to its end
+    (one run in five of the test above). The command's hook delivers it again."""
+    def interrupt(*_):  # its handler raises here, where Python cannot raise
+        if not sent:
+            sent.append(signum)
+            signal.raise_signal(signum)
+
+    class Interrupting:
+        __del__ = interrupt
+
+    monkeypatch.setattr(sys, "unraisablehook", cli._unraisable)
+    sent = []
+    previous = signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
+                             else cli._terminated)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            if where == "__del__":
+                Interrupting()
+            else:
+                gc.callbacks.append(interrupt)
+                gc.collect()
+            time.sleep(100 * cli.REDELIVER_S)  # where it lands, delivered again
+    finally:
+        if interrupt in gc.callbacks:
+            gc.callbacks.remove(interrupt)
+        signal.signal(signum, previous)
+    assert sent == [signum]
 
 
 # --- property-based: generated inputs ---------------------------------------------------
