@@ -378,9 +378,10 @@ def launch(cfg, early_exit: bool, xs, ys, arrays, interpret: bool):
 
 
 def make_run(cfg, early_exit: bool = True, interpret: bool | None = None):
-    """``run(xs, ys, weights, data, batch_idx) -> dict``: the fused kernel behind the XLA
-    kernel's interface (:func:`kernel.make_group_run`), so :func:`kernel.train` can call
-    either.
+    """``run(xs, ys, weights, data, batch_idx) -> dict``: a group's outputs from one
+    launch, which :func:`kernel.train` calls per group as it calls the XLA kernel's
+    (:class:`kernel.GroupKernel`) functions. It needs no repacking: a block of networks
+    stops on its own.
 
     The pixels are padded to whole blocks with copies of the first one; a pixel's result
     does not depend on its block-mates. ``interpret`` defaults to :func:`interpret_here`.

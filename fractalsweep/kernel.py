@@ -4,17 +4,20 @@ It composes small pure pieces: the task (data, loss and its gradient), the model
 and hand-written backward pass, :mod:`fractalsweep.models`), the optimizer (update rule),
 the axes (how a pixel's two values become its :class:`~fractalsweep.axes.Hyper`) and the
 score (online reduction of the loss sequence). :func:`net_step` is one training step of
-one network; :func:`make_group_run` trains a group of networks with ``vmap`` inside a
-``lax.while_loop`` over steps. A call of :func:`train` walks its pixels in groups of a
-fixed size in a Python loop, so a worker compiles one function per config and group
-size, whatever its tiles (docs/kernel.md).
+one network; :func:`make_group_kernel` trains a group of networks with ``vmap`` inside a
+``lax.while_loop`` over steps, in three functions (start, advance over some steps,
+finish) so that :func:`train` can repack its groups as networks blow up
+(:mod:`fractalsweep.groups`). A call walks its pixels in groups of a fixed size in a
+Python loop, so a worker compiles one set of functions per config and group size,
+whatever its tiles (docs/kernel.md).
 
 The group size is the device's business (:func:`group_size`): on a CPU a small group
 keeps its working set in cache for all steps. Each network's arithmetic is the same
 whatever the other members of its group and its slot in it, so a pixel's results do not
 depend on the tiling, the call size or its neighbours (on a CPU groups of 16 and more
 also agree with each other bit for bit; docs/kernel.md). A group stops training early
-once all its networks have NaN parameters.
+once all its networks have NaN parameters, and a network with NaN parameters leaves its
+group when the others fit in fewer.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from functools import lru_cache, partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import fused, lyapunov, optimizers, score
+from . import fused, groups, lyapunov, optimizers, score
 from .axes import hyper_for
 from .config import EnsembleConfig
 from .models import MLP, full_precision
@@ -110,69 +114,117 @@ def final_measures(parts: Parts, params, data) -> dict:
     return parts.task.measures(parts.model.forward(params, data["xt"])[0], data["yt"])
 
 
-def make_group_run(cfg, early_exit: bool = True):
-    """``run(xs, ys, weights, data, batch_idx, direction=None) -> dict`` training one network
-    per pixel.
+class GroupState(NamedTuple):
+    """What a group of networks carries from one step to the next, one row per network."""
 
-    With ``early_exit``, training stops once every network of the group has a NaN
-    parameter: from then on every loss is NaN (NaN reaches the output and every gradient
-    at once), so the remaining steps only feed NaN losses to the score, in the same order,
-    and the results are bit-identical to training on. An infinite loss alone is not
-    enough to stop: it can come from a finite overflowing output.
+    params: tuple
+    opt_state: tuple
+    score: object  # score.ScoreState
+    snapshots: tuple  # a ScoreState per snapshot of cfg.measures
+    twins: object  # lyapunov.LyapunovState, or None without the measure
 
-    The measures of ``cfg.measures`` (docs/measures.md) ride along in the loop's carry: a
-    score state per snapshot, fed the same losses (the drain after an early exit feeds
-    them too), and, for the Lyapunov exponent, the twin networks, stepped like the group
-    and renormalized after every step (:mod:`fractalsweep.lyapunov`); ``direction`` is
-    the twin's perturbation, one matrix per layer (:func:`twin_direction`).
+
+class GroupKernel(NamedTuple):
+    """A group's training in three pure functions, so :func:`train` can look at a group
+    between steps and repack its live networks (:mod:`fractalsweep.groups`).
+
+    Training a group for all its steps is ``finish(advance(start(xs, ys, weights), xs, ys,
+    data, batch_idx, 0, steps), data, steps)``; ``advance`` may be called on any stretch of
+    steps, and on the rows of other groups' states stacked together.
+
+    - ``start(xs, ys, weights, direction=None) -> GroupState``: the networks of the pixels
+      ``xs``, ``ys`` at step 0 (``direction``: the Lyapunov twin's perturbation).
+    - ``advance(state, xs, ys, data, batch_idx, t, stop) -> (state, alive)``: train from
+      step ``t`` to ``stop``; ``alive`` says per network whether its parameters are free
+      of NaN.
+    - ``finish(state, data, t) -> dict``: the outputs of networks trained ``t`` steps whose
+      other steps would only record NaN losses (:func:`outputs`).
+    """
+
+    start: object
+    advance: object
+    finish: object
+
+
+def make_group_kernel(cfg, early_exit: bool = True) -> GroupKernel:
+    """The :class:`GroupKernel` of a config: one network per pixel, ``vmap`` over the group
+    inside a ``lax.while_loop`` over steps.
+
+    With ``early_exit``, ``advance`` stops training once every network of the group has a
+    NaN parameter: from then on every loss is NaN (NaN reaches the output and every
+    gradient at once), so the remaining steps only feed NaN losses to the score, in the
+    same order, and the results are bit-identical to training on. An infinite loss alone
+    is not enough to stop: it can come from a finite overflowing output. The same holds
+    for one network, so ``finish`` may take a network whose parameters are NaN before its
+    group's last step.
+
+    The measures of ``cfg.measures`` (docs/measures.md) ride along in the state: a score
+    state per snapshot, fed the same losses (the NaN losses after an early exit too), and,
+    for the Lyapunov exponent, the twin networks, stepped like the group and renormalized
+    after every step (:mod:`fractalsweep.lyapunov`); ``direction`` is the twin's
+    perturbation, one matrix per layer (:func:`twin_direction`).
     """
     parts = Parts.from_config(cfg)
     steps, counts = parts.steps, cfg.measures.snapshots
     eps = lyapunov.epsilon(cfg.dtype)
+    hypers = jax.vmap(partial(hyper_for, cfg))
 
-    def record(sc, snaps, loss, t):
-        return (jax.vmap(score.update, in_axes=(0, 0, None, None))(sc, loss, t, steps),
-                jax.vmap(score.snapshots_update, in_axes=(0, 0, None, None))(snaps, loss, t,
-                                                                             counts))
+    def record(state, loss, t):
+        return state._replace(
+            score=jax.vmap(score.update, in_axes=(0, 0, None, None))(state.score, loss, t,
+                                                                      steps),
+            snapshots=jax.vmap(score.snapshots_update, in_axes=(0, 0, None, None))(
+                state.snapshots, loss, t, counts))
 
-    def run(xs, ys, weights, data, batch_idx, direction=None):
-        dtype = data["xt"].dtype
-        hyper = jax.vmap(lambda x, y: hyper_for(cfg, x, y))(xs, ys)
-        params, opt_state = jax.vmap(partial(net_init, parts), in_axes=(None, 0))(weights, hyper)
-        train = jax.vmap(partial(net_step, parts), in_axes=(0, 0, 0, None, None))
-        sc = jax.vmap(lambda _: score.init(dtype))(xs)
-        snaps = jax.vmap(lambda _: score.snapshots_init(dtype, counts))(xs)
+    def drain(state, t, stop):
+        """Record NaN losses from step ``t`` to ``stop``, as training NaN networks would."""
+        nan = jnp.full(state.score.l0.shape, jnp.nan, state.score.l0.dtype)
+        return jax.lax.fori_loop(t, stop, lambda i, s: record(s, nan, i), state)
+
+    def start(xs, ys, weights, direction=None):
+        dtype = weights[0].dtype
+        params, opt_state = jax.vmap(partial(net_init, parts), in_axes=(None, 0))(
+            weights, hypers(xs, ys))
         twins = None if direction is None else jax.vmap(
             partial(lyapunov.init, direction=direction, epsilon=eps))(params, opt_state)
+        return GroupState(params, opt_state, jax.vmap(lambda _: score.init(dtype))(xs),
+                          jax.vmap(lambda _: score.snapshots_init(dtype, counts))(xs), twins)
+
+    def advance(state, xs, ys, data, batch_idx, t, stop):
+        hyper = hypers(xs, ys)
+        train = jax.vmap(partial(net_step, parts), in_axes=(0, 0, 0, None, None))
 
         def training(carry):
-            t, params = carry[:2]
-            return (t < steps) & ~(early_exit & jnp.all(_has_nan(params)))
+            t, state = carry
+            return (t < stop) & ~(early_exit & jnp.all(_has_nan(state.params)))
 
         def train_step(carry):
-            t, params, opt_state, sc, snaps, twins = carry
+            t, state = carry
             rows = None if batch_idx is None else batch_idx[t]
-            params, opt_state, loss = train(params, opt_state, hyper, data, rows)
+            params, opt_state, loss = train(state.params, state.opt_state, hyper, data, rows)
+            twins = state.twins
             if twins is not None:
                 twin = train(*twins.twin, hyper, data, rows)[:2]
                 twins = jax.vmap(partial(lyapunov.update, epsilon=eps))(
                     twins._replace(twin=twin), params, opt_state)
-            return (t + 1, params, opt_state, *record(sc, snaps, loss, t), twins)
+            return t + 1, record(state._replace(params=params, opt_state=opt_state,
+                                                twins=twins), loss, t)
 
-        t, params, _, sc, snaps, twins = jax.lax.while_loop(
-            training, train_step, (0, params, opt_state, sc, snaps, twins))
-        nan = jnp.full(xs.shape, jnp.nan, dtype)
-        _, sc, snaps = jax.lax.while_loop(
-            lambda c: c[0] < steps, lambda c: (c[0] + 1, *record(c[1], c[2], nan, c[0])),
-            (t, sc, snaps))
-        out = jax.vmap(score.finalize, in_axes=(0, None))(sc, steps)
+        t, state = jax.lax.while_loop(training, train_step, (t, state))
+        return drain(state, t, stop), ~_has_nan(state.params)
+
+    def finish(state, data, t):
+        state = drain(state, t, steps)
+        out = jax.vmap(score.finalize, in_axes=(0, None))(state.score, steps)
         if counts:
-            out |= jax.vmap(score.snapshots_finalize, in_axes=(0, None))(snaps, counts)
-        if twins is not None:
-            out["lyapunov"] = jax.vmap(lyapunov.finalize)(twins)
-        return out | jax.vmap(partial(final_measures, parts), in_axes=(0, None))(params, data)
+            out |= jax.vmap(score.snapshots_finalize, in_axes=(0, None))(state.snapshots,
+                                                                          counts)
+        if state.twins is not None:
+            out["lyapunov"] = jax.vmap(lyapunov.finalize)(state.twins)
+        return out | jax.vmap(partial(final_measures, parts), in_axes=(0, None))(
+            state.params, data)
 
-    return run
+    return GroupKernel(start, advance, finish)
 
 
 def prepare(cfg, arrays: dict) -> tuple:
@@ -253,51 +305,47 @@ def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
         fused kernel fail on a device (another GPU or Triton version than the one it was
         measured on, docs/kernel.md), ``auto`` warns and trains with the XLA kernel.
 
-    The pixels are trained ``group`` at a time, the last group padded with copies of the
-    first pixel; the calls are dispatched asynchronously and collected at the end.
-    float64 is enabled for the duration of the call only: importing fractalsweep changes no
-    global JAX setting.
+    The pixels are trained ``group`` at a time, the last group padded with copies of its
+    first pixel; the XLA kernel's groups are repacked as their networks blow up
+    (:mod:`fractalsweep.groups`). float64 is enabled for the duration of the call only:
+    importing fractalsweep changes no global JAX setting.
     """
     chosen = fused.select(cfg, backend)
-    xs, ys = np.asarray(xs), np.asarray(ys)
-    n = xs.size
+    n = np.size(xs)
     if n == 0:
         return {name: np.empty(0, dtype) for name, (dtype, _) in outputs(cfg).items()}
     group = group or group_size()
-    pad = -n % group
-    xs, ys = (np.concatenate([v, np.full(pad, v[0])]).astype(cfg.dtype) for v in (xs, ys))
+    xs, ys = (np.asarray(v).astype(cfg.dtype) for v in (xs, ys))
     kcfg = kernel_config(cfg)
     with jax.enable_x64(True):
         inputs, twin = prepare(kcfg, arrays), twin_direction(kcfg, arrays)
 
-        def groups(compile_group):
-            run = compile_group(kcfg, early_exit)
-            results = [run(xs[i:i + group], ys[i:i + group], *inputs, **twin)
-                       for i in range(0, xs.size, group)]
-            return {k: np.concatenate([np.asarray(r[k]) for r in results])[:n]
-                    for k in results[0]}
+        def xla():
+            return groups.train(compile_kernel(kcfg, early_exit), xs, ys, group, *inputs,
+                                twin, cfg.training.steps, repacking=early_exit)
 
         if chosen == "xla":
-            return groups(compile_kernel)
+            return xla()
         try:
-            return groups(fused.compile_kernel)
+            run = fused.compile_kernel(kcfg, early_exit)
+            return groups.collect([(m, run(xs[m], ys[m], *inputs))
+                                   for m in groups.pack(np.arange(n), group)], n)
         except Exception as exc:
             if backend != "auto":
                 raise
             warnings.warn(f"the fused kernel failed on this device ({type(exc).__name__}: "
                           f"{exc}); training with the XLA kernel", RuntimeWarning, stacklevel=2)
-            return groups(compile_kernel)
+            return xla()
 
 
 @lru_cache(maxsize=16)
-def compile_kernel(cfg, early_exit: bool = True):
-    """The jitted group kernel for a config (cached per process).
+def compile_kernel(cfg, early_exit: bool = True) -> GroupKernel:
+    """The jitted :class:`GroupKernel` of a config (cached per process).
 
-    ``run(xs, ys, weights, data, batch_idx)`` trains one network per entry of ``xs``,
-    ``ys`` and returns ``score``, ``first_nonfinite`` and ``final_loss`` for each. jit
-    compiles it once per group size it is called with; :func:`train` always uses one.
-    Call it with float64 enabled (``jax.enable_x64``). Its matrix products run at full
-    precision (:func:`models.full_precision`), also float32 on a GPU.
+    jit compiles each function once per group size it is called with; :func:`train`
+    always uses one. Call them with float64 enabled (``jax.enable_x64``). Their matrix
+    products run at full precision (:func:`models.full_precision`), also float32 on a GPU.
     """
-    return jax.jit(full_precision(make_group_run(cfg, early_exit)),
-                   compiler_options=COMPILER_OPTIONS.get(jax.devices()[0].platform))
+    options = COMPILER_OPTIONS.get(jax.devices()[0].platform)
+    return GroupKernel(*(jax.jit(full_precision(f), compiler_options=options)
+                         for f in make_group_kernel(cfg, early_exit)))

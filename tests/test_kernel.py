@@ -254,7 +254,8 @@ def test_one_compile_per_config(backend):
         kernel.train(cfg, arrays, np.full(n, 2.0), np.full(n, 3.0), backend=backend)
     compile_group = fused.compile_kernel if backend == "pallas" else kernel.compile_kernel
     compiled = compile_group(kernel.kernel_config(cfg), True)
-    assert compiled._cache_size() == 1
+    functions = compiled if backend == "xla" else (compiled,)  # start, advance, finish
+    assert [f._cache_size() for f in functions] == [1] * len(functions)
 
 
 def _dot_precisions(jaxpr):
@@ -277,11 +278,15 @@ def test_every_matrix_product_runs_at_full_precision(backend, dtype):
     digits): both kernels' compiled functions ask for the highest precision in every product,
     whatever the caller's default."""
     cfg = kernel.kernel_config(config.resolve({"dtype": dtype, "training": {"steps": 3}}))
-    compile_group = fused.compile_kernel if backend == "pallas" else kernel.compile_kernel
     xs = np.full(8, 2.0, dtype)
     with jax.enable_x64(True), jax.default_matmul_precision("bfloat16"):
-        inputs = kernel.prepare(cfg, streams.draw(cfg))
-        jaxpr = compile_group(cfg).trace(xs, xs, *inputs).jaxpr
+        weights, data, batch_idx = kernel.prepare(cfg, streams.draw(cfg))
+        if backend == "pallas":
+            jaxpr = fused.compile_kernel(cfg).trace(xs, xs, weights, data, batch_idx).jaxpr
+        else:
+            group = kernel.compile_kernel(cfg)
+            jaxpr = group.advance.trace(group.start(xs, xs, weights), xs, xs, data, batch_idx,
+                                        0, 3).jaxpr
     precisions = list(_dot_precisions(jaxpr.jaxpr))
     assert len(precisions) >= 2
     highest = (jax.lax.Precision.HIGHEST,) * 2

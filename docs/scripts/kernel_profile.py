@@ -34,11 +34,16 @@ def main() -> None:
     kcfg = kernel.kernel_config(cfg)
     folder = tempfile.mkdtemp()
     with jax.enable_x64(True):
-        inputs = kernel.prepare(kcfg, streams.draw(cfg))
-        run = kernel.compile_kernel(kcfg, False)
-        jax.block_until_ready(run(xs, ys, *inputs))
+        weights, data, batch_idx = kernel.prepare(kcfg, streams.draw(cfg))
+        group = kernel.compile_kernel(kcfg, False)
+
+        def run():
+            return group.advance(group.start(xs, ys, weights), xs, ys, data, batch_idx, 0,
+                                 args.steps)
+
+        jax.block_until_ready(run())
         with jax.profiler.trace(folder, create_perfetto_trace=True):
-            jax.block_until_ready(run(xs, ys, *inputs))
+            jax.block_until_ready(run())
     with gzip.open(glob.glob(f"{folder}/**/*.trace.json.gz", recursive=True)[0]) as file:
         trace = json.load(file)
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
