@@ -35,6 +35,13 @@ WORKER_SETUP = "fractalsweep.worker_setup"  # preloaded by local workers: Ctrl-C
 # and each worker is forked from it ready, instead of importing it after it starts.
 FORKSERVER_PRELOAD = ["distributed", WORKER_SETUP, "fractalsweep.tile"]
 WORKER_JAX = "fractalsweep.worker-jax"  # a local worker's JAX settings, in its Dask config
+# glibc's malloc in a worker. distributed's nanny sets MALLOC_TRIM_THRESHOLD_=65536 so that
+# freed memory goes back to the system at once; setting it also pins the mmap threshold at
+# 128 KiB, so each kernel call maps its MiB of temporaries afresh and faults them in: with
+# groups repacked every 25 steps that made a worker's tiles 13-18% slower (docs/
+# performance.md, "Repacking"). A worker's memory is its tile's: it keeps them.
+WORKER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20),  # glibc's largest
+                 "MALLOC_TRIM_THRESHOLD_": str(64 << 20)}
 # Dask's own monitoring, sampled less often on a local cluster, whose workers share their
 # cores with the driver: a 128 x 128 run took 4-5% less time (docs/performance.md, "The
 # whole process"). The dashboard keeps its Profile and System pages, at a coarser grain.
@@ -107,7 +114,7 @@ def worker_env(gpu: str | None, *, mem_fraction: float | None = None,
         :mod:`fractalsweep.worker_setup`).
     """
     env = {name.upper(): str(value) for name, value in jax_settings(gpu, cache_dir).items()}
-    env["OMP_NUM_THREADS"] = "1"
+    env |= WORKER_MALLOC | {"OMP_NUM_THREADS": "1"}
     if gpu is None:
         env["XLA_FLAGS"] = CPU_XLA_FLAGS
         if core is not None:
@@ -233,7 +240,8 @@ def start_forkserver() -> None:
     import distributed.utils
 
     os.environ.update({name: str(value) for name, value in
-                       dask.config.get("distributed.nanny.pre-spawn-environ").items()})
+                       dask.config.get("distributed.nanny.pre-spawn-environ").items()}
+                      | WORKER_MALLOC)
     multiprocessing.forkserver.set_forkserver_preload(FORKSERVER_PRELOAD)
     # distributed sets its own preload (pandas among it) the first time a nanny starts a
     # worker, importing each package in this process to see that it exists; the server

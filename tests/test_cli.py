@@ -153,6 +153,7 @@ def test_dry_run_prints_the_job_script_and_the_cost(tmp_path, job_dir):
     assert "#PBS -q gpu" in r.stdout and "module load cuda" in r.stdout
     assert "--resources GPU=1" in r.stdout and "--lifetime 6600s" in r.stdout
     assert 'XLA_PYTHON_CLIENT_PREALLOCATE="false"' in r.stdout
+    assert 'export MALLOC_MMAP_THRESHOLD_="33554432"' in r.stdout  # over distributed's trim
     assert "256x256 pixels x 1000 steps = 6.55e+07 net-steps in 4 tiles of 128x128" in r.stdout
     assert "estimated GPU-hours: 0.0182" in r.stdout
     assert ("estimated wall time: 0:01:06 of training, 4 tiles on 1 GPU, up to 4 each"

@@ -10,7 +10,7 @@ from distributed import Client, LocalCluster
 
 import fractalsweep as fs
 from fractalsweep import Execution, kernel
-from fractalsweep.cluster import local_cluster, start_forkserver, worker_env
+from fractalsweep.cluster import WORKER_MALLOC, local_cluster, start_forkserver, worker_env
 from fractalsweep.config import resolve
 from fractalsweep.errors import ConfigError
 
@@ -100,14 +100,17 @@ def _worker_start():
         parent = f.read().replace("\0", " ")
     return {"forked": "multiprocessing.forkserver" in parent,
             "variable": os.environ.get("FRACTALSWEEP_TEST_VARIABLE"),
-            "jax": (jax.config.jax_compilation_cache_dir, jax.config.jax_platforms)}
+            "jax": (jax.config.jax_compilation_cache_dir, jax.config.jax_platforms),
+            "malloc": {name: os.environ.get(name) for name in WORKER_MALLOC}}
 
 
 def test_cpu_workers_are_forked_with_the_drivers_environment_and_their_jax_settings(
         tmp_path, monkeypatch):
     """Forked from the fork server, which imported JAX before any worker's environment
-    existed, a worker still has the driver's environment as the cluster starts and its own
-    JAX settings; so has a worker restarted later (spawned)."""
+    existed, a worker still has the driver's environment as the cluster starts, its own
+    JAX settings and malloc's (over distributed's trimming, which read at the process's
+    start would make it map every kernel call's temporaries afresh); so has a worker
+    restarted later (spawned)."""
     start_forkserver()
     monkeypatch.setenv("FRACTALSWEEP_TEST_VARIABLE", "set after the fork server started")
     cache = str(tmp_path / "cache")
@@ -116,7 +119,8 @@ def test_cpu_workers_are_forked_with_the_drivers_environment_and_their_jax_setti
         first = list(client.run(_worker_start).values())
         client.restart()
         restarted = list(client.run(_worker_start).values())
-    settings = {"variable": "set after the fork server started", "jax": (cache, "cpu")}
+    settings = {"variable": "set after the fork server started", "jax": (cache, "cpu"),
+                "malloc": WORKER_MALLOC}
     assert first == [{"forked": True, **settings}] * 2
     assert restarted == [{"forked": False, **settings}] * 2
 
