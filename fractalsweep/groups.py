@@ -27,7 +27,8 @@ import numpy as np
 # published tiles in tiles of 16 x 16 (docs/scripts/repacking.py with SEGMENT set to
 # each), looks every 10, 25 or 50 steps leave 96.8%, 97.3% or 98.1% of the network-steps
 # of groups never repacked on the baseline tile, 94.5% for each on the relu tile; a look
-# costs a call per group, 55-85 us on a CPU, about 0.5% of 25 steps of a group of 64.
+# costs a call per group, 55-85 us on a CPU, about 0.5% of 25 steps of a group of 64, when
+# malloc keeps the calls' temporaries (cluster.WORKER_MALLOC; docs/performance.md).
 SEGMENT = 25
 
 
