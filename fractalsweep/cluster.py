@@ -188,7 +188,7 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
             "config": LOCAL_MONITORING | {WORKER_JAX: jax_settings(gpu, cache_dir)},
             **options}}
 
-    settings = dict(LOCAL_MONITORING)
+    settings = LOCAL_MONITORING | {"distributed.nanny.pre-spawn-environ": pre_spawn_environ()}
     if gpus:
         specs = {f"gpu-{g}": nanny(g, resources={"GPU": 1}, env=worker_env(
             g, mem_fraction=mem_fraction, cache_dir=cache_dir)) for g in gpus}
@@ -219,6 +219,18 @@ def local_cpu_workers(workers: int | None = None) -> int:
     return workers or os.cpu_count() or 1
 
 
+def pre_spawn_environ() -> dict[str, str]:
+    """The environment a local worker process starts with, before Python runs: distributed's
+    ``pre-spawn-environ`` (one BLAS thread, malloc trimming) with the workers' malloc
+    settings over it (:data:`WORKER_MALLOC`). glibc reads them as the process starts, so a
+    nanny's ``env``, set in the worker once it runs, would come too late for them."""
+    import dask
+    import distributed.config  # noqa: F401 - distributed's settings, pre-spawn-environ too
+
+    return {name: str(value) for name, value in
+            dask.config.get("distributed.nanny.pre-spawn-environ").items()} | WORKER_MALLOC
+
+
 def start_forkserver() -> None:
     """Start the fork server that local CPU workers are forked from, unless it is running.
 
@@ -227,21 +239,17 @@ def start_forkserver() -> None:
     as soon as it is forked, instead of importing for 1.6 s after it starts: a 128 x 128
     run's fixed costs are about 1.7 s smaller (docs/performance.md, "The whole process").
     It is one per process (``multiprocessing``'s) and lives as long as the driver. It starts
-    with distributed's ``pre-spawn-environ`` (one BLAS thread, malloc trimming), which a
-    nanny puts into the driver's environment before it starts a worker anyway, and with
-    SIGINT ignored, as the workers forked from it are: Ctrl-C, which reaches the whole
-    process group, is the driver's alone (:mod:`fractalsweep.worker_setup`). (The driver
-    ignores it too for the few milliseconds this takes to start the server.)
+    with :func:`pre_spawn_environ`, which a nanny puts into the driver's environment before
+    it starts a worker anyway, and with SIGINT ignored, as the workers forked from it are:
+    Ctrl-C, which reaches the whole process group, is the driver's alone
+    (:mod:`fractalsweep.worker_setup`). (The driver ignores it too for the few milliseconds
+    this takes to start the server.)
     """
     import multiprocessing.forkserver
 
-    import dask
-    import distributed.config  # distributed's settings, pre-spawn-environ too
     import distributed.utils
 
-    os.environ.update({name: str(value) for name, value in
-                       dask.config.get("distributed.nanny.pre-spawn-environ").items()}
-                      | WORKER_MALLOC)
+    os.environ.update(pre_spawn_environ())
     multiprocessing.forkserver.set_forkserver_preload(FORKSERVER_PRELOAD)
     # distributed sets its own preload (pandas among it) the first time a nanny starts a
     # worker, importing each package in this process to see that it exists; the server

@@ -69,12 +69,14 @@ def test_gpu_workers_each_see_one_device(tmp_path):
         env = client.run(lambda: {k: os.environ.get(k) for k in (
             "CUDA_VISIBLE_DEVICES", "XLA_PYTHON_CLIENT_MEM_FRACTION",
             "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_PLATFORMS")})
+        malloc = list(client.run(_malloc_at_start).values())
         resources = {w["name"]: w["resources"] for w in client.scheduler_info()["workers"].values()}
         report = fs.run(cfg, str(tmp_path / "g.zarr"), execution=Execution(tile=TILE, scheduler=cluster.scheduler_address), progress=False).report
     assert sorted(e["CUDA_VISIBLE_DEVICES"] for e in env.values()) == ["0", "1"]
     assert all(e["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.5" for e in env.values())
     assert all(e["XLA_PYTHON_CLIENT_PREALLOCATE"] is None for e in env.values())
     assert all(e["JAX_PLATFORMS"] is None for e in env.values())
+    assert malloc == [WORKER_MALLOC] * 2  # spawned: from the nanny's pre-spawn environment
     assert resources == {"gpu-0": {"GPU": 1}, "gpu-1": {"GPU": 1}}
     assert report.computed == 9
 
@@ -101,7 +103,14 @@ def _worker_start():
     return {"forked": "multiprocessing.forkserver" in parent,
             "variable": os.environ.get("FRACTALSWEEP_TEST_VARIABLE"),
             "jax": (jax.config.jax_compilation_cache_dir, jax.config.jax_platforms),
-            "malloc": {name: os.environ.get(name) for name in WORKER_MALLOC}}
+            "malloc": _malloc_at_start()}
+
+
+def _malloc_at_start():
+    """The malloc settings this process started with (what glibc read), not set since."""
+    with open("/proc/self/environ", "rb") as f:
+        start = dict(v.decode().split("=", 1) for v in f.read().split(b"\0") if b"=" in v)
+    return {name: start.get(name) for name in WORKER_MALLOC}
 
 
 def test_cpu_workers_are_forked_with_the_drivers_environment_and_their_jax_settings(
