@@ -12,8 +12,9 @@ one `groups.train` call per tile as a worker makes it (groups of 64 on a CPU), w
 without repacking, alternating, after one warm-up pass of each, and prints the CPU seconds
 of every pass. Then counts the network-steps each way would train, as fractions of all
 pixels for all steps: from the step at which each network's parameters turn NaN (looked
-at every 5 steps), a group of 64 trains until its last network is NaN, and repacked groups
-trains as `groups.train` packs them; "each network alone" is the least any grouping could.
+at every 5 steps), what `groups.train` asks of the kernel with and without repacking (a
+group trains until its last network is NaN or its stretch ends); "each network alone" is
+the least any grouping could.
 """
 
 import argparse
@@ -65,10 +66,9 @@ def main() -> None:
         print(f"{label}: CPU s {', '.join(f'{s:.2f}' for s in seconds[repacking])}")
     group, everything = kernel.group_size(), n * n * steps
     for label, count in (("each network alone", lambda v: v.sum()),
-                         ("groups as they are", lambda v: grouped(v, group)),
-                         ("repacked", lambda v: repacked(v, group, steps))):
+                         ("groups as they are", lambda v: asked(v, group, steps, False)),
+                         ("repacked", lambda v: asked(v, group, steps, True))):
         print(f"network-steps, {label}: {sum(map(count, nan_from)) / everything:.3f}")
-
 
 def nan_steps(compiled, xs, ys, inputs, twin, steps, every=5):
     """Per pixel, the first look (every EVERY steps) at which its parameters were NaN, or
@@ -82,23 +82,33 @@ def nan_steps(compiled, xs, ys, inputs, twin, steps, every=5):
     return nan_from
 
 
-def grouped(nan_from, group):
-    """Network-steps of fixed groups, each training until its last network is NaN."""
-    return sum(nan_from[i:i + group].max() * group for i in range(0, nan_from.size, group))
+
+class Counted:
+    """A stand-in for the compiled group functions whose networks turn NaN at known steps
+    (``nan_from``, indexed by the "pixel values" it is given): `groups.train` packs and
+    repacks them as it packs real ones, and this counts the network-steps it asks for, a
+    group training until its last network is NaN or the stretch ends."""
+
+    def __init__(self, nan_from, group: int):
+        self.nan_from, self.group, self.steps = nan_from, group, 0
+
+    def start(self, xs, ys, weights):
+        return self.nan_from[np.asarray(xs, int)]
+
+    def advance(self, nan, xs, ys, data, batch_idx, t, stop):
+        self.steps += self.group * max(0, min(stop, int(np.max(nan))) - t)
+        return nan, np.asarray(nan) > stop
+
+    def finish(self, nan, data, t):
+        return {"nan_from": nan}
 
 
-def repacked(nan_from, group, steps):
-    """Network-steps of groups repacked as `groups.train` does, each stretch trained whole."""
-    members, total, t = [nan_from[i:i + group] for i in range(0, nan_from.size, group)], 0, 0
-    while t < steps:
-        stop = min(t + groups.SEGMENT, steps) if len(members) > 1 else steps
-        total += group * sum(min(stop, m.max()) - t for m in members if m.max() > t)
-        t = stop
-        live = np.concatenate(members)[np.concatenate(members) > t] if members else []
-        if t < steps and len(members) > 1 and -(-len(live) // group) < len(members):
-            members = [live[i:i + group] for i in range(0, len(live), group)]
-    return total
-
+def asked(nan_from, group, steps, repacking: bool) -> int:
+    """Network-steps `groups.train` asks of the kernel for one tile, from its pixels' NaN steps."""
+    counted = Counted(nan_from, group)
+    ids = np.arange(nan_from.size)
+    groups.train(counted, ids, ids, group, None, None, None, {}, steps, repacking=repacking)
+    return counted.steps
 
 if __name__ == "__main__":
     main()
