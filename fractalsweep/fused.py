@@ -2,7 +2,7 @@
 
 A Pallas kernel (``jax.experimental.pallas``, Triton backend on NVIDIA GPUs) that computes
 what the XLA kernel (:mod:`fractalsweep.kernel`) computes, organised for a GPU: a grid of
-programs, each training a block of networks (:data:`BLOCK` per dtype) from init to score
+programs, each training a block of networks (:data:`LAUNCH` per dtype) from init to score
 without leaving the kernel. A program reads its networks' hyperparameters and the shared
 init once, carries its networks' weights through the training loop as loop values
 (registers, on a GPU, if they fit), reduces the loss sequence to the score online
@@ -15,9 +15,9 @@ kernel's groups do.
 Layout of a block (feature-major like the XLA kernel, ``B`` networks, ``h`` hidden units,
 ``d`` inputs): the first layer is ``w0`` ``(B, h, d)``, the output layer ``w1`` ``(B, h)``,
 each network's entries being the transposes of the stored matrices. The data set is read in
-chunks of :data:`CHUNK` examples; per chunk the first layer of the whole block is one
-matrix product ``(B*h, d) x (d, CHUNK)`` against the shared inputs and the first-layer
-gradient one product ``(B*h, CHUNK) x (CHUNK, d)``; the output layer (one unit) is a
+chunks of ``C`` examples; per chunk the first layer of the whole block is one
+matrix product ``(B*h, d) x (d, C)`` against the shared inputs and the first-layer
+gradient one product ``(B*h, C) x (C, d)``; the output layer (one unit) is a
 per-network weighted sum over the hidden units. Full-batch gradient, loss and score come
 from one pass over the chunks per step. For minibatches the rows of every step are gathered
 once, outside the kernel, into a ``(steps, batch, d)`` array that each step reads with a
@@ -35,6 +35,7 @@ compiles, agrees with the XLA kernel and runs at 2.5x and 1.7x its rate in float
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache, partial
 
 import jax
@@ -49,18 +50,35 @@ from .errors import ConfigError
 from .execution import KERNELS
 from .models import ACTIVATIONS, MLP, full_precision
 
-# Networks per program and warps per program, by dtype: the fastest measured on an H100 and
-# an H200 (docs/performance.md). float64: 2 networks, 4 warps (H100: 27.0M net-steps/s
-# against 18.5M with 8 networks and 20.0M with 2 warps); float32: 8 networks, 2 warps
-# (H100: 56.4M against 43.7M with 4 warps and 18.4M with 2 networks).
-BLOCK = {"float64": 2, "float32": 8}
-NUM_WARPS = {"float64": 4, "float32": 2}
-CHUNK = 16  # examples per inner iteration: the smallest side a Triton dot takes
+
+@dataclass(frozen=True)
+class Launch:
+    """How the kernel lays one dtype's work out on a GPU.
+
+    ``block`` networks per program, the data read in chunks of ``chunk`` examples (the
+    smallest side a Triton dot takes), ``warps`` per program, and ``stages`` of Triton's
+    software pipelining of the chunk loop (None: Pallas' default, 3 on NVIDIA GPUs).
+    """
+
+    block: int
+    warps: int
+    chunk: int = 16
+    stages: int | None = None
+
+
+# The fastest measured on an H100 and an H200 (docs/performance.md). float64: 2 networks,
+# 4 warps (H100: 27.0M net-steps/s against 18.5M with 8 networks and 20.0M with 2 warps);
+# float32: 8 networks, 2 warps (H100: 56.4M against 43.7M with 4 warps and 18.4M with 2
+# networks). One stage would leave float64 124 registers a thread instead of 153, four
+# programs a multiprocessor instead of three (compiled without a GPU, not yet timed).
+LAUNCH = {"float64": Launch(block=2, warps=4), "float32": Launch(block=8, warps=2)}
+
 ACTIVATIONS_TESTED = ("tanh", "relu", "identity")  # the activations tests compare
 # Activations the kernel evaluates with its own code, by (name, dtype): float64 tanh as the
 # CPU kernel does (elementary.tanh64), 8% faster than libdevice's on an H200 (28.9M against
-# 26.6M net-steps/s; XLA's GPU kernel gained nothing from it, docs/performance.md).
-OWN = {("tanh", "float64"): elementary.tanh64}
+# 26.6M net-steps/s; XLA's GPU kernel gained nothing from it, docs/performance.md), in the
+# form Triton compiles shortest.
+OWN = {("tanh", "float64"): partial(elementary.tanh64, form="triton")}
 OUTPUTS = ("score", "first_nonfinite", "final_loss")  # kernel.outputs, in the kernel's order
 LAYOUT = ((1, 2), (1,))  # per layer: the axes a per-network value is expanded over
 
@@ -81,9 +99,10 @@ def unsupported(cfg) -> str | None:
     per-run measures (snapshots, the Lyapunov twin) are not, and an ensemble's members are
     plain runs it can train.
     """
-    width, min_width = cfg.model.width, -(-16 // BLOCK.get(cfg.dtype, 1))
+    launch = LAUNCH.get(cfg.dtype)
+    width, min_width = cfg.model.width, -(-16 // (launch.block if launch else 1))
     checks = (
-        (cfg.dtype in BLOCK, f"dtype = {cfg.dtype!r}"),
+        (launch is not None, f"dtype = {cfg.dtype!r}"),
         (cfg.model.depth == 2, f"model.depth = {cfg.model.depth} (only 2)"),
         (cfg.model.parameterization == "mean_field",
          f"model.parameterization = {cfg.model.parameterization!r}"),
@@ -144,9 +163,14 @@ def check(cfg, backend: str) -> None:
                           "use 'xla' or 'auto'")
 
 
+def launch_of(dtype) -> Launch:
+    """The :class:`Launch` of ``dtype`` (:data:`LAUNCH`)."""
+    return LAUNCH[jnp.dtype(dtype).name]
+
+
 def block(dtype) -> int:
-    """Networks per program for ``dtype`` (:data:`BLOCK`)."""
-    return BLOCK[jnp.dtype(dtype).name]
+    """Networks per program for ``dtype``."""
+    return launch_of(dtype).block
 
 
 def interpret_here() -> bool:
@@ -257,9 +281,10 @@ def _chunk(x_ref, y_ref, n: int, i, lead=()):
     ``lead`` indexes leading axes (the step, for minibatch rows). ``valid`` is None when
     ``n`` is a whole number of chunks, so only a padded set pays for the mask.
     """
-    start = pl.multiple_of(i * CHUNK, CHUNK)
-    rows = pl.ds(start, CHUNK)
-    valid = None if n % CHUNK == 0 else start + jnp.arange(CHUNK) < n
+    size = launch_of(x_ref.dtype).chunk
+    start = pl.multiple_of(i * size, size)
+    rows = pl.ds(start, size)
+    valid = None if n % size == 0 else start + jnp.arange(size) < n
     return x_ref[(*lead, rows, slice(None))], y_ref[(*lead, rows)], valid
 
 
@@ -269,7 +294,7 @@ def _data_loss(model, params, x_ref, y_ref, n: int):
         return total + chunk_loss(model, params, *_chunk(x_ref, y_ref, n, i))
 
     zero = jnp.zeros(params[1].shape[:1], params[1].dtype)
-    return lax.fori_loop(0, -(-n // CHUNK), body, zero) / n
+    return lax.fori_loop(0, -(-n // launch_of(x_ref.dtype).chunk), body, zero) / n
 
 
 def _data_loss_and_grads(model, params, x_ref, y_ref, n: int, lead=()):
@@ -279,7 +304,7 @@ def _data_loss_and_grads(model, params, x_ref, y_ref, n: int, lead=()):
         return tuple(s + t for s, t in zip(sums, chunk_terms(model, params, xc, yc, n, valid)))
 
     zeros = (jnp.zeros(params[1].shape[:1], params[1].dtype), *map(jnp.zeros_like, params))
-    squares, *grads = lax.fori_loop(0, -(-n // CHUNK), body, zeros)
+    squares, *grads = lax.fori_loop(0, -(-n // launch_of(x_ref.dtype).chunk), body, zeros)
     return squares / n, tuple(s * g for s, g in zip(model.scales(), grads))
 
 
@@ -335,7 +360,7 @@ def _kernel(cfg, early_exit: bool, xs_ref, ys_ref, w0_ref, w1_ref, *refs):
 def _pad(a, axis: int):
     """``a`` with zero rows appended along ``axis`` up to a whole number of chunks."""
     widths = [(0, 0)] * a.ndim
-    widths[axis] = (0, -a.shape[axis] % CHUNK)
+    widths[axis] = (0, -a.shape[axis] % launch_of(a.dtype).chunk)
     return jnp.pad(a, widths)
 
 
@@ -360,9 +385,10 @@ def launch(cfg, early_exit: bool, xs, ys, arrays, interpret: bool):
     """The ``pallas_call`` over ``xs.size / block`` programs; returns the outputs' arrays.
 
     Triton compiler parameters select the Triton backend (Pallas' default GPU backend is
-    Mosaic GPU), with :data:`NUM_WARPS` warps per program for the dtype.
+    Mosaic GPU), with the warps and pipelining stages of the dtype's :class:`Launch`.
     """
-    n, dtype, b = xs.size, xs.dtype, block(xs.dtype)
+    n, dtype, plan = xs.size, xs.dtype, launch_of(xs.dtype)
+    b = plan.block
     per_net = pl.BlockSpec((b,), lambda i: (i,))
     whole = [pl.BlockSpec(a.shape, lambda i, nd=a.ndim: (0,) * nd) for a in arrays]
     return pl.pallas_call(
@@ -372,7 +398,8 @@ def launch(cfg, early_exit: bool, xs, ys, arrays, interpret: bool):
         in_specs=[per_net, per_net, *whole],
         out_specs=[per_net] * len(OUTPUTS),
         interpret=interpret,
-        compiler_params=pltriton.CompilerParams(num_warps=NUM_WARPS[jnp.dtype(dtype).name]),
+        compiler_params=pltriton.CompilerParams(num_warps=plan.warps,
+                                                num_stages=plan.stages),
         name="fractalsweep_fused",
     )(xs, ys, *arrays)
 

@@ -28,10 +28,10 @@ Stages (each prints its table and appends JSON lines to ``DIR/gpu.jsonl``):
 - ``program``: the keyframe's window at 1024 x 1024 pixels through ``fractalsweep.run``
   on a local cluster of the machine's GPUs, with the tiles' kernel seconds against the
   wall, and the wait for the first tile.
-- ``variants``: the fused kernel's constants (``fused.BLOCK``, ``fused.CHUNK``,
-  ``fused.NUM_WARPS``) of :data:`VARIANTS` (or those given as ``--variant
-  dtype:block,chunk,warps``) at the rates stage's size, each checked for the XLA kernel's
-  classes on a sample; the keyframe stage then uses the fastest in float64.
+- ``variants``: the fused kernel's launches (``fused.LAUNCH``: networks per program, data
+  chunk, warps, pipelining stages) of :data:`VARIANTS` (or those given as ``--variant
+  dtype:block,chunk,warps[,stages]``) at the rates stage's size, each checked for the XLA
+  kernel's classes on a sample; the keyframe stage then uses the fastest in float64.
 - ``tanh``: what float64 ``tanh`` costs each kernel on the GPU: its rate (65,536 pixels,
   100 steps, no early exit) with XLA's/libdevice's ``tanh``, with the CPU kernel's own
   (``elementary.tanh64``, the fused kernel's choice, ``fused.OWN``) and, for the fused
@@ -66,18 +66,18 @@ GROUPS = (4096, 16384, 65536)
 KEYFRAME_RESOLUTION, KEYFRAME_STEPS = 4096, 1000
 CEILING_SIZE = 8192  # sides of the matrix product that measures the device's peak
 STRIDES = (4, 8, 16, 32)  # the keyframe's timed part: every s-th row and column
-# The fused kernel's constants tried, per dtype: (networks per program, fused.CHUNK,
-# warps per program). The H200 tried the first nine (float64) and first three (float32),
-# the H100 all but the last two of float32: the fastest were (2, 16, 4) and (8, 16, 2)
-# (docs/performance.md); float32's 16 networks with 2 and 1 warps are untried.
+# The fused kernel's launches to time, per dtype: (networks per program, examples per
+# chunk, warps per program, pipelining stages; None: Pallas' default). Each dtype's own
+# first; then, in float64, those docs/scripts/fused_sass.py finds leaving a multiprocessor
+# 16 warps instead of 12 (one or two stages), and in float32 one stage. Tried before, with
+# libdevice's tanh (docs/performance.md): float64 (8|4|2|1, 16, 4), (4|2, 16, 2),
+# (4, 32, 4), (8, 32, 4), (4, 64, 4), (16, 16, 8), (1, 16, 2|1), (2, 16, 1|8), (1, 32, 4);
+# float32 (8|4|2|16, 16, 4), (16|8, 16, 8), (8, 16, 2), (16, 16, 2|1).
 VARIANTS = {
-    "float64": ((8, 16, 4), (4, 16, 4), (2, 16, 4), (4, 16, 2), (2, 16, 2), (4, 32, 4),
-                (8, 32, 4), (4, 64, 4), (16, 16, 8),
-                (1, 16, 4), (1, 16, 2), (1, 16, 1), (2, 16, 1), (2, 16, 8), (1, 32, 4)),
-    "float32": ((8, 16, 4), (4, 16, 4), (2, 16, 4), (16, 16, 4), (16, 16, 8), (8, 16, 8),
-                (8, 16, 2), (16, 16, 2), (16, 16, 1)),
+    "float64": ((2, 16, 4, None), (2, 16, 4, 1), (2, 16, 4, 2), (1, 16, 2, 1),
+                (4, 16, 8, 1), (1, 16, 2, None)),
+    "float32": ((8, 16, 2, None), (8, 16, 2, 1), (16, 16, 2, 1)),
 }
-
 
 START = time.perf_counter()
 
@@ -211,23 +211,24 @@ def keyframe(out: Path, args) -> None:
         except Exception as exc:  # noqa: BLE001 -- reported as the row's result
             emit(out, stage="keyframe", backend=backend, error=_error(exc))
             continue
-        constants = (fused.block("float64"), fused.CHUNK, fused.NUM_WARPS["float64"])
+        plan = fused.LAUNCH["float64"]
         emit(out, stage="keyframe", backend=backend, group=group,
              part=f"1 in {stride} rows and columns",
-             variant=constants if backend == "pallas" else None, pixels=int(px.size),
+             variant=(plan.block, plan.chunk, plan.warps, plan.stages)
+             if backend == "pallas" else None, pixels=int(px.size),
              steps=steps, wall_s=wall, net_steps_per_s=px.size * steps / wall,
              keyframe_min=wall * stride**2 / 60, converged=float(np.mean(res["score"] < 0)))
 
 
 def _use(variant, dtype: str) -> None:
-    block, fused.CHUNK, warps = variant
-    fused.BLOCK = {**fused.BLOCK, dtype: block}
-    fused.NUM_WARPS = {**fused.NUM_WARPS, dtype: warps}
+    block, chunk, warps, *stages = variant
+    fused.LAUNCH = {**fused.LAUNCH, dtype: fused.Launch(
+        block=block, chunk=chunk, warps=warps, stages=stages[0] if stages else None)}
     fused.compile_kernel.cache_clear()
 
 
 def _given_variants(given: list[str]) -> dict:
-    """``--variant dtype:block,chunk,warps`` options as :data:`VARIANTS`' form."""
+    """``--variant dtype:block,chunk,warps[,stages]`` options as :data:`VARIANTS`' form."""
     chosen = {}
     for text in given:
         dtype, numbers = text.split(":")
@@ -372,7 +373,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=60.0,
                         help="seconds the keyframe's timed part may take per kernel")
     parser.add_argument("--variant", action="append", default=[],
-                        help="a fused-kernel variant to try, dtype:block,chunk,warps")
+                        help="a fused-kernel launch to try, dtype:block,chunk,warps[,stages]")
     parser.add_argument("--tanh", choices=tuple(TANHS)[:2],
                         help="the float64 tanh of both kernels in the other stages "
                              "(default: the kernels' own choice)")
