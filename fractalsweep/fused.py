@@ -76,9 +76,9 @@ LAUNCH = {"float64": Launch(block=2, warps=4), "float32": Launch(block=8, warps=
 ACTIVATIONS_TESTED = ("tanh", "relu", "identity")  # the activations tests compare
 # Activations the kernel evaluates with its own code, by (name, dtype): float64 tanh as the
 # CPU kernel does (elementary.tanh64), 8% faster than libdevice's on an H200 (28.9M against
-# 26.6M net-steps/s; XLA's GPU kernel gained nothing from it, docs/performance.md), in the
-# form Triton compiles shortest.
-OWN = {("tanh", "float64"): partial(elementary.tanh64, form="triton")}
+# 26.6M net-steps/s; XLA's GPU kernel gained nothing from it, docs/performance.md), with
+# the clip Triton compiles shortest.
+OWN = {("tanh", "float64"): partial(elementary.tanh64, clip="select")}
 OUTPUTS = ("score", "first_nonfinite", "final_loss")  # kernel.outputs, in the kernel's order
 LAYOUT = ((1, 2), (1,))  # per layer: the axes a per-network value is expanded over
 

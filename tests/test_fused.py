@@ -108,14 +108,14 @@ def test_block_math_matches_the_model(activation):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_float64_tanh_is_the_kernels_own(dtype):
-    """float64 tanh is :func:`elementary.tanh64` in its Triton form, faster on a GPU than
+    """float64 tanh is :func:`elementary.tanh64` with the select clip, faster on a GPU than
     libdevice's; float32 keeps ``jnp.tanh``. Bit for bit, on a block's hidden units."""
     cfg = config.resolve({"dtype": dtype})
     (w0, w1), x, _ = _block(streams.draw(cfg), np.random.default_rng(1))
     with jax.enable_x64(True):
         u, a, _ = jax.jit(lambda p, xc: fused.forward(MLP.from_config(cfg), p, xc))(
             (w0.astype(dtype), w1.astype(dtype)), x.astype(dtype))
-        want = jax.jit(partial(elementary.tanh64, form="triton") if dtype == "float64"
+        want = jax.jit(partial(elementary.tanh64, clip="select") if dtype == "float64"
                        else jnp.tanh)(u)
     assert a.dtype == dtype
     np.testing.assert_array_equal(a, want)

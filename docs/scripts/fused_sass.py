@@ -2,7 +2,7 @@
 
     pip install triton   # its compiler with ptxas and cuobjdump; not a fractalsweep dependency
     python docs/scripts/fused_sass.py [--variant dtype:block,chunk,warps[,stages]] ...
-        [--tanh triton|xla|libdevice] [--arch 90]
+        [--tanh select|clamp|libdevice] [--arch 90]
 
 For each variant (default: the kernel's own launch per dtype, then :data:`VARIANTS`), lowers
 the fused kernel of the baseline tile (1000 steps) to Triton IR as fractalsweep does for a
@@ -13,7 +13,7 @@ H100's 65,536 registers, at most 64 warps and 32 programs), and the innermost lo
 holds a matrix-multiply instruction (the kernel's loop over data chunks): its instructions
 per warp and chunk, those scaled to warp-instructions per network-step (x warps x chunks
 per step / networks per program), and the commonest opcodes. ``--tanh`` compiles the
-float64 tanh in the other form of ``elementary.tanh64``, or as libdevice's (``jnp.tanh``).
+float64 tanh with the other clip of ``elementary.tanh64``, or as libdevice's (``jnp.tanh``).
 
 The ``triton`` package's compiler is not the one inside jaxlib, so its code is like, not the
 same as, what a GPU worker runs; and instruction counts are not times (docs/performance.md
@@ -131,8 +131,8 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[],
                         help="dtype:block,chunk,warps[,stages] (default: the kernel's own "
                              "and VARIANTS)")
-    parser.add_argument("--tanh", choices=("triton", "xla", "libdevice"), default="triton",
-                        help="float64 tanh: elementary.tanh64 in a form, or libdevice's")
+    parser.add_argument("--tanh", choices=("select", "clamp", "libdevice"), default="select",
+                        help="float64 tanh: elementary.tanh64 with this clip, or libdevice's")
     parser.add_argument("--arch", type=int, default=90)
     args = parser.parse_args()
     chosen = [(dtype, fused.LAUNCH[dtype]) for dtype in fused.LAUNCH] + [
@@ -147,7 +147,7 @@ def main() -> None:
                                                stages=s[0] if s else None)))
     own = {key: fn for key, fn in fused.OWN.items() if key != ("tanh", "float64")}
     if args.tanh != "libdevice":
-        own[("tanh", "float64")] = partial(elementary.tanh64, form=args.tanh)
+        own[("tanh", "float64")] = partial(elementary.tanh64, clip=args.tanh)
     fused.OWN = own
     print(f"sm_{args.arch}, triton {triton.__version__}, float64 tanh: {args.tanh}")
     print("| dtype (block, chunk, warps, stages) | registers | programs / warps per SM "
