@@ -99,10 +99,10 @@ def unsupported(cfg) -> str | None:
     per-run measures (snapshots, the Lyapunov twin) are not, and an ensemble's members are
     plain runs it can train.
     """
-    launch = LAUNCH.get(cfg.dtype)
-    width, min_width = cfg.model.width, -(-16 // (launch.block if launch else 1))
+    plan = LAUNCH.get(cfg.dtype)
+    width, min_width = cfg.model.width, -(-16 // (plan.block if plan else 1))
     checks = (
-        (launch is not None, f"dtype = {cfg.dtype!r}"),
+        (plan is not None, f"dtype = {cfg.dtype!r}"),
         (cfg.model.depth == 2, f"model.depth = {cfg.model.depth} (only 2)"),
         (cfg.model.parameterization == "mean_field",
          f"model.parameterization = {cfg.model.parameterization!r}"),
