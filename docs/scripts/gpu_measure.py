@@ -33,11 +33,12 @@ Stages (each prints its table and appends JSON lines to ``DIR/gpu.jsonl``):
   dtype:block,chunk,warps[,stages]``) at the rates stage's size, each checked for the XLA
   kernel's classes on a sample; the keyframe stage then uses the fastest in float64.
 - ``tanh``: what float64 ``tanh`` costs each kernel on the GPU: its rate (65,536 pixels,
-  100 steps, no early exit) with XLA's/libdevice's ``tanh``, with the CPU kernel's own
-  (``elementary.tanh64``, the fused kernel's choice, ``fused.OWN``) and, for the fused
-  kernel, with a clip in its place (no ``tanh`` at all: a bound on what any ``tanh``
-  could gain). ``--tanh xla`` or ``--tanh own`` makes the other stages of the process use
-  that ``tanh`` in both kernels.
+  100 steps, no early exit) with XLA's/libdevice's ``tanh``, with the kernels' own
+  (``elementary.tanh64``: the fused kernel's choice, ``fused.OWN``, clipped by a select;
+  for the fused kernel also with the CPU kernel's clamp) and, for the fused kernel, with
+  a clip in its place (no ``tanh`` at all: a bound on what any ``tanh`` could gain).
+  ``--tanh xla`` or ``--tanh own`` makes the other stages of the process use that
+  ``tanh`` in both kernels.
 """
 
 import argparse
@@ -320,7 +321,8 @@ def program(out: Path, args) -> None:
 
 # float64 tanh per kernel: (the fused kernel's, the XLA kernel's; None: the XLA kernel's
 # default, XLA's own on a GPU)
-TANHS = {"xla": (jnp.tanh, None), "own": (elementary.tanh64, elementary.tanh64),
+TANHS = {"xla": (jnp.tanh, None), "own": (fused.OWN[("tanh", "float64")], elementary.tanh64),
+         "own, clamped": (elementary.tanh64, None),
          "none (a clip)": (lambda u: jnp.clip(u, -1.0, 1.0), None)}
 
 
