@@ -53,16 +53,17 @@ from .models import ACTIVATIONS, MLP, full_precision
 
 @dataclass(frozen=True)
 class Launch:
-    """How the kernel lays one dtype's work out on a GPU.
+    """How the kernel lays one dtype's work out on a GPU, in the order the measurements
+    write it: ``(block, chunk, warps, stages)``.
 
-    ``block`` networks per program, the data read in chunks of ``chunk`` examples (the
+    ``block`` networks per program, the data read in chunks of ``chunk`` examples (16, the
     smallest side a Triton dot takes), ``warps`` per program, and ``stages`` of Triton's
     software pipelining of the chunk loop (None: Pallas' default, 3 on NVIDIA GPUs).
     """
 
     block: int
+    chunk: int
     warps: int
-    chunk: int = 16
     stages: int | None = None
 
 
@@ -71,7 +72,8 @@ class Launch:
 # float32: 8 networks, 2 warps (H100: 56.4M against 43.7M with 4 warps and 18.4M with 2
 # networks). One stage would leave float64 124 registers a thread instead of 153, four
 # programs a multiprocessor instead of three (compiled without a GPU, not yet timed).
-LAUNCH = {"float64": Launch(block=2, warps=4), "float32": Launch(block=8, warps=2)}
+LAUNCH = {"float64": Launch(block=2, chunk=16, warps=4),
+          "float32": Launch(block=8, chunk=16, warps=2)}
 
 ACTIVATIONS_TESTED = ("tanh", "relu", "identity")  # the activations tests compare
 # Activations the kernel evaluates with its own code, by (name, dtype): float64 tanh as the

@@ -22,6 +22,7 @@ lowering's entry point) to catch the IR.
 """
 
 import argparse
+import dataclasses
 import re
 import subprocess
 import tempfile
@@ -31,12 +32,13 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import triton
+from gpu_measure import _given_variants  # this folder's: the same --variant form
 from jax._src.pallas.triton import lowering
 from triton.backends.compiler import GPUTarget
 
 from fractalsweep import bench, config, elementary, fused, kernel, streams
 
-# Launches compiled after each dtype's own: (block, chunk, warps, stages)
+# Launches compiled after each dtype's own: fused.Launch's (block, chunk, warps, stages)
 VARIANTS = {"float64": ((2, 16, 4, 1), (2, 16, 4, 2), (1, 16, 2, 1), (4, 16, 8, 1),
                         (8, 16, 4, None), (4, 16, 4, None), (2, 16, 2, None), (1, 16, 2, None)),
             "float32": ((8, 16, 2, 1), (16, 16, 2, None), (16, 16, 4, None), (8, 16, 4, None))}
@@ -135,16 +137,10 @@ def main() -> None:
                         help="float64 tanh: elementary.tanh64 with this clip, or libdevice's")
     parser.add_argument("--arch", type=int, default=90)
     args = parser.parse_args()
-    chosen = [(dtype, fused.LAUNCH[dtype]) for dtype in fused.LAUNCH] + [
-        (dtype, fused.Launch(block=b, chunk=c, warps=w, stages=s))
-        for dtype, variants in VARIANTS.items() for b, c, w, s in variants]
-    if args.variant:
-        chosen = []
-        for text in args.variant:
-            dtype, numbers = text.split(":")
-            b, c, w, *s = (int(n) for n in numbers.split(","))
-            chosen.append((dtype, fused.Launch(block=b, chunk=c, warps=w,
-                                               stages=s[0] if s else None)))
+    variants = _given_variants(args.variant) if args.variant else {
+        dtype: [dataclasses.astuple(fused.LAUNCH[dtype]), *VARIANTS.get(dtype, ())]
+        for dtype in fused.LAUNCH}
+    chosen = [(dtype, fused.Launch(*v)) for dtype, vs in variants.items() for v in vs]
     own = {key: fn for key, fn in fused.OWN.items() if key != ("tanh", "float64")}
     if args.tanh != "libdevice":
         own[("tanh", "float64")] = partial(elementary.tanh64, clip=args.tanh)

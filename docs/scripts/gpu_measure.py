@@ -212,19 +212,16 @@ def keyframe(out: Path, args) -> None:
         except Exception as exc:  # noqa: BLE001 -- reported as the row's result
             emit(out, stage="keyframe", backend=backend, error=_error(exc))
             continue
-        plan = fused.LAUNCH["float64"]
         emit(out, stage="keyframe", backend=backend, group=group,
              part=f"1 in {stride} rows and columns",
-             variant=(plan.block, plan.chunk, plan.warps, plan.stages)
+             variant=dataclasses.astuple(fused.LAUNCH["float64"])
              if backend == "pallas" else None, pixels=int(px.size),
              steps=steps, wall_s=wall, net_steps_per_s=px.size * steps / wall,
              keyframe_min=wall * stride**2 / 60, converged=float(np.mean(res["score"] < 0)))
 
 
 def _use(variant, dtype: str) -> None:
-    block, chunk, warps, *stages = variant
-    fused.LAUNCH = {**fused.LAUNCH, dtype: fused.Launch(
-        block=block, chunk=chunk, warps=warps, stages=stages[0] if stages else None)}
+    fused.LAUNCH = {**fused.LAUNCH, dtype: fused.Launch(*variant)}
     fused.compile_kernel.cache_clear()
 
 
