@@ -76,6 +76,8 @@ def tanh64(x, clip: str = "clamp"):
     or ``"select"`` on ``|x|`` (Triton's code of a clamp that keeps NaN takes 8 more
     instructions per element: 7% of the fused kernel's data loop, docs/performance.md).
     """
+    if clip not in ("clamp", "select"):
+        raise ValueError(f"clip = {clip!r}: valid values are 'clamp' and 'select'")
     if clip == "select":
         x = jnp.where(jnp.abs(x) > TANH_CLIP, jnp.copysign(TANH_CLIP, x), x)
     else:

@@ -94,6 +94,8 @@ def test_no_conversion_to_an_integer_and_a_clamp_only_where_asked():
                 or (e.primitive.name == "convert_element_type"
                     and jnp.issubdtype(e.params["new_dtype"], jnp.integer))}
     assert long("clamp") == {"clamp"} and long("select") == set()
+    with pytest.raises(ValueError, match="clip = 'clip': valid values are 'clamp' and 'select'"):
+        long("clip")
 
 
 def test_eleven_products_per_element():
