@@ -1,12 +1,12 @@
 """Elementary functions the kernels evaluate themselves instead of leaving them to XLA.
 
 Only one so far: float64 ``tanh``. On a CPU XLA's own takes a third of the XLA kernel's
-time per step and is up to 7 ulp off; :func:`tanh64` is at most 4 ulp off and costs
-45% less (0.42 ns per element against 0.76): it made the kernel 5.7% faster, its
-``2^k`` without a conversion 2-4% more and its fewer products 4% more
-(docs/scripts/tanh_cost.py, docs/performance.md, docs/kernel.md). The fused GPU kernel uses it too (``fused.OWN``:
-8% faster than libdevice's ``tanh`` on an H200), the XLA kernel on a GPU does not (no
-gain measured there), and in float32 XLA's ``tanh`` stays: it is already a short rational
+time per step and is up to 7 ulp off; :func:`tanh64` is at most 4 ulp off and costs 45%
+less (0.42 ns per element against 0.76): it made the kernel 5.7% faster, its ``2^k``
+without a conversion 2-4% more and its fewer products 4% more (docs/scripts/tanh_cost.py,
+docs/performance.md, docs/kernel.md). The fused GPU kernel uses it too (``fused.OWN``: 8%
+faster than libdevice's ``tanh`` on an H200), the XLA kernel on a GPU does not (no gain
+measured there), and in float32 XLA's ``tanh`` stays: it is already a short rational
 approximation.
 
 ``tanh(x) = (e^y - 1) / (e^y + 1)`` with ``y = 2x``, and ``e^y = 2^k e^r`` with ``k`` the
