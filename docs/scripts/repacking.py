@@ -70,6 +70,7 @@ def main() -> None:
                          ("repacked", lambda v: asked(v, group, steps, True))):
         print(f"network-steps, {label}: {sum(map(count, nan_from)) / everything:.3f}")
 
+
 def nan_steps(compiled, xs, ys, inputs, twin, steps, every=5):
     """Per pixel, the first look (every EVERY steps) at which its parameters were NaN, or
     ``steps``: all the pixels trained as one group."""
@@ -80,7 +81,6 @@ def nan_steps(compiled, xs, ys, inputs, twin, steps, every=5):
         state, alive = compiled.advance(state, xs, ys, data, batch_idx, t, stop)
         nan_from = np.where(~np.asarray(alive) & (nan_from == steps), stop, nan_from)
     return nan_from
-
 
 
 class Counted:
@@ -109,6 +109,7 @@ def asked(nan_from, group, steps, repacking: bool) -> int:
     ids = np.arange(nan_from.size)
     groups.train(counted, ids, ids, group, None, None, None, {}, steps, repacking=repacking)
     return counted.steps
+
 
 if __name__ == "__main__":
     main()
