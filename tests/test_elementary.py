@@ -94,8 +94,11 @@ def test_no_conversion_to_an_integer_and_a_clamp_only_where_asked():
                 or (e.primitive.name == "convert_element_type"
                     and jnp.issubdtype(e.params["new_dtype"], jnp.integer))}
     assert long("clamp") == {"clamp"} and long("select") == set()
+
+
+def test_an_unknown_clip_is_refused_by_name():
     with pytest.raises(ValueError, match="clip = 'clip': valid values are 'clamp' and 'select'"):
-        long("clip")
+        elementary.tanh64(jnp.ones(4), clip="clip")
 
 
 def test_eleven_products_per_element():
