@@ -290,13 +290,18 @@ def _chunk(x_ref, y_ref, n: int, i, lead=()):
     return x_ref[(*lead, rows, slice(None))], y_ref[(*lead, rows)], valid
 
 
+def _chunks(n: int, dtype) -> int:
+    """How many chunks an ``n``-example set is read in (the last one padded)."""
+    return -(-n // launch_of(dtype).chunk)
+
+
 def _data_loss(model, params, x_ref, y_ref, n: int):
     """The mean squared error of every network of the block on the ``n``-example set."""
     def body(i, total):
         return total + chunk_loss(model, params, *_chunk(x_ref, y_ref, n, i))
 
     zero = jnp.zeros(params[1].shape[:1], params[1].dtype)
-    return lax.fori_loop(0, -(-n // launch_of(x_ref.dtype).chunk), body, zero) / n
+    return lax.fori_loop(0, _chunks(n, x_ref.dtype), body, zero) / n
 
 
 def _data_loss_and_grads(model, params, x_ref, y_ref, n: int, lead=()):
@@ -306,7 +311,7 @@ def _data_loss_and_grads(model, params, x_ref, y_ref, n: int, lead=()):
         return tuple(s + t for s, t in zip(sums, chunk_terms(model, params, xc, yc, n, valid)))
 
     zeros = (jnp.zeros(params[1].shape[:1], params[1].dtype), *map(jnp.zeros_like, params))
-    squares, *grads = lax.fori_loop(0, -(-n // launch_of(x_ref.dtype).chunk), body, zeros)
+    squares, *grads = lax.fori_loop(0, _chunks(n, x_ref.dtype), body, zeros)
     return squares / n, tuple(s * g for s, g in zip(model.scales(), grads))
 
 
