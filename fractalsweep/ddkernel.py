@@ -16,8 +16,8 @@ with the MSE loss, full batch or minibatch, plain gradient descent, the axes ``l
 The arithmetic follows the float64 kernel step for step (loss recorded before the update,
 the offset added at every step, the online score of docs/science.md, section 6, fed the
 loss rounded to float64), so the two differ only by precision; tests/test_ddkernel.py checks
-single networks against mpmath at 50 digits. One network-step costs some 100 times the
-float64 kernel's (docs/performance.md).
+single networks against mpmath at 50 digits. One network-step costs about 80 times the
+float64 kernel's (docs/precision.md).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from . import score
 from .axes import hyper_for
 from .errors import ConfigError
 from .grid import DOUBLE_DOUBLE
-from .kernel import kernel_config
+from .kernel import jit, kernel_config
 
 __all__ = ["check", "loss_curve", "train"]
 
@@ -109,14 +109,18 @@ def _matmul(a, b, k: Step):
     A loop, not one tensor of all products: built from cheap adds and multiplies, a
     double-double producer (a layer's ``tanh``) looks cheap to XLA's fusion pass, which
     would recompute it inside every element of a products tensor (measured: 16 times the
-    work of the whole step). A loop body is a fusion boundary.
+    work of the whole step). A loop body is a fusion boundary. The terms are summed with
+    :func:`~fractalsweep.doubledouble.add_terms`: a sum's error is bounded by its terms'
+    magnitudes anyway, and it costs a quarter less than :func:`~fractalsweep.doubledouble.add`
+    here.
     """
     def term(j):
         col = tuple(jax.lax.dynamic_slice_in_dim(x, j, 1, axis=1) for x in a)
         row = tuple(jax.lax.dynamic_slice_in_dim(x, j, 1, axis=0) for x in b)
         return dd.mul(col, row, k.dd)
 
-    return jax.lax.fori_loop(1, a[0].shape[1], lambda j, acc: dd.add(acc, term(j)), term(0))
+    return jax.lax.fori_loop(1, a[0].shape[1], lambda j, acc: dd.add_terms(acc, term(j)),
+                             term(0))
 
 
 def _transpose(a):
@@ -250,7 +254,7 @@ def loss_curve(cfg, arrays: dict, x, y) -> np.ndarray:
                                      jnp.arange(cfg.training.steps))
             return losses
 
-        losses = jax.jit(run)(tuple(map(jnp.float64, x)), tuple(map(jnp.float64, y)), weights,
+        losses = jit(run)(tuple(map(jnp.float64, x)), tuple(map(jnp.float64, y)), weights,
                               data, batch_idx, _step_constants(cfg))
         return dd.to_numpy(losses)
 
@@ -271,7 +275,7 @@ def _group_kernel(cfg, early_exit: bool = True):
                       early_exit=early_exit)
         return jax.vmap(one)((xs[:, 0], xs[:, 1]), (ys[:, 0], ys[:, 1]))
 
-    return jax.jit(run)
+    return jit(run)
 
 
 def train(cfg, arrays: dict, xs, ys, *, early_exit: bool = True) -> dict[str, np.ndarray]:

@@ -36,6 +36,8 @@ from .score import snapshot_name
 __all__ = ["render_frames", "sample_axis", "snapshots_of"]
 
 _LUT_SIZE = 256  # matplotlib's default colormap resolution, so frames match colour.to_rgb
+
+
 def sample_axis(n_out: int, n_key: int, zoom: float, offset: float) -> tuple[int, int, np.ndarray]:
     """Nearest keyframe pixel of each output pixel along one axis, where the keyframe covers it.
 

@@ -42,9 +42,10 @@ from .tasks import TASKS
 # ran the XLA kernel 14% faster than one of 4096 and the fused kernel 4% (65536: 5% and 1%
 # more), and a GPU tile is 128 x 128 pixels, one such call (grid.auto_tile).
 GROUP = {"cpu": 64, "gpu": 16384}
-# XLA options of the compiled kernel, by platform. 512-bit vectors make the CPU kernel 4%
-# faster (docs/performance.md); given here, not through XLA_FLAGS, every process that
-# compiles the kernel (workers, --scheduler sync, the explorer, tests) computes the same bits.
+# XLA options of the compiled kernels (:func:`jit`), by platform. 512-bit vectors make the
+# CPU kernel 4% faster (docs/performance.md), the double-double one 1.4 times
+# (docs/precision.md); given here, not through XLA_FLAGS, every process that compiles a
+# kernel (workers, --scheduler sync, the explorer, tests) computes the same bits.
 COMPILER_OPTIONS = {"cpu": {"xla_cpu_prefer_vector_width": 512}}
 
 
@@ -346,6 +347,10 @@ def compile_kernel(cfg, early_exit: bool = True) -> GroupKernel:
     always uses one. Call them with float64 enabled (``jax.enable_x64``). Their matrix
     products run at full precision (:func:`models.full_precision`), also float32 on a GPU.
     """
-    options = COMPILER_OPTIONS.get(jax.devices()[0].platform)
-    return GroupKernel(*(jax.jit(full_precision(f), compiler_options=options)
-                         for f in make_group_kernel(cfg, early_exit)))
+    return GroupKernel(*(jit(full_precision(f)) for f in make_group_kernel(cfg, early_exit)))
+
+
+def jit(f):
+    """``jax.jit`` with this platform's :data:`COMPILER_OPTIONS`, as every kernel compiles
+    (the options change the bits)."""
+    return jax.jit(f, compiler_options=COMPILER_OPTIONS.get(jax.devices()[0].platform))

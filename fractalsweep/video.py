@@ -48,6 +48,8 @@ _COLOUR_ARGS = ["-vf", ("scale=out_color_matrix=bt709:out_range=tv,"
 # ffmpeg hold every frame), and a frame's own 256 colours follow the zoom's changing colours.
 _GIF_ARGS = ["-vf", ("split[a][b];[a]palettegen=stats_mode=single[p];"
                      "[b][p]paletteuse=new=1:dither=bayer:bayer_scale=3"), "-loop", "0"]
+
+
 def choose_codec(suffix: str, size: tuple[int, int], codec: str | None = None) -> str:
     """The codec for an output file: ``"gif"`` for ``.gif``, else ``codec`` or the automatic one.
 
