@@ -22,7 +22,7 @@ from .limits import tiles_of
 __all__ = ["DOUBLE_DOUBLE_COST", "estimate", "flops_per_net_step", "network_bytes",
            "networks_per_pixel"]
 
-DOUBLE_DOUBLE_COST = 80  # double-double / float64 time per network-step, measured (docs/precision.md)
+DOUBLE_DOUBLE_COST = 80  # double-double / float64 time per network-step (docs/precision.md)
 # A transcendental activation, in multiply-adds: a rational tanh (XLA's, or on a CPU in
 # float64 the kernel's own Padé quotient, elementary.tanh64), about 20 operations either way.
 ACTIVATION_FLOPS = 20

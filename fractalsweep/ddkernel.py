@@ -255,7 +255,7 @@ def loss_curve(cfg, arrays: dict, x, y) -> np.ndarray:
             return losses
 
         losses = jit(run)(tuple(map(jnp.float64, x)), tuple(map(jnp.float64, y)), weights,
-                              data, batch_idx, _step_constants(cfg))
+                          data, batch_idx, _step_constants(cfg))
         return dd.to_numpy(losses)
 
 

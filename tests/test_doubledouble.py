@@ -56,7 +56,7 @@ def test_a_constant_addend_keeps_the_error_term(k):
     with jax.enable_x64(True):
         b = jnp.full(4, 1e-20)
         s = jit(lambda b, k: dd.add(dd.from_float(jnp.broadcast_to(k.one, b.shape)),
-                                        dd.from_float(b)))(b, k)
+                                    dd.from_float(b)))(b, k)
     assert np.all(np.asarray(s[0]) == 1.0) and np.all(np.asarray(s[1]) == 1e-20)
 
 
