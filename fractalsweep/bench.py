@@ -9,6 +9,8 @@ on a GPU. On a CPU the rates are one core's, measured as a local CPU worker trai
 process kept to one core from its start, :func:`run`), so cost estimates can scale from
 them. Besides wall-clock rates, each row gives the rate per CPU-second of the measuring
 process (all its threads), which other processes taking turns on its core disturb less.
+Double-double is measured when asked for (``--dtype double-double``): it has one kernel and
+no naive method, and its saved rate is what its cost estimates then scale from.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import config, kernel, optimizers, score, streams
+from . import config, ddkernel, kernel, optimizers, score, streams
 from .axes import hyper_for
 from .cluster import CORE_VARIABLE, worker_env
 from .cost import flops_per_net_step
@@ -100,14 +102,18 @@ def naive(cfg, xs, ys, arrays, group=None) -> dict:
     return jax.vmap(score.from_losses)(jnp.stack(losses, axis=1))
 
 
-def fused(cfg, xs, ys, arrays, group=None, backend="auto") -> dict:
-    """The fractalsweep kernel ``backend`` on the same pixels (``group`` networks per call)."""
-    return kernel.train(cfg, arrays, xs, ys, group=group, backend=backend)
+def fused(cfg, xs, ys, arrays, group=None, backend="auto", early_exit=True) -> dict:
+    """The fractalsweep kernel ``backend`` on the same pixels (``group`` networks per call);
+    for double-double, its one kernel (:mod:`fractalsweep.ddkernel`, its own group)."""
+    if cfg.dtype == DOUBLE_DOUBLE:
+        return ddkernel.train(cfg, arrays, xs, ys, early_exit=early_exit)
+    return kernel.train(cfg, arrays, xs, ys, group=group, early_exit=early_exit,
+                        backend=backend)
 
 
 def fused_without_exit(cfg, xs, ys, arrays, group=None, backend="auto") -> dict:
     """The kernel training every network for every step (no early exit on NaN)."""
-    return kernel.train(cfg, arrays, xs, ys, group=group, early_exit=False, backend=backend)
+    return fused(cfg, xs, ys, arrays, group, backend, early_exit=False)
 
 
 METHODS = {"naive": naive, "kernel": fused, "kernel-no-exit": fused_without_exit}
@@ -115,8 +121,10 @@ METHODS = {"naive": naive, "kernel": fused, "kernel-no-exit": fused_without_exit
 
 def _backends(method: str, cfg, kernels) -> tuple:
     """The kernels a method is measured with, ``auto`` resolved and each once (None: the
-    naive method, which uses none)."""
-    return (None,) if method == "naive" else tuple(dict.fromkeys(select(cfg, k) for k in kernels))
+    naive method, which uses none, and double-double, which has one)."""
+    if method == "naive" or cfg.dtype == DOUBLE_DOUBLE:
+        return (None,)
+    return tuple(dict.fromkeys(select(cfg, k) for k in kernels))
 
 
 def _rate(fn, n: int, steps: int, repeats: int) -> tuple[float, float]:
@@ -137,14 +145,17 @@ BASELINE = {"x": {"lo": "13.29976231", "hi": "13.29978604"},
             "y": {"lo": "200.3582269", "hi": "200.3585844"}}
 
 
-def default_pixels(group: int | None = None) -> int:
+def default_pixels(group: int | None = None, dtype: str = "float64") -> int:
     """Networks a bench trains unless told: 1024, or one whole call of the kernel where a
     call holds more (``group``, default the device's: 16384 on a GPU), since a call pads its
-    pixels to a whole group and the padding would be timed as work.
+    pixels to a whole group and the padding would be timed as work; in double-double, some
+    80 times slower, four of its groups of 16 (64).
 
-    >>> default_pixels(64), default_pixels(16384)
-    (1024, 16384)
+    >>> default_pixels(64), default_pixels(16384), default_pixels(dtype="double-double")
+    (1024, 16384, 64)
     """
+    if dtype == DOUBLE_DOUBLE:
+        return 4 * ddkernel.GROUP
     return max(1024, group or kernel.group_size())
 
 
@@ -153,10 +164,12 @@ def run(pixels: int | None = None, steps: int = 100, repeats: int = 3, job: dict
         kernels=("auto",)) -> list:
     """Measure ``methods`` for each dtype; returns one row per (dtype, method, kernel).
 
-    ``pixels`` defaults to :func:`default_pixels`. ``group`` is the kernel's networks per
-    call (default: the device's choice); ``naive`` always trains all pixels at once. The
-    kernel methods run with each of ``kernels`` (:data:`fractalsweep.execution.KERNELS`); a
-    row names the kernel that ran (``auto`` resolved) and, on a CPU, the ``core`` it ran on.
+    ``pixels`` defaults to :func:`default_pixels` of each dtype. ``group`` is the kernel's
+    networks per call (default: the device's choice); ``naive`` always trains all pixels at
+    once. The kernel methods run with each of ``kernels``
+    (:data:`fractalsweep.execution.KERNELS`); a row names the kernel that ran (``auto``
+    resolved; none for double-double, which has one kernel and no naive method) and, on a
+    CPU, the ``core`` it ran on.
 
     On a CPU the measurement runs in a process that may use one core only: this one if so,
     else a new one started as a local CPU worker is (:func:`_in_worker`). XLA's CPU client
@@ -165,7 +178,10 @@ def run(pixels: int | None = None, steps: int = 100, repeats: int = 3, job: dict
     at 77k net-steps per CPU-second unpinned and 84k pinned after its start, against 95k in
     a process kept to one core from the start, as a worker is (docs/performance.md).
     """
-    spec = {"pixels": pixels or default_pixels(group), "steps": steps, "repeats": repeats,
+    if DOUBLE_DOUBLE in dtypes and set(methods) <= {"naive"}:
+        raise ConfigError("bench: the naive method is float64 and float32 only; measure "
+                          "double-double with --method kernel or kernel-no-exit")
+    spec = {"pixels": pixels, "steps": steps, "repeats": repeats,
             "job": job, "group": group, "dtypes": list(dtypes), "methods": list(methods),
             "kernels": list(kernels)}
     cores = (os.sched_getaffinity(0) if jax.devices()[0].platform == "cpu"
@@ -183,18 +199,22 @@ def _measure(pixels, steps, repeats, job, group, dtypes, methods, kernels) -> li
         raw = config.apply_overrides(job, [f"dtype='{dtype}'", f"training.steps={steps}"])
         cfg = config.resolve(raw)
         arrays = streams.draw(cfg)
-        xs, ys = _pixels(cfg, pixels)
+        n = pixels or default_pixels(group, dtype)
+        xs, ys = _pixels(cfg, n)
         rates = {}
         for name in methods:
+            if name == "naive" and dtype == DOUBLE_DOUBLE:
+                continue  # the published method is float64
             for backend in _backends(name, cfg, kernels):
                 kwargs = {} if backend is None else {"backend": backend}
                 fn = partial(METHODS[name], cfg, xs, ys, arrays, group, **kwargs)
                 with jax.enable_x64(True):
-                    rates[name, backend] = _rate(fn, pixels, steps, repeats)
+                    rates[name, backend] = _rate(fn, n, steps, repeats)
         base = rates.get(("naive", None), (np.nan,))[0]
+        calls = ddkernel.GROUP if dtype == DOUBLE_DOUBLE else group or kernel.group_size()
         rows += [{"dtype": dtype, "method": name, "kernel": backend,
                   "flops_per_net_step": flops_per_net_step(cfg),
-                  "group": None if name == "naive" else group or kernel.group_size(),
+                  "group": None if name == "naive" else calls,
                   "net_steps_per_s": wall, "net_steps_per_cpu_s": cpu, "ratio": wall / base}
                  for (name, backend), (wall, cpu) in rates.items()]
     return rows
@@ -238,10 +258,10 @@ def _worker() -> None:
 
 def table(rows: list[dict]) -> str:
     """The rows as an aligned text table."""
-    header = (f"{'dtype':8} {'method':15} {'kernel':7} {'group':>6} {'net-steps/s':>12} "
+    header = (f"{'dtype':13} {'method':15} {'kernel':7} {'group':>6} {'net-steps/s':>12} "
               f"{'per CPU-s':>10} {'vs naive':>9}")
     lines = [header]
-    lines += [f"{r['dtype']:8} {r['method']:15} {r['kernel'] or '-':7} {r['group'] or '-':>6} "
+    lines += [f"{r['dtype']:13} {r['method']:15} {r['kernel'] or '-':7} {r['group'] or '-':>6} "
               f"{r['net_steps_per_s']:>12,.0f} {r['net_steps_per_cpu_s']:>10,.0f} "
               + (f"{r['ratio']:>8.2f}x" if np.isfinite(r["ratio"]) else f"{'-':>9}")
               for r in rows]
@@ -278,10 +298,12 @@ def save(rows: list[dict]) -> Path | None:
     return path
 
 
-def saved_measurement(dtype: str) -> tuple[float, str, float] | None:
-    """The last measured kernel rate of one worker for ``dtype`` (double-double: float64's),
-    the device it was measured on, and the flop per net-step of the network measured (the
-    first kernel measured, where ``--kernel`` named several).
+def saved_measurement(dtype: str) -> tuple[float, str, float, str] | None:
+    """The last measured kernel rate of one worker for ``dtype``, the device it was measured
+    on, the flop per net-step of the network measured (the first kernel measured, where
+    ``--kernel`` named several) and the dtype measured: double-double's own where a bench
+    measured it, else float64's (which cost estimates divide by
+    :data:`~fractalsweep.cost.DOUBLE_DOUBLE_COST`).
 
     On a CPU the rate per CPU-second: a CPU worker is one single-threaded process on a core
     of its own, as the bench's measuring process is (:func:`run`; a bench saved by an
@@ -291,10 +313,12 @@ def saved_measurement(dtype: str) -> tuple[float, str, float] | None:
         saved = json.loads(cache_file().read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    measured = "float64" if dtype == DOUBLE_DOUBLE else dtype
-    for row in saved["rows"]:
-        if row["dtype"] == measured and row["method"] == "kernel":
-            flops = row.get("flops_per_net_step") or flops_per_net_step(config.resolve(BASELINE))
-            per_core = row.get("net_steps_per_cpu_s") if saved["device_kind"] == "cpu" else None
-            return per_core or row["net_steps_per_s"], saved["device_kind"], flops
+    for measured in (DOUBLE_DOUBLE, "float64") if dtype == DOUBLE_DOUBLE else (dtype,):
+        for row in saved["rows"]:
+            if row["dtype"] == measured and row["method"] == "kernel":
+                flops = (row.get("flops_per_net_step")
+                         or flops_per_net_step(config.resolve(BASELINE)))
+                per_core = (row.get("net_steps_per_cpu_s") if saved["device_kind"] == "cpu"
+                            else None)
+                return per_core or row["net_steps_per_s"], saved["device_kind"], flops, measured
     return None

@@ -305,17 +305,20 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="kernel speed against the naive per-step method",
                            description="Network-steps per second of the kernel and of the "
-                                       "published per-step method, in float64 and float32, "
+                                       "published per-step method, in float64 and float32 "
+                                       "(double-double on request), "
                                        "measured in the same process, per wall second and "
                                        "per CPU second; on a CPU, on one core, as one "
                                        "worker trains.")
     bench.add_argument("--pixels", type=int,
                        help="networks trained (default 1024, or one whole kernel call where a "
-                            "call holds more: 16384 on a GPU)")
+                            "call holds more: 16384 on a GPU; 64 in double-double)")
     bench.add_argument("--group", type=int, help="kernel networks per call (default: chosen "
                                                  "for the device)")
-    bench.add_argument("--dtype", choices=("float64", "float32"), action="append",
-                       help="measure only this dtype (repeatable; default both)")
+    bench.add_argument("--dtype", choices=("float64", "float32", "double-double"),
+                       action="append", help="measure this dtype (repeatable; default float64 "
+                                             "and float32; double-double: the kernel methods "
+                                             "only, 64 pixels unless --pixels)")
     bench.add_argument("--method", choices=("naive", "kernel", "kernel-no-exit"),
                        action="append", help="measure only this method (repeatable; "
                                              "default all)")

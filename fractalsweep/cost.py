@@ -5,9 +5,10 @@ Worker-hours scale a measured rate (a cluster profile's ``net_steps_per_second``
 last ``fractalsweep bench`` on this machine; for GPU workers, when that bench ran on a CPU,
 the GPU measurement of docs/performance.md) by the floating-point work of one network-step
 of this config against that of the network the rate was measured on, so a wider, deeper or
-minibatch network is estimated from its actual size; double-double costs a measured factor
-more (docs/precision.md). Where the workers a run starts are known, the wall time follows
-from the tiles each of them trains.
+minibatch network is estimated from its actual size; double-double scales from its own
+bench where one was saved, else costs a measured factor more than float64
+(docs/precision.md). Where the workers a run starts are known, the wall time follows from the
+tiles each of them trains.
 """
 
 from __future__ import annotations
@@ -163,27 +164,28 @@ def _rate(cfg, gpu: bool, profile, saved) -> tuple[float | None, str]:
     if saved is None:
         return None, ("run 'fractalsweep bench' on a worker, or set net_steps_per_second in "
                       "the profile")
-    rate, device, flops = saved
+    rate, device, flops, measured = saved
     scale = flops / flops_per_net_step(cfg)
     unit = "net-steps per CPU-second" if device == "cpu" else "net-steps/s"
-    note = (f"{source}, {rate:,.3g} {unit} on {device}, scaled by flop per net-step "
-            f"({scale:.3g}x)")
-    if cfg.dtype == DOUBLE_DOUBLE:
+    note = (f"{source}, {rate:,.3g} {measured} {unit} on {device}, scaled by flop per "
+            f"net-step ({scale:.3g}x)")
+    if cfg.dtype == DOUBLE_DOUBLE and measured != DOUBLE_DOUBLE:
         scale /= DOUBLE_DOUBLE_COST
         note += f" and 1/{DOUBLE_DOUBLE_COST} for double-double"
     return rate * scale, note
 
 
-def _gpu_reference(cfg) -> tuple[float, str, float]:
+def _gpu_reference(cfg) -> tuple[float, str, float, str]:
     """:data:`GPU_REFERENCE`'s rate for the kernel a GPU would train ``cfg`` with, as
-    ``(rate, device, flop per net-step of the network measured)``."""
+    ``(rate, device, flop per net-step of the network measured, dtype measured)``."""
     from . import fused
     from .config import resolve
 
     device, rates = GPU_REFERENCE
     dtype = "float64" if cfg.dtype == DOUBLE_DOUBLE else cfg.dtype
     kernel = fused.select(cfg, "auto", platform="gpu")
-    return rates[kernel, dtype], f"{device}, {kernel} kernel", flops_per_net_step(resolve({}))
+    return (rates[kernel, dtype], f"{device}, {kernel} kernel", flops_per_net_step(resolve({})),
+            dtype)
 
 
 def _machine_memory() -> float:

@@ -46,7 +46,7 @@ def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
     where = (str(tmp_path / "s.zarr"), Execution(workers=2, gpus=()))
     lines = cost.estimate(resolve(job), *where)
     assert "estimated worker-hours: 0.01 at 1e+05 net-steps/s" in lines[-3]  # 3.6e6 / 1e5 s
-    assert "1e+05 net-steps per CPU-second on cpu" in lines[-3]
+    assert "1e+05 float64 net-steps per CPU-second on cpu" in lines[-3]
     # 49 tiles on 2 workers: the busier trains 25 of 3.6e6 / 49 net-steps at 1e5 per second
     assert lines[-2].startswith("estimated wall time: 18.4 s of training, 49 tiles on 2 "
                                 "workers, up to 25 each")
@@ -76,6 +76,32 @@ def test_estimates_never_scale_from_the_fused_kernel_interpreted(tmp_path, monke
     if fused.interpret_here():
         assert bench.save(rows[1:]) is None
         assert bench.saved_measurement("float64")[0] == rate
+
+
+def test_a_double_double_bench_is_what_its_estimates_scale_from(tmp_path, monkeypatch):
+    """The bench measures the double-double kernel when asked (its kernel methods only: the
+    published method is float64); saved, double-double estimates scale from it instead of
+    float64's rate over DOUBLE_DOUBLE_COST, and float64 estimates are not made from it."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    rows = bench.run(pixels=16, steps=2, repeats=1, dtypes=("double-double",))
+    assert [(r["dtype"], r["method"], r["kernel"], r["group"]) for r in rows] == [
+        ("double-double", "kernel", None, 16), ("double-double", "kernel-no-exit", None, 16)]
+    assert all(r["net_steps_per_s"] > 0 for r in rows)
+    bench.save(rows)
+    rate = bench.saved_measurement("double-double")
+    assert rate[0] in (rows[0]["net_steps_per_cpu_s"], rows[0]["net_steps_per_s"])
+    assert rate[3] == "double-double" and bench.saved_measurement("float64") is None
+    job = {"grid": {"resolution": 16}, "training": {"steps": 10}}
+    where = (str(tmp_path / "s.zarr"), Execution(workers=2, gpus=()))
+    dd = " ".join(cost.estimate(resolve({**job, "dtype": "double-double"}), *where))
+    assert "double-double net-steps" in dd and f"1/{cost.DOUBLE_DOUBLE_COST}" not in dd
+    assert "estimated worker-hours: unknown" in " ".join(cost.estimate(resolve(job), *where))
+    r = subprocess.run([sys.executable, "-m", "fractalsweep", "bench", "--dtype",
+                        "double-double", "--method", "naive"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "naive method is float64 and float32 only" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2
