@@ -149,13 +149,13 @@ def default_pixels(group: int | None = None, dtype: str = "float64") -> int:
     """Networks a bench trains unless told: 1024, or one whole call of the kernel where a
     call holds more (``group``, default the device's: 16384 on a GPU), since a call pads its
     pixels to a whole group and the padding would be timed as work; in double-double, some
-    80 times slower, four of its groups of 16 (64).
+    80 times slower, 64.
 
     >>> default_pixels(64), default_pixels(16384), default_pixels(dtype="double-double")
     (1024, 16384, 64)
     """
     if dtype == DOUBLE_DOUBLE:
-        return 4 * ddkernel.GROUP
+        return 64
     return max(1024, group or kernel.group_size())
 
 

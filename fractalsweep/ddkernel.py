@@ -40,7 +40,13 @@ from .kernel import jit, kernel_config
 __all__ = ["check", "loss_curve", "train"]
 
 KINDS = ("lr", "lr_all", "offset", "init_offset")  # the axis kinds it implements
-GROUP = 16  # networks per jitted call: a group's double-double state stays in cache
+# Networks per jitted call. A call trains until its last network has NaN parameters, so on
+# windows where runs blow up at different steps small groups stop sooner, and one network's
+# arrays already fill the vector units: at 8 x 8 pixels, 200 steps, one core, groups of 2
+# took 7.7 s on the overview against 8.6-8.7 with 16, 2.6 s against 2.9 on the ReLU tile,
+# and 10.5-11.1 s against 10.6-10.7 on the baseline tile, where runs blow up late
+# (docs/scripts/doubledouble_groups.py).
+GROUP = 2
 
 
 def check(cfg) -> None:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from fractalsweep import Execution, bench, cost, fused
+from fractalsweep import Execution, bench, cost, ddkernel, fused
 from fractalsweep.config import resolve
 from fractalsweep.errors import ConfigError
 
@@ -85,7 +85,7 @@ def test_a_double_double_bench_is_what_its_estimates_scale_from(tmp_path, monkey
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     rows = bench.run(pixels=16, steps=2, repeats=1, dtypes=("double-double",))
     assert [(r["dtype"], r["method"], r["kernel"], r["group"]) for r in rows] == [
-        ("double-double", "kernel", None, 16), ("double-double", "kernel-no-exit", None, 16)]
+        ("double-double", method, None, ddkernel.GROUP) for method in ("kernel", "kernel-no-exit")]
     assert all(r["net_steps_per_s"] > 0 for r in rows)
     bench.save(rows)
     rate = bench.saved_measurement("double-double")

@@ -53,6 +53,7 @@ for i in (0, 256):
 print(times[0] - times[1])
 """
 
+
 def best(repeats: int, measure) -> float:
     return min(measure() for _ in range(repeats))
 
