@@ -211,7 +211,8 @@ def _measure(pixels, steps, repeats, job, group, dtypes, methods, kernels) -> li
                 with jax.enable_x64(True):
                     rates[name, backend] = _rate(fn, n, steps, repeats)
         base = rates.get(("naive", None), (np.nan,))[0]
-        calls = ddkernel.GROUP if dtype == DOUBLE_DOUBLE else group or kernel.group_size()
+        calls = (kernel.group_size(groups=ddkernel.GROUP) if dtype == DOUBLE_DOUBLE
+                 else group or kernel.group_size())
         rows += [{"dtype": dtype, "method": name, "kernel": backend,
                   "flops_per_net_step": flops_per_net_step(cfg),
                   "group": None if name == "naive" else calls,

@@ -35,18 +35,19 @@ from . import score
 from .axes import hyper_for
 from .errors import ConfigError
 from .grid import DOUBLE_DOUBLE
-from .kernel import jit, kernel_config
+from .kernel import group_size, jit, kernel_config
 
 __all__ = ["check", "loss_curve", "train"]
 
 KINDS = ("lr", "lr_all", "offset", "init_offset")  # the axis kinds it implements
-# Networks per jitted call. A call trains until its last network has NaN parameters, so on
-# windows where runs blow up at different steps small groups stop sooner, and one network's
-# arrays already fill the vector units: at 8 x 8 pixels, 200 steps, one core, groups of 2
-# took 7.7 s on the overview against 8.6-8.7 with 16, 2.6 s against 2.9 on the ReLU tile,
-# and 10.5-11.1 s against 10.6-10.7 on the baseline tile, where runs blow up late
-# (docs/scripts/doubledouble_groups.py).
-GROUP = 2
+# Networks per jitted call, by platform. A call trains until its last network has NaN
+# parameters, so on windows where runs blow up at different steps small groups stop sooner,
+# and on a CPU one network's arrays already fill the vector units: at 8 x 8 pixels, 200
+# steps, one core, groups of 2 took 7.7 s on the overview against 8.6-8.7 with 16, 2.6 s
+# against 2.9 on the ReLU tile, and 10.5-11.1 s against 10.6-10.7 on the baseline tile,
+# where runs blow up late (docs/scripts/doubledouble_groups.py). On a GPU a call's steps
+# are kernel launches whatever its size: 16 as before, not measured there.
+GROUP = {"cpu": 2, "gpu": 16}
 
 
 def check(cfg) -> None:
@@ -293,13 +294,13 @@ def train(cfg, arrays: dict, xs, ys, *, early_exit: bool = True) -> dict[str, np
     """
     check(cfg)
     xs, ys = (np.asarray(v, np.float64).reshape(-1, 2) for v in (xs, ys))
-    n = len(xs)
-    xs, ys = (np.concatenate([v, np.repeat(v[:1], -n % GROUP, axis=0)]) for v in (xs, ys))
+    n, group = len(xs), group_size(groups=GROUP)
+    xs, ys = (np.concatenate([v, np.repeat(v[:1], -n % group, axis=0)]) for v in (xs, ys))
     with jax.enable_x64(True):
         kernel = _group_kernel(kernel_config(cfg), early_exit)
         weights, data, batch_idx = _inputs(cfg, arrays)
         k = _step_constants(cfg)
-        parts = [kernel(jnp.asarray(xs[i:i + GROUP]), jnp.asarray(ys[i:i + GROUP]), weights,
-                        data, batch_idx, k) for i in range(0, len(xs), GROUP)]
+        parts = [kernel(jnp.asarray(xs[i:i + group]), jnp.asarray(ys[i:i + group]), weights,
+                        data, batch_idx, k) for i in range(0, len(xs), group)]
         return {name: np.concatenate([np.asarray(p[name]) for p in parts])[:n]
                 for name in parts[0]}

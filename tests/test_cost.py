@@ -10,6 +10,7 @@ import pytest
 from fractalsweep import Execution, bench, cost, ddkernel, fused
 from fractalsweep.config import resolve
 from fractalsweep.errors import ConfigError
+from fractalsweep.kernel import group_size
 
 
 def test_flops_follow_the_weights_rows_and_batch():
@@ -85,7 +86,8 @@ def test_a_double_double_bench_is_what_its_estimates_scale_from(tmp_path, monkey
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     rows = bench.run(pixels=16, steps=2, repeats=1, dtypes=("double-double",))
     assert [(r["dtype"], r["method"], r["kernel"], r["group"]) for r in rows] == [
-        ("double-double", method, None, ddkernel.GROUP) for method in ("kernel", "kernel-no-exit")]
+        ("double-double", method, None, group_size(groups=ddkernel.GROUP))
+        for method in ("kernel", "kernel-no-exit")]
     assert all(r["net_steps_per_s"] > 0 for r in rows)
     bench.save(rows)
     rate = bench.saved_measurement("double-double")
