@@ -44,6 +44,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .elementary import pow2
+
 __all__ = ["Constants", "add", "add_terms", "constants", "div", "exp", "from_float", "mul",
            "mul_float", "split_decimal", "sub", "tanh", "to_numpy", "two_prod", "two_sum", "value"]
 
@@ -192,13 +194,6 @@ def div(a, b, k: Constants):
     return add(_quick_two_sum(q1, q2), from_float(q3))
 
 
-def _pow2(m):
-    """``2**m`` for integer-valued float64 ``m`` in [-1022, 1023], built from its bits (exact;
-    ``jnp.ldexp`` costs as much as a double-double product)."""
-    bits = (m.astype(jnp.int64) + 1023) << 52
-    return jax.lax.bitcast_convert_type(bits, jnp.float64)
-
-
 def _expm1_reduced(a, k: Constants):
     """``(m, e**r - 1)`` with ``a = m ln2 + r``, ``|r| <= ln2 / 2``, for ``|a| <= 800``.
 
@@ -233,7 +228,7 @@ def exp(a, k: Constants):
     a = (jnp.clip(a[0], -k.exp_limit, k.exp_limit), jnp.where(clipped, 0.0, a[1]))
     m, total = _expm1_reduced(a, k)
     result = add(total, from_float(jnp.broadcast_to(k.one, m.shape)))
-    for factor in (_pow2(jnp.floor(m / 2)), _pow2(m - jnp.floor(m / 2))):
+    for factor in (pow2(jnp.floor(m / 2)), pow2(m - jnp.floor(m / 2))):
         result = (result[0] * factor, result[1] * factor)
     return result
 
@@ -248,7 +243,7 @@ def tanh(a, k: Constants):
     big = a[0] * sign > k.tanh_one
     mag = (jnp.where(big, k.tanh_one, a[0] * sign), jnp.where(big, 0.0, a[1] * sign))
     m, e = _expm1_reduced(mul_float(mag, k.two, k), k)
-    p = _pow2(m)
+    p = pow2(m)
     q = add((e[0] * p, e[1] * p), two_sum(p, -k.one))
     t = div(q, add(q, from_float(jnp.broadcast_to(k.two, q[0].shape))), k)
     return t[0] * sign, t[1] * sign

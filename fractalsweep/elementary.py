@@ -68,6 +68,17 @@ def _poly(coefficients, x):
     return acc
 
 
+def pow2(k):
+    """``2**k`` for integer-valued float64 ``k`` in [-1022, 1023], exact, built from its bits.
+
+    Not by converting ``k`` to an integer: a conversion saturates, with checks and selects
+    in XLA's and Triton's code (0.08 ns per element on a CPU, 19 instructions per element in
+    the fused kernel); ``k + 1.5 * 2^52`` holds ``k`` in its low bits already.
+    """
+    return lax.bitcast_convert_type(
+        (lax.bitcast_convert_type(k + _SHIFTER, jnp.int64) + 1023) << 52, jnp.float64)
+
+
 def tanh64(x, clip: str = "clamp"):
     """``tanh`` of a float64 array (see the module docstring for the method and accuracy).
 
@@ -87,10 +98,7 @@ def tanh64(x, clip: str = "clamp"):
     h2 = h * h
     even = _poly(_P[0::2], h2)
     odd = h * _poly(_P[1::2], h2)
-    # a conversion to an integer saturates, with checks and selects in XLA's and Triton's
-    # code: 0.08 ns per element on a CPU, 19 instructions per element in the fused kernel
-    s = lax.bitcast_convert_type(
-        (lax.bitcast_convert_type(k + _SHIFTER, jnp.int64) + 1023) << 52, jnp.float64)
+    s = pow2(k)
     p, odd2 = even + odd, odd + odd
     return ((s - 1.0) * p + odd2) / ((s + 1.0) * p - odd2)
 
