@@ -35,6 +35,7 @@ from .errors import ConfigError
 from .fused import interpret_here, select
 from .grid import DOUBLE_DOUBLE, axis_values
 from .models import ACTIVATIONS
+from .systems import Training
 
 
 def _pixels(cfg, n: int):
@@ -104,11 +105,8 @@ def naive(cfg, xs, ys, arrays, group=None) -> dict:
 
 def fused(cfg, xs, ys, arrays, group=None, backend="auto", early_exit=True) -> dict:
     """The fractalsweep kernel ``backend`` on the same pixels (``group`` networks per call);
-    for double-double, its one kernel (:mod:`fractalsweep.ddkernel`, its own group)."""
-    if cfg.dtype == DOUBLE_DOUBLE:
-        return ddkernel.train(cfg, arrays, xs, ys, early_exit=early_exit)
-    return kernel.train(cfg, arrays, xs, ys, group=group, early_exit=early_exit,
-                        backend=backend)
+    for double-double, its one kernel (:meth:`~fractalsweep.systems.Training.runs`)."""
+    return Training.runs(cfg, arrays, xs, ys, backend, group, early_exit)
 
 
 def fused_without_exit(cfg, xs, ys, arrays, group=None, backend="auto") -> dict:

@@ -46,26 +46,30 @@ class Training:
         return draw(cfg)
 
     @staticmethod
-    def compute(cfg, arrays, xs, ys, kernel: str = "auto") -> dict[str, np.ndarray]:
-        """``kernel``: the float64/float32 kernel (:func:`fractalsweep.kernel.train`'s
-        ``backend``); double-double has one kernel."""
+    def runs(cfg, arrays, xs, ys, kernel: str = "auto", group: int | None = None,
+             early_exit: bool = True) -> dict[str, np.ndarray]:
+        """One run per pixel, by the kernel of ``cfg``'s dtype: ``kernel`` and ``group`` are
+        the float64/float32 kernel's (:func:`fractalsweep.kernel.train`'s ``backend`` and
+        ``group``); double-double has one kernel, with its own groups."""
         if cfg.dtype == DOUBLE_DOUBLE:
-            from .ddkernel import train as dd_train
+            from .ddkernel import train
 
-            def train(c, a):
-                return dd_train(c, a, xs, ys)
-        else:
-            from .kernel import train as xla_train
+            return train(cfg, arrays, xs, ys, early_exit=early_exit)
+        from .kernel import train
 
-            def train(c, a):
-                return xla_train(c, a, xs, ys, backend=kernel)
-        out = train(cfg, arrays)
+        return train(cfg, arrays, xs, ys, group=group, early_exit=early_exit, backend=kernel)
+
+    @staticmethod
+    def compute(cfg, arrays, xs, ys, kernel: str = "auto") -> dict[str, np.ndarray]:
+        """``kernel``: the float64/float32 kernel (:meth:`runs`)."""
+        out = Training.runs(cfg, arrays, xs, ys, kernel)
         if cfg.ensemble.seeds == 1:
             return out
         from .streams import member
 
         plain = single_run(cfg)
-        scores = [out["score"], *(train(plain, member(cfg, arrays, k))["score"]
+        scores = [out["score"], *(Training.runs(plain, member(cfg, arrays, k), xs, ys,
+                                                kernel)["score"]
                                   for k in range(1, cfg.ensemble.seeds))]
         return out | ensemble_arrays(np.stack(scores))
 
