@@ -28,12 +28,12 @@ DOUBLE_DOUBLE_COST = 80  # double-double / float64 time per network-step (docs/p
 # float64 the kernel's own Padé quotient, elementary.tanh64), about 20 operations either way.
 ACTIVATION_FLOPS = 20
 # Net-steps/s of the baseline network on one GPU, by kernel and dtype, measured on a lent
-# NVIDIA H100 (docs/performance.md, "GPU"; in calls of 16384 networks, a GPU tile, except
-# the fused kernel's float32: 65536, the only size its 2 warps were timed at): what a GPU
-# profile's estimate scales from when neither the profile nor a `fractalsweep bench` on a
-# GPU gives a rate.
-GPU_REFERENCE = ("NVIDIA H100", {("pallas", "float64"): 26.3e6, ("pallas", "float32"): 56.4e6,
-                                 ("xla", "float64"): 10.7e6, ("xla", "float32"): 24.4e6})
+# NVIDIA H100 (docs/performance.md, "GPU", second H100 lease; in calls of 16384 networks,
+# a GPU tile, the fused kernel at Pallas' 3 pipelining stages: its 1 stage ran 1-2% faster
+# in calls of 65536): what a GPU profile's estimate scales from when neither the profile
+# nor a `fractalsweep bench` on a GPU gives a rate.
+GPU_REFERENCE = ("NVIDIA H100", {("pallas", "float64"): 31.9e6, ("pallas", "float32"): 56.3e6,
+                                 ("xla", "float64"): 10.2e6, ("xla", "float32"): 22.6e6})
 
 
 def flops_per_net_step(cfg: SweepConfig) -> float:

@@ -46,8 +46,10 @@ KINDS = ("lr", "lr_all", "offset", "init_offset")  # the axis kinds it implement
 # steps, one core, groups of 2 took 7.7 s on the overview against 8.6-8.7 with 16, 2.6 s
 # against 2.9 on the ReLU tile, and 10.5-11.1 s against 10.6-10.7 on the baseline tile,
 # where runs blow up late (docs/scripts/doubledouble_groups.py). On a GPU a call's steps
-# are kernel launches whatever its size: 16 as before, not measured there.
-GROUP = {"cpu": 2, "gpu": 16}
+# are kernel launches whatever its size, so groups are large: on an H100, 32 x 32 pixels
+# of the baseline tile, 100 steps, took 0.82 s in groups of 1024 against 15.3 s in 64 and
+# 52.1 s in 16 (docs/performance.md); larger groups were not timed.
+GROUP = {"cpu": 2, "gpu": 1024}
 
 
 def check(cfg) -> None:

@@ -57,29 +57,34 @@ class Launch:
     write it: ``(block, chunk, warps, stages)``.
 
     ``block`` networks per program, the data read in chunks of ``chunk`` examples (16, the
-    smallest side a Triton dot takes), ``warps`` per program, and ``stages`` of Triton's
-    software pipelining of the chunk loop (None: Pallas' default, 3 on NVIDIA GPUs).
+    smallest side a Triton dot takes), ``warps`` per program, ``stages`` of Triton's
+    software pipelining of the chunk loop (None: Pallas' default, 3 on NVIDIA GPUs), and
+    ``fma``: the float64 tanh's multiply-adds as PTX ``fma.rn`` (:func:`ptx_fma`), rounded
+    once, where the GPU would otherwise multiply and add apart (jaxlib's Triton contracts
+    none: an H100 profile counted 10.1e9 separate float64 multiplies and adds against 1.6e9
+    fused). Not timed on a GPU yet, so off in :data:`LAUNCH`.
     """
 
     block: int
     chunk: int
     warps: int
     stages: int | None = None
+    fma: bool = False
 
 
-# The fastest measured on an H100 and an H200 (docs/performance.md). float64: 2 networks,
-# 4 warps (H100: 27.0M net-steps/s against 18.5M with 8 networks and 20.0M with 2 warps);
-# float32: 8 networks, 2 warps (H100: 56.4M against 43.7M with 4 warps and 18.4M with 2
-# networks). One stage would leave float64 124 registers a thread instead of 153, four
-# programs a multiprocessor instead of three (compiled without a GPU, not yet timed).
-LAUNCH = {"float64": Launch(block=2, chunk=16, warps=4),
-          "float32": Launch(block=8, chunk=16, warps=2)}
+# The fastest measured on an H100 (docs/performance.md, 65,536 networks per call): float64 2
+# networks, 4 warps, one pipelining stage (32.9M net-steps/s, 32.4M at Pallas' default of 3
+# stages, 29.2M and 30.3M with (1, 2) and (4, 8) networks and warps; with libdevice's tanh 8
+# networks ran 18.5M against 2's 27.0M); float32 8 networks, 2 warps, one stage (57.1M,
+# 55.9M at 3 stages; 43.7M with 4 warps and 18.4M with 2 networks at 3).
+LAUNCH = {"float64": Launch(block=2, chunk=16, warps=4, stages=1),
+          "float32": Launch(block=8, chunk=16, warps=2, stages=1)}
 
 ACTIVATIONS_TESTED = ("tanh", "relu", "identity")  # the activations tests compare
-# Activations the kernel evaluates with its own code, by (name, dtype): float64 tanh as the
-# CPU kernel does (elementary.tanh64), 8% faster than libdevice's on an H200 (28.9M against
-# 26.6M net-steps/s; XLA's GPU kernel gained nothing from it, docs/performance.md), with
-# the clip Triton compiles shortest.
+# Activations the kernel evaluates with its own code, by (name, dtype), each taking a
+# multiply-add as ``fma``: float64 tanh as the CPU kernel does (elementary.tanh64), 19%
+# faster than libdevice's on an H100 (32.1M against 27.0M net-steps/s; XLA's GPU kernel
+# gained nothing from it, docs/performance.md), with the clip Triton compiles shortest.
 OWN = {("tanh", "float64"): partial(elementary.tanh64, clip="select")}
 OUTPUTS = ("score", "first_nonfinite", "final_loss")  # kernel.outputs, in the kernel's order
 LAYOUT = ((1, 2), (1,))  # per layer: the axes a per-network value is expanded over
@@ -180,6 +185,25 @@ def interpret_here() -> bool:
     return jax.devices()[0].platform != "gpu"
 
 
+def ptx_fma(a, b, c):
+    """``a * b + c`` in float64 with one rounding, as PTX ``fma.rn.f64`` inline (Pallas'
+    Triton lowering has no fused multiply-add); only in a kernel compiled for a GPU."""
+    a, b, c = jnp.broadcast_arrays(*(jnp.asarray(v, jnp.float64) for v in (a, b, c)))
+    [out] = pltriton.elementwise_inline_asm(
+        "fma.rn.f64 $0, $1, $2, $3;", args=[a, b, c], constraints="=d,d,d,d", pack=1,
+        result_shape_dtypes=[jax.ShapeDtypeStruct(a.shape, a.dtype)])
+    return out
+
+
+def activation(name: str, dtype, fma: bool = False):
+    """The function the kernel evaluates activation ``name`` with in ``dtype``: its own
+    where :data:`OWN` names one (with :func:`ptx_fma` if ``fma``), else the model's."""
+    own = OWN.get((name, jnp.dtype(dtype).name))
+    if own is None:
+        return ACTIVATIONS[name].fn
+    return partial(own, fma=ptx_fma) if fma else own
+
+
 # --- the math of a block: pure functions, also callable outside a kernel (tested so) ---
 
 def block_hyper(cfg, xs, ys) -> Hyper:
@@ -212,15 +236,15 @@ def _masked(x, valid):
     return x if valid is None else jnp.where(valid, x, 0)
 
 
-def forward(model: MLP, params, xc, valid=None):
+def forward(model: MLP, params, xc, valid=None, fn=None):
     """``(u, a, out)`` of a block on a chunk ``xc`` (C, d): ``u``, ``a`` (B, h, C), ``out`` (B, C).
 
     The same arithmetic as :meth:`MLP.forward` per network: ``u = s0 * (W0 @ x)``,
     ``a = fn(u)``, ``out = s1 * (W1 @ a)``, with the first layer of the block as one
     product against the shared chunk and the output layer as a sum over hidden units;
-    ``fn`` is the kernel's own where :data:`OWN` names one.
+    ``fn`` defaults to :func:`activation`'s.
     """
-    fn = OWN.get((model.activation, xc.dtype.name), ACTIVATIONS[model.activation].fn)
+    fn = fn or activation(model.activation, xc.dtype)
     s0, s1 = model.scales()
     w0, w1 = params
     b, h, d = w0.shape
@@ -247,20 +271,20 @@ def backward(model: MLP, params, xc, u, a, g, valid=None) -> tuple:
     return gw0, gw1
 
 
-def chunk_loss(model: MLP, params, xc, yc, valid=None):
+def chunk_loss(model: MLP, params, xc, yc, valid=None, fn=None):
     """Per network, the sum of squared errors over a chunk (``yc`` (C,) the targets)."""
-    r = _masked(forward(model, params, xc, valid)[2] - yc, valid)
+    r = _masked(forward(model, params, xc, valid, fn)[2] - yc, valid)
     return jnp.sum(r * r, axis=1)
 
 
-def chunk_terms(model: MLP, params, xc, yc, n: int, valid=None) -> tuple:
+def chunk_terms(model: MLP, params, xc, yc, n: int, valid=None, fn=None) -> tuple:
     """Squared-error sums and gradient sums of a block over one chunk of an ``n``-example set.
 
     ``d loss / d out = (2 / n) * (out - y)`` as :meth:`RandomRegression.loss_grad` (one
     output), so the chunks' sums, divided by ``n`` (loss) and scaled per layer (gradient),
     give the loss and gradient of the whole set.
     """
-    u, a, out = forward(model, params, xc, valid)
+    u, a, out = forward(model, params, xc, valid, fn)
     r = _masked(out - yc, valid)
     return (jnp.sum(r * r, axis=1), *backward(model, params, xc, u, a, (2 / n) * r, valid))
 
@@ -295,27 +319,28 @@ def _chunks(n: int, dtype) -> int:
     return -(-n // launch_of(dtype).chunk)
 
 
-def _data_loss(model, params, x_ref, y_ref, n: int):
+def _data_loss(model, fn, params, x_ref, y_ref, n: int):
     """The mean squared error of every network of the block on the ``n``-example set."""
     def body(i, total):
-        return total + chunk_loss(model, params, *_chunk(x_ref, y_ref, n, i))
+        return total + chunk_loss(model, params, *_chunk(x_ref, y_ref, n, i), fn)
 
     zero = jnp.zeros(params[1].shape[:1], params[1].dtype)
     return lax.fori_loop(0, _chunks(n, x_ref.dtype), body, zero) / n
 
 
-def _data_loss_and_grads(model, params, x_ref, y_ref, n: int, lead=()):
+def _data_loss_and_grads(model, fn, params, x_ref, y_ref, n: int, lead=()):
     """Loss and gradients of every network of the block on the ``n``-example set."""
     def body(i, sums):
         xc, yc, valid = _chunk(x_ref, y_ref, n, i, lead)
-        return tuple(s + t for s, t in zip(sums, chunk_terms(model, params, xc, yc, n, valid)))
+        terms = chunk_terms(model, params, xc, yc, n, valid, fn)
+        return tuple(s + t for s, t in zip(sums, terms))
 
     zeros = (jnp.zeros(params[1].shape[:1], params[1].dtype), *map(jnp.zeros_like, params))
     squares, *grads = lax.fori_loop(0, _chunks(n, x_ref.dtype), body, zeros)
     return squares / n, tuple(s * g for s, g in zip(model.scales(), grads))
 
 
-def _step(cfg, model, hyper, data_refs, t, params):
+def _step(cfg, model, fn, hyper, data_refs, t, params):
     """One training step of the block: ``(params, loss)``, as :func:`kernel.net_step`.
 
     The loss is the full-batch loss before the update, at the shifted weights the gradient
@@ -324,15 +349,15 @@ def _step(cfg, model, hyper, data_refs, t, params):
     params = shifted(params, hyper.shift)
     x_ref, y_ref, *batch_refs = data_refs
     if batch_refs:
-        loss = _data_loss(model, params, x_ref, y_ref, cfg.n_data)
-        _, grads = _data_loss_and_grads(model, params, *batch_refs, cfg.batch_size, (t,))
+        loss = _data_loss(model, fn, params, x_ref, y_ref, cfg.n_data)
+        _, grads = _data_loss_and_grads(model, fn, params, *batch_refs, cfg.batch_size, (t,))
     else:
-        loss, grads = _data_loss_and_grads(model, params, x_ref, y_ref, cfg.n_data)
+        loss, grads = _data_loss_and_grads(model, fn, params, x_ref, y_ref, cfg.n_data)
     # plain gradient descent, the only optimizer the kernel trains (unsupported())
     return tuple(p - lr * g for p, g, lr in zip(params, grads, hyper.lr)), loss
 
 
-def _kernel(cfg, early_exit: bool, xs_ref, ys_ref, w0_ref, w1_ref, *refs):
+def _kernel(cfg, early_exit: bool, fn, xs_ref, ys_ref, w0_ref, w1_ref, *refs):
     """One program: train its block of networks for every step and write their outputs.
 
     ``refs`` are the data (``x`` (N', d), ``y`` (N',), then for minibatches ``xb``
@@ -352,7 +377,7 @@ def _kernel(cfg, early_exit: bool, xs_ref, ys_ref, w0_ref, w1_ref, *refs):
 
     def train_step(carry):
         t, params, sc = carry
-        params, loss = _step(cfg, model, hyper, data_refs, t, params)
+        params, loss = _step(cfg, model, fn, hyper, data_refs, t, params)
         return t + 1, params, score.update(sc, loss, t, steps)
 
     sc = jax.tree.map(lambda z: jnp.full((b,), z), score.init(dtype))
@@ -392,14 +417,16 @@ def launch(cfg, early_exit: bool, xs, ys, arrays, interpret: bool):
     """The ``pallas_call`` over ``xs.size / block`` programs; returns the outputs' arrays.
 
     Triton compiler parameters select the Triton backend (Pallas' default GPU backend is
-    Mosaic GPU), with the warps and pipelining stages of the dtype's :class:`Launch`.
+    Mosaic GPU), with the warps and pipelining stages of the dtype's :class:`Launch`; its
+    ``fma`` applies where the kernel is compiled, not interpreted.
     """
     n, dtype, plan = xs.size, xs.dtype, launch_of(xs.dtype)
     b = plan.block
+    fn = activation(cfg.model.activation, dtype, fma=plan.fma and not interpret)
     per_net = pl.BlockSpec((b,), lambda i: (i,))
     whole = [pl.BlockSpec(a.shape, lambda i, nd=a.ndim: (0,) * nd) for a in arrays]
     return pl.pallas_call(
-        partial(_kernel, cfg, early_exit),
+        partial(_kernel, cfg, early_exit, fn),
         out_shape=[jax.ShapeDtypeStruct((n,), t) for t in (dtype, jnp.int32, dtype)],
         grid=(n // b,),
         in_specs=[per_net, per_net, *whole],

@@ -1,5 +1,6 @@
 """The kernels' own float64 tanh against mpmath, compiled as the kernel compiles it."""
 
+from fractions import Fraction
 from functools import partial
 
 import jax
@@ -23,19 +24,45 @@ def _ulps(values, xs):
     return np.abs(values - exact) / np.spacing(np.abs(exact))
 
 
+def _samples(per_scale=500):
+    """Every scale a hidden unit sees, and both sides of each change of the reduction's k."""
+    rng = np.random.default_rng(7)
+    edges = (np.arange(-60, 61) + 0.5) * np.log(2) / 2
+    return np.concatenate(
+        [rng.normal(size=per_scale) * s for s in (1e-9, 1e-3, 0.1, 0.5, 1, 3, 10)]
+        + [rng.uniform(-25, 25, 2 * per_scale),
+           (edges[:, None] + rng.uniform(-1e-9, 1e-9, (edges.size, 10))).ravel()])
+
+
 @pytest.mark.parametrize("clip", ["clamp", "select"])
 def test_tanh64_is_within_4_ulp_of_the_exact_value(clip):
-    rng = np.random.default_rng(7)
-    # every scale a hidden unit sees, and both sides of each change of the reduction's k
-    edges = (np.arange(-60, 61) + 0.5) * np.log(2) / 2
-    xs = np.concatenate([rng.normal(size=500) * s for s in (1e-9, 1e-3, 0.1, 0.5, 1, 3, 10)]
-                        + [rng.uniform(-25, 25, 1000),
-                           (edges[:, None] + rng.uniform(-1e-9, 1e-9, (edges.size, 10))).ravel()])
+    xs = _samples()
     with jax.enable_x64(True):
         values = np.asarray(_compiled(partial(elementary.tanh64, clip=clip))(xs))
     ulps = _ulps(values, xs)
     assert ulps.max() <= 4
     assert ulps.mean() < 0.6  # 0.50 here; the quotient in E and O of 0.3.0 had 0.67
+
+
+def _exact_fma(a, b, c):
+    """``a * b + c`` rounded once, from exact rationals: what the GPU's ``fma.rn`` gives."""
+    a, b, c = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in (a, b, c)))
+    out = [float(Fraction(x) * Fraction(y) + Fraction(z)) for x, y, z in zip(a.flat, b.flat, c.flat)]
+    return jnp.asarray(np.reshape(out, a.shape))
+
+
+def test_tanh64_with_fused_multiply_adds_is_the_cpu_kernels_tanh():
+    """The fused kernel's ``fma`` form (fused.ptx_fma on a GPU) is as accurate, and gives the
+    bits of the compiled CPU kernel's tanh: XLA's CPU code contracts its multiply-adds
+    (evaluated op by op, unfused, a quarter of these values differ)."""
+    xs = _samples(per_scale=100)
+    with jax.enable_x64(True):
+        values = np.asarray(elementary.tanh64(jnp.asarray(xs), clip="select", fma=_exact_fma))
+        cpu = np.asarray(_compiled(partial(elementary.tanh64, clip="select"))(xs))
+    np.testing.assert_array_equal(values, cpu)
+    ulps = _ulps(values, xs)
+    assert ulps.max() <= 4
+    assert ulps.mean() < 0.6
 
 
 @pytest.mark.parametrize("clip", ["clamp", "select"])

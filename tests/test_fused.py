@@ -4,6 +4,7 @@ Its contract shared with the XLA kernel (early exit bit-identical to training on
 independent of its call, one compile per config) is tested in test_kernel.py for both.
 """
 
+import dataclasses
 from functools import partial
 
 import jax
@@ -31,7 +32,23 @@ def _images(cfg, arrays, nudge=False):
 @pytest.mark.parametrize("activation,batch,axes", tk.CASES)
 def test_fused_kernel_matches_the_reference_and_the_xla_kernel(activation, batch, axes):
     """float64: the XLA kernel's criteria against the reference, and the same against it."""
-    cfg = tk.case_config(activation, batch, axes)
+    _matches_the_reference(tk.case_config(activation, batch, axes))
+
+
+@pytest.mark.skipif(fused.interpret_here(), reason="PTX runs on a GPU only")
+@pytest.mark.parametrize("batch", ["full", 16])
+def test_fused_multiply_adds_on_a_gpu_match_the_reference(batch, monkeypatch):
+    """``Launch.fma``, compiled: the same criteria as without it."""
+    launch = dataclasses.replace(fused.LAUNCH["float64"], fma=True)
+    monkeypatch.setattr(fused, "LAUNCH", {**fused.LAUNCH, "float64": launch})
+    fused.compile_kernel.cache_clear()
+    try:
+        _matches_the_reference(tk.case_config("tanh", batch, "lr"))
+    finally:
+        fused.compile_kernel.cache_clear()
+
+
+def _matches_the_reference(cfg):
     arrays = streams.draw(cfg)
     got = _images(cfg, arrays)
     want, stable = tk.reference_image(cfg, arrays, axis_values(cfg.x, tk.N, "float64"),
@@ -159,6 +176,31 @@ def test_the_kernel_lowers_to_triton(dtype, data):
         run = jax.jit(fused.make_run(cfg, interpret=False))
         text = run.trace(xs, xs, *inputs).lower(lowering_platforms=("cuda",)).as_text()
     assert "__gpu$xla.gpu.triton" in text
+
+
+def test_fused_multiply_adds_are_compiled_not_interpreted(monkeypatch):
+    """``Launch.fma`` puts PTX ``fma.rn.f64`` in the code lowered for a GPU, and leaves the
+    interpreted kernel (which cannot run PTX) as it was, bit for bit."""
+    cfg = config.resolve({"training": {"steps": 5}, "grid": {"resolution": 2}})
+    arrays = streams.draw(cfg)
+    px, py = flat_pixels(axis_values(cfg.x, 2, cfg.dtype), axis_values(cfg.y, 2, cfg.dtype))
+
+    def lowered_and_trained():
+        with jax.enable_x64(True):
+            inputs = kernel.prepare(cfg, arrays)
+            xs = jnp.ones(2 * fused.block(cfg.dtype), cfg.dtype)
+            text = jax.jit(fused.make_run(cfg, interpret=False)).trace(xs, xs, *inputs).lower(
+                lowering_platforms=("cuda",)).as_text()
+            return "fma.rn.f64" in text, jax.jit(fused.make_run(cfg, interpret=True))(
+                jnp.asarray(px), jnp.asarray(py), *inputs)
+
+    plain_asm, plain = lowered_and_trained()
+    launch = dataclasses.replace(fused.LAUNCH["float64"], fma=True)
+    monkeypatch.setattr(fused, "LAUNCH", {**fused.LAUNCH, "float64": launch})
+    fma_asm, with_fma = lowered_and_trained()
+    assert (plain_asm, fma_asm) == (False, True)
+    for name in plain:
+        np.testing.assert_array_equal(with_fma[name], plain[name])
 
 
 def test_bench_compares_the_kernels():

@@ -9,7 +9,8 @@ Run from the repository root, with the package installed, on one core:
 Trains the job's window (resolution x resolution pixels) in double-double with each group
 size (``ddkernel.GROUP``, networks per call: a call trains until its last network has NaN
 parameters), each compiled first, then the sizes alternated for ``--rounds``, and prints the
-CPU seconds of each, with the fraction of runs that diverged.
+CPU seconds of each (the figure on a CPU, pinned to one core) and its wall seconds (on a
+GPU), with the fraction of runs that diverged.
 """
 
 import argparse
@@ -34,20 +35,21 @@ def main() -> None:
     arrays = streams.draw(cfg)
     xs, ys = flat_pixels(axis_values(cfg.x, args.resolution, DOUBLE_DOUBLE),
                          axis_values(cfg.y, args.resolution, DOUBLE_DOUBLE))
-    seconds = {group: [] for group in args.groups}
+    seconds = {group: [] for group in args.groups}  # (CPU, wall) per round
     for group in seconds:  # compile each
         ddkernel.GROUP = dict.fromkeys(ddkernel.GROUP, group)
         ddkernel.train(cfg, arrays, xs[:group], ys[:group])
     for _ in range(args.rounds):
         for group, times in seconds.items():
             ddkernel.GROUP = dict.fromkeys(ddkernel.GROUP, group)
-            start = time.process_time()
+            start, wall = time.process_time(), time.perf_counter()
             out = ddkernel.train(cfg, arrays, xs, ys)
-            times.append(time.process_time() - start)
+            times.append((time.process_time() - start, time.perf_counter() - wall))
     print(f"{args.job}: {args.resolution}x{args.resolution} pixels, {args.steps} steps, "
           f"{np.mean(out['score'] > 0):.0%} diverged")
     for group, times in seconds.items():
-        print(f"group {group:3}: " + ", ".join(f"{t:.1f}" for t in times) + " CPU seconds")
+        print(f"group {group:5}: " + ", ".join(f"{cpu:.1f} CPU s ({wall:.1f} s wall)"
+                                             for cpu, wall in times))
 
 
 if __name__ == "__main__":

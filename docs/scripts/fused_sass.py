@@ -1,7 +1,7 @@
 """What Triton makes of the fused kernel, read without a GPU: registers, occupancy, the loop.
 
     pip install triton   # its compiler with ptxas and cuobjdump; not a fractalsweep dependency
-    python docs/scripts/fused_sass.py [--variant dtype:block,chunk,warps[,stages]] ...
+    python docs/scripts/fused_sass.py [--variant dtype:block,chunk,warps[,stages[,fma]]] ...
         [--tanh select|clamp|libdevice] [--arch 90]
 
 For each variant (default: the kernel's own launch per dtype, then :data:`VARIANTS`), lowers
@@ -38,10 +38,11 @@ from triton.backends.compiler import GPUTarget
 
 from fractalsweep import bench, config, elementary, fused, kernel, streams
 
-# Launches compiled after each dtype's own: fused.Launch's (block, chunk, warps, stages)
-VARIANTS = {"float64": ((2, 16, 4, 1), (2, 16, 4, 2), (1, 16, 2, 1), (4, 16, 8, 1),
-                        (8, 16, 4, None), (4, 16, 4, None), (2, 16, 2, None), (1, 16, 2, None)),
-            "float32": ((8, 16, 2, 1), (16, 16, 2, None), (16, 16, 4, None), (8, 16, 4, None))}
+# Launches compiled after each dtype's own: fused.Launch's (block, chunk, warps, stages, fma)
+VARIANTS = {"float64": ((2, 16, 4, 1, True), (2, 16, 4, None), (1, 16, 2, 1),
+                        (1, 16, 2, 1, True), (4, 16, 8, 1), (4, 16, 8, 1, True),
+                        (8, 16, 4, None), (4, 16, 4, None), (2, 16, 2, None)),
+            "float32": ((8, 16, 2, None), (16, 16, 2, 1), (8, 16, 4, None))}
 REGISTERS, MAX_WARPS, MAX_PROGRAMS = 65536, 64, 32  # per SM of an H100 (and an H200)
 BIN = Path(triton.__file__).parent / "backends" / "nvidia" / "bin"
 
@@ -80,7 +81,10 @@ def sass(ir: str, launch: fused.Launch, arch: int) -> tuple[int, list[str]]:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp, "kernel.ttir")
         source.write_text(ir)
-        options = {"num_warps": launch.warps, "num_stages": launch.stages or 3}
+        # no contraction of multiplies and adds: the code jaxlib's Triton made on an H100
+        # had as many as this compile without it (docs/performance.md)
+        options = {"num_warps": launch.warps, "num_stages": launch.stages or 3,
+                   "enable_fp_fusion": False}
         binary = Path(tmp, "kernel.cubin")
         binary.write_bytes(triton.compile(str(source), target=GPUTarget("cuda", arch, 32),
                                           options=options).asm["cubin"])
@@ -123,7 +127,7 @@ def row(dtype: str, launch: fused.Launch, arch: int) -> str:
         counts[opcode(text)] = counts.get(opcode(text), 0) + 1
     common = " ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])[:8])
     name = (f"{dtype} ({launch.block}, {launch.chunk}, {launch.warps}, "
-            f"{launch.stages or 'default'})")
+            f"{launch.stages or 'default'}{', fma' if launch.fma else ''})")
     return (f"| {name} | {registers} | {programs} / {programs * launch.warps} | {len(loop)} "
             f"| {per_net_step:,.0f} | {common} |")
 
@@ -131,7 +135,7 @@ def row(dtype: str, launch: fused.Launch, arch: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", action="append", default=[],
-                        help="dtype:block,chunk,warps[,stages] (default: the kernel's own "
+                        help="dtype:block,chunk,warps[,stages[,fma]] (default: the kernel's own "
                              "and VARIANTS)")
     parser.add_argument("--tanh", choices=("select", "clamp", "libdevice"), default="select",
                         help="float64 tanh: elementary.tanh64 with this clip, or libdevice's")

@@ -29,8 +29,8 @@ Stages (each prints its table and appends JSON lines to ``DIR/gpu.jsonl``):
   on a local cluster of the machine's GPUs, with the tiles' kernel seconds against the
   wall, and the wait for the first tile.
 - ``variants``: the fused kernel's launches (``fused.LAUNCH``: networks per program, data
-  chunk, warps, pipelining stages) of :data:`VARIANTS` (or those given as ``--variant
-  dtype:block,chunk,warps[,stages]``) at the rates stage's size, each checked for the XLA
+  chunk, warps, pipelining stages, fused multiply-adds) of :data:`VARIANTS` (or ``--variant
+  dtype:block,chunk,warps[,stages[,fma]]``) at the rates stage's size, each checked for the XLA
   kernel's classes on a sample; the keyframe stage then uses the fastest in float64.
 - ``tanh``: what float64 ``tanh`` costs each kernel on the GPU: its rate (65,536 pixels,
   100 steps, no early exit) with XLA's/libdevice's ``tanh``, with the kernels' own
@@ -68,16 +68,17 @@ KEYFRAME_RESOLUTION, KEYFRAME_STEPS = 4096, 1000
 CEILING_SIZE = 8192  # sides of the matrix product that measures the device's peak
 STRIDES = (4, 8, 16, 32)  # the keyframe's timed part: every s-th row and column
 # The fused kernel's launches to time, per dtype: (networks per program, examples per
-# chunk, warps per program, pipelining stages; None: Pallas' default). Each dtype's own
-# first; then, in float64, those docs/scripts/fused_sass.py finds leaving a multiprocessor
-# 16 warps instead of 12 (one or two stages), and in float32 one stage. Tried before, with
-# libdevice's tanh (docs/performance.md): float64 (8|4|2|1, 16, 4), (4|2, 16, 2),
-# (4, 32, 4), (8, 32, 4), (4, 64, 4), (16, 16, 8), (1, 16, 2|1), (2, 16, 1|8), (1, 32, 4);
-# float32 (8|4|2|16, 16, 4), (16|8, 16, 8), (8, 16, 2), (16, 16, 2|1).
+# chunk, warps per program, pipelining stages (None: Pallas' default), fma), each dtype's
+# own first. float64: with PTX fused multiply-adds in tanh (fused.Launch.fma: 15% fewer
+# float64 instructions in the loop by docs/scripts/fused_sass.py), at the own launch and at
+# the next two, and at 3 stages. Tried before (docs/performance.md): float64 (8|4|2|1, 16, 4),
+# (4|2, 16, 2), (4, 32, 4), (8, 32, 4), (4, 64, 4), (16, 16, 8), (1, 16, 2|1), (2, 16, 1|8),
+# (1, 32, 4) with libdevice's tanh, (2, 16, 4, 3|2|1), (1, 16, 2, 1|3), (4, 16, 8, 1) with
+# the own; float32 (8|4|2|16, 16, 4), (16|8, 16, 8), (8, 16, 2, 3|1), (16, 16, 2|1).
 VARIANTS = {
-    "float64": ((2, 16, 4, None), (2, 16, 4, 1), (2, 16, 4, 2), (1, 16, 2, 1),
-                (4, 16, 8, 1), (1, 16, 2, None)),
-    "float32": ((8, 16, 2, None), (8, 16, 2, 1), (16, 16, 2, 1)),
+    "float64": ((2, 16, 4, 1, False), (2, 16, 4, 1, True), (1, 16, 2, 1, True),
+                (4, 16, 8, 1, True), (2, 16, 4, None, True)),
+    "float32": ((8, 16, 2, 1, False),),
 }
 
 START = time.perf_counter()
@@ -199,7 +200,7 @@ def keyframe(out: Path, args) -> None:
     best, variant = _best_groups(out), _best_variant(out)
     if variant:
         _use(variant, "float64")
-    for backend in ("pallas", "xla"):
+    for backend in args.kernel or ("pallas", "xla"):
         rate, group = best.get(backend, (None, GROUPS[-1]))
         stride = next((s for s in STRIDES if rate and (resolution // s) ** 2 * steps / rate
                        < args.budget), STRIDES[-1])
@@ -226,11 +227,13 @@ def _use(variant, dtype: str) -> None:
 
 
 def _given_variants(given: list[str]) -> dict:
-    """``--variant dtype:block,chunk,warps[,stages]`` options as :data:`VARIANTS`' form."""
+    """``--variant dtype:block,chunk,warps[,stages[,fma]]`` options as :data:`VARIANTS`' form."""
     chosen = {}
     for text in given:
         dtype, numbers = text.split(":")
-        chosen.setdefault(dtype, []).append(tuple(int(n) for n in numbers.split(",")))
+        # stages "none": Pallas' default; fma 0 or 1
+        chosen.setdefault(dtype, []).append(tuple(None if n == "none" else int(n)
+                                                  for n in numbers.split(",")))
     return chosen
 
 
@@ -371,8 +374,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("."))
     parser.add_argument("--budget", type=float, default=60.0,
                         help="seconds the keyframe's timed part may take per kernel")
+    parser.add_argument("--kernel", action="append", choices=("pallas", "xla"),
+                        help="the keyframe stage's kernels (default: both)")
     parser.add_argument("--variant", action="append", default=[],
-                        help="a fused-kernel launch to try, dtype:block,chunk,warps[,stages]")
+                        help="a fused-kernel launch to try, dtype:block,chunk,warps[,stages[,fma]]")
     parser.add_argument("--tanh", choices=tuple(TANHS)[:2],
                         help="the float64 tanh of both kernels in the other stages "
                              "(default: the kernels' own choice)")
