@@ -281,20 +281,37 @@ def save(rows: list[dict]) -> Path | None:
     """Remember the measured rates together with the device they were measured on, for
     cost estimates (:func:`saved_measurement`).
 
-    Not the fused kernel's rows off a GPU: there it runs in Pallas' interpret mode, for
-    tests, at a fraction of the rate any sweep trains at. Where no kernel row is left, the
-    last saved measurement stays and None is returned.
+    The rows replace the saved ones of the dtypes they measured; the other dtypes' saved rows
+    stay where they were measured on the same kind of device (each row keeps when it was
+    measured). Not the fused kernel's rows off a GPU: there it runs in Pallas' interpret
+    mode, for tests, at a fraction of the rate any sweep trains at. Where no kernel row is
+    left, the saved measurement stays as it was and None is returned.
     """
     rows = [r for r in rows if not (r["kernel"] == "pallas" and interpret_here())]
     if not any(r["method"] == "kernel" for r in rows):
         return None
     path = cache_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
     device = jax.devices()[0]
+    measured = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    dtypes = {r["dtype"] for r in rows}
+    kept = [r for r in _saved_rows(device.device_kind) if r["dtype"] not in dtypes]
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"device": str(device), "device_kind": device.device_kind,
-                                "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                "rows": rows}, indent=2))
+                                "rows": [{**r, "measured": measured} for r in rows] + kept},
+                               indent=2))
     return path
+
+
+def _saved_rows(device_kind: str) -> list[dict]:
+    """The saved rows if they were measured on ``device_kind``, each with when it was (a
+    file of an earlier version gives that once for all)."""
+    try:
+        saved = json.loads(cache_file().read_text())
+    except (OSError, json.JSONDecodeError):
+        return []
+    if saved.get("device_kind") != device_kind:
+        return []
+    return [{"measured": saved.get("measured"), **r} for r in saved["rows"]]
 
 
 def saved_measurement(dtype: str) -> tuple[float, str, float, str] | None:

@@ -79,6 +79,30 @@ def test_estimates_never_scale_from_the_fused_kernel_interpreted(tmp_path, monke
         assert bench.saved_measurement("float64")[0] == rate
 
 
+def test_a_bench_of_one_dtype_keeps_the_others_saved_rates(tmp_path, monkeypatch):
+    """Each dtype's rows replace only that dtype's saved ones, on the same kind of device."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+
+    def rows(dtype, rate):
+        return [{"dtype": dtype, "method": "kernel", "kernel": "xla", "net_steps_per_s": rate,
+                 "net_steps_per_cpu_s": rate, "flops_per_net_step": 1.0}]
+
+    bench.save(rows("float64", 100.0) + rows("float32", 200.0))
+    bench.save(rows("double-double", 1.0))
+    assert [bench.saved_measurement(d)[0] for d in ("float64", "float32", "double-double")] \
+        == [100.0, 200.0, 1.0]
+    bench.save(rows("float64", 110.0))
+    assert [bench.saved_measurement(d)[0] for d in ("float64", "float32", "double-double")] \
+        == [110.0, 200.0, 1.0]
+    saved = json.loads(bench.cache_file().read_text())
+    assert all(r["measured"] for r in saved["rows"])
+    saved["device_kind"] = "another device"  # rates of another device are not kept
+    bench.cache_file().write_text(json.dumps(saved))
+    bench.save(rows("float32", 300.0))
+    assert bench.saved_measurement("float64") is None
+    assert bench.saved_measurement("float32")[0] == 300.0
+
+
 def test_a_double_double_bench_is_what_its_estimates_scale_from(tmp_path, monkeypatch):
     """The bench measures the double-double kernel when asked (its kernel methods only: the
     published method is float64); saved, double-double estimates scale from it instead of
