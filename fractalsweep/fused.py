@@ -42,7 +42,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
-from jax.experimental.pallas import triton as pltriton
+
+try:
+    from jax.experimental.pallas import triton as pltriton
+except ImportError:  # deprecated since JAX 0.11 and to be removed: then the XLA kernel trains
+    pltriton = None
 
 from . import elementary, score
 from .axes import Hyper, hyper_for
@@ -104,11 +108,13 @@ def unsupported(cfg) -> str | None:
     with ``block * width >= 16`` and ``input_dim >= 16`` (padding them is not exact once
     weights are infinite). Every axis kind, data size and batch size is supported; the
     per-run measures (snapshots, the Lyapunov twin) are not, and an ensemble's members are
-    plain runs it can train.
+    plain runs it can train. It needs Pallas' Triton backend, which JAX 0.11 deprecates: a
+    JAX without it trains every config with the XLA kernel.
     """
     plan = LAUNCH.get(cfg.dtype)
     width, min_width = cfg.model.width, -(-16 // (plan.block if plan else 1))
     checks = (
+        (pltriton is not None, f"this JAX ({jax.__version__}, without Pallas' Triton backend)"),
         (plan is not None, f"dtype = {cfg.dtype!r}"),
         (cfg.model.depth == 2, f"model.depth = {cfg.model.depth} (only 2)"),
         (cfg.model.parameterization == "mean_field",

@@ -178,6 +178,16 @@ def test_the_kernel_lowers_to_triton(dtype, data):
     assert "__gpu$xla.gpu.triton" in text
 
 
+def test_a_jax_without_pallas_triton_trains_with_the_xla_kernel(monkeypatch):
+    """Pallas' Triton backend is deprecated (JAX 0.11): without it ``auto`` takes the XLA
+    kernel and ``pallas`` is refused with one line, instead of an import error."""
+    monkeypatch.setattr(fused, "pltriton", None)
+    cfg = config.resolve({})
+    assert fused.select(cfg, "auto", platform="gpu") == "xla"
+    with pytest.raises(ConfigError, match="without Pallas' Triton backend.*use 'xla' or 'auto'"):
+        fused.select(cfg, "pallas")
+
+
 def test_fused_multiply_adds_are_compiled_not_interpreted(monkeypatch):
     """``Launch.fma`` puts PTX ``fma.rn.f64`` in the code lowered for a GPU, and leaves the
     interpreted kernel (which cannot run PTX) as it was, bit for bit."""
