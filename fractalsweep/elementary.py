@@ -60,9 +60,10 @@ _P = [float(Fraction(math.factorial(2 * _PADE - k) * math.factorial(_PADE) * 2**
       for k in range(_PADE + 1)]
 
 
-def multiply_add(a, b, c):
-    """``a * b + c`` as written: two roundings, unless the compiler contracts them."""
-    return a * b + c
+def multiply_add(a, b, c, subtract: bool = False):
+    """``a * b + c`` (``a * b - c`` if ``subtract``) as written: two roundings, unless the
+    compiler contracts them."""
+    return a * b - c if subtract else a * b + c
 
 
 def _poly(coefficients, x, fma):
@@ -91,9 +92,10 @@ def tanh64(x, clip: str = "clamp", fma=None):
     ``"clamp"`` (XLA's CPU code is shortest so: 0.08 ns per element less than the select)
     or ``"select"`` on ``|x|`` (Triton's code of a clamp that keeps NaN takes 8 more
     instructions per element: 7% of the fused kernel's data loop, docs/performance.md).
-    ``fma(a, b, c)``, if given, computes each ``a * b + c`` of the method, as a fused
-    multiply-add (one rounding: the fused kernel's ``fused.ptx_fma``); without it they are
-    written as products and sums, which a compiler may or may not contract.
+    ``fma(a, b, c, subtract=False)``, if given, computes each ``a * b + c`` (``- c``) of the
+    method, as a fused multiply-add (one rounding: the fused kernel's ``fused.ptx_fma``);
+    without it (:func:`multiply_add`) they are written as products and sums, which a
+    compiler may or may not contract.
     """
     if clip not in ("clamp", "select"):
         raise ValueError(f"clip = {clip!r}: valid values are 'clamp' and 'select'")
@@ -101,18 +103,17 @@ def tanh64(x, clip: str = "clamp", fma=None):
         x = jnp.where(jnp.abs(x) > TANH_CLIP, jnp.copysign(TANH_CLIP, x), x)
     else:
         x = jnp.clip(x, -TANH_CLIP, TANH_CLIP)
-    mul_add = fma or multiply_add
-    k = jnp.floor(mul_add(x, 2 * _INV_LN2, 0.5))
-    h = mul_add(k, -_LN2 / 2, x)
+    fma = fma or multiply_add
+    k = jnp.floor(fma(x, 2 * _INV_LN2, 0.5))
+    h = fma(k, -_LN2 / 2, x)
     h2 = h * h
-    even = _poly(_P[0::2], h2, mul_add)
-    odd = h * _poly(_P[1::2], h2, mul_add)
+    even = _poly(_P[0::2], h2, fma)
+    odd = h * _poly(_P[1::2], h2, fma)
     s = pow2(k)
     p, odd2 = even + odd, odd + odd
-    # a negated addend is free in a fused multiply-add, one more instruction in Triton's
-    # code of a multiply and an add
-    denominator = fma(s + 1.0, p, -odd2) if fma else (s + 1.0) * p - odd2
-    return mul_add(s - 1.0, p, odd2) / denominator
+    # a subtraction, not an added -odd2: Triton negates by subtracting from zero, one more
+    # instruction where a fused multiply-add negates an operand for free
+    return fma(s - 1.0, p, odd2) / fma(s + 1.0, p, odd2, subtract=True)
 
 
 def tanh(x):

@@ -191,12 +191,16 @@ def interpret_here() -> bool:
     return jax.devices()[0].platform != "gpu"
 
 
-def ptx_fma(a, b, c):
-    """``a * b + c`` in float64 with one rounding, as PTX ``fma.rn.f64`` inline (Pallas'
-    Triton lowering has no fused multiply-add); only in a kernel compiled for a GPU."""
+def ptx_fma(a, b, c, subtract: bool = False):
+    """``a * b + c`` (``a * b - c`` if ``subtract``) in float64 with one rounding, as PTX
+    ``fma.rn.f64`` inline (Pallas' Triton lowering has no fused multiply-add, and negates by
+    subtracting from zero, which the GPU's compiler cannot fold into the fma as it folds
+    ``neg``); only in a kernel compiled for a GPU."""
     a, b, c = jnp.broadcast_arrays(*(jnp.asarray(v, jnp.float64) for v in (a, b, c)))
+    asm = ("{ .reg .f64 t; neg.f64 t, $3; fma.rn.f64 $0, $1, $2, t; }" if subtract
+           else "fma.rn.f64 $0, $1, $2, $3;")
     [out] = pltriton.elementwise_inline_asm(
-        "fma.rn.f64 $0, $1, $2, $3;", args=[a, b, c], constraints="=d,d,d,d", pack=1,
+        asm, args=[a, b, c], constraints="=d,d,d,d", pack=1,
         result_shape_dtypes=[jax.ShapeDtypeStruct(a.shape, a.dtype)])
     return out
 

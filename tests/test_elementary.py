@@ -44,10 +44,13 @@ def test_tanh64_is_within_4_ulp_of_the_exact_value(clip):
     assert ulps.mean() < 0.6  # 0.50 here; the quotient in E and O of 0.3.0 had 0.67
 
 
-def _exact_fma(a, b, c):
-    """``a * b + c`` rounded once, from exact rationals: what the GPU's ``fma.rn`` gives."""
+def _exact_fma(a, b, c, subtract=False):
+    """``a * b + c`` (``- c``) rounded once, from exact rationals: what the GPU's ``fma.rn``
+    gives."""
     a, b, c = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in (a, b, c)))
-    out = [float(Fraction(x) * Fraction(y) + Fraction(z)) for x, y, z in zip(a.flat, b.flat, c.flat)]
+    sign = -1 if subtract else 1
+    out = [float(Fraction(x) * Fraction(y) + sign * Fraction(z))
+           for x, y, z in zip(a.flat, b.flat, c.flat)]
     return jnp.asarray(np.reshape(out, a.shape))
 
 
