@@ -147,13 +147,13 @@ def default_pixels(group: int | None = None, dtype: str = "float64") -> int:
     """Networks a bench trains unless told: 1024, or one whole call of the kernel where a
     call holds more (``group``, default the device's: 16384 on a GPU), since a call pads its
     pixels to a whole group and the padding would be timed as work; in double-double, some
-    80 times slower, 64.
+    80 times slower, 64, or its one call where that holds more (1024 on a GPU).
 
     >>> default_pixels(64), default_pixels(16384), default_pixels(dtype="double-double")
     (1024, 16384, 64)
     """
     if dtype == DOUBLE_DOUBLE:
-        return 64
+        return max(64, kernel.group_size(groups=ddkernel.GROUP))
     return max(1024, group or kernel.group_size())
 
 

@@ -312,13 +312,15 @@ def _parser() -> argparse.ArgumentParser:
                                        "worker trains.")
     bench.add_argument("--pixels", type=int,
                        help="networks trained (default 1024, or one whole kernel call where a "
-                            "call holds more: 16384 on a GPU; 64 in double-double)")
+                            "call holds more: 16384 on a GPU; in double-double 64, or 1024 "
+                            "on a GPU)")
     bench.add_argument("--group", type=int, help="kernel networks per call (default: chosen "
                                                  "for the device)")
     bench.add_argument("--dtype", choices=("float64", "float32", "double-double"),
                        action="append", help="measure this dtype (repeatable; default float64 "
                                              "and float32; double-double: the kernel methods "
-                                             "only, 64 pixels unless --pixels)")
+                                             "only, 64 pixels (1024 on a GPU) unless "
+                                             "--pixels)")
     bench.add_argument("--method", choices=("naive", "kernel", "kernel-no-exit"),
                        action="append", help="measure only this method (repeatable; "
                                              "default all)")

@@ -103,6 +103,14 @@ def test_a_bench_of_one_dtype_keeps_the_others_saved_rates(tmp_path, monkeypatch
     assert bench.saved_measurement("float32")[0] == 300.0
 
 
+def test_a_double_double_bench_times_whole_calls(monkeypatch):
+    """Its default pixels fill the kernel's group where that holds more than 64 (a GPU's
+    1024), or the padding of the one call would be timed as work."""
+    assert bench.default_pixels(dtype="double-double") == max(64, group_size(groups=ddkernel.GROUP))
+    monkeypatch.setattr(ddkernel, "GROUP", dict.fromkeys(ddkernel.GROUP, 1024))
+    assert bench.default_pixels(dtype="double-double") == 1024
+
+
 def test_a_double_double_bench_is_what_its_estimates_scale_from(tmp_path, monkeypatch):
     """The bench measures the double-double kernel when asked (its kernel methods only: the
     published method is float64); saved, double-double estimates scale from it instead of
