@@ -24,7 +24,8 @@ Stages (each prints its table and appends JSON lines to ``DIR/gpu.jsonl``):
 - ``keyframe``: the 4096 x 4096, 1000-step float64 keyframe of the baseline tile, timed on
   an evenly strided part of its pixels (every 4th row and column: 1024 x 1024, or every
   8th, 16th, 32nd where the measured rate says a larger part would take over ``--budget``
-  seconds) and extrapolated to the whole keyframe; both kernels at their best group size.
+  seconds) and extrapolated to the whole keyframe; both kernels (or those of ``--kernel``)
+  at their best group size.
 - ``program``: the keyframe's window at 1024 x 1024 pixels through ``fractalsweep.run``
   on a local cluster of the machine's GPUs, with the tiles' kernel seconds against the
   wall, and the wait for the first tile.
