@@ -189,8 +189,9 @@ def test_a_jax_without_pallas_triton_trains_with_the_xla_kernel(monkeypatch):
 
 
 def test_fused_multiply_adds_are_compiled_not_interpreted(monkeypatch):
-    """``Launch.fma`` puts PTX ``fma.rn.f64`` in the code lowered for a GPU, and leaves the
-    interpreted kernel (which cannot run PTX) as it was, bit for bit."""
+    """``Launch.fma`` puts PTX ``fma.rn.f64`` (also with a negated addend) in the code lowered
+    for a GPU, and leaves the interpreted kernel (which cannot run PTX) as it was, bit for
+    bit."""
     cfg = config.resolve({"training": {"steps": 5}, "grid": {"resolution": 2}})
     arrays = streams.draw(cfg)
     px, py = flat_pixels(axis_values(cfg.x, 2, cfg.dtype), axis_values(cfg.y, 2, cfg.dtype))
@@ -201,14 +202,15 @@ def test_fused_multiply_adds_are_compiled_not_interpreted(monkeypatch):
             xs = jnp.ones(2 * fused.block(cfg.dtype), cfg.dtype)
             text = jax.jit(fused.make_run(cfg, interpret=False)).trace(xs, xs, *inputs).lower(
                 lowering_platforms=("cuda",)).as_text()
-            return "fma.rn.f64" in text, jax.jit(fused.make_run(cfg, interpret=True))(
+            ptx = ("fma.rn.f64 $0, $1, $2, $3;" in text, "neg.f64 t, $3;" in text)
+            return ptx, jax.jit(fused.make_run(cfg, interpret=True))(
                 jnp.asarray(px), jnp.asarray(py), *inputs)
 
     plain_asm, plain = lowered_and_trained()
     launch = dataclasses.replace(fused.LAUNCH["float64"], fma=True)
     monkeypatch.setattr(fused, "LAUNCH", {**fused.LAUNCH, "float64": launch})
     fma_asm, with_fma = lowered_and_trained()
-    assert (plain_asm, fma_asm) == (False, True)
+    assert (plain_asm, fma_asm) == ((False, False), (True, True))  # a * b + c, a * b - c
     for name in plain:
         np.testing.assert_array_equal(with_fma[name], plain[name])
 
