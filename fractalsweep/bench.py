@@ -152,9 +152,14 @@ def default_pixels(group: int | None = None, dtype: str = "float64") -> int:
     >>> default_pixels(64), default_pixels(16384), default_pixels(dtype="double-double")
     (1024, 16384, 64)
     """
+    return max(64 if dtype == DOUBLE_DOUBLE else 1024, _calls(group, dtype))
+
+
+def _calls(group: int | None, dtype: str) -> int:
+    """Networks per kernel call: double-double's own group, else ``group`` or the device's."""
     if dtype == DOUBLE_DOUBLE:
-        return max(64, kernel.group_size(groups=ddkernel.GROUP))
-    return max(1024, group or kernel.group_size())
+        return kernel.group_size(groups=ddkernel.GROUP)
+    return group or kernel.group_size()
 
 
 def run(pixels: int | None = None, steps: int = 100, repeats: int = 3, job: dict = BASELINE,
@@ -209,8 +214,7 @@ def _measure(pixels, steps, repeats, job, group, dtypes, methods, kernels) -> li
                 with jax.enable_x64(True):
                     rates[name, backend] = _rate(fn, n, steps, repeats)
         base = rates.get(("naive", None), (np.nan,))[0]
-        calls = (kernel.group_size(groups=ddkernel.GROUP) if dtype == DOUBLE_DOUBLE
-                 else group or kernel.group_size())
+        calls = _calls(group, dtype)
         rows += [{"dtype": dtype, "method": name, "kernel": backend,
                   "flops_per_net_step": flops_per_net_step(cfg),
                   "group": None if name == "naive" else calls,
@@ -302,14 +306,19 @@ def save(rows: list[dict]) -> Path | None:
     return path
 
 
+def _saved() -> dict | None:
+    """The saved measurement as :func:`save` wrote it; None if there is none to read."""
+    try:
+        return json.loads(cache_file().read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def _saved_rows(device_kind: str) -> list[dict]:
     """The saved rows if they were measured on ``device_kind``, each with when it was (a
     file of an earlier version gives that once for all)."""
-    try:
-        saved = json.loads(cache_file().read_text())
-    except (OSError, json.JSONDecodeError):
-        return []
-    if saved.get("device_kind") != device_kind:
+    saved = _saved()
+    if saved is None or saved.get("device_kind") != device_kind:
         return []
     return [{"measured": saved.get("measured"), **r} for r in saved["rows"]]
 
@@ -325,9 +334,8 @@ def saved_measurement(dtype: str) -> tuple[float, str, float, str] | None:
     of its own, as the bench's measuring process is (:func:`run`; a bench saved by an
     earlier version, which measured free on every core, gave about a fifth less).
     """
-    try:
-        saved = json.loads(cache_file().read_text())
-    except (OSError, json.JSONDecodeError):
+    saved = _saved()
+    if saved is None:
         return None
     for measured in (DOUBLE_DOUBLE, "float64") if dtype == DOUBLE_DOUBLE else (dtype,):
         for row in saved["rows"]:

@@ -15,8 +15,9 @@ exit, twice.
 import argparse
 
 import jax
+from gpu_measure import baseline  # this folder's: the baseline tile at a dtype and steps
 
-from fractalsweep import bench, config, kernel, streams
+from fractalsweep import bench, kernel
 
 
 def main() -> None:
@@ -25,9 +26,7 @@ def main() -> None:
     parser.add_argument("--pixels", type=int, default=16384)
     parser.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
-    cfg = config.resolve(config.apply_overrides(
-        bench.BASELINE, [f"dtype='{args.dtype}'", f"training.steps={args.steps}"]))
-    arrays = streams.draw(cfg)
+    cfg, arrays = baseline(args.dtype, args.steps)
     xs, ys = bench._pixels(cfg, args.pixels)
     with jax.enable_x64(True):
         for _ in range(2):
