@@ -14,7 +14,8 @@ kernel's groups do.
 
 Layout of a block (feature-major like the XLA kernel, ``B`` networks, ``h`` hidden units,
 ``d`` inputs): the first layer is ``w0`` ``(B, h, d)``, the output layer ``w1`` ``(B, h)``,
-each network's entries being the transposes of the stored matrices. The data set is read in
+each network's entries being the transposes of the stored matrices, carried multiplied by
+their layer's scale (the block math below says why). The data set is read in
 chunks of ``C`` examples; per chunk the first layer of the whole block is one
 matrix product ``(B*h, d) x (d, C)`` against the shared inputs and the first-layer
 gradient one product ``(B*h, C) x (C, d)``; the output layer (one unit) is a
@@ -29,14 +30,17 @@ reshapes, loops): the same code lowers to Triton IR for a GPU (tested without on
 in Pallas interpret mode elsewhere; :func:`interpret_here` decides by platform. Like the XLA
 kernel it is traced with full-precision matrix products (:func:`models.full_precision`): on
 float32 the Triton backend would otherwise use TF32 inputs. On an H100 and an H200 it
-compiles and agrees with the XLA kernel; on the H100 it runs at 3.2x its rate in float64
-(32.9M network-steps/s) and 2.2x in float32 (docs/performance.md).
+compiles and agrees with the XLA kernel; on the H100 it ran at 3.2x its rate in float64
+(32.9M network-steps/s) and 2.2x in float32 (docs/performance.md), before version 0.6.0
+carried the scales in the weights (not timed on a GPU since).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import lru_cache, partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -52,7 +56,7 @@ from . import elementary, score
 from .axes import Hyper, hyper_for
 from .errors import ConfigError
 from .execution import KERNELS
-from .models import ACTIVATIONS, MLP, full_precision
+from .models import ACTIVATIONS, MLP, Activation, full_precision
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,14 @@ class Launch:
     ``block`` networks per program, the data read in chunks of ``chunk`` examples (16, the
     smallest side a Triton dot takes), ``warps`` per program, ``stages`` of Triton's
     software pipelining of the chunk loop (None: Pallas' default, 3 on NVIDIA GPUs), and
-    ``fma``: the float64 tanh's multiply-adds as PTX ``fma.rn`` (:func:`ptx_fma`), rounded
-    once, where the GPU would otherwise multiply and add apart (jaxlib's Triton contracts
-    none: an H100 profile counted 10.1e9 separate float64 multiplies and adds against 1.6e9
-    fused). Not timed on a GPU yet, so off in :data:`LAUNCH`.
+    ``fma``: float64 arithmetic in the GPU's forms (:func:`arithmetic`), multiply-adds as
+    PTX ``fma.rn`` (:func:`ptx_fma`) where the GPU would otherwise multiply and add apart
+    (jaxlib's Triton contracts none: an H100 profile counted 10.1e9 separate float64
+    multiplies and adds against 1.6e9 fused), in tanh, its derivative and the sums over
+    examples, and tanh's quotient from the GPU's reciprocal approximation
+    (:func:`ptx_neg_reciprocal`): 23 float64 instructions per element of tanh instead of 37,
+    132 in the data loop per warp and chunk instead of 192. Not timed on a GPU yet, so off
+    in :data:`LAUNCH`.
     """
 
     block: int
@@ -85,8 +93,8 @@ LAUNCH = {"float64": Launch(block=2, chunk=16, warps=4, stages=1),
           "float32": Launch(block=8, chunk=16, warps=2, stages=1)}
 
 ACTIVATIONS_TESTED = ("tanh", "relu", "identity")  # the activations tests compare
-# Activations the kernel evaluates with its own code, by (name, dtype), each taking a
-# multiply-add as ``fma``: float64 tanh as the CPU kernel does (elementary.tanh64), 19%
+# Activations the kernel evaluates with its own code, by (name, dtype) (with Launch.fma,
+# GPU_FORMS first): float64 tanh as the CPU kernel does (elementary.tanh64), 19%
 # faster than libdevice's on an H100 (32.1M against 27.0M net-steps/s; XLA's GPU kernel
 # gained nothing from it, docs/performance.md), with the clip Triton compiles shortest.
 OWN = {("tanh", "float64"): partial(elementary.tanh64, clip="select")}
@@ -191,30 +199,77 @@ def interpret_here() -> bool:
     return jax.devices()[0].platform != "gpu"
 
 
-def ptx_fma(a, b, c, subtract: bool = False):
-    """``a * b + c`` (``a * b - c`` if ``subtract``) in float64 with one rounding, as PTX
-    ``fma.rn.f64`` inline (Pallas' Triton lowering has no fused multiply-add, and negates by
-    subtracting from zero, which the GPU's compiler cannot fold into the fma as it folds
-    ``neg``); only in a kernel compiled for a GPU."""
-    a, b, c = jnp.broadcast_arrays(*(jnp.asarray(v, jnp.float64) for v in (a, b, c)))
-    asm = ("{ .reg .f64 t; neg.f64 t, $3; fma.rn.f64 $0, $1, $2, t; }" if subtract
-           else "fma.rn.f64 $0, $1, $2, $3;")
+def _ptx(asm: str, *args):
+    """One float64 result of PTX ``asm`` on float64 ``args`` (``$0`` the result), inline in
+    the kernel compiled for a GPU (Pallas' ``elementwise_inline_asm``)."""
+    args = jnp.broadcast_arrays(*(jnp.asarray(v, jnp.float64) for v in args))
     [out] = pltriton.elementwise_inline_asm(
-        asm, args=[a, b, c], constraints="=d,d,d,d", pack=1,
-        result_shape_dtypes=[jax.ShapeDtypeStruct(a.shape, a.dtype)])
+        asm, args=args, constraints=",".join(["=d"] + ["d"] * len(args)), pack=1,
+        result_shape_dtypes=[jax.ShapeDtypeStruct(args[0].shape, jnp.float64)])
     return out
 
 
-def activation(name: str, dtype, fma: bool = False):
-    """The function the kernel evaluates activation ``name`` with in ``dtype``: its own
-    where :data:`OWN` names one (with :func:`ptx_fma` if ``fma``), else the model's."""
-    own = OWN.get((name, jnp.dtype(dtype).name))
-    if own is None:
-        return ACTIVATIONS[name].fn
-    return partial(own, fma=ptx_fma) if fma else own
+def ptx_fma(a, b, c):
+    """``a * b + c`` in float64 with one rounding, as PTX ``fma.rn.f64``: Pallas' Triton
+    lowering has no fused multiply-add, and jaxlib's Triton contracts none."""
+    return _ptx("fma.rn.f64 $0, $1, $2, $3;", a, b, c)
+
+
+def ptx_neg_reciprocal(b):
+    """About ``-1 / b``, from the GPU's reciprocal approximation (``rcp.approx.ftz.f64``,
+    which reads the upper 32 bits of ``b``: about 20 bits); the GPU's compiler folds the
+    negation into the multiply-adds that take it (:func:`elementary.quotient`)."""
+    return _ptx("{ .reg .f64 t; rcp.approx.ftz.f64 t, $1; neg.f64 $0, t; }", b)
+
+
+def ptx_tanh_slope(u, a):
+    """``1 - a^2``, tanh's derivative from its output, as one PTX ``fma.rn.f64`` (the
+    negation folds into it)."""
+    return _ptx("{ .reg .f64 t; neg.f64 t, $1; fma.rn.f64 $0, t, $1, 0d3FF0000000000000; }", a)
+
+
+# The GPU's forms (Launch.fma) by (name, dtype): the activation and its derivative
+GPU_FORMS = {("tanh", "float64"): (partial(elementary.tanh64, clip="select",
+                                           gpu=(ptx_fma, ptx_neg_reciprocal)), ptx_tanh_slope)}
+
+
+def activation(name: str, dtype, fma: bool = False) -> Activation:
+    """Activation ``name`` as the kernel evaluates it in ``dtype``: the model's, with its own
+    function where :data:`OWN` names one, or with ``fma`` the GPU's forms of function and
+    derivative where :data:`GPU_FORMS` has them."""
+    act, key = ACTIVATIONS[name], (name, jnp.dtype(dtype).name)
+    if fma and key in GPU_FORMS:
+        fn, grad = GPU_FORMS[key]
+        return replace(act, fn=fn, grad=grad)
+    return replace(act, fn=OWN.get(key, act.fn))
+
+
+class Arithmetic(NamedTuple):
+    """How a block computes: ``act``, the activation (:func:`activation`), and ``fma(a, b,
+    c)``, the multiply-add of its sums over examples."""
+
+    act: Activation
+    fma: Callable
+
+
+def arithmetic(name: str, dtype, fma: bool = False) -> Arithmetic:
+    """The :class:`Arithmetic` of activation ``name`` in ``dtype``: with ``fma`` in float64
+    the GPU's forms and :func:`ptx_fma`, else :func:`elementary.multiply_add` (written as a
+    product and a sum)."""
+    fused_fma = fma and jnp.dtype(dtype) == jnp.float64
+    return Arithmetic(activation(name, dtype, fused_fma),
+                      ptx_fma if fused_fma else elementary.multiply_add)
 
 
 # --- the math of a block: pure functions, also callable outside a kernel (tested so) ---
+#
+# A block carries each layer multiplied by its scale, ``v = s * w`` (:meth:`MLP.scales`), and
+# takes its gradient sums in units of the residual ``out - y``: the scales and the loss's
+# ``2 / n`` then meet the learning rate in one factor per network and layer
+# (:func:`step_factors`), applied once per step to each weight, instead of once per hidden
+# unit and example. On a GPU the float64 pipe bounds the kernel, and these products were 3
+# of its 52 float64 instructions per hidden unit and example (docs/performance.md). The
+# rounding moves (not the values: the tests hold the kernel to the reference as before).
 
 def block_hyper(cfg, xs, ys) -> Hyper:
     """The hyperparameters of a block of pixels, each shaped to broadcast against its layer.
@@ -232,9 +287,24 @@ def block_hyper(cfg, xs, ys) -> Hyper:
                           init_shift=lay(hyper.init_shift))
 
 
+def scaled(model: MLP, layers) -> tuple:
+    """Each layer (or shift, None: none) times its scale: weights as the block carries them."""
+    return tuple(None if p is None else s * p for p, s in zip(layers, model.scales()))
+
+
 def shifted(params, shifts) -> tuple:
     """Each layer plus its shift (None: unchanged), as :func:`kernel.net_step` shifts."""
     return tuple(p if s is None else p + s for p, s in zip(params, shifts))
+
+
+def step_factors(model: MLP, lr, n: int) -> tuple:
+    """Per layer, what one step subtracts from the carried ``v = s * w`` per unit of the
+    gradient sums of :func:`chunk_terms` over an ``n``-example set: ``lr * s^2 * 2 / n``.
+
+    The true gradient is ``s * (2 / n)`` times the sum (``d loss / d out = (2 / n) (out -
+    y)``, as :meth:`RandomRegression.loss_grad`), and ``v`` moves ``s`` times ``w``.
+    """
+    return tuple(rate * (s * s * 2 / n) for rate, s in zip(lr, model.scales()))
 
 
 def _masked(x, valid):
@@ -246,57 +316,73 @@ def _masked(x, valid):
     return x if valid is None else jnp.where(valid, x, 0)
 
 
-def forward(model: MLP, params, xc, valid=None, fn=None):
+def forward(model: MLP, v, xc, valid=None, act=None):
     """``(u, a, out)`` of a block on a chunk ``xc`` (C, d): ``u``, ``a`` (B, h, C), ``out`` (B, C).
 
-    The same arithmetic as :meth:`MLP.forward` per network: ``u = s0 * (W0 @ x)``,
-    ``a = fn(u)``, ``out = s1 * (W1 @ a)``, with the first layer of the block as one
+    Per network :meth:`MLP.forward` with the scales in the carried weights ``v``:
+    ``u = V0 @ x``, ``a = fn(u)``, ``out = v1 @ a``, the first layer of the block as one
     product against the shared chunk and the output layer as a sum over hidden units;
-    ``fn`` defaults to :func:`activation`'s.
+    ``act`` (the activation) defaults to :func:`activation`'s.
     """
-    fn = fn or activation(model.activation, xc.dtype)
-    s0, s1 = model.scales()
-    w0, w1 = params
-    b, h, d = w0.shape
-    z = lax.dot_general(w0.reshape(b * h, d), xc, (((1,), (1,)), ((), ())))
-    u = s0 * z.reshape(b, h, -1)
-    a = _masked(fn(u), valid)
-    return u, a, s1 * jnp.sum(w1[:, :, None] * a, axis=1)
+    act = act or activation(model.activation, xc.dtype)
+    v0, v1 = v
+    b, h, d = v0.shape
+    u = lax.dot_general(v0.reshape(b * h, d), xc, (((1,), (1,)), ((), ()))).reshape(b, h, -1)
+    a = _masked(act.fn(u), valid)
+    return u, a, jnp.sum(v1[:, :, None] * a, axis=1)
 
 
-def backward(model: MLP, params, xc, u, a, g, valid=None) -> tuple:
-    """The block's gradient sums over a chunk, before the layer scales: ``(B, h, d), (B, h)``.
+def backward(model: MLP, v, xc, u, a, r, valid=None, act=None):
+    """The first layer's gradient sum over a chunk in units of the residual ``r`` (B, C):
+    ``(B, h, d)``, :meth:`MLP.backward` per network without the factor ``s * 2 / n``
+    (:func:`step_factors`), so the chunks' sums add up. The output layer's is ``r * a``,
+    summed by :func:`chunk_terms`."""
+    act = act or activation(model.activation, xc.dtype)
+    v0, v1 = v
+    b, h, d = v0.shape
+    g0 = _masked(v1[:, :, None] * r[:, None, :] * act.grad(u, a), valid)
+    return jnp.dot(g0.reshape(b * h, -1), xc).reshape(b, h, d)
 
-    ``g`` (B, C) is d loss / d out. Per network this is :meth:`MLP.backward` with the
-    multiplication by each layer's scale left to the end of the data pass, so the chunks'
-    sums add up to the gradient of the whole data set.
+
+def no_sums(v, chunk: int) -> tuple:
+    """Zero sums of :func:`chunk_terms` for a block ``v`` read in chunks of ``chunk`` examples:
+    squared errors ``(B, C)`` and the output layer's gradient terms ``(B, h, C)``, each per
+    example of a chunk, and the first layer's gradient sum ``(B, h, d)``."""
+    v0, v1 = v
+    return (jnp.zeros((*v1.shape[:1], chunk), v1.dtype), jnp.zeros((*v1.shape, chunk), v1.dtype),
+            jnp.zeros_like(v0))
+
+
+def chunk_loss(model: MLP, v, xc, yc, squares, valid=None, ops=None):
+    """``squares`` (B, C) plus the block's squared errors over a chunk (``yc`` (C,) the
+    targets), example by example, as multiply-adds (:func:`chunk_terms`)."""
+    ops = ops or arithmetic(model.activation, xc.dtype)
+    r = _masked(forward(model, v, xc, valid, ops.act)[2] - yc, valid)
+    return ops.fma(r, r, squares)
+
+
+def chunk_terms(model: MLP, v, xc, yc, sums, valid=None, ops=None) -> tuple:
+    """``sums`` (:func:`no_sums`) plus a block's squared errors and gradient terms over a chunk.
+
+    The squared errors and the output layer's terms ``r * a`` are added example by example,
+    as multiply-adds (``ops.fma``: one instruction each on a GPU), and summed over the
+    examples once per pass (:func:`totals`): per chunk that saves the products and the
+    additions and shuffles of a sum over the chunk. The first layer's sum is one product
+    per chunk (:func:`backward`).
     """
-    act = ACTIVATIONS[model.activation]
-    s1 = model.scales()[1]
-    w0, w1 = params
-    b, h, d = w0.shape
-    gw1 = jnp.sum(g[:, None, :] * a, axis=2)
-    g0 = _masked((s1 * w1)[:, :, None] * g[:, None, :] * act.grad(u, a), valid)
-    gw0 = jnp.dot(g0.reshape(b * h, -1), xc).reshape(b, h, d)
-    return gw0, gw1
-
-
-def chunk_loss(model: MLP, params, xc, yc, valid=None, fn=None):
-    """Per network, the sum of squared errors over a chunk (``yc`` (C,) the targets)."""
-    r = _masked(forward(model, params, xc, valid, fn)[2] - yc, valid)
-    return jnp.sum(r * r, axis=1)
-
-
-def chunk_terms(model: MLP, params, xc, yc, n: int, valid=None, fn=None) -> tuple:
-    """Squared-error sums and gradient sums of a block over one chunk of an ``n``-example set.
-
-    ``d loss / d out = (2 / n) * (out - y)`` as :meth:`RandomRegression.loss_grad` (one
-    output), so the chunks' sums, divided by ``n`` (loss) and scaled per layer (gradient),
-    give the loss and gradient of the whole set.
-    """
-    u, a, out = forward(model, params, xc, valid, fn)
+    ops = ops or arithmetic(model.activation, xc.dtype)
+    squares, out_terms, first = sums
+    u, a, out = forward(model, v, xc, valid, ops.act)
     r = _masked(out - yc, valid)
-    return (jnp.sum(r * r, axis=1), *backward(model, params, xc, u, a, (2 / n) * r, valid))
+    return (ops.fma(r, r, squares), ops.fma(r[:, None, :], a, out_terms),
+            first + backward(model, v, xc, u, a, r, valid, ops.act))
+
+
+def totals(sums) -> tuple:
+    """The squared-error sums ``(B,)`` and gradient sums ``((B, h, d), (B, h))`` of
+    :func:`chunk_terms`' ``sums``."""
+    squares, out_terms, first = sums
+    return jnp.sum(squares, axis=-1), first, jnp.sum(out_terms, axis=-1)
 
 
 def all_nan(params):
@@ -329,45 +415,47 @@ def _chunks(n: int, dtype) -> int:
     return -(-n // launch_of(dtype).chunk)
 
 
-def _data_loss(model, fn, params, x_ref, y_ref, n: int):
+def _data_loss(model, ops, v, x_ref, y_ref, n: int):
     """The mean squared error of every network of the block on the ``n``-example set."""
-    def body(i, total):
-        return total + chunk_loss(model, params, *_chunk(x_ref, y_ref, n, i), fn)
+    def body(i, squares):
+        xc, yc, valid = _chunk(x_ref, y_ref, n, i)
+        return chunk_loss(model, v, xc, yc, squares, valid, ops)
 
-    zero = jnp.zeros(params[1].shape[:1], params[1].dtype)
-    return lax.fori_loop(0, _chunks(n, x_ref.dtype), body, zero) / n
+    zero = no_sums(v, launch_of(x_ref.dtype).chunk)[0]
+    return jnp.sum(lax.fori_loop(0, _chunks(n, x_ref.dtype), body, zero), axis=-1) / n
 
 
-def _data_loss_and_grads(model, fn, params, x_ref, y_ref, n: int, lead=()):
-    """Loss and gradients of every network of the block on the ``n``-example set."""
+def _data_loss_and_sums(model, ops, v, x_ref, y_ref, n: int, lead=()):
+    """Loss and gradient sums (:func:`totals`) of the block on the ``n``-example set."""
     def body(i, sums):
         xc, yc, valid = _chunk(x_ref, y_ref, n, i, lead)
-        terms = chunk_terms(model, params, xc, yc, n, valid, fn)
-        return tuple(s + t for s, t in zip(sums, terms))
+        return chunk_terms(model, v, xc, yc, sums, valid, ops)
 
-    zeros = (jnp.zeros(params[1].shape[:1], params[1].dtype), *map(jnp.zeros_like, params))
-    squares, *grads = lax.fori_loop(0, _chunks(n, x_ref.dtype), body, zeros)
-    return squares / n, tuple(s * g for s, g in zip(model.scales(), grads))
+    sums = lax.fori_loop(0, _chunks(n, x_ref.dtype), body,
+                         no_sums(v, launch_of(x_ref.dtype).chunk))
+    squares, *grads = totals(sums)
+    return squares / n, grads
 
 
-def _step(cfg, model, fn, hyper, data_refs, t, params):
-    """One training step of the block: ``(params, loss)``, as :func:`kernel.net_step`.
+def _step(cfg, model, ops, shifts, factors, data_refs, t, v):
+    """One training step of the block: ``(v, loss)``, as :func:`kernel.net_step`, on the
+    carried ``v`` with its ``shifts`` (:func:`scaled`) and ``factors`` (:func:`step_factors`).
 
     The loss is the full-batch loss before the update, at the shifted weights the gradient
     is taken at; minibatches take the gradient on step ``t``'s rows.
     """
-    params = shifted(params, hyper.shift)
+    v = shifted(v, shifts)
     x_ref, y_ref, *batch_refs = data_refs
     if batch_refs:
-        loss = _data_loss(model, fn, params, x_ref, y_ref, cfg.n_data)
-        _, grads = _data_loss_and_grads(model, fn, params, *batch_refs, cfg.batch_size, (t,))
+        loss = _data_loss(model, ops, v, x_ref, y_ref, cfg.n_data)
+        _, sums = _data_loss_and_sums(model, ops, v, *batch_refs, cfg.batch_size, (t,))
     else:
-        loss, grads = _data_loss_and_grads(model, fn, params, x_ref, y_ref, cfg.n_data)
+        loss, sums = _data_loss_and_sums(model, ops, v, x_ref, y_ref, cfg.n_data)
     # plain gradient descent, the only optimizer the kernel trains (unsupported())
-    return tuple(p - lr * g for p, g, lr in zip(params, grads, hyper.lr)), loss
+    return tuple(p - c * s for p, s, c in zip(v, sums, factors)), loss
 
 
-def _kernel(cfg, early_exit: bool, fn, xs_ref, ys_ref, w0_ref, w1_ref, *refs):
+def _kernel(cfg, early_exit: bool, ops, xs_ref, ys_ref, w0_ref, w1_ref, *refs):
     """One program: train its block of networks for every step and write their outputs.
 
     ``refs`` are the data (``x`` (N', d), ``y`` (N',), then for minibatches ``xb``
@@ -378,20 +466,22 @@ def _kernel(cfg, early_exit: bool, fn, xs_ref, ys_ref, w0_ref, w1_ref, *refs):
     *data_refs, score_ref, first_ref, final_ref = refs
     model, steps = MLP.from_config(cfg), cfg.training.steps
     hyper = block_hyper(cfg, xs_ref[...], ys_ref[...])
-    params = shifted((w0_ref[...], w1_ref[...]), hyper.init_shift)
+    v = scaled(model, shifted((w0_ref[...], w1_ref[...]), hyper.init_shift))
+    shifts = scaled(model, hyper.shift)
+    factors = step_factors(model, hyper.lr, cfg.batch_size or cfg.n_data)
     dtype, b = xs_ref.dtype, xs_ref.shape[0]
 
     def training(carry):
-        t, params, _ = carry
-        return (t < steps) & ~(early_exit & all_nan(params))
+        t, v, _ = carry
+        return (t < steps) & ~(early_exit & all_nan(v))
 
     def train_step(carry):
-        t, params, sc = carry
-        params, loss = _step(cfg, model, fn, hyper, data_refs, t, params)
-        return t + 1, params, score.update(sc, loss, t, steps)
+        t, v, sc = carry
+        v, loss = _step(cfg, model, ops, shifts, factors, data_refs, t, v)
+        return t + 1, v, score.update(sc, loss, t, steps)
 
     sc = jax.tree.map(lambda z: jnp.full((b,), z), score.init(dtype))
-    t, _, sc = lax.while_loop(training, train_step, (jnp.int32(0), params, sc))
+    t, _, sc = lax.while_loop(training, train_step, (jnp.int32(0), v, sc))
     nan = jnp.full((b,), jnp.nan, dtype)
     sc = lax.fori_loop(t, steps, lambda i, s: score.update(s, nan, i, steps), sc)
     out = score.finalize(sc, steps)
@@ -432,11 +522,11 @@ def launch(cfg, early_exit: bool, xs, ys, arrays, interpret: bool):
     """
     n, dtype, plan = xs.size, xs.dtype, launch_of(xs.dtype)
     b = plan.block
-    fn = activation(cfg.model.activation, dtype, fma=plan.fma and not interpret)
+    ops = arithmetic(cfg.model.activation, dtype, fma=plan.fma and not interpret)
     per_net = pl.BlockSpec((b,), lambda i: (i,))
     whole = [pl.BlockSpec(a.shape, lambda i, nd=a.ndim: (0,) * nd) for a in arrays]
     return pl.pallas_call(
-        partial(_kernel, cfg, early_exit, fn),
+        partial(_kernel, cfg, early_exit, ops),
         out_shape=[jax.ShapeDtypeStruct((n,), t) for t in (dtype, jnp.int32, dtype)],
         grid=(n // b,),
         in_specs=[per_net, per_net, *whole],

@@ -14,7 +14,7 @@ from fractalsweep import elementary
 from fractalsweep.kernel import COMPILER_OPTIONS
 
 
-def _compiled(fn):
+def compiled(fn):
     return jax.jit(fn, compiler_options=COMPILER_OPTIONS["cpu"])
 
 
@@ -24,7 +24,7 @@ def _ulps(values, xs):
     return np.abs(values - exact) / np.spacing(np.abs(exact))
 
 
-def _samples(per_scale=500):
+def samples(per_scale=500):
     """Every scale a hidden unit sees, and both sides of each change of the reduction's k."""
     rng = np.random.default_rng(7)
     edges = (np.arange(-60, 61) + 0.5) * np.log(2) / 2
@@ -36,32 +36,57 @@ def _samples(per_scale=500):
 
 @pytest.mark.parametrize("clip", ["clamp", "select"])
 def test_tanh64_is_within_4_ulp_of_the_exact_value(clip):
-    xs = _samples()
+    xs = samples()
     with jax.enable_x64(True):
-        values = np.asarray(_compiled(partial(elementary.tanh64, clip=clip))(xs))
+        values = np.asarray(compiled(partial(elementary.tanh64, clip=clip))(xs))
     ulps = _ulps(values, xs)
     assert ulps.max() <= 4
     assert ulps.mean() < 0.6  # 0.50 here; the quotient in E and O of 0.3.0 had 0.67
 
 
-def _exact_fma(a, b, c, subtract=False):
-    """``a * b + c`` (``- c``) rounded once, from exact rationals: what the GPU's ``fma.rn``
-    gives."""
+def _exact_fma(a, b, c):
+    """``a * b + c`` rounded once, from exact rationals: what the GPU's ``fma.rn`` gives."""
     a, b, c = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in (a, b, c)))
-    sign = -1 if subtract else 1
-    out = [float(Fraction(x) * Fraction(y) + sign * Fraction(z))
-           for x, y, z in zip(a.flat, b.flat, c.flat)]
+    out = [float(Fraction(x) * Fraction(y) + Fraction(z)) for x, y, z in zip(a.flat, b.flat, c.flat)]
     return jnp.asarray(np.reshape(out, a.shape))
 
 
-def test_tanh64_with_fused_multiply_adds_is_the_cpu_kernels_tanh():
-    """The fused kernel's ``fma`` form (fused.ptx_fma on a GPU) is as accurate, and gives the
-    bits of the compiled CPU kernel's tanh: XLA's CPU code contracts its multiply-adds
-    (evaluated op by op, unfused, a quarter of these values differ)."""
-    xs = _samples(per_scale=100)
+def _coarse_neg_reciprocal(bits):
+    """``-1 / b`` to ``bits`` bits: a cruder seed than the GPU's (about 20 bits)."""
+    def neg_reciprocal(b):
+        mantissa, exponent = np.frexp(1 / np.asarray(b, np.float64))
+        return jnp.asarray(-np.ldexp(np.round(mantissa * 2.0**bits) / 2.0**bits, exponent))
+    return neg_reciprocal
+
+
+@pytest.mark.parametrize("bits", [11, 20])
+def test_the_quotient_is_a_division_from_a_coarse_reciprocal(bits):
+    """:func:`elementary.quotient` from a seed good to ``2^-bits``: within half an ulp and
+    ``2^-59`` of the exact quotient, which makes it the division's result but where the
+    exact quotient lies that close to halfway between two doubles."""
+    rng = np.random.default_rng(3)
+    a = rng.uniform(-1, 1, 3000) * 2.0 ** rng.integers(-60, 60, 3000)
+    b = rng.uniform(0.5, 1, 3000) * 2.0 ** rng.integers(-60, 60, 3000)
     with jax.enable_x64(True):
-        values = np.asarray(elementary.tanh64(jnp.asarray(xs), clip="select", fma=_exact_fma))
-        cpu = np.asarray(_compiled(partial(elementary.tanh64, clip="select"))(xs))
+        q = np.asarray(elementary.quotient(jnp.asarray(-a), jnp.asarray(b), _exact_fma,
+                                           _coarse_neg_reciprocal(bits)))
+    exact = [Fraction(x) / Fraction(y) for x, y in zip(a, b)]
+    error = np.array([float(abs(Fraction(v) - e) / Fraction(float(np.spacing(abs(float(e))))))
+                      for v, e in zip(q, exact)])
+    assert error.max() <= 0.5 + 2.0**-59 / np.finfo(float).eps
+    assert (q == a / b).mean() >= 0.999
+
+
+@pytest.mark.parametrize("bits", [11, 20])
+def test_tanh64_for_a_gpu_is_the_cpu_kernels_tanh(bits):
+    """The GPU's form (fused.ptx_fma and fused.ptx_neg_reciprocal in the fused kernel),
+    multiply-adds rounded once, gives the bits of the compiled CPU kernel's tanh: XLA's CPU
+    code contracts the same multiply-adds, and the quotient rounds as the division."""
+    xs = samples(per_scale=100)
+    with jax.enable_x64(True):
+        values = np.asarray(elementary.tanh64(jnp.asarray(xs), clip="select",
+                                              gpu=(_exact_fma, _coarse_neg_reciprocal(bits))))
+        cpu = np.asarray(compiled(partial(elementary.tanh64, clip="select"))(xs))
     np.testing.assert_array_equal(values, cpu)
     ulps = _ulps(values, xs)
     assert ulps.max() <= 4
@@ -72,7 +97,7 @@ def test_tanh64_with_fused_multiply_adds_is_the_cpu_kernels_tanh():
 def test_tanh64_special_values(clip):
     xs = np.array([0.0, 1e-300, -1e-300, 19.5, -19.5, 20.0, 700.0, -1e308, np.inf, -np.inf, np.nan])
     with jax.enable_x64(True):
-        values = np.asarray(_compiled(partial(elementary.tanh64, clip=clip))(xs))
+        values = np.asarray(compiled(partial(elementary.tanh64, clip=clip))(xs))
     np.testing.assert_array_equal(values[:3], xs[:3])  # tanh(x) = x below half an ulp of x^3/3
     np.testing.assert_array_equal(values[3:10], [1, -1, 1, 1, -1, 1, -1])
     assert np.isnan(values[10])
@@ -82,9 +107,9 @@ def test_tanh64_special_values(clip):
 def test_the_kernels_tanh_is_tanh64_for_float64_on_a_cpu_else_xla_s(dtype):
     xs = np.random.default_rng(3).normal(size=2000).astype(dtype) * 3
     with jax.enable_x64(True):
-        ours = np.asarray(_compiled(elementary.tanh)(xs))
-        xla = np.asarray(_compiled(jnp.tanh)(xs))
-        own = np.asarray(_compiled(elementary.tanh64)(xs.astype("float64")))
+        ours = np.asarray(compiled(elementary.tanh)(xs))
+        xla = np.asarray(compiled(jnp.tanh)(xs))
+        own = np.asarray(compiled(elementary.tanh64)(xs.astype("float64")))
     assert ours.dtype == dtype
     if dtype == "float64":
         np.testing.assert_array_equal(ours, own)

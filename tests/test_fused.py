@@ -11,10 +11,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import test_elementary as te
 import test_kernel as tk
+from jax.experimental import pallas as pl
 
 from fractalsweep import bench, config, elementary, fused, kernel, streams
 from fractalsweep.errors import ConfigError
+from fractalsweep.fused import pltriton
 from fractalsweep.grid import axis_values, flat_pixels
 from fractalsweep.models import MLP, Layer
 from fractalsweep.tasks import TASKS
@@ -46,6 +49,35 @@ def test_fused_multiply_adds_on_a_gpu_match_the_reference(batch, monkeypatch):
         _matches_the_reference(tk.case_config("tanh", batch, "lr"))
     finally:
         fused.compile_kernel.cache_clear()
+
+
+def _on_gpu(fn, x):
+    """``fn`` of a float64 array (power-of-two size) in a Pallas kernel compiled for the GPU."""
+    def body(x_ref, out_ref):
+        out_ref[...] = fn(x_ref[...])
+
+    return np.asarray(pl.pallas_call(body, out_shape=jax.ShapeDtypeStruct(x.shape, x.dtype),
+                                     compiler_params=pltriton.CompilerParams(num_warps=4))(x))
+
+
+@pytest.mark.skipif(fused.interpret_here(), reason="PTX runs on a GPU only")
+def test_the_gpus_tanh_is_the_cpu_kernels():
+    """The GPU's form of tanh (``Launch.fma``) gives the CPU kernel's tanh, bit for bit but
+    where the quotient's exact value lies next to halfway between two doubles; and the
+    reciprocal it starts from is within the ``2^-10`` that :func:`elementary.quotient`
+    needs (printed: how many bits it has)."""
+    xs = np.resize(te.samples(), 8192)
+    b = np.abs(xs) * 2.0 ** np.resize(np.arange(-60, 61), 8192) + 0.5
+    with jax.enable_x64(True):
+        gpu = _on_gpu(fused.activation("tanh", "float64", fma=True).fn, jnp.asarray(xs))
+        seed = _on_gpu(fused.ptx_neg_reciprocal, jnp.asarray(b))
+        cpu = np.asarray(te.compiled(partial(elementary.tanh64, clip="select"))(
+            jax.device_put(xs, jax.devices("cpu")[0])))
+    error = np.abs(1 + b * seed).max()
+    print(f"reciprocal approximation: {-np.log2(error):.1f} bits")
+    assert error <= 2.0**-10
+    assert (gpu != cpu).mean() <= 1e-3
+    assert (np.abs(gpu - cpu) <= np.spacing(np.abs(cpu))).all()
 
 
 def _matches_the_reference(cfg):
@@ -103,22 +135,28 @@ def test_block_math_matches_the_model(activation):
     cfg = config.resolve({"model": {"activation": activation}})
     model, task = MLP.from_config(cfg), TASKS[cfg.data.task]
     (w0, w1), x, y = _block(streams.draw(cfg), np.random.default_rng(0))
+    s0, s1 = model.scales()
     with jax.enable_x64(True):
-        sq, gw0, gw1 = fused.chunk_terms(model, (w0, w1), x, y, y.size)
+        v = fused.scaled(model, (w0, w1))
+        sq, gw0, gw1 = fused.totals(fused.chunk_terms(model, v, x, y, fused.no_sums(v, y.size)))
         for b in range(w0.shape[0]):
             params = (Layer(jnp.asarray(w0[b]), None), Layer(jnp.asarray(w1[b][None]), None))
             out, cache = model.forward(params, x.T)
             grads = model.backward(params, cache, task.loss_grad(out, y[None]))
             np.testing.assert_allclose(sq[b] / y.size, task.loss(out, y[None]), rtol=1e-13)
-            np.testing.assert_allclose(model.scales()[0] * gw0[b], grads[0].w, rtol=1e-11)
-            np.testing.assert_allclose(model.scales()[1] * gw1[b], grads[1].w[0], rtol=1e-11)
+            # d loss / d out = (2 / n) (out - y), and layer l's gradient s_l times that's sum
+            np.testing.assert_allclose(s0 * 2 / y.size * gw0[b], grads[0].w, rtol=1e-11)
+            np.testing.assert_allclose(s1 * 2 / y.size * gw1[b], grads[1].w[0], rtol=1e-11)
 
         w1[0, 0] = np.inf
         rows = -y.size % fused.launch_of(x.dtype).chunk
         valid = np.arange(y.size + rows) < y.size
-        padded = fused.chunk_terms(model, (w0, w1), np.pad(x, ((0, rows), (0, 0))),
-                                   np.pad(y, (0, rows)), y.size, valid)
-        for p, u in zip(padded, fused.chunk_terms(model, (w0, w1), x, y, y.size)):
+        v = fused.scaled(model, (w0, w1))
+        padded = fused.totals(fused.chunk_terms(
+            model, v, np.pad(x, ((0, rows), (0, 0))), np.pad(y, (0, rows)),
+            fused.no_sums(v, y.size + rows), valid))
+        for p, u in zip(padded, fused.totals(fused.chunk_terms(model, v, x, y,
+                                                               fused.no_sums(v, y.size)))):
             np.testing.assert_array_equal(p, u)
         assert np.isfinite(padded[0][1:]).all(), "the infinite weight stays in its network"
 
@@ -189,9 +227,9 @@ def test_a_jax_without_pallas_triton_trains_with_the_xla_kernel(monkeypatch):
 
 
 def test_fused_multiply_adds_are_compiled_not_interpreted(monkeypatch):
-    """``Launch.fma`` puts PTX ``fma.rn.f64`` (also with a negated addend) in the code lowered
-    for a GPU, and leaves the interpreted kernel (which cannot run PTX) as it was, bit for
-    bit."""
+    """``Launch.fma`` puts PTX ``fma.rn.f64`` and the reciprocal's approximation in the code
+    lowered for a GPU, and leaves the interpreted kernel (which cannot run PTX) as it was,
+    bit for bit."""
     cfg = config.resolve({"training": {"steps": 5}, "grid": {"resolution": 2}})
     arrays = streams.draw(cfg)
     px, py = flat_pixels(axis_values(cfg.x, 2, cfg.dtype), axis_values(cfg.y, 2, cfg.dtype))
@@ -202,7 +240,7 @@ def test_fused_multiply_adds_are_compiled_not_interpreted(monkeypatch):
             xs = jnp.ones(2 * fused.block(cfg.dtype), cfg.dtype)
             text = jax.jit(fused.make_run(cfg, interpret=False)).trace(xs, xs, *inputs).lower(
                 lowering_platforms=("cuda",)).as_text()
-            ptx = ("fma.rn.f64 $0, $1, $2, $3;" in text, "neg.f64 t, $3;" in text)
+            ptx = ("fma.rn.f64 $0, $1, $2, $3;" in text, "rcp.approx.ftz.f64" in text)
             return ptx, jax.jit(fused.make_run(cfg, interpret=True))(
                 jnp.asarray(px), jnp.asarray(py), *inputs)
 
@@ -210,7 +248,7 @@ def test_fused_multiply_adds_are_compiled_not_interpreted(monkeypatch):
     launch = dataclasses.replace(fused.LAUNCH["float64"], fma=True)
     monkeypatch.setattr(fused, "LAUNCH", {**fused.LAUNCH, "float64": launch})
     fma_asm, with_fma = lowered_and_trained()
-    assert (plain_asm, fma_asm) == ((False, False), (True, True))  # a * b + c, a * b - c
+    assert (plain_asm, fma_asm) == ((False, False), (True, True))
     for name in plain:
         np.testing.assert_array_equal(with_fma[name], plain[name])
 

@@ -52,28 +52,39 @@ def baseline(dtype: str):
                                                  [f"dtype='{dtype}'", "training.steps=1000"]))
 
 
-def triton_ir(cfg, launch: fused.Launch) -> str:
-    """The fused kernel's Triton IR for ``cfg``, as lowered for a GPU."""
+def caught_ir(lower) -> str:
+    """The Triton IR Pallas makes while ``lower()`` lowers a kernel for a GPU."""
     caught = []
-    lower = lowering.lower_jaxpr_to_triton_module
+    original = lowering.lower_jaxpr_to_triton_module
 
     def catch(*args, **kwargs):
-        result = lower(*args, **kwargs)
+        result = original(*args, **kwargs)
         caught.append(result.module.operation.get_asm(enable_debug_info=False))
         return result
 
-    dtype = cfg.dtype
-    saved, fused.LAUNCH = fused.LAUNCH, {**fused.LAUNCH, dtype: launch}
     lowering.lower_jaxpr_to_triton_module = catch
     try:
+        lower()
+    finally:
+        lowering.lower_jaxpr_to_triton_module = original
+    return caught[0]
+
+
+def triton_ir(cfg, launch: fused.Launch) -> str:
+    """The fused kernel's Triton IR for ``cfg``, as lowered for a GPU."""
+    def lower():
         with jax.enable_x64(True):
             inputs = kernel.prepare(cfg, streams.draw(cfg))
             xs = jnp.ones(4 * launch.block, dtype)
             jax.jit(fused.make_run(cfg, interpret=False)).trace(xs, xs, *inputs).lower(
                 lowering_platforms=("cuda",))
+
+    dtype = cfg.dtype
+    saved, fused.LAUNCH = fused.LAUNCH, {**fused.LAUNCH, dtype: launch}
+    try:
+        return caught_ir(lower)
     finally:
-        lowering.lower_jaxpr_to_triton_module, fused.LAUNCH = lower, saved
-    return caught[0]
+        fused.LAUNCH = saved
 
 
 def sass(ir: str, launch: fused.Launch, arch: int) -> tuple[int, list[str]]:

@@ -70,15 +70,16 @@ CEILING_SIZE = 8192  # sides of the matrix product that measures the device's pe
 STRIDES = (4, 8, 16, 32)  # the keyframe's timed part: every s-th row and column
 # The fused kernel's launches to time, per dtype: (networks per program, examples per
 # chunk, warps per program, pipelining stages (None: Pallas' default), fma), each dtype's
-# own first. float64: with PTX fused multiply-adds in tanh (fused.Launch.fma: 17% fewer
-# float64 instructions in the loop by docs/scripts/fused_sass.py), at the own launch and at
-# the next two, and at 3 stages. Tried before (docs/performance.md): float64 (8|4|2|1, 16, 4),
+# own first. float64: with tanh in its GPU form (fused.Launch.fma: 31% fewer float64
+# instructions in the loop by docs/scripts/fused_sass.py), at the own launch and at the
+# next three (4 networks on 4 warps: 166 registers, but the fewest instructions per
+# network-step), and at 3 stages. Tried before (docs/performance.md): float64 (8|4|2|1, 16, 4),
 # (4|2, 16, 2), (4, 32, 4), (8, 32, 4), (4, 64, 4), (16, 16, 8), (1, 16, 2|1), (2, 16, 1|8),
 # (1, 32, 4) with libdevice's tanh, (2, 16, 4, 3|2|1), (1, 16, 2, 1|3), (4, 16, 8, 1) with
 # the own; float32 (8|4|2|16, 16, 4), (16|8, 16, 8), (8, 16, 2, 3|1), (16, 16, 2|1).
 VARIANTS = {
     "float64": ((2, 16, 4, 1, False), (2, 16, 4, 1, True), (1, 16, 2, 1, True),
-                (4, 16, 8, 1, True), (2, 16, 4, None, True)),
+                (4, 16, 8, 1, True), (4, 16, 4, 1, True), (2, 16, 4, None, True)),
     "float32": ((8, 16, 2, 1, False),),
 }
 
