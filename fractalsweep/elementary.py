@@ -29,10 +29,11 @@ finite; ``2^k`` is built from the bits of ``k``, which ``k + 1.5 * 2^52`` holds 
 bottom, without a conversion to an integer. ``tanh(-0.0)`` is ``+0.0``; NaN stays NaN.
 
 On a GPU every float64 operation takes the same pipe, and the fused kernel asks for the
-GPU's form (``tanh64(gpu=...)``): the same values rounded the same way, in 23 float64
-instructions per element instead of 37 (fused multiply-adds, and the quotient from the
-hardware's reciprocal approximation by :func:`quotient` instead of a division; Triton's
-code for an H100 read without a GPU, docs/scripts/tanh_sass.py).
+GPU's form (``tanh64(gpu=...)``): the same values rounded the same way but for ties (of
+``k``, and of the quotient next to halfway), in 22 float64 instructions per element
+instead of 37 (fused multiply-adds, ``k`` rounded by the shifted sum instead of a floor,
+and the quotient from the hardware's reciprocal approximation by :func:`quotient` instead
+of a division; Triton's code for an H100 read without a GPU, docs/scripts/tanh_sass.py).
 
 Example
 -------
@@ -91,8 +92,13 @@ def pow2(k):
     in XLA's and Triton's code (0.08 ns per element on a CPU, 19 instructions per element in
     the fused kernel); ``k + 1.5 * 2^52`` holds ``k`` in its low bits already.
     """
+    return pow2_shifted(k + _SHIFTER)
+
+
+def pow2_shifted(t):
+    """``2**k`` from ``t = k + 1.5 * 2^52`` (:func:`pow2`), which holds ``k`` in its low bits."""
     return lax.bitcast_convert_type(
-        (lax.bitcast_convert_type(k + _SHIFTER, jnp.int64) + 1023) << 52, jnp.float64)
+        (lax.bitcast_convert_type(t, jnp.int64) + 1023) << 52, jnp.float64)
 
 
 def tanh64(x, clip: str = "clamp", gpu=None):
@@ -106,14 +112,18 @@ def tanh64(x, clip: str = "clamp", gpu=None):
     ``gpu = (fma, neg_reciprocal)`` selects the form for a GPU, where every float64
     operation costs the same and a multiply-add is one (the fused kernel's
     ``fused.ptx_fma`` and ``fused.ptx_neg_reciprocal``): each ``a * b + c`` is
-    ``fma(a, b, c)``, rounded once; ``-2 O`` comes from negated, doubled coefficients
-    (exact) and ``p = E + O`` from one multiply-add of it; the quotient is
-    :func:`quotient` from ``neg_reciprocal(b)``, about ``-1 / b`` (6 operations where a
-    division takes 8 and a check for special cases it never meets here). It rounds ``p``,
-    the numerator and the denominator as the CPU's code does (XLA contracts the same
-    multiply-adds there), and the quotient nearly always as a division. Without it the
-    multiply-adds are written as products and sums (:func:`multiply_add`): on a CPU the
-    multipliers are the busy units and the adders have room.
+    ``fma(a, b, c)``, rounded once; ``k`` is rounded by the shifted multiply-add
+    ``x * 2 / ln 2 + 1.5 * 2^52`` itself, with no floor (so this form must not be compiled
+    by XLA, whose simplifier folds ``(t + S) - S`` back to the product: Triton's code
+    alone runs it); ``-2 O`` comes from negated, doubled coefficients (exact) and
+    ``p = E + O`` from one multiply-add of it; the quotient is :func:`quotient` from
+    ``neg_reciprocal(b)``, about ``-1 / b`` (6 operations where a division takes 8 and a
+    check for special cases it never meets here). With the same ``k`` as the floor's (all
+    but next to ties) it rounds ``p``, the numerator and the denominator as the CPU's code
+    does (XLA contracts the same multiply-adds there), and the quotient nearly always as a
+    division. Without it the multiply-adds are written as products and sums
+    (:func:`multiply_add`): on a CPU the multipliers are the busy units and the adders have
+    room.
     """
     if clip not in ("clamp", "select"):
         raise ValueError(f"clip = {clip!r}: valid values are 'clamp' and 'select'")
@@ -122,11 +132,16 @@ def tanh64(x, clip: str = "clamp", gpu=None):
     else:
         x = jnp.clip(x, -TANH_CLIP, TANH_CLIP)
     fma, neg_reciprocal = gpu or (multiply_add, None)
-    k = jnp.floor(fma(x, 2 * _INV_LN2, 0.5))
+    if gpu:
+        # k by the shifted multiply-add's own rounding, no floor (not for XLA: docstring)
+        t = fma(x, 2 * _INV_LN2, _SHIFTER)
+        k, s = t - _SHIFTER, pow2_shifted(t)
+    else:
+        k = jnp.floor(fma(x, 2 * _INV_LN2, 0.5))
+        s = pow2(k)
     h = fma(k, -_LN2 / 2, x)
     h2 = h * h
     even = _poly(_P[0::2], h2, fma)
-    s = pow2(k)
     if gpu:
         neg_odd2 = h * _poly(_NEG_ODD2, h2, fma)
         p = fma(neg_odd2, -0.5, even)

@@ -72,7 +72,7 @@ class Launch:
     (jaxlib's Triton contracts none: an H100 profile counted 10.1e9 separate float64
     multiplies and adds against 1.6e9 fused), in tanh, its derivative and the sums over
     examples, and tanh's quotient from the GPU's reciprocal approximation
-    (:func:`ptx_neg_reciprocal`): 23 float64 instructions per element of tanh instead of 37,
+    (:func:`ptx_neg_reciprocal`): 22 float64 instructions per element of tanh instead of 37,
     132 in the data loop per warp and chunk instead of 192. Not timed on a GPU yet, so off
     in :data:`LAUNCH`.
     """

@@ -81,7 +81,8 @@ def test_the_quotient_is_a_division_from_a_coarse_reciprocal(bits):
 def test_tanh64_for_a_gpu_is_the_cpu_kernels_tanh(bits):
     """The GPU's form (fused.ptx_fma and fused.ptx_neg_reciprocal in the fused kernel),
     multiply-adds rounded once, gives the bits of the compiled CPU kernel's tanh: XLA's CPU
-    code contracts the same multiply-adds, and the quotient rounds as the division."""
+    code contracts the same multiply-adds, ``k`` is the floor's and the quotient rounds as
+    the division but next to ties, which these samples do not meet."""
     xs = samples(per_scale=100)
     with jax.enable_x64(True):
         values = np.asarray(elementary.tanh64(jnp.asarray(xs), clip="select",
