@@ -216,9 +216,9 @@ def ptx_fma(a, b, c):
 
 
 def ptx_neg_reciprocal(b):
-    """About ``-1 / b``, from the GPU's reciprocal approximation (``rcp.approx.ftz.f64``,
-    which reads the upper 32 bits of ``b``: about 20 bits); the GPU's compiler folds the
-    negation into the multiply-adds that take it (:func:`elementary.quotient`)."""
+    """About ``-1 / b``, from the GPU's reciprocal approximation (``rcp.approx.ftz.f64``;
+    :func:`elementary.quotient` needs 10 bits of it, and a GPU-only test measures how many
+    it has); the GPU's compiler folds the negation into the multiply-adds that take it."""
     return _ptx("{ .reg .f64 t; rcp.approx.ftz.f64 t, $1; neg.f64 $0, t; }", b)
 
 

@@ -52,7 +52,7 @@ def _exact_fma(a, b, c):
 
 
 def _coarse_neg_reciprocal(bits):
-    """``-1 / b`` to ``bits`` bits: a cruder seed than the GPU's (about 20 bits)."""
+    """``-1 / b`` to ``bits`` bits, standing in for the GPU's approximation."""
     def neg_reciprocal(b):
         mantissa, exponent = np.frexp(1 / np.asarray(b, np.float64))
         return jnp.asarray(-np.ldexp(np.round(mantissa * 2.0**bits) / 2.0**bits, exponent))
