@@ -63,7 +63,7 @@ def _on_gpu(fn, x):
 @pytest.mark.skipif(fused.interpret_here(), reason="PTX runs on a GPU only")
 def test_the_gpus_tanh_is_the_cpu_kernels():
     """The GPU's form of tanh (``Launch.fma``) gives the CPU kernel's tanh, bit for bit but
-    where the quotient's exact value lies next to halfway between two doubles; and the
+    next to ties (of ``k``, and of the quotient halfway between two doubles); and the
     reciprocal it starts from is within the ``2^-10`` that :func:`elementary.quotient`
     needs (printed: how many bits it has)."""
     xs = np.resize(te.samples(), 8192)
@@ -144,7 +144,7 @@ def test_block_math_matches_the_model(activation):
             out, cache = model.forward(params, x.T)
             grads = model.backward(params, cache, task.loss_grad(out, y[None]))
             np.testing.assert_allclose(sq[b] / y.size, task.loss(out, y[None]), rtol=1e-13)
-            # d loss / d out = (2 / n) (out - y), and layer l's gradient s_l times that's sum
+            # d loss / d out = (2 / n) (out - y): layer l's gradient is s_l (2 / n) times its sum
             np.testing.assert_allclose(s0 * 2 / y.size * gw0[b], grads[0].w, rtol=1e-11)
             np.testing.assert_allclose(s1 * 2 / y.size * gw1[b], grads[1].w[0], rtol=1e-11)
 
