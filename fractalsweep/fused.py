@@ -332,12 +332,11 @@ def forward(model: MLP, v, xc, valid=None, act=None):
     return u, a, jnp.sum(v1[:, :, None] * a, axis=1)
 
 
-def backward(model: MLP, v, xc, u, a, r, valid=None, act=None):
+def backward(act: Activation, v, xc, u, a, r, valid=None):
     """The first layer's gradient sum over a chunk in units of the residual ``r`` (B, C):
     ``(B, h, d)``, :meth:`MLP.backward` per network without the factor ``s * 2 / n``
     (:func:`step_factors`), so the chunks' sums add up. The output layer's is ``r * a``,
     summed by :func:`chunk_terms`."""
-    act = act or activation(model.activation, xc.dtype)
     v0, v1 = v
     b, h, d = v0.shape
     g0 = _masked(v1[:, :, None] * r[:, None, :] * act.grad(u, a), valid)
@@ -375,7 +374,7 @@ def chunk_terms(model: MLP, v, xc, yc, sums, valid=None, ops=None) -> tuple:
     u, a, out = forward(model, v, xc, valid, ops.act)
     r = _masked(out - yc, valid)
     return (ops.fma(r, r, squares), ops.fma(r[:, None, :], a, out_terms),
-            first + backward(model, v, xc, u, a, r, valid, ops.act))
+            first + backward(ops.act, v, xc, u, a, r, valid))
 
 
 def totals(sums) -> tuple:
