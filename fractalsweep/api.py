@@ -92,8 +92,8 @@ def run(job: Job, store: str | Path | None = None, *, overrides: list[str] | Non
     job : str, Path, mapping or SweepConfig
         A TOML job file (docs/jobs.md), the same as a mapping, or a resolved config.
     store : str or Path, optional
-        The zarr store to write; default ``./<name>.zarr`` (the job file's stem, or the
-        config's ``name``). A store of the same config is resumed; of another, refused.
+        The zarr store to write; default :func:`default_store`: ``./<job file stem>.zarr``,
+        or ``./<name>.zarr`` for a mapping or config. A store of the same config is resumed; of another, refused.
     overrides : list of str, optional
         ``section.key=value`` settings applied to the job.
     scheduler, workers, cluster
@@ -122,7 +122,7 @@ def run(job: Job, store: str | Path | None = None, *, overrides: list[str] | Non
 
     cfg = job_config(job, overrides)
     if store is None:
-        store = f"{cfg.name}.zarr"
+        store = default_store(job, cfg)
     execution = _execution(execution, scheduler=scheduler, workers=workers, cluster=cluster)
     with _session(execution, progress) as session:
         report = run_level(str(store), cfg, session)
@@ -250,7 +250,7 @@ class Store:
             Pixels of the new level (default: the job's).
         dtype : str, optional
             ``"float32"`` for a cheap, shallow preview of a float64 job; ``"double-double"``
-            to zoom deeper than float64 keeps pixels apart (about 500 times the cost).
+            to zoom deeper than float64 keeps pixels apart (about 80 times the cost).
         force : bool
             Compute even where the dtype cannot keep neighbouring pixels apart.
 
@@ -563,6 +563,16 @@ class Level:
         return render_png(values, self["x"], self["y"], out or default_png(self.store.path, suffix),
                           xlabel=view["x"]["label"], ylabel=view["y"]["label"],
                           legend=system_of(self.store.config).legend, **colouring)
+
+
+def default_store(job: Job, cfg: SweepConfig) -> str:
+    """``<job file stem>.zarr`` for a job file (whatever its ``name``), else ``<name>.zarr``.
+
+    >>> cfg = job_config({"name": "tanh"})
+    >>> default_store("jobs/paper/tanh_copy.toml", cfg), default_store({"name": "tanh"}, cfg)
+    ('tanh_copy.zarr', 'tanh.zarr')
+    """
+    return f"{Path(job).stem if isinstance(job, (str, Path)) else cfg.name}.zarr"
 
 
 def default_png(path: str, suffix: str = "") -> str:

@@ -54,7 +54,7 @@ def _add_level_options(parser) -> None:
                            help="compute the level in float32: cheap, shallow, marked as preview")
     precision.add_argument("--double-double", action="store_true",
                            help="compute the level in double-double (about 32 digits): zooms "
-                                "far deeper than float64, at about 500 times the cost")
+                                "far deeper than float64, at about 80 times the cost")
     parser.add_argument("--force", action="store_true",
                         help="zoom even where the dtype cannot keep neighbouring pixels apart")
 
@@ -355,10 +355,6 @@ def _execution(args) -> Execution:
                      limits=not args.no_limits, tile_timeout=args.tile_timeout)
 
 
-def _store_path(args) -> str:
-    return args.store or f"{Path(args.job).stem}.zarr"
-
-
 def _box_fraction(args) -> float:
     """Checked before any work starts (a dive would otherwise compute its overview first)."""
     if args.box_fraction is None:
@@ -400,7 +396,7 @@ def cmd_run(args) -> int:
     _output(args.png, "--png")
     execution = _execution(args)
     cfg = api.job_config(args.job, args.overrides)
-    path = _store_path(args)
+    path = args.store or api.default_store(args.job, cfg)
     if args.dry_run:
         from .cluster import job_script
         from .cost import estimate
@@ -467,7 +463,7 @@ def cmd_dive(args) -> int:
     _output(args.png, "--png")
     execution = _execution(args)
     cfg = api.job_config(args.job, args.overrides)
-    path = _store_path(args)
+    path = args.store or api.default_store(args.job, cfg)
     if not 0 < args.decades < float("inf"):
         raise ConfigError(f"--decades {args.decades}: expected a finite number > 0")
     box_fraction = _box_fraction(args)

@@ -54,6 +54,17 @@ def test_run_accepts_a_path_a_mapping_and_a_config_alike(tmp_path, job_dir, stor
     assert again.report.computed == 0 and again.report.skipped == 9
 
 
+def test_a_job_file_s_store_is_named_after_the_file_as_in_the_cli(tmp_path, job_dir,
+                                                                 monkeypatch):
+    copy = tmp_path / "copy.toml"  # keeps quickstart's name = "quickstart"
+    copy.write_text((job_dir / "quickstart.toml").read_text())
+    monkeypatch.chdir(tmp_path)
+    made = fs.run(copy, overrides=["grid.resolution=8", "training.steps=5"], execution=SYNC,
+                  progress=False)
+    assert made.path == "copy.zarr" and made.config.name == "quickstart"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.toml", "copy.zarr"]
+
+
 def test_store_and_level_read_what_the_store_holds(store):
     assert [level.index for level in store.levels] == [0]
     level = store.level(0)

@@ -1,10 +1,12 @@
 """The command line, run as a user would: real processes, real files, exit codes."""
 
+import argparse
 import json
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import matplotlib.image
 import pytest
@@ -198,3 +200,17 @@ def test_the_command_uses_the_compilation_cache_unless_told_otherwise(tmp_path, 
     run("c.zarr", TMPDIR=str(tmp_path), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "own"),
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     assert entries(tmp_path / "own") and entries(tmp_path / "fractalsweep-jax-cache") == first
+
+
+def test_every_command_and_option_is_in_docs_cli_md():
+    from fractalsweep.cli import _parser
+
+    text = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
+    headings = re.findall(r"^## ([a-z]+(?:, [a-z]+)*)$", text, re.MULTILINE)
+    sections = {name for heading in headings for name in heading.split(", ")}
+    commands, = (a.choices for a in _parser()._actions
+                 if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {option}" for name, sub in commands.items() for a in sub._actions
+               for option in a.option_strings
+               if option.startswith("--") and option != "--help" and option not in text]
+    assert missing == [] and set(commands) <= sections

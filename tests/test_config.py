@@ -1,6 +1,7 @@
 """Job files, overrides and validation."""
 
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,17 @@ def test_defaults_are_the_paper_baseline():
     assert (cfg.x.kind, cfg.x.layer, cfg.y.layer) == ("lr", 0, 1)
     assert (cfg.x.lo, cfg.x.hi) == ("0.001", "1000000")
     assert cfg.dtype == "float64" and cfg.scheme == "legacy"
+
+
+def test_the_documented_defaults_are_the_defaults():
+    """docs/jobs.md's first block shows every key with its default ([x] standing for [y])."""
+    block = (Path(__file__).parents[1] / "docs" / "jobs.md").read_text().split("```toml\n")[1]
+    documented = tomllib.loads(block.split("```")[0])
+    defaults = resolve({}).to_dict()
+    assert resolve(documented).to_dict() == defaults
+    sections = {key for key, value in defaults.items() if isinstance(value, dict)} - {"y"}
+    assert set(documented) == set(defaults) - {"y"}
+    assert {s: set(documented[s]) for s in sections} == {s: set(defaults[s]) for s in sections}
 
 
 def test_resolved_form_round_trips():

@@ -2,6 +2,8 @@
 
 import datetime
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +57,14 @@ def test_layout_is_readable_with_plain_zarr_and_xarray(tmp_path):
     assert ds["score"].dims == ("y", "x")
     np.testing.assert_array_equal(ds["score"].x.values, level["x"][:])
     np.testing.assert_array_equal(ds["score"].values, level["score"][:])
+
+    layout = (Path(__file__).parents[1] / "docs" / "store.md").read_text()
+    record = layout.split("- `provenance[i, j]` is the tile's record:")[1].split("It is written")[0]
+    documented = set(re.findall(r"`([a-z_]+)`", record))
+    assert documented == set(json.loads(str(level["provenance"][0, 0][()])))
+    attrs = layout.split("/levels/<L>/ ")[1].split("/levels/<L>/score")[0]
+    attrs = attrs.replace("attrs:", "").replace("[nx, ny]", "").replace("(written last)", "")
+    assert {name.strip() for name in attrs.split(",")} == set(level.attrs)
 
 
 def test_a_source_tree_never_installed_sweeps(tmp_path, monkeypatch):
