@@ -184,6 +184,12 @@ def run(pixels: int | None = None, steps: int = 100, repeats: int = 3, job: dict
     if DOUBLE_DOUBLE in dtypes and set(methods) <= {"naive"}:
         raise ConfigError("bench: the naive method is float64 and float32 only; measure "
                           "double-double with --method kernel or kernel-no-exit")
+    kind = config.resolve(job).system.kind
+    if kind != "training":
+        raise ConfigError(f"bench: system.kind = {kind!r} trains no network; the bench times "
+                          "training runs (system.kind = 'training')")
+    for dtype in dtypes:  # refused here, as one line, rather than in the measuring process
+        _config(job, dtype, steps)
     spec = {"pixels": pixels, "steps": steps, "repeats": repeats,
             "job": job, "group": group, "dtypes": list(dtypes), "methods": list(methods),
             "kernels": list(kernels)}
@@ -199,8 +205,7 @@ def _measure(pixels, steps, repeats, job, group, dtypes, methods, kernels) -> li
     """:func:`run`'s rows, measured in this process."""
     rows = []
     for dtype in dtypes:
-        raw = config.apply_overrides(job, [f"dtype='{dtype}'", f"training.steps={steps}"])
-        cfg = config.resolve(raw)
+        cfg = _config(job, dtype, steps)
         arrays = streams.draw(cfg)
         n = pixels or default_pixels(group, dtype)
         xs, ys = _pixels(cfg, n)
@@ -221,6 +226,11 @@ def _measure(pixels, steps, repeats, job, group, dtypes, methods, kernels) -> li
                   "net_steps_per_s": wall, "net_steps_per_cpu_s": cpu, "ratio": wall / base}
                  for (name, backend), (wall, cpu) in rates.items()]
     return rows
+
+
+def _config(job: dict, dtype: str, steps: int) -> config.SweepConfig:
+    return config.resolve(config.apply_overrides(job, [f"dtype='{dtype}'",
+                                                       f"training.steps={steps}"]))
 
 
 def _in_worker(core: int, spec: dict) -> list:

@@ -355,6 +355,13 @@ def _execution(args) -> Execution:
                      limits=not args.no_limits, tile_timeout=args.tile_timeout)
 
 
+def _store_path(args, cfg) -> str:
+    if args.store is not None and not args.store.strip():
+        raise ConfigError("--store '': give a path, or leave --store out for "
+                          f"{api.default_store(args.job, cfg)}")
+    return args.store or api.default_store(args.job, cfg)
+
+
 def _box_fraction(args) -> float:
     """Checked before any work starts (a dive would otherwise compute its overview first)."""
     if args.box_fraction is None:
@@ -370,12 +377,24 @@ def _incomplete_note(level: api.Level) -> None:
               "tiles); missing pixels are white", file=sys.stderr)
 
 
-def _output(path: str | None, option: str) -> None:
-    """Refuse, before any work, a file to write whose folder does not exist."""
-    if path is not None and not Path(path).parent.is_dir():
-        raise ConfigError(f"{option} {path}: folder {Path(path).parent} does not exist")
-    if path is not None and Path(path).is_dir():
+def _output(path: str | None, option: str, picture: bool = True) -> None:
+    """Refuse, before any work, a file that cannot be written: no name, a folder, a folder
+    that does not exist, or (a ``picture``) a format matplotlib does not write."""
+    if path is None:
+        return
+    if not path.strip():
+        raise ConfigError(f"{option} '': give a file name")
+    if Path(path).is_dir():
         raise ConfigError(f"{option} {path} is a folder; give a file name, e.g. {path}/out.png")
+    if not Path(path).parent.is_dir():
+        raise ConfigError(f"{option} {path}: folder {Path(path).parent} does not exist")
+    if picture:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if Path(path).suffix.lower().lstrip(".") not in formats:
+            raise ConfigError(f"{option} {path}: expected a picture file name ending in "
+                              f"{', '.join('.' + f for f in sorted(formats))}")
 
 
 def _picture(args, level: api.Level, default: str | None = None) -> None:
@@ -396,7 +415,7 @@ def cmd_run(args) -> int:
     _output(args.png, "--png")
     execution = _execution(args)
     cfg = api.job_config(args.job, args.overrides)
-    path = args.store or api.default_store(args.job, cfg)
+    path = _store_path(args, cfg)
     if args.dry_run:
         from .cluster import job_script
         from .cost import estimate
@@ -460,13 +479,16 @@ def cmd_ladder(args) -> int:
 
 
 def cmd_dive(args) -> int:
+    from .targets import box_steps
+
     _output(args.png, "--png")
     execution = _execution(args)
     cfg = api.job_config(args.job, args.overrides)
-    path = args.store or api.default_store(args.job, cfg)
+    path = _store_path(args, cfg)
     if not 0 < args.decades < float("inf"):
         raise ConfigError(f"--decades {args.decades}: expected a finite number > 0")
     box_fraction = _box_fraction(args)
+    box_steps(*cfg.grid.resolution, box_fraction)  # before the overview is computed
     with execution.session(not args.quiet) as session:  # one cluster for the whole dive
         ladder = api.run(cfg, path, execution=session).dive(args.decades,
                                                             box_fraction=box_fraction)
@@ -531,6 +553,7 @@ def cmd_dimension(args) -> int:
 
     if not 0 < args.confidence < 1:
         raise ConfigError(f"--confidence {args.confidence}: expected 0 < C < 1")
+    _output(args.plot, "--plot")
     array, _, value = args.level_set.partition("=")
     try:
         level_set = (array.strip(), float(value))
@@ -542,7 +565,7 @@ def cmd_dimension(args) -> int:
     if args.plot:
         try:
             plot_dimension(result, args.plot)
-        except (OSError, ValueError) as exc:  # no such folder, unknown image format
+        except OSError as exc:  # not writable
             raise ConfigError(f"--plot {args.plot}: {exc}") from None
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
@@ -556,6 +579,7 @@ def cmd_dimension(args) -> int:
 
 def cmd_audit(args) -> int:
     _positive("--sample", args.sample)
+    _output(args.png, "--png")
     store = api.open(args.store, execution=_execution(args))
     level = store.deepest() if args.level is None else store.level(args.level)
     report = level.audit(None if args.all else args.sample, against=args.against,
@@ -600,6 +624,7 @@ def cmd_bench(args) -> int:
 
     for name in ("pixels", "steps", "repeats", "group"):
         _positive(f"--{name}", getattr(args, name))
+    _output(args.json, "--json", picture=False)
     job = apply_overrides(load_job(args.job) if args.job else bench.BASELINE, args.overrides)
     rows = bench.run(pixels=args.pixels, steps=args.steps, repeats=args.repeats, job=job,
                      group=args.group, dtypes=args.dtype or ("float64", "float32"),

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .axes import AXES
-from .decimals import parse
+from .decimals import parse, power_of_ten
 from .errors import ConfigError
 from .fractals import FRACTALS, PLANE_AXES
 from .grid import DOUBLE_DOUBLE, resolution_pair
@@ -258,10 +258,10 @@ def _axis(name: str, raw: Any, default: AxisConfig, kinds: dict, optimizer: str)
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ConfigError(f"{name}.log10 = {bounds!r}: expected [lo, hi] in log10 units")
         lo, hi = (Decimal(_decimal(f"{name}.log10", b)) for b in bounds)
-        raw["lo"], raw["hi"] = (str(Decimal(10) ** b) for b in (lo, hi))
+        raw["lo"], raw["hi"] = (str(power_of_ten(f"{name}.log10", b)) for b in (lo, hi))
         raw.setdefault("scale", "log")
     axis = _dataclass(name, AxisConfig, raw)
-    if axis.kind not in kinds:
+    if not isinstance(axis.kind, str) or axis.kind not in kinds:
         raise ConfigError(f"{name}.kind = {axis.kind!r}: valid kinds are {', '.join(kinds)}")
     kinds[axis.kind].check_optimizer(name, axis.kind, optimizer)
     lo, hi = _decimal(f"{name}.lo", axis.lo), _decimal(f"{name}.hi", axis.hi)
@@ -281,7 +281,7 @@ def _system(raw: Any) -> SystemConfig:
     if not isinstance(system.c, (list, tuple)) or len(system.c) != 2:
         raise ConfigError(f"system.c = {system.c!r}: expected [re, im]")
     c = tuple(_decimal(f"system.c[{i}]", v) for i, v in enumerate(system.c))
-    _int("system.max_iter", system.max_iter, 1)
+    _int("system.max_iter", system.max_iter, 1, MAX_STEPS)  # counted in int32, as steps are
     if system.root not in (0, 1, 2) or isinstance(system.root, bool):
         raise ConfigError(f"system.root = {system.root!r}: valid roots are 0, 1, 2 "
                           "(exp(2 pi i k / 3))")
@@ -401,15 +401,43 @@ def _optimizer_settings(training: TrainingConfig, optimizers: dict) -> TrainingC
 def check_range(name: str, axis: AxisConfig, dtype: str) -> None:
     """Refuse bounds the dtype cannot hold: beyond its largest number, or (on a log axis,
     where every value is > 0) below its smallest normal one, where precision is lost."""
-    info = np.finfo("float64" if dtype == DOUBLE_DOUBLE else dtype)  # dd: float64's range
     for end in ("lo", "hi"):
-        value = abs(Decimal(getattr(axis, end)))
-        if value > Decimal(float(info.max)):
-            raise ConfigError(f"{name}.{end} = {value:.6g}: beyond {dtype}'s largest number "
-                              f"({float(info.max):.3g})")
-        if axis.scale == "log" and value < Decimal(float(info.tiny)):
-            raise ConfigError(f"{name}.{end} = {value:.6g}: below {dtype}'s smallest normal "
-                              f"number ({float(info.tiny):.3g})")
+        _check_value(f"{name}.{end}", getattr(axis, end), dtype, positive=axis.scale == "log")
+
+
+def _check_value(label: str, text: str, dtype: str, positive: bool) -> None:
+    info = np.finfo("float64" if dtype == DOUBLE_DOUBLE else dtype)  # dd: float64's range
+    value = abs(Decimal(text))
+    if value > Decimal(float(info.max)):
+        raise ConfigError(f"{label} = {value:.6g}: beyond {dtype}'s largest number "
+                          f"({float(info.max):.3g})")
+    if positive and value < Decimal(float(info.tiny)):
+        raise ConfigError(f"{label} = {value:.6g}: below {dtype}'s smallest normal "
+                          f"number ({float(info.tiny):.3g})")
+
+
+# The [system] keys each system reads; only training reads [model], [data] and [training].
+SYSTEM_KEYS = {"training": (), "mandelbrot": ("max_iter",), "julia": ("c", "max_iter"),
+               "newton": ("max_iter", "root")}
+
+
+def _refuse_unread(cfg: SweepConfig) -> None:
+    """A setting the system does not read is refused, as one its optimizer does not read."""
+    kind = cfg.system.kind
+    for key in ("c", "max_iter", "root"):
+        if key not in SYSTEM_KEYS[kind] and getattr(cfg.system, key) != getattr(SystemConfig,
+                                                                                 key):
+            readers = [name for name, keys in SYSTEM_KEYS.items() if key in keys]
+            raise ConfigError(f"system.{key} is read by system.kind = {' or '.join(readers)}, "
+                              f"not {kind!r}; remove it")
+    if kind != "training":
+        defaults = resolve({})
+        for section in ("model", "data", "training"):
+            ours, theirs = getattr(cfg, section), getattr(defaults, section)
+            for field in dataclasses.fields(ours):
+                if getattr(ours, field.name) != getattr(theirs, field.name):
+                    raise ConfigError(f"{section}.{field.name} is read by training systems "
+                                      f"only, not system.kind = {kind!r}; remove it")
 
 
 def _choice(key: str, value: Any, valid: tuple[str, ...]) -> str:
@@ -496,6 +524,9 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
     )
     for axis_name in ("x", "y"):
         check_range(axis_name, getattr(cfg, axis_name), cfg.dtype)
+    for i, part in enumerate(cfg.system.c):
+        _check_value(f"system.c[{i}]", part, cfg.dtype, positive=False)
+    _refuse_unread(cfg)
     for axis_name in ("x", "y"):
         layer = getattr(cfg, axis_name).layer
         if layer is not None and layer >= model.depth:

@@ -8,7 +8,7 @@ and a store can find a level again by its window.
 
 from __future__ import annotations
 
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from .errors import ConfigError
@@ -16,6 +16,10 @@ from .errors import ConfigError
 PRECISION = 60  # digits of decimal arithmetic on bounds and coordinates
 SIGNIFICANT = 40  # digits kept in a computed log bound (see fractalsweep.views)
 CONTEXT = Context(prec=PRECISION)
+# Largest decimal exponent of a number a user gives: far past every dtype's range (float64's
+# ends near 1e308), and far inside the decimal context's (1e999999), so that arithmetic on
+# bounds (halving a width, a power of ten) cannot overflow.
+EXPONENT = 10000
 
 
 def parse(label: str, value: Any) -> Decimal:
@@ -38,7 +42,26 @@ def parse(label: str, value: Any) -> Decimal:
         raise ConfigError(f"{label} = {value!r}: not a decimal number") from None
     if not d.is_finite():
         raise ConfigError(f"{label} = {value!r}: must be finite")
+    if d and abs(d.adjusted()) > EXPONENT:
+        raise ConfigError(f"{label} = {value!r}: beyond any number a sweep can use (every "
+                          f"dtype's lies within 1e-{EXPONENT} .. 1e{EXPONENT})")
     return d
+
+
+def power_of_ten(label: str, exponent: Decimal) -> Decimal:
+    """``10 ** exponent`` in :data:`CONTEXT`, or a one-line error past :data:`EXPONENT`.
+
+    >>> power_of_ten("x.log10", Decimal(-3))
+    Decimal('0.001')
+    >>> power_of_ten("x.log10", Decimal(10 ** 6))
+    Traceback (most recent call last):
+    ...
+    fractalsweep.errors.ConfigError: x.log10 = 10 ** 1000000: beyond any number a sweep can use
+    """
+    if abs(exponent) > EXPONENT:
+        raise ConfigError(f"{label} = 10 ** {text(exponent, 6)}: beyond any number a sweep can use")
+    with localcontext(CONTEXT):
+        return Decimal(10) ** exponent
 
 
 def text(value: Decimal, digits: int | None = None) -> str:

@@ -507,9 +507,10 @@ def store_dimension(store_path, levels: Iterable[int] | None = None, method: str
     store_path : str or path-like
         A fractalsweep store.
     levels : iterable of int, optional
-        The levels to pool; by default the keyframe ladder
-        (:func:`fractalsweep.levels.find_ladder`), widest first. Pixels of a given level not
-        yet computed (NaN) belong to neither class, so they add no boundary.
+        The levels to pool, each once (every level is one sample of the interval); by
+        default the keyframe ladder (:func:`fractalsweep.levels.find_ladder`), widest first.
+        Every level must be finished: its pixels not yet computed would add no boundary and
+        bias the estimate low.
     method, confidence
         As for :func:`dimension_of_images`.
     level_set : (str, float)
@@ -529,9 +530,9 @@ def store_dimension(store_path, levels: Iterable[int] | None = None, method: str
     fractalsweep.errors.AnimationError
         By default, if the store has no keyframe ladder.
     fractalsweep.store.StoreError
-        If a given level is not in the store, or a level lacks the array.
+        If a given level is not in the store, is not finished, or lacks the array.
     ValueError
-        As :func:`dimension_of_images`.
+        If a level is given more than once; as :func:`dimension_of_images`.
 
     Examples
     --------
@@ -544,13 +545,22 @@ def store_dimension(store_path, levels: Iterable[int] | None = None, method: str
     if levels is None:
         levels = [keyframe.level for keyframe in find_ladder(path)]
     levels = [int(level) for level in levels]
+    repeated = sorted({level for level in levels if levels.count(level) > 1})
+    if repeated:
+        raise ConfigError(f"levels {levels} repeat {', '.join(map(str, repeated))}; give each "
+                          "level once: each is one sample of the interval")
     array, value = level_set
-    for level in levels:  # all exist and hold the array, or fail now
-        names = store.open_level(root, level).arrays
-        if array not in names:
-            raise StoreError(f"level {level} has no array {array!r}; it has {', '.join(names)}")
-    groups = [store.open_level(root, level).group for level in levels]
-    return dimension_of_images((group[array][:] - value for group in groups), method=method,
+    opened = [store.open_level(root, level) for level in levels]
+    for level, lvl in zip(levels, opened):  # all finished and hold the array, or fail now
+        done = lvl.done
+        if not done.all():
+            raise StoreError(f"level {level} is not finished ({done.size - done.sum()} of "
+                             f"{done.size} tiles missing); finish it with 'fractalsweep resume "
+                             f"{path}' before measuring its dimension")
+        if array not in lvl.arrays:
+            raise StoreError(f"level {level} has no array {array!r}; it has "
+                             f"{', '.join(lvl.arrays)}")
+    return dimension_of_images((lvl.group[array][:] - value for lvl in opened), method=method,
                                confidence=confidence, levels=levels,
                                level_set=f"{array} = {value:g}")
 

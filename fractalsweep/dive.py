@@ -12,7 +12,7 @@ from __future__ import annotations
 from . import levels, precision, store, targets, views
 from .config import SweepConfig
 from .errors import StoreError
-from .execute import RunReport, run_level
+from .execute import RunReport, check_limits, run_level
 from .execution import Session
 from .store import LevelSpec
 from .systems import system_of
@@ -30,9 +30,10 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
     cfg = store.config_of(path)
     spec = LevelSpec(view, tuple(resolution or cfg.grid.resolution), dtype or cfg.dtype,
                      kind=kind, reuse_from=reuse_from)
+    index = levels.level_for(store.open_root(path), view, spec.resolution, spec.dtype)
+    check_limits(path, cfg, index, spec, session.execution)  # before the guard's O(pixels)
     precision.guard(view, spec.resolution, spec.dtype, force=force,
                     dtypes=system_of(cfg).dtypes)
-    index = levels.level_for(store.open_root(path), view, spec.resolution, spec.dtype)
     return index, run_level(path, cfg, session, index, spec)
 
 
@@ -76,6 +77,7 @@ def dive(path: str, cfg: SweepConfig, decades: float, session: Session, *,
     the keyframe ladder up to the overview's width (or ``widest``). Resumable: run the same
     call again. Returns the ladder's levels, widest first.
     """
+    targets.box_steps(*cfg.grid.resolution, box_fraction)  # before the overview is computed
     resolution = tuple(views.aligned_resolution(n) for n in cfg.grid.resolution)
     run_level(path, cfg, session)
     overview = {"x": cfg.x, "y": cfg.y}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from . import limits, store
 from .config import SweepConfig
 from .errors import SweepError
-from .execution import Session
+from .execution import Execution, Session
 from .progress import TileProgress
 from .store import LevelSpec
 from .systems import check_computable, system_of
@@ -95,8 +95,7 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     existing = _existing_level(path, index)
     check_computable(existing.config(cfg) if existing is not None
                      else dataclasses.replace(cfg, dtype=spec.dtype), session.execution.kernel)
-    if existing is None:
-        _check_limits(path, cfg, index, spec, session.execution.limits)
+    check_limits(path, cfg, index, spec, session.execution)
     if existing is None or existing.pending():
         session.preflight()
     run = uuid.uuid4().hex[:12]
@@ -140,16 +139,27 @@ def _existing_level(path: str, index: int) -> store.LevelGroup | None:
         return None  # a new store, or one create_or_check will refuse with its own line
 
 
-def _check_limits(path: str, cfg: SweepConfig, index: int, spec: LevelSpec,
-                  enabled: bool) -> None:
-    """Refuse a new level (and a new store's inputs) that cannot work here, before any file."""
+def check_limits(path: str, cfg: SweepConfig, index: int, spec: LevelSpec,
+                 execution: Execution) -> None:
+    """Refuse a new level (and a new store's inputs) that cannot work here, before any file;
+    a level the store has already passes.
+
+    Raises
+    ------
+    LimitError
+        Unless ``execution.limits`` is False.
+    """
+    if _existing_level(path, index) is not None:
+        return
+    if spec.tile is None:
+        spec = spec.replace(tile=execution.tile_for(spec.resolution))
     try:
         store.open_root(path)
         new_store = False
     except store.StoreError:
         new_store = True
     estimate = limits.level_estimate(cfg, spec.resolution, spec.tile, new_store)
-    limits.check(f"level {index}", path, estimate, enabled)
+    limits.check(f"level {index}", path, estimate, execution.limits)
 
 
 def _run_in_process(path, level, pending, report, bar, failures, run, kernel) -> None:

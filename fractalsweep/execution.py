@@ -23,6 +23,13 @@ from .errors import ConfigError
 __all__ = ["KERNELS", "Execution", "Session"]
 
 KERNELS = ("xla", "pallas", "auto")  # which kernel trains the networks (fractalsweep.fused)
+OPTIONS = {"mem_fraction": "--gpu-mem-fraction"}  # fields whose CLI option is not --<field>
+
+
+def _named(field: str) -> str:
+    """A field of :class:`Execution` with its command-line option, for errors that both the
+    Python API and the CLI show."""
+    return f"{field} ({OPTIONS.get(field, '--' + field.replace('_', '-'))})"
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class Execution:
     >>> Execution(workers=0)
     Traceback (most recent call last):
     ...
-    fractalsweep.errors.ConfigError: workers = 0: expected an integer >= 1
+    fractalsweep.errors.ConfigError: workers (--workers) = 0: expected an integer >= 1
     """
 
     scheduler: str | None = None
@@ -84,31 +91,41 @@ class Execution:
     tile_timeout: float | None = None
 
     def __post_init__(self):
+        for key in ("scheduler", "scheduler_file", "cluster"):
+            if isinstance(getattr(self, key), str) and not getattr(self, key).strip():
+                raise ConfigError(f"{_named(key)} = '': give one, or leave it out for a local "
+                                  "cluster")
         given = [k for k in ("scheduler", "scheduler_file", "cluster") if getattr(self, k)]
         if len(given) > 1:
-            raise ConfigError(f"{' and '.join(given)}: give at most one place to compute")
+            raise ConfigError(f"{' and '.join(map(_named, given))}: give at most one place to "
+                              "compute")
         local = [k for k in ("workers", "gpus", "mem_fraction") if getattr(self, k) is not None]
         if given and local:
             where = ("the cluster profile sets its own (cores, gpus_per_job, mem_fraction)"
                      if given[0] == "cluster" else "a running scheduler has its own workers")
-            raise ConfigError(f"{', '.join(local)}: for a local cluster only; {where}")
+            raise ConfigError(f"{', '.join(map(_named, local))}: for a local cluster only; "
+                              f"{where}")
         for key in ("workers", "tile"):
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 1):
-                raise ConfigError(f"{key} = {value!r}: expected an integer >= 1")
+                raise ConfigError(f"{_named(key)} = {value!r}: expected an integer >= 1")
         if self.kernel not in KERNELS:
-            raise ConfigError(f"kernel = {self.kernel!r}: valid values are {', '.join(KERNELS)}")
+            raise ConfigError(f"{_named('kernel')} = {self.kernel!r}: valid values are "
+                              f"{', '.join(KERNELS)}")
         if self.mem_fraction is not None and not 0 < self.mem_fraction <= 1:
-            raise ConfigError(f"mem_fraction = {self.mem_fraction}: expected 0 < F <= 1")
+            raise ConfigError(f"{_named('mem_fraction')} = {self.mem_fraction}: expected "
+                              "0 < F <= 1")
         if self.tile_timeout is not None and not 0 < self.tile_timeout < float("inf"):
-            raise ConfigError(f"tile_timeout = {self.tile_timeout}: expected seconds > 0")
+            raise ConfigError(f"{_named('tile_timeout')} = {self.tile_timeout}: expected "
+                              "seconds > 0")
         if isinstance(self.cluster, str):
             object.__setattr__(self, "cluster", cluster.load_profile(self.cluster))
         if self.gpus is not None:
             gpus = tuple(str(g).strip() for g in self.gpus)
             if not all(g.isdigit() for g in gpus):
-                raise ConfigError(f"gpus = {self.gpus!r}: expected device indices like 0,1")
+                raise ConfigError(f"{_named('gpus')} = {self.gpus!r}: expected device indices "
+                                  "like 0,1")
             object.__setattr__(self, "gpus", gpus)
 
     @property

@@ -717,6 +717,8 @@ def make_server(hub: Hub, *, port: int = 8050, host: str = "127.0.0.1"):
     def document(doc) -> None:
         Page(hub, doc, doc.session_context.request.arguments)
 
+    if not host.strip():
+        raise ConfigError("--host '': give an address to listen on, e.g. 127.0.0.1")
     names = {"localhost", "127.0.0.1", host}
     if host not in ("localhost", "127.0.0.1"):  # reached by this machine's name too
         names |= {socket.gethostname(), socket.getfqdn()}
@@ -728,7 +730,7 @@ def make_server(hub: Hub, *, port: int = 8050, host: str = "127.0.0.1"):
                                        DownloadHandler, {"hub": hub})])
     except OSError as exc:
         raise ConfigError(f"cannot serve on {host}:{port}: {exc.strerror or exc}; choose "
-                          "another --port") from None
+                          "another --port, or a --host of this machine") from None
 
 
 def serve(path: str, *, port: int = 8050, host: str = "127.0.0.1",

@@ -417,6 +417,8 @@ def open_level(root: zarr.Group, index: int) -> LevelGroup:
     try:
         nx, ny = group.attrs["resolution"]
         level = LevelGroup(group, Tiling(ny, nx, group.attrs["tile"]))
+        for key in ("dtype", "kind", "preview", "reused_pixels"):  # read without a default
+            group.attrs[key]
         for name in (*level.arrays, *PARTS):
             level.array(name)  # reads the array's metadata, or fails here
     except (KeyError, ValueError, TypeError) as exc:

@@ -83,6 +83,31 @@ def _inside(twice_centre: int, n: int, fraction: Decimal) -> Decimal:
     return min(max(Decimal(twice_centre) / 2, half), n - 1 - half)
 
 
+SMALLEST_BOX = 4  # pixel steps a side of a box: it is cut at least once, into halves of 2
+
+
+def box_steps(nx: int, ny: int, fraction) -> tuple[int, int]:
+    """Pixel steps a side ``(by, bx)`` of the boxes :func:`auto_target` scores in an
+    ``nx x ny`` level (``n`` pixels are ``n - 1`` steps), or a one-line error where they are
+    too small to score: checked by a dive before it computes its overview too.
+
+    >>> box_steps(64, 48, 0.25)
+    (11, 15)
+    >>> box_steps(16, 16, 0.25)
+    Traceback (most recent call last):
+    ...
+    fractalsweep.errors.ConfigError: a 16x16 level is too small for box_fraction 0.25: its boxes would span 3 pixel steps a side, and auto-targeting needs 4; use at least 17 pixels a side or a larger box_fraction
+    """
+    by, bx = (max(1, int(fraction * (c - 1))) for c in (ny, nx))
+    if min(by, bx) < SMALLEST_BOX:
+        raise ConfigError(f"a {nx}x{ny} level is too small for box_fraction {fraction}: its "
+                          f"boxes would span {min(by, bx)} pixel steps a side, and "
+                          f"auto-targeting needs {SMALLEST_BOX}; use at least "
+                          f"{math.ceil(SMALLEST_BOX / fraction) + 1} pixels a side or a larger "
+                          "box_fraction")
+    return by, bx
+
+
 def auto_target(score: np.ndarray, view: View, *, box_fraction: float = 0.25, scales: int = 5,
                 resolution: Any = None, dtype="float64", force: bool = False,
                 dtypes: Sequence[str] = ()) -> View:
@@ -145,11 +170,8 @@ def auto_target(score: np.ndarray, view: View, *, box_fraction: float = 0.25, sc
     if not cells.any():
         raise NoBoundaryError("no boundary in this level: no 2x2 window holds both a negative "
                               "and a non-negative score")
-    by, bx = (max(1, int(fraction * (c - 1))) for c in (ny, nx))
-    scales = min(scales, int(math.log2(min(by, bx) / 2)) if min(by, bx) >= 4 else 0)
-    if scales < 1:
-        raise ConfigError(f"a {nx}x{ny} image is too small for boxes of box_fraction "
-                          f"{box_fraction}: a box needs at least 4 pixels a side")
+    by, bx = box_steps(nx, ny, fraction)
+    scales = min(scales, int(math.log2(min(by, bx) / 2)))
     oy, ox = _origins(ny - 1, by), _origins(nx - 1, bx)
     table = summed_area(cells)
     total = _complexity(table, oy, ox, by, bx, scales)

@@ -87,6 +87,9 @@ class RandomRegression:
         return {}
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
 def image_grid(side: int) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates ``(x, y)`` of the centres of a ``side x side`` grid of cells over
     [-1, 1]^2, row-major from the bottom row (y = -1 side) up, x from left to right."""
@@ -148,13 +151,15 @@ class ImageFit:
 
     def resolve(self, data, given: set[str]):
         _refuse_foreign_keys(data, "image_fit", ("image", "fourier_features", "fourier_scale"))
-        if data.image not in ("mandelbrot", "sample") and Path(data.image).suffix.lower() not in (
-                ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"):
+        image = data.image
+        if not isinstance(image, str) or not (image in ("mandelbrot", "sample") or Path(
+                image).suffix.lower() in IMAGE_SUFFIXES):
             raise ConfigError(f"data.image = {data.image!r}: expected mandelbrot, sample or the "
                               "path of an image file (.png, .jpg, ...)")
         if data.fourier_features and (isinstance(data.fourier_scale, bool) or not isinstance(
-                data.fourier_scale, (int, float)) or data.fourier_scale <= 0):
-            raise ConfigError(f"data.fourier_scale = {data.fourier_scale!r}: expected a number > 0")
+                data.fourier_scale, (int, float)) or not 0 < data.fourier_scale < math.inf):
+            raise ConfigError(f"data.fourier_scale = {data.fourier_scale!r}: expected a finite "
+                              "number > 0")
         if data.size != "params" and math.isqrt(data.size) ** 2 != data.size:
             side = math.isqrt(data.size)
             raise ConfigError(f"data.size = {data.size}: image_fit samples a square grid; use a "

@@ -39,12 +39,12 @@ Example
 from __future__ import annotations
 
 import dataclasses
-from decimal import Context, Decimal, Overflow, localcontext
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 from .config import AxisConfig
 from .decimals import CONTEXT as _CTX
-from .decimals import PRECISION, SIGNIFICANT, pair, parse, text
+from .decimals import PRECISION, SIGNIFICANT, pair, parse, power_of_ten, text
 from .errors import ConfigError
 
 AXES = ("x", "y")
@@ -73,12 +73,8 @@ def _checked(name: str, axis: AxisConfig, lo: str, hi: str) -> AxisConfig:
 
 def _powers(name: str, lo: Decimal, hi: Decimal) -> tuple[str, str]:
     """``10 ** lo`` and ``10 ** hi`` as bound strings, or a one-line error past any number."""
-    try:
-        with localcontext(_CTX):
-            return text(Decimal(10) ** lo, SIGNIFICANT), text(Decimal(10) ** hi, SIGNIFICANT)
-    except Overflow:
-        raise ConfigError(f"{name}: a bound of 10 ** {max(lo, hi):.6g} is beyond any number; "
-                          "make the window narrower or nearer") from None
+    return tuple(text(power_of_ten(f"{name}.{end}", b), SIGNIFICANT)
+                 for end, b in (("lo", lo), ("hi", hi)))
 
 
 def _from_window(name: str, axis: AxisConfig, centre: Decimal, width: Decimal) -> AxisConfig:
@@ -109,12 +105,7 @@ def _coordinate(label: str, axis: AxisConfig, value: Decimal, log10: bool) -> De
             if value <= 0:
                 raise ConfigError(f"{label} = {value}: a log axis needs a value > 0")
             return value.log10()
-        if not log10:
-            return value
-        try:
-            return Decimal(10) ** value
-        except Overflow:
-            raise ConfigError(f"{label} = 10 ** {value:.6g}: beyond any number") from None
+        return value if not log10 else power_of_ten(label, value)
 
 
 # --- new windows ------------------------------------------------------------------------
@@ -242,6 +233,7 @@ def ladder(deep_view: View, widest: Any = 6) -> list[View]:
     widest : float or dict
         Stop once every log axis spans at least this many decades (docs/science.md, section 9 uses 6;
         linear axes are not counted), or once every axis is at least as wide as this view.
+        A width within a millionth of the target counts as reaching it (see below).
 
     Returns
     -------
@@ -267,10 +259,16 @@ def ladder(deep_view: View, widest: Any = 6) -> list[View]:
         if not targets:
             raise ConfigError(f"widest = {widest} decades needs a log axis; with two linear "
                               f"axes give the widest view instead")
+    # Log bounds are rounded to SIGNIFICANT digits, so a width that doubles onto the target
+    # can land a hair under it (8.99...95 decades for 9) and add a level twice too wide. The
+    # rounding is at most about 1e-11 of the width of the narrowest window a dtype computes
+    # (double-double's, about 1e-28 of its centre), and a doubling is a factor 2.
+    reached = Decimal("0.999999")
     views = [deep_view]
     with localcontext(_CTX):  # w * 2**k must keep every digit of w
         k = 0
-        while any(windows[name][1] * 2 ** k < target for name, target in targets.items()):
+        while any(windows[name][1] * 2 ** k < target * reached
+                  for name, target in targets.items()):
             k += 1
             views.append({name: _from_window(name, deep_view[name], c, w * 2 ** k)
                           for name, (c, w) in windows.items()})

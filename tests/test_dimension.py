@@ -6,10 +6,12 @@ most of this file's run time, so each is drawn once per session.
 """
 
 import json
+import shutil
 from decimal import Decimal
 
 import numpy as np
 import pytest
+import zarr
 from scipy.stats import binom
 from scipy.stats import t as student_t
 from shapes import REFERENCES, disc, half_plane, shapes
@@ -31,6 +33,7 @@ from fractalsweep.dimension import (
     sliding_fit,
     store_dimension,
 )
+from fractalsweep.errors import ConfigError
 from fractalsweep.levels import find_ladder
 from fractalsweep.targets import auto_target
 
@@ -280,6 +283,29 @@ def test_store_dimension_pools_the_keyframe_ladder(ladder_store):
         store_dimension(path)
 
 
+def test_a_level_counts_once(ladder_store):
+    """Repeating a level would shrink the interval as if it were new evidence."""
+    path, ladder = ladder_store
+    levels = [ladder[0], 0, ladder[0]]
+    with pytest.raises(ConfigError, match="give each level once") as refused:
+        fs.open(path).dimension(levels=levels, method="paper")
+    assert str(refused.value).startswith(f"levels {levels} repeat {ladder[0]};")
+
+
+def test_an_unfinished_level_is_refused_with_the_command_that_finishes_it(ladder_store, tmp_path,
+                                                                           capsys):
+    path = str(tmp_path / "s.zarr")
+    shutil.copytree(ladder_store[0], path)
+    deep = ladder_store[1][-1]
+    zarr.open_group(path, mode="r+")[f"levels/{deep}/tiles"][0, 0] = 0  # as if interrupted
+    with pytest.raises(store.StoreError) as refused:
+        fs.open(path).dimension(levels=[0, deep], method="paper")
+    assert f"level {deep} is not finished (1 of 1 tiles missing)" in str(refused.value)
+    assert main(["dimension", path, "--method", "paper", "--levels", str(deep)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"'fractalsweep resume {path}'" in lines[0]
+
+
 def test_cli_prints_the_estimate_its_interval_and_box_sizes(ladder_store, tmp_path, capsys):
     path, _ = ladder_store
     plot = tmp_path / "d.png"
@@ -302,6 +328,7 @@ def test_cli_prints_the_estimate_its_interval_and_box_sizes(ladder_store, tmp_pa
     ([], ["41 pixels is too small", "paper method"]),
     (["--method", "paper", "--plot", "/no/such/folder/d.png"], ["--plot /no/such/folder"]),
     (["--levels", "9"], ["no level 9"]),
+    (["--method", "paper", "--levels", "0", "0"], ["levels [0, 0] repeat 0", "each level once"]),
 ])
 def test_cli_bad_input_is_one_line_and_status_2(ladder_store, capsys, args, words):
     assert main(["dimension", ladder_store[0], *args]) == 2

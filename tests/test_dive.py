@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from decimal import Decimal
 
 import matplotlib.image
 import numpy as np
@@ -9,8 +10,9 @@ import pytest
 import zarr
 
 import fractalsweep as fs
-from fractalsweep import Execution, dive, levels, store, views
+from fractalsweep import Execution, dive, levels, store, targets, views
 from fractalsweep.config import resolve
+from fractalsweep.errors import ConfigError
 
 TILE = 4
 SYNC = Execution(scheduler="sync", tile=TILE)
@@ -62,6 +64,36 @@ def test_ladder_copies_shared_pixels_and_matches_a_fresh_computation(overview, t
     with SYNC.session(progress=False) as session:
         again = dive.ladder(overview, index, session, widest=0.2)
     assert again == ladder and levels.deepest(overview) == index
+
+
+@pytest.mark.parametrize("centre, width, widest, doublings", [
+    ("5", "0.5625", "overview", 4),  # a dive by box_fraction 0.5 into a 9-decade overview
+    ("0.5", "0.5", 4, 3),  # fractalsweep ladder --widest 4 above a 0.5-decade zoom
+])
+def test_ladder_stops_at_the_target_though_the_deep_bounds_are_rounded(centre, width, widest,
+                                                                       doublings):
+    """These deep widths come out a hair under ``width`` from their rounded bounds; the
+    ladder once doubled past the target for it, ending twice too wide."""
+    cfg = resolve({"x": {"log10": [-3, 6]}, "y": {"log10": [-3, 6]}})
+    overview = {"x": cfg.x, "y": cfg.y}
+    deep = views.centre_view(overview, centre=(centre, centre), width=width, log10=True)
+    assert views.window(deep["x"])[1] < Decimal(width)
+    ladder = views.ladder(deep, overview if widest == "overview" else widest)
+    assert len(ladder) == doublings + 1
+    target = 9 if widest == "overview" else widest
+    assert abs(views.window(ladder[0]["x"])[1] - target) < Decimal("1e-35")
+
+
+def test_dive_refuses_an_overview_too_small_for_its_boxes_before_computing_it(tmp_path):
+    path = tmp_path / "small.zarr"
+    with SYNC.session(progress=False) as session, pytest.raises(ConfigError) as refused:
+        dive.dive(str(path), resolve({**JOB, "grid": {"resolution": 16}}), 1, session)
+    assert ("a 16x16 level is too small for box_fraction 0.25: its boxes would span "
+            "3 pixel steps a side" in str(refused.value))
+    assert "at least 17 pixels a side" in str(refused.value) and not path.exists()
+    cfg = resolve(JOB)
+    rows = np.indices((17, 17))[0]  # 17 pixels, as it says, are enough to find a target
+    assert targets.auto_target(rows - 8.5, {"x": cfg.x, "y": cfg.y}, box_fraction=0.25)
 
 
 def test_zoom_box_auto_preview_and_guard_from_the_command_line(overview):

@@ -10,6 +10,7 @@ where a real process adds nothing, in a subprocess where it does (signals, pipes
 import gc
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,6 +87,26 @@ def test_values_refused_before_anything_is_made(tmp_path, capsys, override, word
     assert not (tmp_path / "s.zarr").exists()
 
 
+@pytest.mark.parametrize("job,override,words", [
+    ("quickstart", "x.kind=[1]", ["x.kind", "valid kinds"]),
+    ("quickstart", "x.log10=[0, 1000000]", ["x.log10", "beyond any number"]),
+    ("quickstart", 'x.log10=[0, "1e999999999999"]', ["x.log10", "beyond any number"]),
+    ("quickstart", "system.max_iter=5", ["system.max_iter", "not 'training'"]),
+    ("tasks/image_fit", "data.image=5", ["data.image", "mandelbrot, sample"]),
+    ("tasks/image_fit", "data.fourier_scale=nan", ["data.fourier_scale", "finite"]),
+    ("fractals/julia_rabbit", "system.max_iter=99999999999", ["max_iter", "at most 2147483647"]),
+    ("fractals/julia_rabbit", 'system.c=["1e999999999999", 0]', ["system.c[0]", "beyond any"]),
+    ("fractals/julia_rabbit", 'system.c=[0, "1e400"]', ["system.c[1]", "float64's largest"]),
+    ("fractals/julia_rabbit", "system.root=1", ["system.root", "newton"]),
+    ("fractals/julia_rabbit", "training.steps=5", ["training.steps", "training systems only"]),
+])
+def test_settings_of_every_kind_refused_before_anything_is_made(tmp_path, capsys, job,
+                                                                 override, words):
+    _refused(capsys, "run", ROOT / "jobs" / f"{job}.toml", "--store", tmp_path / "s.zarr",
+             "--scheduler", "sync", "--set", override, words=words)
+    assert not (tmp_path / "s.zarr").exists()
+
+
 def test_store_paths_that_cannot_be_stores(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("x")
@@ -119,6 +140,10 @@ def test_zoom_windows_named_for_what_they_are(tiny_store, capsys):
     zoom = ["zoom", tiny_store, "--scheduler", "sync", "--no-render", "--quiet"]
     _refused(capsys, *zoom, "--centre", "30", "300", "--width", "1e30",
              words=("beyond any number",))
+    for huge in (["--box", "1", "1e999999999999", "1", "10"],
+                 ["--centre", "1", "1", "--width", "1e999999999999"],
+                 ["--centre", "1e999999999999", "1", "--width", "1", "--log10"]):
+        _refused(capsys, *zoom, *huge, words=("1e999999999999", "beyond any number"))
     _refused(capsys, *zoom, "--centre", "30", "300", "--width", "1e-45", "--force",
              words=("significant digits",))
     _refused(capsys, *zoom, "--box", "1e300", "1e310", "1", "2", "--force",
@@ -154,6 +179,39 @@ def test_outputs_in_missing_folders_are_refused_before_computing(tmp_path, tiny_
     assert not (tmp_path / "s.zarr").exists()
     _refused(capsys, "render", tiny_store, "--out", tmp_path / "nowhere" / "x.png",
              words=("--out",))
+    audit = ["audit", tiny_store, "--sample", "4", "--scheduler", "sync", "--quiet"]
+    _refused(capsys, *audit, "--png", tmp_path / "nowhere" / "a.png", words=("--png", "folder"))
+    _refused(capsys, "bench", "--json", tmp_path / "nowhere" / "b.json", words=("--json",))
+    for picture in (["render", tiny_store, "--out"], [*audit, "--png"],
+                    ["dimension", tiny_store, "--plot"],
+                    ["run", QUICK, "--store", tmp_path / "s.zarr", *TINY[:-1], "--png"]):
+        for name in ("x.nope", "x", ""):  # matplotlib would refuse, or append .png unsaid
+            _refused(capsys, *picture, tmp_path / name if name else "",
+                     words=(picture[-1], "file name"))
+    assert not (tmp_path / "s.zarr").exists()
+    assert "audit" not in zarr.open_group(str(tiny_store), mode="r")["levels/0"]
+
+
+def test_empty_names_and_wrong_kinds_of_job(tmp_path, tiny_store, capsys):
+    _refused(capsys, "run", QUICK, "--store", "", *TINY, words=("--store ''", "quickstart.zarr"))
+    _refused(capsys, "run", QUICK, "--scheduler", "", "--dry-run", words=("--scheduler",))
+    _refused(capsys, "run", QUICK, "--gpu-mem-fraction", "2", "--dry-run",
+             words=("--gpu-mem-fraction", "0 < F <= 1"))
+    _refused(capsys, "serve", tiny_store, "--host", "", "--scheduler", "sync",
+             words=("--host ''",))
+    _refused(capsys, "bench", "--job", ROOT / "jobs" / "fractals" / "mandelbrot.toml",
+             words=("system.kind = 'mandelbrot'", "training"))
+
+
+def test_a_level_missing_an_attribute_is_one_line(tmp_path, tiny_store, capsys):
+    damaged = tmp_path / "d.zarr"
+    shutil.copytree(tiny_store, damaged)
+    meta = damaged / "levels" / "0" / "zarr.json"
+    doc = json.loads(meta.read_text())
+    del doc["attributes"]["dtype"]
+    meta.write_text(json.dumps(doc))
+    for command in (["info", damaged], ["zoom", damaged, "--auto", "--scheduler", "sync"]):
+        _refused(capsys, *command, words=("level 0", "'dtype'", "fractalsweep verify"))
 
 
 def test_a_huge_level_is_refused_with_its_estimate(tmp_path, capsys):
@@ -170,9 +228,14 @@ def test_impossible_sizes_and_depths(tmp_path, tiny_store, capsys):
     for decades in ("nan", "inf", "0"):
         _refused(capsys, "dive", QUICK, "--decades", decades, "--store", tmp_path / "d.zarr",
                  words=("--decades", "finite number > 0"))
+    _refused(capsys, "dive", QUICK, "--decades", "1", "--store", tmp_path / "d.zarr", *TINY,
+             words=("4x4 level is too small", "box_fraction 0.25"))
     _refused(capsys, "run", QUICK, "--store", tmp_path / "w.zarr", "--scheduler", "sync",
              "--set", "model.width=100000", words=("of memory available",))
     _refused(capsys, "render", tiny_store, "--out", tmp_path, words=("is a folder",))
+    # refused by its size at once, before the precision guard walks its 10^8 coordinates
+    _refused(capsys, "zoom", tiny_store, "--box", "0", "1", "0", "1", "--log10", "--resolution",
+             "2", "100000000", "--scheduler", "sync", words=("files allowed per level",))
     assert not (tmp_path / "d.zarr").exists() and not (tmp_path / "w.zarr").exists()
 
 
@@ -337,7 +400,8 @@ PLAUSIBLE = {
     "training.lr": st.floats(-10, 10), "x.kind": st.sampled_from(
         ["lr", "lr_all", "offset", "init_offset", "momentum"]),
     "x.layer": st.integers(-1, 3), "x.scale": st.sampled_from(["log", "linear", "ln"]),
-    "x.log10": st.lists(st.floats(-320, 320), min_size=1, max_size=3).map(sorted),
+    "x.log10": st.lists(st.one_of(st.floats(-320, 320), st.integers(-10 ** 7, 10 ** 7)),
+                        min_size=1, max_size=3).map(sorted),
     "y.lo": BOUND, "y.hi": BOUND, "grid.resolution": st.one_of(
         st.integers(1, 6), st.lists(st.integers(1, 6), min_size=2, max_size=2)),
     "dtype": st.sampled_from(["float32", "float64", "float16"]),
@@ -418,7 +482,7 @@ def test_generated_set_values(capsys, scratch, settings_):
 NUMBERS = st.one_of(
     BOUND.map(repr), BOUND.map(repr), st.floats(-3, 6).map(repr),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.integers(-400, 400).map(lambda e: f"1e{e}"),
+    st.integers(-400, 400).map(lambda e: f"1e{e}"), st.integers().map(lambda e: f"1e{e}"),
     st.decimals(allow_nan=False, allow_infinity=False, places=30).map(str),
     st.sampled_from(["0", "-1", "30", "300", "abc", "", "1e-3", "1000000"]))
 
