@@ -93,7 +93,8 @@ def run(job: Job, store: str | Path | None = None, *, overrides: list[str] | Non
         A TOML job file (docs/jobs.md), the same as a mapping, or a resolved config.
     store : str or Path, optional
         The zarr store to write; default :func:`default_store`: ``./<job file stem>.zarr``,
-        or ``./<name>.zarr`` for a mapping or config. A store of the same config is resumed; of another, refused.
+        or ``./<name>.zarr`` for a mapping or config. A store of the same config is resumed;
+        of another, refused.
     overrides : list of str, optional
         ``section.key=value`` settings applied to the job.
     scheduler, workers, cluster

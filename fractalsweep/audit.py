@@ -72,7 +72,7 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
         ``created``; also stored as the level's ``audit`` attribute, with the map in the
         level's ``audit`` array.
     """
-    from .errors import ConfigError, StoreError
+    from .errors import ConfigError
 
     root = store.open_root(path)
     lvl = store.open_level(root, level)
@@ -81,9 +81,7 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
     if against is None or against == dtype:
         raise ConfigError(f"level {level} is {dtype}; audit it against another dtype "
                           f"(--against float64, float32 or {DOUBLE_DOUBLE})")
-    if not lvl.done.all():
-        raise StoreError(f"level {level} is not finished ({int(lvl.done.sum())}/"
-                         f"{lvl.done.size} tiles); run it to the end before an audit")
+    lvl.check_finished(path, "an audit")
     score = lvl.group["score"][:]
     pixels = np.arange(score.size)
     if sample is not None and sample < score.size:

@@ -59,7 +59,8 @@ def power_of_ten(label: str, exponent: Decimal) -> Decimal:
     fractalsweep.errors.ConfigError: x.log10 = 10 ** 1000000: beyond any number a sweep can use
     """
     if abs(exponent) > EXPONENT:
-        raise ConfigError(f"{label} = 10 ** {text(exponent, 6)}: beyond any number a sweep can use")
+        raise ConfigError(f"{label} = 10 ** {text(exponent, 6)}: beyond any number a sweep "
+                          "can use")
     with localcontext(CONTEXT):
         return Decimal(10) ** exponent
 

@@ -531,8 +531,10 @@ def store_dimension(store_path, levels: Iterable[int] | None = None, method: str
         By default, if the store has no keyframe ladder.
     fractalsweep.store.StoreError
         If a given level is not in the store, is not finished, or lacks the array.
+    fractalsweep.errors.ConfigError
+        If a level is given more than once.
     ValueError
-        If a level is given more than once; as :func:`dimension_of_images`.
+        As :func:`dimension_of_images`.
 
     Examples
     --------
@@ -552,11 +554,7 @@ def store_dimension(store_path, levels: Iterable[int] | None = None, method: str
     array, value = level_set
     opened = [store.open_level(root, level) for level in levels]
     for level, lvl in zip(levels, opened):  # all finished and hold the array, or fail now
-        done = lvl.done
-        if not done.all():
-            raise StoreError(f"level {level} is not finished ({done.size - done.sum()} of "
-                             f"{done.size} tiles missing); finish it with 'fractalsweep resume "
-                             f"{path}' before measuring its dimension")
+        lvl.check_finished(path, "measuring its dimension")
         if array not in lvl.arrays:
             raise StoreError(f"level {level} has no array {array!r}; it has "
                              f"{', '.join(lvl.arrays)}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from . import levels, precision, store, targets, views
 from .config import SweepConfig
-from .errors import StoreError
 from .execute import RunReport, check_limits, run_level
 from .execution import Session
 from .store import LevelSpec
@@ -43,9 +42,7 @@ def auto_view(path: str, level: int, *, box_fraction: float = 0.25, resolution=N
     (:func:`fractalsweep.targets.auto_target`)."""
     cfg = store.config_of(path)
     lvl = store.open_level(store.open_root(path), level)
-    if not lvl.done.all():
-        raise StoreError(f"level {level} is not finished ({int(lvl.done.sum())}/"
-                         f"{lvl.done.size} tiles); run it to the end before --auto")
+    lvl.check_finished(path, "an automatic zoom")
     return targets.auto_target(lvl.group["score"][:], levels.view_of(lvl, cfg),
                                box_fraction=box_fraction,
                                resolution=resolution or lvl.group.attrs["resolution"],

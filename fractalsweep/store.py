@@ -163,6 +163,15 @@ class LevelGroup:
         """Which tiles are finished; a damaged marker counts as not finished."""
         return read_checked(self.group["tiles"])[0].astype(bool)
 
+    def check_finished(self, path: str, before: str) -> None:
+        """A one-line error, for work that needs every pixel (``before`` it), naming the tiles
+        missing and the command that computes them."""
+        done = self.done
+        if not done.all():
+            raise StoreError(f"level {self.group.basename} is not finished ("
+                             f"{done.size - done.sum()} of {done.size} tiles missing); finish "
+                             f"it with 'fractalsweep resume {path}' before {before}")
+
     def config(self, cfg: SweepConfig) -> SweepConfig:
         """The job's config as this level computes it (its own dtype)."""
         return dataclasses.replace(cfg, dtype=self.group.attrs["dtype"])

@@ -407,6 +407,12 @@ PLAUSIBLE = {
     "dtype": st.sampled_from(["float32", "float64", "float16"]),
     "scheme": st.sampled_from(["legacy", "default"]), "seed": st.integers(-1, 2 ** 64),
     "name": st.text(max_size=6), "grid.tile": st.integers(1, 8), "nonsense.key": SCALARS,
+    "system.kind": st.sampled_from(["training", "mandelbrot", "julia", "newton", "lorenz"]),
+    "system.max_iter": st.integers(0, 50), "system.root": st.integers(-1, 3),
+    "system.c": st.lists(st.one_of(BOUND, st.integers().map(lambda e: f"1e{e}")), max_size=3),
+    "data.task": st.sampled_from(["random_regression", "image_fit", "digits"]),
+    "data.image": st.sampled_from(["mandelbrot", "sample", "missing.png", "x.txt"]),
+    "data.fourier_scale": st.floats(allow_nan=True, allow_infinity=True),
 }
 ENTRY = st.one_of(*(st.tuples(st.just(key), st.one_of(values, values, GARBAGE))
                     for key, values in PLAUSIBLE.items()))
