@@ -10,6 +10,7 @@ animation over steps takes its keyframes from the level's snapshots
 
 from __future__ import annotations
 
+import math
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -90,8 +91,9 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
     """
     start = time.perf_counter()
     out = Path(out)
-    if not (isinstance(fps, (int, float, Fraction)) and not isinstance(fps, bool) and fps > 0):
-        raise AnimationError(f"fps = {fps!r}: expected a positive number")
+    if not (isinstance(fps, (int, float, Fraction)) and not isinstance(fps, bool)
+            and 0 < fps < math.inf):
+        raise AnimationError(f"fps = {fps!r}: expected a finite number > 0")
     if isinstance(size, (tuple, list)) and any(isinstance(n, int) and n > MAX_SIDE for n in size):
         raise AnimationError(f"size = {size[0]}x{size[1]}: at most {MAX_SIDE} pixels a side")
     choose_codec(out.suffix, (1, 1), codec)  # the output's kind and codec, before any reading

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,9 +54,16 @@ def job_config(job: Job, overrides: list[str] | None = None) -> SweepConfig:
         raw = job.to_dict()
     elif isinstance(job, Mapping):
         raw = dict(job)
-    else:
+    elif isinstance(job, (str, Path)):
         raw = load_job(job)
         raw.setdefault("name", Path(job).stem)
+    else:
+        raise ConfigError(f"job = {job!r}: expected a TOML file's path, a mapping or a "
+                          "SweepConfig")
+    if overrides is not None and (isinstance(overrides, str) or not isinstance(
+            overrides, Iterable) or not all(isinstance(item, str) for item in overrides)):
+        raise ConfigError(f"overrides = {overrides!r}: expected a list of "
+                          "'section.key=value' strings")
     return resolve(apply_overrides(raw, list(overrides or [])))
 
 
@@ -68,13 +75,22 @@ def _execution(execution: Where | None, **shortcuts) -> Where:
     given = {k: v for k, v in shortcuts.items() if v is not None}
     if given and isinstance(execution, Session):
         raise ConfigError(f"{', '.join(given)}: give them to the session's Execution instead")
-    execution = execution or Execution()
+    execution = _where(execution)
     return execution.replace(**given) if given else execution
+
+
+def _where(execution: Where | None) -> Where:
+    """``execution``, or a default Execution; a one-line error for anything else."""
+    if execution is not None and not isinstance(execution, (Execution, Session)):
+        raise ConfigError(f"execution = {execution!r}: expected fractalsweep.Execution(...) or "
+                          "an open Session")
+    return execution or Execution()
 
 
 @contextlib.contextmanager
 def _session(execution: Where, progress: bool) -> Iterator[Session]:
     """A session for one call: the caller's own (kept open), or a new one (closed after)."""
+    execution = _where(execution)
     if isinstance(execution, Session):
         yield execution
         return
@@ -124,6 +140,8 @@ def run(job: Job, store: str | Path | None = None, *, overrides: list[str] | Non
     cfg = job_config(job, overrides)
     if store is None:
         store = default_store(job, cfg)
+    if not isinstance(store, (str, Path)) or not str(store).strip():
+        raise ConfigError(f"store = {store!r}: expected a path (str or Path)")
     execution = _execution(execution, scheduler=scheduler, workers=workers, cluster=cluster)
     with _session(execution, progress) as session:
         report = run_level(str(store), cfg, session)
@@ -160,7 +178,7 @@ class Store:
     def __init__(self, path: str, *, execution: Where | None = None,
                  report: RunReport | None = None):
         self.path = path
-        self.execution = execution or Execution()
+        self.execution = _where(execution)
         self.report = report
 
     def __repr__(self) -> str:
@@ -344,8 +362,9 @@ class Store:
         -------
         fractalsweep.dimension.Dimension
         """
-        from .dimension import store_dimension
+        from .dimension import checked_levels, store_dimension
 
+        levels = None if levels is None else checked_levels(levels)
         self._require_intact(levels)
         return store_dimension(self.path, levels=levels, method=method, confidence=confidence,
                                level_set=level_set)
@@ -365,7 +384,7 @@ class Store:
         (:func:`fractalsweep.explore.explore`)."""
         from .explore import explore
 
-        where = execution or self.execution
+        where = _where(execution or self.execution)
         where = where.execution if isinstance(where, Session) else where
         return explore(self.path, level=level, execution=where)
 

@@ -24,7 +24,7 @@ from .config import single_run
 from .execution import Session
 from .grid import DOUBLE_DOUBLE, axis_values
 from .levels import view_of
-from .systems import system_of
+from .systems import check_computable, system_of
 
 __all__ = ["HIGHER", "audit", "audit_pixels"]
 
@@ -81,6 +81,11 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
     if against is None or against == dtype:
         raise ConfigError(f"level {level} is {dtype}; audit it against another dtype "
                           f"(--against float64, float32 or {DOUBLE_DOUBLE})")
+    check_computable(dataclasses.replace(store.config_of(path), dtype=against))
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
+                               or sample < 1):
+        raise ConfigError(f"sample = {sample!r}: expected an integer >= 1, or None for every "
+                          "pixel")
     lvl.check_finished(path, "an audit")
     score = lvl.group["score"][:]
     pixels = np.arange(score.size)

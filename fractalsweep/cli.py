@@ -378,23 +378,11 @@ def _incomplete_note(level: api.Level) -> None:
 
 
 def _output(path: str | None, option: str, picture: bool = True) -> None:
-    """Refuse, before any work, a file that cannot be written: no name, a folder, a folder
-    that does not exist, or (a ``picture``) a format matplotlib does not write."""
-    if path is None:
-        return
-    if not path.strip():
-        raise ConfigError(f"{option} '': give a file name")
-    if Path(path).is_dir():
-        raise ConfigError(f"{option} {path} is a folder; give a file name, e.g. {path}/out.png")
-    if not Path(path).parent.is_dir():
-        raise ConfigError(f"{option} {path}: folder {Path(path).parent} does not exist")
-    if picture:
-        from matplotlib.backend_bases import FigureCanvasBase
+    """Refuse, before any work, a file that cannot be written (:func:`render.output_path`)."""
+    if path is not None:
+        from .render import output_path
 
-        formats = FigureCanvasBase.get_supported_filetypes()
-        if Path(path).suffix.lower().lstrip(".") not in formats:
-            raise ConfigError(f"{option} {path}: expected a picture file name ending in "
-                              f"{', '.join('.' + f for f in sorted(formats))}")
+        output_path(path, option, picture)
 
 
 def _picture(args, level: api.Level, default: str | None = None) -> None:

@@ -471,8 +471,9 @@ def dimension_of_images(scores: Iterable[np.ndarray], method: str = "sliding",
     """
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; methods are {', '.join(METHODS)}")
-    if not 0 < confidence < 1:
-        raise ConfigError(f"confidence {confidence} is not between 0 and 1")
+    if (isinstance(confidence, bool) or not isinstance(confidence, (int, float))
+            or not 0 < confidence < 1):
+        raise ConfigError(f"confidence {confidence!r}: not between 0 and 1, or not a number")
     sizes, counts, fitted = [], [], []
     for score in scores:
         s, n, f = image_counts(score, method)
@@ -494,6 +495,23 @@ def dimension_of_images(scores: Iterable[np.ndarray], method: str = "sliding",
         slopes=tuple(tuple(float(v) for v in d) for d in slopes),
         fit_ranges=tuple((int(s[f][0]), int(s[f][-1])) for s, f in zip(sizes, fitted)),
         level_set=level_set)
+
+
+def checked_levels(levels) -> list[int]:
+    """``levels`` as a list of distinct level indices, or a one-line error: each level is
+    one sample of the interval, so a repeated one would narrow it falsely."""
+    if isinstance(levels, (str, bytes)) or not isinstance(levels, Iterable):
+        raise ConfigError(f"levels = {levels!r}: expected a list of level indices")
+    levels = list(levels)
+    if not levels or not all(isinstance(level, (int, np.integer))
+                             and not isinstance(level, bool) for level in levels):
+        raise ConfigError(f"levels = {levels!r}: expected a list of one or more level indices")
+    levels = [int(level) for level in levels]
+    repeated = sorted({level for level in levels if levels.count(level) > 1})
+    if repeated:
+        raise ConfigError(f"levels {levels} repeat {', '.join(map(str, repeated))}; give each "
+                          "level once: each is one sample of the interval")
+    return levels
 
 
 def store_dimension(store_path, levels: Iterable[int] | None = None, method: str = "sliding",
@@ -546,11 +564,12 @@ def store_dimension(store_path, levels: Iterable[int] | None = None, method: str
     root = store.open_root(path)
     if levels is None:
         levels = [keyframe.level for keyframe in find_ladder(path)]
-    levels = [int(level) for level in levels]
-    repeated = sorted({level for level in levels if levels.count(level) > 1})
-    if repeated:
-        raise ConfigError(f"levels {levels} repeat {', '.join(map(str, repeated))}; give each "
-                          "level once: each is one sample of the interval")
+    levels = checked_levels(levels)
+    if (not isinstance(level_set, (tuple, list)) or len(level_set) != 2
+            or not isinstance(level_set[0], str) or isinstance(level_set[1], bool)
+            or not isinstance(level_set[1], (int, float)) or not math.isfinite(level_set[1])):
+        raise ConfigError(f"level_set = {level_set!r}: expected (array name, finite number), "
+                          "e.g. ('converged_fraction', 0.5)")
     array, value = level_set
     opened = [store.open_level(root, level) for level in levels]
     for level, lvl in zip(levels, opened):  # all finished and hold the array, or fail now
@@ -584,6 +603,8 @@ def plot_dimension(result: Dimension, path) -> None:
     from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
+    from .render import save
+
     figure = Figure(figsize=(6, 4.5))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -611,4 +632,4 @@ def plot_dimension(result: Dimension, path) -> None:
     axes.set_ylabel("counted boxes N(s)")
     if len(result.levels) <= 12:  # a legend of a long ladder would hide the points
         axes.legend(fontsize=8)
-    figure.savefig(path, dpi=120)
+    save(figure, path, 120)

@@ -9,12 +9,14 @@ level instead of adding a copy, which is what makes a whole dive resumable by re
 
 from __future__ import annotations
 
+import dataclasses
+
 from . import levels, precision, store, targets, views
 from .config import SweepConfig
 from .execute import RunReport, check_limits, run_level
 from .execution import Session
 from .store import LevelSpec
-from .systems import system_of
+from .systems import check_computable, system_of
 
 
 def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
@@ -29,6 +31,7 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
     cfg = store.config_of(path)
     spec = LevelSpec(view, tuple(resolution or cfg.grid.resolution), dtype or cfg.dtype,
                      kind=kind, reuse_from=reuse_from)
+    check_computable(dataclasses.replace(cfg, dtype=spec.dtype))  # a dtype it computes in
     index = levels.level_for(store.open_root(path), view, spec.resolution, spec.dtype)
     check_limits(path, cfg, index, spec, session.execution)  # before the guard's O(pixels)
     precision.guard(view, spec.resolution, spec.dtype, force=force,

@@ -15,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .colour import BUFFER, CLASS_COLOURS, NOT_COMPUTED, Scale, colormap_of, to_rgb, values_rgb
+from .errors import ConfigError
 
 __all__ = ["distinct_labels", "draw_level", "end_labels", "label_ends", "render_audit",
            "render_ladder", "render_png"]
@@ -157,6 +158,38 @@ def _patch(xy, w, h, colour, edge=False):
                      linewidth=0.5)
 
 
+def output_path(out, label: str = "out", picture: bool = True) -> Path:
+    """``out`` as a file to write, or a one-line error, checked before any work where a
+    caller can: no name, a folder, a folder that does not exist, or (a ``picture``) a name
+    without an extension of a format matplotlib writes, which it would write under another
+    name (``x`` as ``x.png``) or refuse after the drawing.
+
+    >>> output_path("x.nope")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    fractalsweep.errors.ConfigError: out x.nope: expected a picture file name ending in ...
+    """
+    if not isinstance(out, (str, Path)) or not str(out).strip():
+        raise ConfigError(f"{label} {out!r}: give a file name")
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"{label} {out} is a folder; give a file name, e.g. {out}/out.png")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{label} {out}: folder {path.parent} does not exist")
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if picture and path.suffix.lower().lstrip(".") not in formats:
+        raise ConfigError(f"{label} {out}: expected a picture file name ending in "
+                          f"{', '.join('.' + f for f in sorted(formats))}")
+    return path
+
+
+def save(fig, out, dpi) -> Path:
+    """Write ``fig`` to ``out`` (:func:`output_path`); returns the path written."""
+    path = output_path(out)
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
 def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dpi=100,
                legend=None, scale: Scale | None = None):
     """Write one level of a sweep as a labelled image, with a colour legend if given.
@@ -226,9 +259,7 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
                               width_in / fig_w, 0.4 / fig_h)), cmap, legend)
     if title:
         ax.set_title(title)
-    out = Path(out)
-    fig.savefig(out, dpi=dpi)
-    return out
+    return save(fig, out, dpi)
 
 
 def render_ladder(levels, out, *, cmap: str = "paper", columns: int = 6, dpi: int = 100):
@@ -267,9 +298,7 @@ def render_ladder(levels, out, *, cmap: str = "paper", columns: int = 6, dpi: in
     for ax in fig.axes[len(levels):]:
         ax.set_axis_off()
     fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=dpi)
-    return out
+    return save(fig, out, dpi)
 
 
 AUDIT_COLOURS = {"flipped": np.array([255, 215, 0], dtype=np.uint8),  # gold
@@ -299,6 +328,4 @@ def render_audit(score, marks, report: dict, x, y, out, *, xlabel, ylabel, dpi=1
     label_ends(ax, x, y, xlabel, ylabel)
     ax.set_title(f"{report['flipped']} of {report['pixels']} audited pixels change class in "
                  f"{report['against']}", fontsize=9)
-    out = Path(out)
-    fig.savefig(out, dpi=dpi)
-    return out
+    return save(fig, out, dpi)

@@ -161,3 +161,34 @@ def test_the_explorer_runs_as_a_widget_in_a_jupyter_kernel(store, tmp_path):
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
                for o in outputs), outputs
     assert fs.open(path).level(1).complete
+
+
+def test_arguments_of_the_wrong_kind_are_one_line_errors(store, tmp_path):
+    """Each refused before any work with the documented error class, naming the argument."""
+    level, made = store.level(0), len(store.levels)
+    refused = [
+        (lambda: fs.job_config(5), "job = 5"),
+        (lambda: fs.job_config(JOB, overrides="grid.resolution=16"), "overrides"),
+        (lambda: fs.job_config(JOB, overrides=[5]), "overrides"),
+        (lambda: fs.run(JOB, 5, execution=SYNC), "store = 5"),
+        (lambda: fs.run(JOB, tmp_path / "e.zarr", execution="sync"), "execution = 'sync'"),
+        (lambda: store.zoom(centre=(10, 100), width=1, execution="sync"), "execution"),
+        (lambda: store.zoom(centre=(10, 100), width=1, dtype="int32"), "computes in float64"),
+        (lambda: level.audit(sample=0, execution=SYNC), "sample = 0"),
+        (lambda: level.audit(against="float16", execution=SYNC), "'float16'"),
+        (lambda: store.dimension([0], confidence="0.9"), "confidence '0.9': not between"),
+        (lambda: store.dimension([0], level_set="score"), "level_set = 'score'"),
+        (lambda: store.dimension(5), "levels = 5"),
+        (lambda: store.dimension([]), "levels = []"),
+        (lambda: level.render(tmp_path / "noext"), "picture file name"),
+        (lambda: level.render(tmp_path), "is a folder"),
+        (lambda: store.animate(tmp_path / "a.gif", fps=float("inf")), "fps = inf"),
+        (lambda: store.animate(tmp_path / "a.gif", frames_per_octave=10 ** 9), "to 10000"),
+    ]
+    for call, words in refused:
+        with pytest.raises(fs.AnimationError if words in ("fps = inf", "to 10000")
+                           else fs.ConfigError) as error:
+            call()
+        assert words in str(error.value) and "\n" not in str(error.value), str(error.value)
+    assert len(store.levels) == made and "audit" not in level.attrs
+    assert not (tmp_path / "e.zarr").exists() and list(tmp_path.iterdir()) == []
