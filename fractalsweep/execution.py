@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Self
 
 from . import cluster
@@ -23,7 +24,8 @@ from .errors import ConfigError
 __all__ = ["KERNELS", "Execution", "Session"]
 
 KERNELS = ("xla", "pallas", "auto")  # which kernel trains the networks (fractalsweep.fused)
-OPTIONS = {"mem_fraction": "--gpu-mem-fraction"}  # fields whose CLI option is not --<field>
+# fields whose CLI option is not --<field>
+OPTIONS = {"mem_fraction": "--gpu-mem-fraction", "limits": "--no-limits"}
 
 
 def _named(field: str) -> str:
@@ -91,6 +93,20 @@ class Execution:
     tile_timeout: float | None = None
 
     def __post_init__(self):
+        kinds = {"scheduler": (str,), "scheduler_file": (str,),
+                 "cluster": (str, Path, cluster.Profile), "gpus": (tuple, list)}
+        for key, types in kinds.items():
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, types):
+                raise ConfigError(f"{_named(key)} = {value!r}: expected "
+                                  f"{' or '.join(t.__name__ for t in types)}")
+        for key in ("mem_fraction", "tile_timeout"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))):
+                raise ConfigError(f"{_named(key)} = {value!r}: expected a number")
+        if not isinstance(self.limits, bool):
+            raise ConfigError(f"{_named('limits')} = {self.limits!r}: expected True or False")
         for key in ("scheduler", "scheduler_file", "cluster"):
             if isinstance(getattr(self, key), str) and not getattr(self, key).strip():
                 raise ConfigError(f"{_named(key)} = '': give one, or leave it out for a local "
@@ -119,7 +135,7 @@ class Execution:
         if self.tile_timeout is not None and not 0 < self.tile_timeout < float("inf"):
             raise ConfigError(f"{_named('tile_timeout')} = {self.tile_timeout}: expected "
                               "seconds > 0")
-        if isinstance(self.cluster, str):
+        if isinstance(self.cluster, (str, Path)):
             object.__setattr__(self, "cluster", cluster.load_profile(self.cluster))
         if self.gpus is not None:
             gpus = tuple(str(g).strip() for g in self.gpus)
