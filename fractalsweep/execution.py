@@ -48,7 +48,7 @@ class Execution:
         a running Dask scheduler (``tcp://host:8786``).
     scheduler_file : str, optional
         The scheduler file of a running Dask cluster.
-    cluster : str or cluster.Profile, optional
+    cluster : str, Path or cluster.Profile, optional
         A SLURM or PBS cluster profile (a path to its TOML file, or the loaded profile):
         workers are started as batch jobs through dask-jobqueue.
     workers : int, optional
@@ -83,7 +83,7 @@ class Execution:
 
     scheduler: str | None = None
     scheduler_file: str | None = None
-    cluster: cluster.Profile | str | None = None
+    cluster: cluster.Profile | str | Path | None = None
     workers: int | None = None
     gpus: tuple[str, ...] | None = None
     mem_fraction: float | None = None
