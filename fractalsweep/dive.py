@@ -29,11 +29,14 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
     level's index and the run's report.
     """
     cfg = store.config_of(path)
-    spec = LevelSpec(view, tuple(resolution or cfg.grid.resolution), dtype or cfg.dtype,
-                     kind=kind, reuse_from=reuse_from)
+    resolution = tuple(resolution or cfg.grid.resolution)
+    spec = LevelSpec(view, resolution, dtype or cfg.dtype, kind=kind, reuse_from=reuse_from,
+                     tile=session.execution.tile_for(resolution))
     check_computable(dataclasses.replace(cfg, dtype=spec.dtype))  # a dtype it computes in
-    index = levels.level_for(store.open_root(path), view, spec.resolution, spec.dtype)
-    check_limits(path, cfg, index, spec, session.execution)  # before the guard's O(pixels)
+    root = store.open_root(path)
+    index = levels.level_for(root, view, spec.resolution, spec.dtype)
+    if index not in store.level_indices(root):  # its size, before the guard's O(pixels) walk
+        check_limits(path, cfg, index, spec, session.execution)
     precision.guard(view, spec.resolution, spec.dtype, force=force,
                     dtypes=system_of(cfg).dtypes)
     return index, run_level(path, cfg, session, index, spec)

@@ -95,7 +95,8 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     existing = _existing_level(path, index)
     check_computable(existing.config(cfg) if existing is not None
                      else dataclasses.replace(cfg, dtype=spec.dtype), session.execution.kernel)
-    check_limits(path, cfg, index, spec, session.execution)
+    if existing is None:
+        check_limits(path, cfg, index, spec, session.execution)
     if existing is None or existing.pending():
         session.preflight()
     run = uuid.uuid4().hex[:12]
@@ -141,18 +142,14 @@ def _existing_level(path: str, index: int) -> store.LevelGroup | None:
 
 def check_limits(path: str, cfg: SweepConfig, index: int, spec: LevelSpec,
                  execution: Execution) -> None:
-    """Refuse a new level (and a new store's inputs) that cannot work here, before any file;
-    a level the store has already passes.
+    """Refuse a new level (and a new store's inputs) of ``spec`` (its tile chosen) that
+    cannot work here, before any file.
 
     Raises
     ------
     LimitError
         Unless ``execution.limits`` is False.
     """
-    if _existing_level(path, index) is not None:
-        return
-    if spec.tile is None:
-        spec = spec.replace(tile=execution.tile_for(spec.resolution))
     try:
         store.open_root(path)
         new_store = False

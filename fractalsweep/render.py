@@ -176,10 +176,11 @@ def output_path(out, label: str = "out", picture: bool = True) -> Path:
         raise ConfigError(f"{label} {out} is a folder; give a file name, e.g. {out}/out.png")
     if not path.parent.is_dir():
         raise ConfigError(f"{label} {out}: folder {path.parent} does not exist")
-    formats = FigureCanvasAgg.get_supported_filetypes()
-    if picture and path.suffix.lower().lstrip(".") not in formats:
-        raise ConfigError(f"{label} {out}: expected a picture file name ending in "
-                          f"{', '.join('.' + f for f in sorted(formats))}")
+    if picture:
+        formats = FigureCanvasAgg.get_supported_filetypes()
+        if path.suffix.lower().lstrip(".") not in formats:
+            raise ConfigError(f"{label} {out}: expected a picture file name ending in "
+                              f"{', '.join('.' + f for f in sorted(formats))}")
     return path
 
 
