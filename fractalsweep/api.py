@@ -557,12 +557,16 @@ class Level:
         -------
         matplotlib.image.AxesImage
         """
+        from matplotlib.axes import Axes
+
         from .render import draw_level
 
         if ax is None:
             import matplotlib.pyplot as plt
 
             ax = plt.figure().subplots()
+        elif not isinstance(ax, Axes):
+            raise ConfigError(f"ax = {ax!r}: expected matplotlib Axes, or None for a new figure")
         view = self.attrs["view"]
         values, colouring = self._colouring(array, cmap)
         return draw_level(ax, values, self["x"], self["y"], xlabel=view["x"]["label"],

@@ -20,6 +20,7 @@ from . import api
 from .cluster import use_compile_cache
 from .errors import ConfigError, SweepError
 from .execution import Execution
+from .store import check_location
 
 EPILOG = "Documentation: docs/cli.md. Job file keys: docs/jobs.md."
 
@@ -359,7 +360,9 @@ def _store_path(args, cfg) -> str:
     if args.store is not None and not args.store.strip():
         raise ConfigError("--store '': give a path, or leave --store out for "
                           f"{api.default_store(args.job, cfg)}")
-    return args.store or api.default_store(args.job, cfg)
+    path = args.store or api.default_store(args.job, cfg)
+    check_location(path)  # a dry run, too, names a filesystem that is not installed
+    return path
 
 
 def _box_fraction(args) -> float:

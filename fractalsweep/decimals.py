@@ -56,11 +56,11 @@ def power_of_ten(label: str, exponent: Decimal) -> Decimal:
     >>> power_of_ten("x.log10", Decimal(10 ** 6))
     Traceback (most recent call last):
     ...
-    fractalsweep.errors.ConfigError: x.log10 = 10 ** 1000000: beyond any number a sweep can use
+    fractalsweep.errors.ConfigError: x.log10 = 10 ** 1e+6: beyond any number a sweep can use
     """
-    if abs(exponent) > EXPONENT:
-        raise ConfigError(f"{label} = 10 ** {text(exponent, 6)}: beyond any number a sweep "
-                          "can use")
+    if abs(exponent) > EXPONENT:  # in scientific notation: it may have hundreds of digits
+        short = Context(prec=6).plus(exponent).normalize()
+        raise ConfigError(f"{label} = 10 ** {short:g}: beyond any number a sweep can use")
     with localcontext(CONTEXT):
         return Decimal(10) ** exponent
 

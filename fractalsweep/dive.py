@@ -10,11 +10,14 @@ level instead of adding a copy, which is what makes a whole dive resumable by re
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from . import levels, precision, store, targets, views
 from .config import SweepConfig
+from .errors import PrecisionError
 from .execute import RunReport, check_limits, run_level
 from .execution import Session
+from .grid import DOUBLE_DOUBLE
 from .store import LevelSpec
 from .systems import check_computable, system_of
 
@@ -85,7 +88,25 @@ def dive(path: str, cfg: SweepConfig, decades: float, session: Session, *,
     run_level(path, cfg, session)
     overview = {"x": cfg.x, "y": cfg.y}
     deepest_level, view = 0, overview
-    while levels.zoom_factor(view, overview) < decades:
-        view = auto_view(path, deepest_level, box_fraction=box_fraction, resolution=resolution)
+    while (reached := levels.zoom_factor(view, overview)) < decades:
+        try:
+            view = auto_view(path, deepest_level, box_fraction=box_fraction,
+                             resolution=resolution)
+        except PrecisionError as exc:  # its advice (--force) is not the dive's
+            raise _too_deep(exc, deepest_level, reached, decades, cfg) from None
         deepest_level, _ = zoom_to(path, view, session, resolution=resolution, kind="auto")
     return ladder(path, deepest_level, session, widest=widest or overview)
+
+
+def _too_deep(exc: PrecisionError, level: int, reached: float, decades: float,
+              cfg: SweepConfig) -> PrecisionError:
+    """The dive's refusal: how deep it got, and which dive finishes (with its ladder)."""
+    if level:
+        most = math.floor(reached * 100) / 100  # rounded down: that dive stops at or above here
+        advice = f"its levels are kept; a dive of at most {most:g} decades finishes"
+    else:
+        advice = "a coarser grid.resolution goes deeper"
+    if DOUBLE_DOUBLE in system_of(cfg).dtypes and cfg.dtype != DOUBLE_DOUBLE:
+        advice += "; a job in double-double goes deeper"
+    return PrecisionError(f"the dive stopped at level {level}, {reached:.3g} of the "
+                          f"{decades:g} decades asked: {exc.reason}", advice)

@@ -19,7 +19,15 @@ class StoreError(ConfigError):
 
 
 class PrecisionError(ConfigError):
-    """The working dtype cannot keep neighbouring pixels of a requested level apart."""
+    """The working dtype cannot keep neighbouring pixels of a requested level apart.
+
+    ``reason`` is the message without its ``advice``, for a caller whose remedies differ (a
+    dive takes no ``--force``).
+    """
+
+    def __init__(self, reason: str, advice: str = ""):
+        super().__init__(f"{reason}; {advice}" if advice else reason)
+        self.reason = reason
 
 
 class NoBoundaryError(ConfigError):

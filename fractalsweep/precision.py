@@ -101,18 +101,19 @@ def precision_check(view: View, resolution: Any, dtype="float64") -> dict[str, A
     return report
 
 
-def _precision_message(name: str, room: dict[str, Any], n: int, dtype,
-                       dtypes: Sequence[str]) -> str:
-    """The refusal's line; it offers double-double only where the store's system computes in
-    it (``dtypes``, a system's ``dtypes``: :mod:`fractalsweep.systems`) and the level is not
-    in it already."""
+def refusal(name: str, room: dict[str, Any], n: int, dtype,
+            dtypes: Sequence[str]) -> PrecisionError:
+    """The error refusing axis ``name`` of a view; its advice offers double-double only where
+    the store's system computes in it (``dtypes``, a system's ``dtypes``:
+    :mod:`fractalsweep.systems`) and the level is not in it already."""
     collide = "" if room.get("distinct", True) else " and its pixels collide"
     deeper = DOUBLE_DOUBLE in dtypes and _name(dtype) != DOUBLE_DOUBLE
-    return (f"{name}: {_name(dtype)} keeps {n} pixels distinct "
-            f"({ULPS_PER_PIXEL}+ ulps apart) down to a relative width of about "
-            f"{room['limit']:.1g} here; this view is {room['relative_width']:.1g}{collide}; "
-            f"use --force or a coarser resolution"
-            + (", or compute it in double-double" if deeper else ""))
+    return PrecisionError(f"{name}: {_name(dtype)} keeps {n} pixels distinct "
+                          f"({ULPS_PER_PIXEL}+ ulps apart) down to a relative width of about "
+                          f"{room['limit']:.1g} here; this view is "
+                          f"{room['relative_width']:.1g}{collide}",
+                          "use --force or a coarser resolution"
+                          + (", or compute it in double-double" if deeper else ""))
 
 
 def guard(view: View, resolution: Any, dtype="float64", force: bool = False, *,
@@ -152,7 +153,7 @@ def guard(view: View, resolution: Any, dtype="float64", force: bool = False, *,
     for name, n in zip(AXES, report["resolution"]):
         room = report[name]
         if not room["distinct"] or room["decades_left"] < 0:
-            raise PrecisionError(_precision_message(name, room, n, dtype, dtypes))
+            raise refusal(name, room, n, dtype, dtypes)
     raise AssertionError("unreachable: a failed report has a failing axis")
 
 

@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import numbers
 import os
 import platform
 import shutil
@@ -181,7 +182,28 @@ class LevelGroup:
         return [ix for ix in self.tiling.indices() if not done[ix]]
 
 
+def check_location(path: str) -> None:
+    """A one-line error for a URL whose filesystem fsspec does not know, or knows but cannot
+    load (``s3://`` without s3fs installed); a local path passes.
+
+    >>> check_location("foo://bucket/sweep.zarr")
+    Traceback (most recent call last):
+    ...
+    fractalsweep.errors.StoreError: foo://bucket/sweep.zarr: Protocol not known: foo
+    """
+    if "://" not in path:
+        return
+    from fsspec import get_filesystem_class
+
+    for part in path.split("::"):  # a chained URL: simplecache::s3://...
+        try:
+            get_filesystem_class(part.partition("://")[0])
+        except (ImportError, ValueError) as exc:  # "Install s3fs to access S3"
+            raise StoreError(f"{path}: {' '.join(str(exc).split())}") from None
+
+
 def open_root(path: str, mode: str = "r") -> zarr.Group:
+    check_location(path)
     try:
         root = zarr.open_group(path, mode=mode)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
@@ -215,6 +237,7 @@ def create_or_check(path: str, cfg: SweepConfig,
     StoreError
         If the store exists and holds another configuration; nothing in it is changed.
     """
+    check_location(path)
     try:
         root = zarr.open_group(path, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
@@ -420,6 +443,9 @@ PARTS = ("reused", "x", "y", "provenance", "tiles")
 def open_level(root: zarr.Group, index: int) -> LevelGroup:
     """Level ``index``, its arrays' metadata checked; a one-line error if it is missing or
     damaged beyond reading."""
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+        raise StoreError(f"level {index!r}: expected an integer; levels are "
+                         f"{level_indices(root)}")
     group = level_group(root, str(index))
     if group is None or "view" not in group.attrs:
         raise StoreError(f"no level {index} in this store; levels are {level_indices(root)}")

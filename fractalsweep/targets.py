@@ -11,9 +11,9 @@ import numpy as np
 
 from .boundary import boundary, box_sums, partly, summed_area
 from .decimals import parse
-from .errors import ConfigError, NoBoundaryError, PrecisionError
+from .errors import ConfigError, NoBoundaryError
 from .grid import resolution_pair
-from .precision import _precision_message, _room
+from .precision import _room, refusal
 from .views import AXES, View, _pixel_view
 
 
@@ -199,6 +199,6 @@ def auto_target(score: np.ndarray, view: View, *, box_fraction: float = 0.25, sc
         raise NoBoundaryError("the boundary of this level is unresolved everywhere: no box "
                               "holds both boundary and non-boundary pixels")
     name, r = room
-    raise PrecisionError(_precision_message(name, r, res[AXES.index(name)], dtype, dtypes))
+    raise refusal(name, r, res[AXES.index(name)], dtype, dtypes)
 
 

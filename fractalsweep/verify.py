@@ -88,6 +88,7 @@ def verify(path: str) -> Report:
         If there is no zarr group at ``path`` at all.
     """
     report = Report(path)
+    store.check_location(path)
     try:
         root = zarr.open_group(path, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):

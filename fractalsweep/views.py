@@ -87,7 +87,11 @@ def _from_window(name: str, axis: AxisConfig, centre: Decimal, width: Decimal) -
     """
     with localcontext(_CTX):
         lo, hi = centre - width / 2, centre + width / 2
-    texts = _powers(name, lo, hi) if axis.scale == "log" else (text(lo), text(hi))
+    try:
+        texts = _powers(name, lo, hi) if axis.scale == "log" else (text(lo), text(hi))
+    except ConfigError as exc:  # name the window the caller gave, not only the bound
+        raise ConfigError(f"{exc} (the window {width:.6g} wide around {centre:.6g}, in axis "
+                          "units)") from None
     if texts[0] == texts[1] or (axis.scale == "log" and Decimal(texts[0]) <= 0):
         digits = SIGNIFICANT if axis.scale == "log" else PRECISION
         raise ConfigError(f"{name}: a window {width:.6g} wide around {centre:.6g} "
@@ -250,6 +254,9 @@ def ladder(deep_view: View, widest: Any = 6) -> list[View]:
     """
     windows = {name: window(deep_view[name]) for name in AXES}
     if isinstance(widest, dict):
+        if set(widest) != set(AXES) or not all(isinstance(a, AxisConfig) for a in widest.values()):
+            raise ConfigError(f"widest = {widest!r}: expected a number of decades, or a view "
+                              "(an AxisConfig for each of x and y, as a level's .view)")
         targets = {name: window(widest[name])[1] for name in AXES}
     else:
         decades = parse("widest", widest)

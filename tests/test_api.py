@@ -187,6 +187,10 @@ def test_arguments_of_the_wrong_kind_are_one_line_errors(store, tmp_path):
         (lambda: level.render(tmp_path), "is a folder"),
         (lambda: store.animate(tmp_path / "a.gif", fps=float("inf")), "fps = inf"),
         (lambda: store.animate(tmp_path / "a.gif", frames_per_octave=10 ** 9), "to 10000"),
+        (lambda: store.level("0"), "level '0': expected an integer"),
+        (lambda: level.plot(ax="notaxes"), "ax = 'notaxes': expected matplotlib Axes"),
+        (lambda: store.ladder(widest={"x": 1}, execution=SYNC), "widest = {'x': 1}"),
+        (lambda: fs.open("nosuchfs://bucket/s.zarr"), "Protocol not known: nosuchfs"),
     ]
     for call, words in refused:
         with pytest.raises(fs.AnimationError if words in ("fps = inf", "to 10000")

@@ -96,6 +96,30 @@ def test_dive_refuses_an_overview_too_small_for_its_boxes_before_computing_it(tm
     assert targets.auto_target(rows - 8.5, {"x": cfg.x, "y": cfg.y}, box_fraction=0.25)
 
 
+def test_a_dive_deeper_than_its_dtype_says_how_deep_it_got_and_which_dive_finishes(tmp_path):
+    """float32 at 17 pixels keeps them apart for a few decades only: the dive stops there with
+    the dive's own advice (it takes no --force), keeps its levels, and the depth it names
+    finishes, computing nothing again but the ladder."""
+    store = fs.run({**JOB, "dtype": "float32", "grid": {"resolution": 17}},
+                   str(tmp_path / "f32.zarr"), execution=SYNC, progress=False)
+    with pytest.raises(fs.PrecisionError) as stopped:
+        store.dive(50, execution=SYNC, progress=False)
+    message = str(stopped.value)
+    deepest = store.deepest()
+    assert message.startswith(f"the dive stopped at level {deepest.index}, ")
+    assert "of the 50 decades asked: x: float32 keeps 17 pixels distinct" in message
+    assert "--force" not in message and "a job in double-double goes deeper" in message
+    most = float(message.split("a dive of at most ")[1].split()[0])
+    assert 0 < most <= levels.zoom_factor(deepest.view, {"x": store.config.x,
+                                                         "y": store.config.y})
+    autos = [lv.index for lv in store.levels if lv.attrs["kind"] == "auto"]
+    assert autos and autos[-1] == deepest.index
+
+    ladder = store.dive(most, execution=SYNC, progress=False)
+    assert ladder[-1].index == deepest.index and ladder[0].attrs["kind"] == "ladder"
+    assert [lv.index for lv in store.levels if lv.attrs["kind"] == "auto"] == autos
+
+
 def test_zoom_box_auto_preview_and_guard_from_the_command_line(overview):
     r = cli("zoom", overview, "--box", "10", "100", "10", "100", "--scheduler", "sync", "--quiet")
     assert r.returncode == 0, r.stderr

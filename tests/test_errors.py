@@ -8,6 +8,7 @@ where a real process adds nothing, in a subprocess where it does (signals, pipes
 """
 
 import gc
+import importlib.util
 import json
 import os
 import shutil
@@ -118,6 +119,22 @@ def test_store_paths_that_cannot_be_stores(tmp_path, capsys):
              words=("not a fractalsweep lock file",))
 
 
+def test_store_urls_whose_filesystem_is_missing(tmp_path, capsys, monkeypatch):
+    """A protocol fsspec does not know, or one whose package is not installed, is named in one
+    line by every command that opens a store, a dry run too."""
+    monkeypatch.chdir(tmp_path)
+    urls = {"nosuchfs://bucket/s.zarr": "Protocol not known: nosuchfs",
+            "simplecache::nosuchfs://bucket/s.zarr": "Protocol not known: nosuchfs"}
+    if importlib.util.find_spec("s3fs") is None:  # not a dependency: absent in CI
+        urls["s3://bucket/s.zarr"] = "Install s3fs"
+    for url, words in urls.items():
+        _refused(capsys, "run", QUICK, "--store", url, *TINY, words=(url, words))
+        _refused(capsys, "run", QUICK, "--store", url, "--dry-run", words=(url, words))
+        for command in ("info", "verify", "status", "resume"):
+            _refused(capsys, command, url, words=(url, words))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_read_only_store_can_be_read_not_computed(tmp_path, capsys):
     if os.geteuid() != 0:
         pytest.skip("mounting a read-only filesystem needs root (permissions do not bind root)")
@@ -140,6 +157,9 @@ def test_zoom_windows_named_for_what_they_are(tiny_store, capsys):
     zoom = ["zoom", tiny_store, "--scheduler", "sync", "--no-render", "--quiet"]
     _refused(capsys, *zoom, "--centre", "30", "300", "--width", "1e30",
              words=("beyond any number",))
+    too_wide = _refused(capsys, *zoom, "--centre", "1", "1", "--width", "1e308",
+                        words=("10 ** -5e+307: beyond any number", "1e+308 wide"))
+    assert len(too_wide) < 200, too_wide  # not the exponent's 308 digits
     for huge in (["--box", "1", "1e999999999999", "1", "10"],
                  ["--centre", "1", "1", "--width", "1e999999999999"],
                  ["--centre", "1e999999999999", "1", "--width", "1", "--log10"]):
