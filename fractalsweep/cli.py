@@ -380,6 +380,15 @@ def _incomplete_note(level: api.Level) -> None:
               "tiles); missing pixels are white", file=sys.stderr)
 
 
+def _unfinished_note(store: api.Store) -> None:
+    """Say which levels the ladder (of animate, dimension) leaves out for being unfinished."""
+    unfinished = [str(level.index) for level in store.levels if not level.complete]
+    if unfinished:
+        print(f"note: level{'s' * (len(unfinished) > 1)} {', '.join(unfinished)} not finished, "
+              f"so not in the ladder; 'fractalsweep resume {store.path}' finishes them",
+              file=sys.stderr)
+
+
 def _output(path: str | None, option: str, picture: bool = True) -> None:
     """Refuse, before any work, a file that cannot be written (:func:`render.output_path`)."""
     if path is not None:
@@ -509,10 +518,13 @@ def cmd_animate(args) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise ConfigError(f"--size {args.size!r}: expected WIDTHxHEIGHT, e.g. 512x512") from None
-    result = api.open(args.store).animate(
+    store = api.open(args.store)
+    result = store.animate(
         args.out, fps=args.fps, frames_per_octave=args.frames_per_octave, size=(width, height),
         cmap=args.cmap, zoom=args.zoom, ease=not args.no_ease, overlay=args.overlay,
         progress=not args.quiet, codec=args.codec, over=args.over, level=args.level)
+    if args.over != "steps":
+        _unfinished_note(store)
     source = (f"level {result['levels'][0]} at steps {result['steps']}" if args.over == "steps"
               else f"levels {result['levels']}")
     print(f"wrote {result['path']}: {result['frames']} frames, {result['size'][0]}x"
@@ -551,8 +563,11 @@ def cmd_dimension(args) -> int:
     except ValueError:
         raise ConfigError(f"--level-set {args.level_set!r}: expected ARRAY=VALUE, e.g. "
                           "converged_fraction=0.5") from None
-    result = api.open(args.store).dimension(levels=args.levels, method=args.method,
-                                             confidence=args.confidence, level_set=level_set)
+    store = api.open(args.store)
+    result = store.dimension(levels=args.levels, method=args.method,
+                             confidence=args.confidence, level_set=level_set)
+    if args.levels is None:
+        _unfinished_note(store)
     if args.plot:
         try:
             plot_dimension(result, args.plot)

@@ -1,5 +1,6 @@
 """Zoom levels, the keyframe ladder with shared pixels, and the unattended dive."""
 
+import json
 import subprocess
 import sys
 from decimal import Decimal
@@ -183,3 +184,15 @@ def test_dive_then_resume_then_animate(tmp_path, job_dir):
     assert not (tmp_path / "bad.zarr").exists()
     r = cli("animate", store_path, "--out", tmp_path / "x.mp4", "--size", "64by64")
     assert r.returncode == 2 and "--size" in r.stderr
+
+    ladder = [keyframe.level for keyframe in levels.find_ladder(store_path)]
+    zarr.open_group(str(store_path), mode="r+")[f"levels/{ladder[0]}/tiles"][0, 0] = 0
+    r = cli("dimension", store_path, "--method", "paper", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["levels"] == ladder[1:]  # the widest keyframe left out, and:
+    note = (f"note: level {ladder[0]} not finished, so not in the ladder; 'fractalsweep "
+            f"resume {store_path}' finishes them")
+    assert r.stderr.strip() == note
+    r = cli("animate", store_path, "--out", out, "--size", "64x64", "--frames-per-octave", "4",
+            "--quiet")
+    assert r.returncode == 0 and r.stderr.strip() == note
