@@ -25,6 +25,7 @@ from .execution import Session
 from .grid import DOUBLE_DOUBLE, axis_values
 from .levels import view_of
 from .systems import check_computable, system_of
+from .verify import require_intact
 
 __all__ = ["HIGHER", "audit", "audit_pixels"]
 
@@ -79,15 +80,16 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
     dtype = lvl.group.attrs["dtype"]
     against = against or HIGHER.get(dtype)
     if against is None or against == dtype:
+        others = [d for d in ("float64", "float32", DOUBLE_DOUBLE) if d != dtype]
         raise ConfigError(f"level {level} is {dtype}; audit it against another dtype "
-                          f"(--against float64, float32 or {DOUBLE_DOUBLE})")
+                          f"(--against {' or '.join(others)})")
     check_computable(dataclasses.replace(store.config_of(path), dtype=against))
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
                                or sample < 1):
         raise ConfigError(f"sample = {sample!r}: expected an integer >= 1, or None for every "
                           "pixel")
     lvl.check_finished(path, "an audit")
-    score = lvl.group["score"][:]
+    score = require_intact(path, lvl)["score"]
     pixels = np.arange(score.size)
     if sample is not None and sample < score.size:
         pixels = np.sort(np.random.default_rng(seed).choice(score.size, sample, replace=False))

@@ -92,7 +92,6 @@ class Hub:
         self.store = api.open(path)
         self.config = self.store.config
         self.execution = execution or Execution()
-        self.session = self.execution.session(progress=False)
         self.backend_error: str | None = None
         self.workers: int | None = None
         self.computing: Job | None = None  # the compute job holding the lock, for every page
@@ -101,6 +100,8 @@ class Hub:
         self._labels: dict[int, str] = {}
         self._lock = threading.Lock()  # the registries above
         self._compute = threading.Lock()  # one driver at a time
+        self.level_options()  # a level whose metadata is unreadable: one line now, not per page
+        self.session = self.execution.session(progress=False)
         self.backend = None if self.session.in_process else self.submit(
             ("backend",), "backend", lambda job: None)
 

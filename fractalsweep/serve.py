@@ -65,6 +65,7 @@ from .explore import CMAPS, POLL_MS, REDRAW_SHARE
 from .hub import EXPORTS, Hub, Job
 from .render import distinct_labels, end_labels
 from .systems import system_of
+from .verify import damage_note
 from .views import AXES, View, box_to_view, box_view, window
 
 __all__ = ["DownloadHandler", "Page", "Query", "axis_ticks", "level_image", "make_server",
@@ -394,12 +395,15 @@ class Page:
         start = time.monotonic()
         lvl = store.open_level(store.open_root(self.hub.path), index)
         group = lvl.group
-        score = group["score"][:]
+        score, damaged = store.read_checked(group["score"])  # damaged tiles read as NaN
+        if damaged:
+            self._say(f"level {index}: {damage_note(self.hub.path, damaged)}; they are not "
+                      "drawn", error=True)
         ny, nx = score.shape
         changed = index != self.level
         self.level, self.view = index, levels.view_of(lvl, self.hub.config)
         self.resolution, self.dtype = (nx, ny), group.attrs["dtype"]
-        self.values = {"x": group["x"][:], "y": group["y"][:]}
+        self.values = {name: store.read_checked(group[name])[0] for name in ("x", "y")}
         self.score, self.classes = score, classes(score)
         self.tiles = (int(lvl.done.sum()), lvl.done.size)
         self.source.data = _image_data(level_image(score, self.cmap), nx, ny)

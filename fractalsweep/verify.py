@@ -30,7 +30,8 @@ from .config import from_dict
 from .errors import ConfigError, StoreError
 from .grid import axis_values
 
-__all__ = ["Problem", "Report", "damaged_tiles", "repair", "require_intact", "verify"]
+__all__ = ["Problem", "Report", "damage_note", "damaged_tiles", "repair", "require_intact",
+           "verify"]
 
 ROOT_KEYS = ("format", "id", "config", "versions", "created")
 # "not computed" values the store documents (docs/store.md): in a finished tile, damage
@@ -351,6 +352,14 @@ def damaged_tiles(lvl: store.LevelGroup, names=("score",)) -> tuple[dict, list]:
     return values, sorted((int(i), int(j)) for i, j in damaged)
 
 
+def damage_note(path: str, damaged: list[tuple[int, ...]]) -> str:
+    """Which tiles are damaged, and the commands that recompute them."""
+    listed = ", ".join(f"({i}, {j})" for i, j in damaged[:8])
+    more = f" and {len(damaged) - 8} more" if len(damaged) > 8 else ""
+    return (f"damaged tile(s) {listed}{more}; 'fractalsweep verify {path} --repair' unmarks "
+            f"them and 'fractalsweep resume {path}' recomputes them")
+
+
 def require_intact(path: str, lvl: store.LevelGroup, names=("score",)) -> dict:
     """``names`` arrays of a level for a reader (per-pixel arrays, ``x``, ``y``), or a
     one-line error naming the damaged tiles and how to repair them."""
@@ -358,11 +367,7 @@ def require_intact(path: str, lvl: store.LevelGroup, names=("score",)) -> dict:
     values, damaged = damaged_tiles(lvl, [name for name in names if name not in coordinates])
     where = f"{path} level {lvl.group.basename}"
     if damaged:
-        listed = ", ".join(f"({i}, {j})" for i, j in damaged[:8])
-        more = f" and {len(damaged) - 8} more" if len(damaged) > 8 else ""
-        raise StoreError(f"{where}: damaged tile(s) {listed}{more}; 'fractalsweep verify "
-                         f"{path} --repair' unmarks them and 'fractalsweep resume {path}' "
-                         "recomputes them")
+        raise StoreError(f"{where}: {damage_note(path, damaged)}")
     for name in coordinates:
         values[name], bad = store.read_checked(lvl.group[name])
         if bad:

@@ -3,6 +3,7 @@ the hub's registry and jobs, URL parameters, and an unreachable backend, over re
 
 import html
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -331,6 +332,33 @@ def test_cli_serve_refuses_a_busy_port_in_one_line(serve_path, capsys):
     assert len(err) == 1 and f"cannot serve on 127.0.0.1:{port}" in err[0]
     assert main(["serve", serve_path, "--port", "70000"]) == 2
     assert main(["serve", serve_path + "-missing", "--scheduler", "sync"]) == 2
+
+
+def test_a_damaged_store_is_shown_or_refused_in_one_line(serve_path, capsys):
+    """A damaged tile is left out of the picture and named in the page (it was an HTTP 500
+    on every page load); a level whose metadata is unreadable is refused at start, as by
+    `info`."""
+    score = fs.open(serve_path).level(0).score
+    with open(f"{serve_path}/levels/0/score/c/0/0", "r+b") as chunk:
+        chunk.truncate(5)
+    hub = Hub(serve_path, SYNC)
+    try:
+        p = page(hub)
+    finally:
+        hub.close()
+    expected = score.copy()
+    expected[:8, :8] = np.nan  # tile (0, 0): 8x8 pixels from the bottom left
+    np.testing.assert_array_equal(_shown(p), level_image(expected, "paper"))
+    assert _text(p.message) == (f"level 0: damaged tile(s) (0, 0); 'fractalsweep verify "
+                                f"{serve_path} --repair' unmarks them and 'fractalsweep resume "
+                                f"{serve_path}' recomputes them; they are not drawn")
+
+    shutil.rmtree(f"{serve_path}/levels/0/tiles")
+    with pytest.raises(fs.StoreError, match="level 0: an array or attribute is missing"):
+        Hub(serve_path, SYNC)
+    assert main(["serve", serve_path, "--scheduler", "sync", "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "see 'fractalsweep verify'" in err[0], err
 
 
 def test_placement_of_a_wider_level_under_a_deeper_one(serve_path):

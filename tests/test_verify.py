@@ -80,7 +80,8 @@ def test_overwritten_bytes_are_found_named_and_recomputed(damaged, clean, capsys
     assert "level 0 tile (1, 1): score chunk unreadable" in out
     for command in (["render", damaged, "--out", damaged.parent / "x.png"], ["dimension", damaged],
                     ["zoom", damaged, "--auto", "--scheduler", "sync", "--quiet"],
-                    ["ladder", damaged, "--scheduler", "sync", "--quiet"]):
+                    ["ladder", damaged, "--scheduler", "sync", "--quiet"],
+                    ["audit", damaged, "--sample", "4", "--scheduler", "sync", "--quiet"]):
         status, _, err = _main(capsys, *command)
         assert status == 2 and err.count("\n") == 1
         assert "damaged tile(s) (1, 1)" in err and "verify" in err and "--repair" in err
