@@ -17,11 +17,15 @@ from pathlib import Path
 
 from .errors import AnimationError
 from .frames import plan
-from .video import choose_codec, encode
+from .render import output_path
+from .video import MIN_SIDE, choose_codec, encode
 
 __all__ = ["animate"]
 
 MAX_SIDE = 8192  # 8K frames: beyond, a frame's working arrays run to gigabytes
+# A GIF's frame delays are whole hundredths of a second, and browsers play delays under 0.02 s
+# as 0.1 s; SVT-AV1 refuses rates above 240; otherwise, high-speed camera rates.
+MAX_FPS = {"gif": 50, "av1": 240, "h264": 1000, "hevc": 1000}
 
 
 def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
@@ -39,7 +43,7 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
     out : str or path-like
         Output file: ``.mp4``, ``.mov`` or ``.mkv`` (video) or ``.gif`` (small previews).
     fps : float
-        Frames per second.
+        Frames per second: at most 50 for a GIF, 240 for AV1, 1000 otherwise (:data:`MAX_FPS`).
     frames_per_octave : int
         Frames per factor-2 zoom (at full speed, see :func:`fractalsweep.keyframes.zoom_schedule`);
         over steps, frames from one snapshot to the next.
@@ -80,9 +84,10 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
     Raises
     ------
     AnimationError
-        On a bad option, a store without a ladder, or an encoder the bundled ffmpeg lacks.
-    RuntimeError
-        If ffmpeg fails while encoding; nothing is left at ``out``.
+        On a bad option, a store without a ladder, an encoder the bundled ffmpeg lacks, or
+        ffmpeg failing while it encodes (nothing is left at ``out``).
+    ConfigError
+        On an output file that cannot be written (:func:`fractalsweep.render.output_path`).
 
     Examples
     --------
@@ -96,13 +101,18 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
         raise AnimationError(f"fps = {fps!r}: expected a finite number > 0")
     if isinstance(size, (tuple, list)) and any(isinstance(n, int) and n > MAX_SIDE for n in size):
         raise AnimationError(f"size = {size[0]}x{size[1]}: at most {MAX_SIDE} pixels a side")
-    choose_codec(out.suffix, (1, 1), codec)  # the output's kind and codec, before any reading
+    kind = choose_codec(out.suffix, (1, 1), codec)  # or HEVC past 4K, whose limit is H.264's
+    if fps > MAX_FPS[kind]:  # checked before any reading
+        raise AnimationError(f"fps = {fps!r}: at most {MAX_FPS[kind]} for "
+                             + ("a GIF" if kind == "gif" else f"{kind} video"))
+    output_path(out, "out", picture=False)
     layout = plan(store_path, over, level, frames_per_octave, size, cmap, zoom, ease, overlay)
     chosen = choose_codec(out.suffix, layout.size, codec)
-    if not out.parent.is_dir():
-        raise AnimationError(f"{out}: folder {out.parent} does not exist")
     if chosen != "gif" and (layout.size[0] % 2 or layout.size[1] % 2):
         raise AnimationError(f"size = {size!r}: video needs an even width and height (yuv420p)")
+    if min(layout.size) < MIN_SIDE.get(chosen, 0):
+        raise AnimationError(f"size = {size!r}: {chosen} needs at least {MIN_SIDE[chosen]} "
+                             "pixels a side")
     frames = len(layout.depths)
     encode(layout.frames(), out, layout.size, fps, chosen, frames, progress)
     keyframes = ({"levels": [layout.level], "steps": layout.steps} if over == "steps"

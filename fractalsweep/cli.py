@@ -518,6 +518,7 @@ def cmd_animate(args) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise ConfigError(f"--size {args.size!r}: expected WIDTHxHEIGHT, e.g. 512x512") from None
+    _output(args.out, "--out", picture=False)
     store = api.open(args.store)
     result = store.animate(
         args.out, fps=args.fps, frames_per_octave=args.frames_per_octave, size=(width, height),
@@ -708,7 +709,7 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
     except SweepError as exc:
         return _fail(f"{exc} (finished tiles are kept; run the same command to resume)", 1)
     except KeyboardInterrupt:
-        return _fail("interrupted; finished tiles are kept, run the same command to resume", 130)
+        return _fail("interrupted" + _kept(args), 130)
     except BrokenPipeError:
         # The reader of our output left (``fractalsweep info --json | head``): not an error.
         # Point stdout at /dev/null so that Python's final flush does not complain again.
@@ -716,8 +717,13 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
         return 0
     except OSError as exc:  # the machine, not the request: a full disk, a vanished folder
         where = f" ({exc.filename})" if exc.filename else ""
-        return _fail(f"{exc.strerror or exc}{where}; finished tiles are kept, run the same "
-                     "command to resume", 1)
+        return _fail(f"{exc.strerror or exc}{where}{_kept(args)}", 1)
+
+
+def _kept(args) -> str:
+    """What an interrupted or failed command keeps: a command that computes, its tiles."""
+    return ("; finished tiles are kept, run the same command to resume" if "scheduler" in args
+            else "")
 
 
 def command() -> None:

@@ -7,6 +7,7 @@ rendering never touches pyplot or the global backend; :func:`draw_level` draws i
 axes (a notebook's, the explorer's).
 """
 
+import os
 from itertools import pairwise
 from pathlib import Path
 
@@ -160,9 +161,9 @@ def _patch(xy, w, h, colour, edge=False):
 
 def output_path(out, label: str = "out", picture: bool = True) -> Path:
     """``out`` as a file to write, or a one-line error, checked before any work where a
-    caller can: no name, a folder, a folder that does not exist, or (a ``picture``) a name
-    without an extension of a format matplotlib writes, which it would write under another
-    name (``x`` as ``x.png``) or refuse after the drawing.
+    caller can: no name, a folder, a folder that does not exist or that cannot be written, or
+    (a ``picture``) a name without an extension of a format matplotlib writes, which it would
+    write under another name (``x`` as ``x.png``) or refuse after the drawing.
 
     >>> output_path("x.nope")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -176,6 +177,8 @@ def output_path(out, label: str = "out", picture: bool = True) -> Path:
         raise ConfigError(f"{label} {out} is a folder; give a file name, e.g. {out}/out.png")
     if not path.parent.is_dir():
         raise ConfigError(f"{label} {out}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):  # a read-only filesystem too
+        raise ConfigError(f"{label} {out}: folder {path.parent} is not writable")
     if picture:
         formats = FigureCanvasAgg.get_supported_filetypes()
         if path.suffix.lower().lstrip(".") not in formats:

@@ -25,12 +25,15 @@ import numpy as np
 
 from .errors import AnimationError
 
-__all__ = ["ENCODERS", "VIDEO_SUFFIXES", "choose_codec", "encode"]
+__all__ = ["ENCODERS", "MIN_SIDE", "VIDEO_SUFFIXES", "choose_codec", "encode"]
 
 #: H.264 level 5.2 allows 36864 macroblocks per frame (4096 x 2304), the largest frame common
 #: hardware decoders play; above it the automatic choice is HEVC.
 H264_MAX_MACROBLOCKS = 36864
 VIDEO_SUFFIXES = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
+#: The smallest frame side an encoder takes, found with the bundled ffmpeg: x265 refuses 14
+#: pixels, SVT-AV1 crashes at 8 (H.264 takes 2)
+MIN_SIDE = {"hevc": 16, "av1": 10}
 ENCODERS = {"h264": ("libx264",), "hevc": ("libx265",), "av1": ("libsvtav1", "libaom-av1")}
 _ENCODER_ARGS = {  # visually lossless for this content, the codecs' usual speed presets
     "libx264": ["-preset", "medium", "-crf", "18"],
@@ -124,7 +127,7 @@ def encode(frames: Iterable[np.ndarray], out: Path, size: tuple[int, int], fps, 
 
     Raises
     ------
-    RuntimeError
+    AnimationError
         If ffmpeg fails; its first line of error output is in the message.
     """
     from tqdm.auto import tqdm
@@ -148,15 +151,19 @@ def encode(frames: Iterable[np.ndarray], out: Path, size: tuple[int, int], fps, 
             if proc.wait() != 0:
                 log.seek(0)
                 lines = log.read().decode(errors="replace").strip().splitlines()
-                # The first line names the cause; the rest is ffmpeg unwinding.
-                cause = re.sub(r"^(\[[^]]*\] ?)+", "", lines[0]) if lines else "no message"
-                raise RuntimeError(f"ffmpeg failed (exit {proc.returncode}) writing {out}: {cause}")
+                # The first line past the encoder's own chatter ("Svt[info]: ...") names the
+                # cause, the rest is ffmpeg unwinding; its "[x265 @ 0x..]" prefixes are dropped
+                lines = [line for line in lines if not re.match(r"\w+\[(info|warn)\]", line)]
+                cause = re.sub(r"^(\w*\[[^]]*\]:? ?)+", "", lines[0]) if lines else "no message"
+                raise AnimationError(f"ffmpeg failed (exit {proc.returncode}) writing {out}: "
+                                     f"{cause}")
             os.replace(partial, out)
         except BaseException:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            Path(partial).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # not ours to remove (a folder): keep the cause
+                Path(partial).unlink(missing_ok=True)
             raise
         finally:
             bar.close()

@@ -177,19 +177,36 @@ def test_bad_options_fail_early_with_one_line(ladder_store, tmp_path):
              ({"out": tmp_path / "a.avi"}, "output must end"),
              ({"out": tmp_path / "a.mp4", "zoom": "sideways"}, "zoom"),
              ({"out": tmp_path / "a.mp4", "cmap": "nope"}, "unknown cmap"),
-             ({"out": tmp_path / "a.mp4", "codec": "mpeg2"}, "valid codecs")]
+             ({"out": tmp_path / "a.mp4", "codec": "mpeg2"}, "valid codecs"),
+             ({"out": tmp_path / "a.gif", "fps": 51}, "fps = 51: at most 50 for a GIF"),
+             ({"out": tmp_path / "a.mp4", "fps": 1001}, "at most 1000 for h264 video"),
+             ({"out": tmp_path / "a.mp4", "fps": 241, "codec": "av1"}, "240 for av1"),
+             ({"out": tmp_path / "d.mp4"}, "is a folder")]
+    (tmp_path / "d.mp4").mkdir()
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message) as err:
             animate(ladder_store, progress=False, **kwargs)
         assert "\n" not in str(err.value)
-    assert not list(tmp_path.iterdir())
+    assert [p.name for p in tmp_path.iterdir()] == ["d.mp4"]
 
 
 def test_encoder_failure_leaves_nothing(ladder_store, tmp_path):
-    with pytest.raises(RuntimeError, match="ffmpeg failed .*too small"):
-        animate(ladder_store, tmp_path / "tiny.mp4", size=(2, 2), codec="hevc",
+    """ffmpeg's own cause in one line (here: its partial file is a folder, not ours to
+    remove); frames too small for an encoder are refused before it starts."""
+    (tmp_path / ".z.mp4.part").mkdir()
+    with pytest.raises(AnimationError, match=r"ffmpeg failed \(exit .*\) writing .*z\.mp4: "
+                       r".*\.z\.mp4\.part.*Is a directory") as failed:
+        animate(ladder_store, tmp_path / "z.mp4", size=(32, 32), frames_per_octave=1,
+                progress=False)
+    assert "\n" not in str(failed.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".z.mp4.part"]
+    for codec, side in (("hevc", 16), ("av1", 10)):
+        with pytest.raises(AnimationError, match=f"{codec} needs at least {side} pixels"):
+            animate(ladder_store, tmp_path / "tiny.mp4", size=(side - 2, 32), codec=codec,
+                    frames_per_octave=1, progress=False)
+        animate(ladder_store, tmp_path / "small.mkv", size=(side, side), codec=codec,
                 frames_per_octave=1, progress=False)
-    assert not list(tmp_path.iterdir())
+    assert not (tmp_path / "tiny.mp4").exists()
 
 
 def test_codec_choice():

@@ -149,6 +149,9 @@ def test_a_read_only_store_can_be_read_not_computed(tmp_path, capsys):
                  words=("cannot write there", "Read-only file system"))
         assert _main(capsys, "info", mount / "s.zarr")[0] == 0
         assert _main(capsys, "verify", mount / "s.zarr")[0] == 0
+        for command in (["render", mount / "s.zarr", "--out", mount / "r.png"],
+                        ["animate", mount / "s.zarr", "--out", mount / "z.gif"]):
+            _refused(capsys, *command, words=(f"folder {mount} is not writable",))
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=True)
 
