@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ import numpy as np
 from . import config, ddkernel, kernel, optimizers, score, streams
 from .axes import hyper_for
 from .cluster import CORE_VARIABLE, worker_env
-from .cost import flops_per_net_step
+from .cost import check_memory, flops_per_net_step
 from .errors import ConfigError
 from .fused import interpret_here, select
 from .grid import DOUBLE_DOUBLE, axis_values
@@ -144,15 +145,18 @@ BASELINE = {"x": {"lo": "13.29976231", "hi": "13.29978604"},
 
 
 def default_pixels(group: int | None = None, dtype: str = "float64") -> int:
-    """Networks a bench trains unless told: 1024, or one whole call of the kernel where a
-    call holds more (``group``, default the device's: 16384 on a GPU), since a call pads its
-    pixels to a whole group and the padding would be timed as work; in double-double, some
-    80 times slower, 64, or its one call where that holds more (1024 on a GPU).
+    """Networks a bench trains unless told: 1024 rounded up to whole calls of the kernel
+    (``group`` networks, default the device's: 16384 on a GPU), since a call pads its pixels
+    to a whole group and the padding would be timed as work; in double-double, some 80 times
+    slower, 64, or its one call where that holds more (1024 on a GPU).
 
-    >>> default_pixels(64), default_pixels(16384), default_pixels(dtype="double-double")
-    (1024, 16384, 64)
+    >>> default_pixels(64), default_pixels(100), default_pixels(16384)
+    (1024, 1100, 16384)
+    >>> default_pixels(dtype="double-double")
+    64
     """
-    return max(64 if dtype == DOUBLE_DOUBLE else 1024, _calls(group, dtype))
+    calls = _calls(group, dtype)
+    return calls * -(-(64 if dtype == DOUBLE_DOUBLE else 1024) // calls)
 
 
 def _calls(group: int | None, dtype: str) -> int:
@@ -189,7 +193,7 @@ def run(pixels: int | None = None, steps: int = 100, repeats: int = 3, job: dict
         raise ConfigError(f"bench: system.kind = {kind!r} trains no network; the bench times "
                           "training runs (system.kind = 'training')")
     for dtype in dtypes:  # refused here, as one line, rather than in the measuring process
-        _config(job, dtype, steps)
+        _check(_config(job, dtype, steps), pixels, group, methods)
     spec = {"pixels": pixels, "steps": steps, "repeats": repeats,
             "job": job, "group": group, "dtypes": list(dtypes), "methods": list(methods),
             "kernels": list(kernels)}
@@ -228,6 +232,20 @@ def _measure(pixels, steps, repeats, job, group, dtypes, methods, kernels) -> li
     return rows
 
 
+def _check(cfg: config.SweepConfig, pixels: int | None, group: int | None, methods) -> None:
+    """Refuse pixels that fill the kernel's last call only in part (its padding would be timed
+    as work, not counted: 1 pixel in a call of 64 read as 2k net-steps/s, and was saved for
+    cost estimates), and networks that cannot all fit in memory at once."""
+    calls = _calls(group, cfg.dtype)
+    n = pixels or default_pixels(group, cfg.dtype)
+    kernels = [name for name in methods if name != "naive"]
+    if kernels and n % calls:
+        raise ConfigError(f"bench: {n} pixels fill kernel calls of {calls} networks (--group) "
+                          f"in part, and the padding would be timed as work; give --pixels a "
+                          f"multiple of {calls}, e.g. {calls * -(-n // calls)}")
+    check_memory(cfg, max([calls] * bool(kernels) + [n] * ("naive" in methods)))
+
+
 def _config(job: dict, dtype: str, steps: int) -> config.SweepConfig:
     return config.resolve(config.apply_overrides(job, [f"dtype='{dtype}'",
                                                        f"training.steps={steps}"]))
@@ -249,11 +267,12 @@ def _in_worker(core: int, spec: dict) -> list:
     done = subprocess.run([sys.executable, "-c", code], input=json.dumps(spec),
                           capture_output=True, text=True,
                           env=os.environ | worker_env(None, core=core))
-    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    lines = done.stderr.strip().splitlines() or ["no message"]
     if done.returncode == 2:
-        raise ConfigError(last)
-    if done.returncode:
-        raise RuntimeError(f"the bench's process on core {core} failed: {last}")
+        raise ConfigError(lines[-1])
+    if done.returncode:  # name the exception, not a note printed after it (as JAX's)
+        errors = [line for line in lines if re.match(r"[\w.]+(Error|Exception): ", line)]
+        raise RuntimeError(f"the bench's process on core {core} failed: {(errors or lines)[-1]}")
     return json.loads(done.stdout)
 
 

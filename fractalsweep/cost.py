@@ -78,6 +78,27 @@ def network_bytes(cfg: SweepConfig) -> int:
     return itemsize * (4 * weights + 3 * activations)
 
 
+def check_memory(cfg: SweepConfig, networks: int, have: float | None = None) -> float:
+    """Bytes to train ``networks`` of ``cfg`` at once; a one-line error past ``have`` (a
+    worker's memory, default this machine's).
+
+    >>> from fractalsweep.config import resolve
+    >>> check_memory(resolve({}), 64) / 1e6
+    7.65952
+    >>> check_memory(resolve({"model": {"width": 100000}}), 64)
+    Traceback (most recent call last):
+    ...
+    fractalsweep.errors.ConfigError: one worker needs about 1.54e+09 GB to train 64 of these ...
+    """
+    need = networks * network_bytes(cfg) * (1 + cfg.measures.lyapunov)
+    have = _machine_memory() if have is None else have
+    if need > have:
+        raise ConfigError(f"one worker needs about {need / 1e9:.3g} GB to train {networks} of "
+                          f"these networks at once (each {network_bytes(cfg) / 1e9:.3g} GB) "
+                          f"and has {have / 1e9:.3g} GB; make the network or the data smaller")
+    return need
+
+
 def _bytes(text: str) -> float:
     """``"16GB"``-style sizes (dask's spelling) in bytes."""
     from dask.utils import parse_bytes
@@ -111,23 +132,18 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     work = nx * ny * networks * cfg.training.steps
     flops = flops_per_net_step(cfg)
     gpu = execution.on_gpus
-    group = kernel.GROUP["gpu" if gpu else "cpu"]
-    need = min(group, tile * tile) * network_bytes(cfg) * (1 + cfg.measures.lyapunov)
+    at_once = min(kernel.GROUP["gpu" if gpu else "cpu"], tile * tile)
     have = _bytes(profile.memory) if profile is not None else _machine_memory()
+    need = check_memory(cfg, at_once, have)
     per_pixel = "" if networks == 1 else f" x {networks} networks"
     lines = [(f"{nx}x{ny} pixels{per_pixel} x {cfg.training.steps} steps = {work:.3g} "
               f"net-steps in {tiles} tiles of {tile}x{tile}; {flops:.3g} flop per net-step, "
               f"{work * flops:.3g} in all"),
-             (f"memory: {need / 1e9:.3g} GB per worker for {min(group, tile * tile)} "
-              f"networks at once, of {have / 1e9:.3g} GB")]
+             (f"memory: {need / 1e9:.3g} GB per worker for {at_once} networks at once, of "
+              f"{have / 1e9:.3g} GB")]
     if networks > 1:
         lines.insert(1, f"networks per pixel: {cfg.ensemble.seeds} ensemble member(s)"
                      + (" + 1 Lyapunov twin" if cfg.measures.lyapunov else ""))
-    if need > have:
-        raise ConfigError(f"one worker needs about {need / 1e9:.3g} GB to train "
-                          f"{min(group, tile * tile)} of these networks at once (each "
-                          f"{network_bytes(cfg) / 1e9:.3g} GB) and has {have / 1e9:.3g} GB; "
-                          "make the network or the data smaller")
     rate, source = _rate(cfg, gpu, profile, bench.saved_measurement(cfg.dtype))
     kind = "GPU" if gpu else "worker"
     workers = execution.worker_count

@@ -67,8 +67,8 @@ def test_estimates_never_scale_from_the_fused_kernel_interpreted(tmp_path, monke
     """Off a GPU the fused kernel runs in interpret mode (a third of the XLA kernel's rate
     here): a bench of it is shown, not saved, and the saved measurement stays."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    rows = bench.run(pixels=8, steps=3, repeats=1, dtypes=("float64",), methods=("kernel",),
-                     kernels=("xla", "pallas"))
+    rows = bench.run(pixels=8, group=8, steps=3, repeats=1, dtypes=("float64",),
+                     methods=("kernel",), kernels=("xla", "pallas"))
     assert [r["kernel"] for r in rows] == ["xla", "pallas"]
     kept = ["xla"] if fused.interpret_here() else ["xla", "pallas"]
     assert [r["kernel"] for r in json.loads(bench.save(rows).read_text())["rows"]] == kept
@@ -150,11 +150,12 @@ def test_the_bench_measures_on_one_core_as_a_worker_trains(tmp_path, monkeypatch
     (tmp_path / "fractalsweep" / "__init__.py").write_text("raise ImportError('not this one')")
     monkeypatch.chdir(tmp_path)
     allowed = os.sched_getaffinity(0)
-    rows = bench.run(pixels=8, steps=3, repeats=1, dtypes=("float64",), methods=("kernel",))
+    rows = bench.run(pixels=8, group=8, steps=3, repeats=1, dtypes=("float64",),
+                     methods=("kernel",))
     assert [r["core"] for r in rows] == [min(allowed)] and os.sched_getaffinity(0) == allowed
     assert f"on core {min(allowed)} alone" in bench.table(rows)
     with pytest.raises(ConfigError, match=r"^model\.depth = 0: must be >= 1$"):
-        bench.run(pixels=8, steps=3, repeats=1, job={"model": {"depth": 0}},
+        bench.run(pixels=8, group=8, steps=3, repeats=1, job={"model": {"depth": 0}},
                   dtypes=("float64",), methods=("kernel",))
 
 

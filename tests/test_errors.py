@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import fractalsweep as fs
-from fractalsweep import Execution, cli, store
+from fractalsweep import Execution, cli, kernel, store
 from fractalsweep.config import AxisConfig, resolve
 from fractalsweep.targets import auto_target
 
@@ -224,6 +224,27 @@ def test_empty_names_and_wrong_kinds_of_job(tmp_path, tiny_store, capsys):
              words=("--host ''",))
     _refused(capsys, "bench", "--job", ROOT / "jobs" / "fractals" / "mandelbrot.toml",
              words=("system.kind = 'mandelbrot'", "training"))
+
+
+def test_a_bench_that_would_not_measure_a_rate_is_refused(tmp_path, capsys, monkeypatch):
+    """Pixels that fill a kernel call in part timed its padding as work (1 pixel: 2k
+    net-steps/s, saved for cost estimates); networks too big for memory at once crashed the
+    measuring process."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls = kernel.group_size()
+    bench = ["bench", "--steps", "2", "--repeats", "1", "--dtype", "float32"]
+    _refused(capsys, *bench, "--pixels", "1",
+             words=(f"1 pixels fill kernel calls of {calls} networks", f"e.g. {calls}"))
+    _refused(capsys, *bench, "--pixels", calls + 1, "--method", "kernel-no-exit",
+             words=(f"multiple of {calls}, e.g. {2 * calls}",))
+    _refused(capsys, *bench, "--pixels", "16", "--group", "1000000000",
+             words=("16 pixels fill kernel calls of 1000000000",))
+    _refused(capsys, *bench, "--group", "100000000", "--pixels", "100000000",
+             words=("one worker needs about", "to train 100000000 of these networks"))
+    _refused(capsys, *bench, "--set", "model.width=100000",
+             words=("one worker needs about", "make the network or the data smaller"))
+    assert _main(capsys, *bench, "--pixels", "3", "--method", "naive")[0] == 0  # no calls
+    assert list(tmp_path.iterdir()) == []  # nothing saved: the naive method alone
 
 
 def test_a_level_missing_an_attribute_is_one_line(tmp_path, tiny_store, capsys):

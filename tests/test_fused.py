@@ -254,6 +254,6 @@ def test_fused_multiply_adds_are_compiled_not_interpreted(monkeypatch):
 
 
 def test_bench_compares_the_kernels():
-    rows = bench.run(pixels=8, steps=3, repeats=1, dtypes=("float32",), methods=("kernel",),
-                     kernels=("xla", "pallas", "auto"))
+    rows = bench.run(pixels=8, group=8, steps=3, repeats=1, dtypes=("float32",),
+                     methods=("kernel",), kernels=("xla", "pallas", "auto"))
     assert [r["kernel"] for r in rows] == ["xla", "pallas"]  # auto is xla off a GPU
