@@ -229,11 +229,13 @@ class Store:
         """
         from . import verify
 
-        report = verify.verify(self.path)
-        if repair and any(p.fix for p in report.problems):
-            done = verify.repair(self.path, report.problems)
+        report, done = verify.verify(self.path), []
+        for _ in range(3 if repair else 0):  # arrays made anew may show damaged tiles next
+            if not any(p.fix for p in report.problems):
+                break
+            done += verify.repair(self.path, report.problems)
             report = verify.verify(self.path)
-            report.repaired = done
+        report.repaired = done
         return report
 
     def resume(self, *, execution: Where | None = None, progress: bool = True) -> list[Level]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import api
 from .cluster import use_compile_cache
+from .decimals import readable
 from .errors import ConfigError, SweepError
 from .execution import Execution
 from .store import check_location
@@ -459,10 +460,10 @@ def cmd_zoom(args) -> int:
                               "double-double" if args.double_double else None),
                        force=args.force,
                        progress=not args.quiet)
-    view = level.view
+    x, y = level.view["x"], level.view["y"]
     print(f"{args.store} {level.report}")
-    print(f"level {level.index}: x {view['x'].lo} .. {view['x'].hi}, y {view['y'].lo} .. "
-          f"{view['y'].hi}")
+    print(f"level {level.index}: x {readable(x.lo)} .. {readable(x.hi)}, y {readable(y.lo)} .. "
+          f"{readable(y.hi)}")
     _picture(args, level)
     return 0
 
@@ -598,7 +599,8 @@ def cmd_audit(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    report = api.Store(args.store).verify(repair=args.repair)  # even an unreadable root
+    store = api.Store(args.store)
+    report = store.verify(repair=args.repair)  # even an unreadable root
     for line in report.notes:
         print(f"note: {line}", file=sys.stderr)
     for line in report.repaired:
@@ -606,9 +608,17 @@ def cmd_verify(args) -> int:
     for problem in report.problems:
         print(problem)
     print(report)
-    if report.repaired:
+    if report.repaired and _unfinished(store):  # not after rewriting coordinates or inputs
         print(f"recompute the unmarked tiles with: fractalsweep resume {args.store}")
     return 1 if report.problems else 0
+
+
+def _unfinished(store: api.Store) -> bool:
+    """Whether a level has tiles to compute (or cannot be read to tell)."""
+    try:
+        return not all(level.complete for level in store.levels)
+    except ConfigError:
+        return True
 
 
 def cmd_resume(args) -> int:

@@ -79,6 +79,17 @@ def text(value: Decimal, digits: int | None = None) -> str:
     return f"{value:f}" if value.as_tuple().exponent > 0 else str(value)
 
 
+def readable(bound: str) -> str:
+    """A bound for a person to read: every digit of it, in scientific notation where that is
+    much shorter (:func:`text` writes an integer in fixed point).
+
+    >>> readable("1000"), readable("1" + "0" * 30), readable("1E-100"), readable("26.7375281")
+    ('1000', '1e+30', '1e-100', '26.7375281')
+    """
+    scientific = f"{Decimal(bound).normalize(CONTEXT):e}"
+    return scientific if len(scientific) + 4 < len(bound) else bound.replace("E", "e")
+
+
 def pair(label: str, value: Any, parts: str, scalar_ok: bool = False) -> tuple[Any, Any]:
     """``value`` as a pair (a scalar is repeated if ``scalar_ok``), or a one-line error."""
     if scalar_ok and not isinstance(value, (tuple, list)):

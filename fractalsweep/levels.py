@@ -24,9 +24,10 @@ __all__ = ["Keyframe", "deepest", "find_ladder", "find_level", "level_for", "vie
            "zoom_factor"]
 
 
-def view_of(level: store.LevelGroup, cfg: SweepConfig) -> View:
-    """A level's window as ``{"x": AxisConfig, "y": AxisConfig}`` (the job's axis kinds)."""
-    view = level.group.attrs["view"]
+def view_of(level: store.LevelGroup | zarr.Group, cfg: SweepConfig) -> View:
+    """A level's window (from its group's attributes) as ``{"x": AxisConfig, "y":
+    AxisConfig}`` (the job's axis kinds)."""
+    view = getattr(level, "group", level).attrs["view"]
     return {a: dataclasses.replace(getattr(cfg, a), lo=view[a]["lo"], hi=view[a]["hi"])
             for a in AXES}
 

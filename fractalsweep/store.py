@@ -346,20 +346,9 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec
         view = spec.view
         group = levels.create_group(str(index))
         arrays = system_of(cfg).outputs(cfg)
-        for field, (array_dtype, fill) in {**arrays, "reused": ("uint8", 0)}.items():
-            new_array(group, field, shape=(ny, nx), chunks=(t, t), dtype=array_dtype,
-                      fill_value=fill, dimension_names=("y", "x"))
-        for axis, n in (("x", nx), ("y", ny)):
-            values = axis_values(view[axis], n, spec.dtype).astype(np.float64)
-            # a double-double coordinate keeps its remainder beside it: {axis}_lo
-            for name, part in zip((axis, f"{axis}_lo"), values.reshape(n, -1).T):
-                coord = new_array(group, name, shape=(n,), chunks=(t,), dtype="float64",
-                                  dimension_names=(axis,))
-                coord[:] = part
-        tiling = Tiling(ny, nx, t)
-        for array, array_dtype, fill in (("provenance", str, ""), ("tiles", "uint8", 0)):
-            new_array(group, array, shape=tiling.shape, chunks=(1, 1), dtype=array_dtype,
-                      fill_value=fill, dimension_names=("tile_y", "tile_x"))
+        for name, layout in level_layout(cfg, (nx, ny), t, spec.dtype).items():
+            new_array(group, name, **layout)
+        write_coordinates(group, view, (nx, ny), spec.dtype)
         faults.point("level-arrays")
         # one write (attrs.update writes key by key): a reader that sees "view", and so
         # counts the level (level_indices), sees every attribute with it
@@ -376,6 +365,37 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec
             group.attrs["reused_pixels"] = _copy_shared_pixels(
                 open_level(root, spec.reuse_from), open_level(root, index))
     return open_level(root, index)
+
+
+def level_layout(cfg: SweepConfig, resolution, tile: int, dtype: str) -> dict[str, dict]:
+    """Every array of a level (docs/store.md) with its :func:`new_array` keywords: the
+    system's per-pixel results and ``reused`` in tiles, the coordinates (a double-double
+    one keeps its remainder beside it, ``{axis}_lo``), a provenance record and a marker per
+    tile."""
+    from .systems import system_of
+
+    nx, ny = resolution
+    layout = {name: {"shape": (ny, nx), "chunks": (tile, tile), "dtype": array_dtype,
+                     "fill_value": fill, "dimension_names": ("y", "x")}
+              for name, (array_dtype, fill) in {**system_of(cfg).outputs(cfg),
+                                                "reused": ("uint8", 0)}.items()}
+    for axis, n in (("x", nx), ("y", ny)):
+        for name in (axis, f"{axis}_lo") if dtype == DOUBLE_DOUBLE else (axis,):
+            layout[name] = {"shape": (n,), "chunks": (tile,), "dtype": "float64",
+                            "dimension_names": (axis,)}
+    tiles = Tiling(ny, nx, tile).shape
+    for name, array_dtype, fill in (("provenance", str, ""), ("tiles", "uint8", 0)):
+        layout[name] = {"shape": tiles, "chunks": (1, 1), "dtype": array_dtype,
+                        "fill_value": fill, "dimension_names": ("tile_y", "tile_x")}
+    return layout
+
+
+def write_coordinates(group: zarr.Group, view: dict, resolution, dtype: str) -> None:
+    """Each axis's hyperparameter values from the level's window (:func:`coordinates`)."""
+    for axis, n in zip(("x", "y"), resolution):
+        values = axis_values(view[axis], n, dtype).astype(np.float64)
+        for name, part in zip((axis, f"{axis}_lo"), values.reshape(n, -1).T):
+            group[name][:] = part
 
 
 def _copy_shared_pixels(source: LevelGroup, target: LevelGroup) -> int:

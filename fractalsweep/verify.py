@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import zarr
 
-from . import store
+from . import levels, store
 from .config import from_dict
 from .errors import ConfigError, StoreError
 from .grid import axis_values
@@ -43,8 +43,10 @@ class Problem:
     """One finding: where (the store, a level, a tile), what, and how it can be repaired.
 
     ``fix`` is ``"tile"`` (recompute the tile), ``"coordinates"`` (rewrite them from the
-    window), ``"inputs"`` (redraw them from the config), ``"remove"`` (a level whose creation
-    was cut short) or None (cannot be repaired in place).
+    window), ``"inputs"`` (redraw them from the config), ``"arrays"`` (make a level's missing
+    or malformed arrays anew, empty: the tiles that lost data with them are found and
+    recomputed next), ``"remove"`` (a level whose creation was cut short) or None (cannot be
+    repaired in place).
     """
 
     what: str
@@ -173,21 +175,24 @@ def _check_level(root: zarr.Group, index: int, cfg, report: Report) -> None:
     if "view" not in group.attrs:
         report.add("its creation was cut short (no attributes)", index, fix="remove")
         return
-    lvl = store.open_level(root, index)
     try:
-        view = {a: dataclasses.replace(getattr(cfg, a), lo=group.attrs["view"][a]["lo"],
-                                       hi=group.attrs["view"][a]["hi"]) for a in ("x", "y")}
+        layout = _layout(group, cfg)
+        view = levels.view_of(group, cfg)
         dtype = group.attrs["dtype"]
     except (KeyError, TypeError, ValueError) as exc:
         report.add(f"attributes unreadable: {store.one_line(exc)}", index)
         return
     report.levels += 1
-    report.tiles += len(lvl.tiling.indices())
+    report.tiles += int(np.prod(layout["tiles"]["shape"]))
+    wrong = _unfit(group, layout)
+    for name, what in wrong.items():
+        report.add(f"array {name} {what}", index, fix="arrays")
+    if wrong:
+        return
+    lvl = store.open_level(root, index)
     if group.attrs.get("integrity", 0) < store.INTEGRITY:
         report.notes.append(f"level {index} was written before chunks carried checksums: "
                             "damage that still decodes cannot be found there")
-    if not _check_shapes(lvl, index, report):
-        return
     damage: dict[tuple[int, int], list[str]] = {}
 
     def note(tile, what):
@@ -221,25 +226,31 @@ def _check_level(root: zarr.Group, index: int, cfg, report: Report) -> None:
                        fix="coordinates")
 
 
-def _check_shapes(lvl: store.LevelGroup, index: int, report: Report) -> bool:
-    """Every array the level needs exists with its shape and chunks; False if not."""
-    t, shape = lvl.tiling.tile, (lvl.tiling.ny, lvl.tiling.nx)
-    wanted = {name: (shape, (t, t)) for name in lvl.pixel_arrays}
-    wanted.update(x=((lvl.tiling.nx,), (t,)), y=((lvl.tiling.ny,), (t,)),
-                  provenance=(lvl.tiling.shape, (1, 1)), tiles=(lvl.tiling.shape, (1, 1)))
-    ok = True
-    for name, (want_shape, want_chunks) in wanted.items():
+def _layout(group: zarr.Group, cfg) -> dict[str, dict]:
+    """The arrays the level's attributes call for (:func:`fractalsweep.store.level_layout`):
+    the per-pixel arrays it lists, not those a newer version would add."""
+    attrs = group.attrs
+    layout = store.level_layout(dataclasses.replace(cfg, dtype=attrs["dtype"]),
+                                attrs["resolution"], attrs["tile"], attrs["dtype"])
+    pixels = {*group.attrs.get("arrays", store.LEGACY_ARRAYS), "reused"}
+    return {name: kw for name, kw in layout.items()
+            if name in pixels or kw["dimension_names"] != ("y", "x")}
+
+
+def _unfit(group: zarr.Group, layout: dict[str, dict]) -> dict[str, str]:
+    """The level's arrays that are missing, unreadable or of another shape, with what is
+    wrong with each."""
+    wrong = {}
+    for name, want in layout.items():
         try:
-            array = lvl.group[name]
+            array = group[name]
         except (KeyError, ValueError, OSError) as exc:
-            report.add(f"array {name} is missing or unreadable ({store.one_line(exc)})", index)
-            ok = False
+            wrong[name] = f"is missing or unreadable ({store.one_line(exc)})"
             continue
-        if array.shape != want_shape or array.chunks != want_chunks:
-            report.add(f"array {name} has shape {array.shape} in chunks {array.chunks}; the "
-                       f"level needs {want_shape} in {want_chunks}", index)
-            ok = False
-    return ok
+        if array.shape != want["shape"] or array.chunks != want["chunks"]:
+            wrong[name] = (f"has shape {array.shape} in chunks {array.chunks}; the level needs "
+                           f"{want['shape']} in {want['chunks']}")
+    return wrong
 
 
 def _check_pixels(lvl: store.LevelGroup, name: str, done: set, note, report: Report) -> None:
@@ -276,21 +287,25 @@ def repair(path: str, problems: list[Problem]) -> list[str]:
     done: list[str] = []
     with store.driver_lock(path):
         root = zarr.open_group(path, mode="r+")
+        cfg = from_dict(root.attrs["fractalsweep"]["config"])
         if any(p.fix == "inputs" for p in fixable):
-            _redraw_inputs(root, from_dict(root.attrs["fractalsweep"]["config"]))
+            _redraw_inputs(root, cfg)
             done.append("inputs redrawn from the config (bit-identical to the intact values)")
         for index in sorted({p.level for p in fixable if p.fix == "remove"}):
             del root["levels"][str(index)]
             done.append(f"level {index}: removed (its creation was cut short)")
+        for index in sorted({p.level for p in fixable if p.fix == "arrays"}):
+            group = root["levels"][str(index)]
+            layout = _layout(group, cfg)
+            wrong = _unfit(group, layout)
+            for name in wrong:
+                store.new_array(group, name, overwrite=True, **layout[name])
+            done.append(f"level {index}: array(s) {', '.join(wrong)} made anew, empty")
+            if {"x", "y", "x_lo", "y_lo"} & set(wrong):
+                _write_coordinates(store.open_level(root, index), cfg)
+                done.append(f"level {index}: coordinates written from the window")
         for index in sorted({p.level for p in fixable if p.fix == "coordinates"}):
-            lvl = store.open_level(root, index)
-            cfg = lvl.config(store.config_of(path))
-            attrs = lvl.group.attrs
-            for axis, n in zip(("x", "y"), attrs["resolution"]):
-                axis_cfg = dataclasses.replace(getattr(cfg, axis), lo=attrs["view"][axis]["lo"],
-                                               hi=attrs["view"][axis]["hi"])
-                lvl.group[axis].with_config(store.WRITE_EVERY_CHUNK)[:] = axis_values(
-                    axis_cfg, n, attrs["dtype"]).astype(np.float64)
+            _write_coordinates(store.open_level(root, index), cfg)
             done.append(f"level {index}: coordinates rewritten from the window")
         for index in sorted({p.level for p in fixable if p.fix == "tile"}):
             tiles = sorted({p.tile for p in fixable if p.fix == "tile" and p.level == index})
@@ -298,6 +313,12 @@ def repair(path: str, problems: list[Problem]) -> list[str]:
             done.append(f"level {index}: {len(tiles)} tile(s) unmarked for recomputation: "
                         + ", ".join(f"({i}, {j})" for i, j in tiles))
     return done
+
+
+def _write_coordinates(lvl: store.LevelGroup, cfg) -> None:
+    attrs = lvl.group.attrs
+    store.write_coordinates(lvl.group, levels.view_of(lvl.group, cfg), attrs["resolution"],
+                            attrs["dtype"])
 
 
 def _reset_tiles(lvl: store.LevelGroup, tiles: list[tuple[int, int]]) -> None:

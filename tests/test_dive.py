@@ -146,6 +146,10 @@ def test_zoom_box_auto_preview_and_guard_from_the_command_line(overview):
     assert len(r.stderr.strip().splitlines()) == 1
     assert sorted(zarr.open_group(overview, mode="r")["levels"].group_keys()) == ["0", "1", "2"]
 
+    r = cli("zoom", overview, "--box", "1e20", "1e30", "10", "100", "--scheduler", "sync",
+            "--quiet", "--no-render")  # every digit, not 31 of them for 1e30
+    assert r.returncode == 0 and "level 3: x 1e+20 .. 1e+30, y 10 .. 100" in r.stdout, r.stdout
+
 
 def test_dive_then_resume_then_animate(tmp_path, job_dir):
     store_path = tmp_path / "d.zarr"

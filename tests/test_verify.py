@@ -118,6 +118,7 @@ def test_markers_provenance_and_coordinates(damaged, clean, capsys):
     status, out, _ = _main(capsys, "verify", damaged, "--repair")
     assert "coordinates rewritten from the window" in out
     assert "2 tile(s) unmarked for recomputation: (0, 1), (2, 0)" in out
+    assert f"recompute the unmarked tiles with: fractalsweep resume {damaged}" in out
     _main(capsys, "resume", damaged, "--scheduler", "sync", "--quiet")
     assert _bits(damaged) == _bits(clean)
 
@@ -129,6 +130,7 @@ def test_damaged_inputs_are_redrawn_bit_identically(damaged, clean, capsys):
     assert status == 1 and "store: input w0: 1 chunk(s) unreadable" in out
     status, out, _ = _main(capsys, "verify", damaged, "--repair")
     assert status == 0 and "inputs redrawn" in out
+    assert "resume" not in out  # no tile was unmarked: nothing to recompute
     stored = zarr.open_group(str(damaged), mode="r")["inputs/w0"][:]
     np.testing.assert_array_equal(stored, zarr.open_group(str(clean), mode="r")["inputs/w0"][:])
 
@@ -144,7 +146,6 @@ def test_a_level_creation_cut_short_is_reported_and_removed(damaged, capsys):
 @pytest.mark.parametrize("damage,words", [
     ("zarr.json", "store: root metadata unreadable"),
     ("levels/0/zarr.json", "level 0: its metadata is unreadable"),
-    ("levels/0/tiles/zarr.json", "level 0: an array or attribute is missing or unreadable"),
 ])
 def test_damaged_metadata_is_one_line_for_readers_and_named_by_verify(damaged, capsys, damage,
                                                                       words):
@@ -154,6 +155,31 @@ def test_damaged_metadata_is_one_line_for_readers_and_named_by_verify(damaged, c
         assert status == 2 and err.count("\n") == 1 and "unreadable" in err, err
     status, out, _ = _main(capsys, "verify", damaged)
     assert status == 1 and words in out and "not repairable in place" in out
+
+
+@pytest.mark.parametrize("damage,clean_tiles", [
+    (lambda level: (level / "tiles/zarr.json").write_text("garbage"), 0),  # markers lost
+    (lambda level: (level / "score/zarr.json").unlink(), 0),  # its chunks go with it
+    (lambda level: shutil.rmtree(level / "provenance"), 0),
+    (lambda level: shutil.rmtree(level / "x"), 9),  # rewritten from the window
+])
+def test_a_level_s_missing_or_unreadable_array_is_made_anew(damaged, clean, capsys, damage,
+                                                            clean_tiles):
+    """Once refused in one line by every reader and 'not repairable in place' by verify (the
+    whole store unusable): the array is made anew, then the tiles that lost data with it are
+    unmarked in the same repair, and resume makes the level bit-identical to the clean one."""
+    damage(damaged / "levels/0")
+    for command in ("info", "render", "status", "resume"):
+        status, _, err = _main(capsys, command, damaged)
+        assert status == 2 and err.count("\n") == 1 and "missing or unreadable" in err, err
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and "level 0: array " in out and "not repairable" not in out, out
+    status, out, _ = _main(capsys, "verify", damaged, "--repair")
+    assert status == 0 and "made anew, empty" in out and "0 problem(s)" in out, out
+    assert ("fractalsweep resume" in out) == (clean_tiles < 9)
+    assert fs.open(str(damaged)).level(0).tiles_done == clean_tiles
+    status, out, _ = _main(capsys, "resume", damaged, "--scheduler", "sync", "--quiet")
+    assert status == 0 and _bits(damaged) == _bits(clean)
 
 
 def test_repair_waits_for_no_running_driver(damaged, capsys):
