@@ -100,7 +100,7 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
             and 0 < fps < math.inf):
         raise AnimationError(f"fps = {fps!r}: expected a finite number > 0")
     if isinstance(size, (tuple, list)) and any(isinstance(n, int) and n > MAX_SIDE for n in size):
-        raise AnimationError(f"size = {size[0]}x{size[1]}: at most {MAX_SIDE} pixels a side")
+        raise AnimationError(f"size = {size!r}: at most {MAX_SIDE} pixels a side")
     kind = choose_codec(out.suffix, (1, 1), codec)  # or HEVC past 4K, whose limit is H.264's
     if fps > MAX_FPS[kind]:  # checked before any reading
         raise AnimationError(f"fps = {fps!r}: at most {MAX_FPS[kind]} for "

@@ -312,16 +312,20 @@ class Store:
                                          dtype=dtype, force=force, kind=kind)
         return Level(self, index, report)
 
-    def ladder(self, level: int | None = None, *, widest=6,
+    def ladder(self, level: int | None = None, *, widest=None,
                execution: Where | None = None, progress: bool = True) -> list[Level]:
         """Fill in the keyframe ladder above ``level`` (default: the deepest): levels of the
-        same centre, each twice as wide, until one spans ``widest`` decades (or is as wide
-        as the view ``widest``). Pixels shared with the narrower level are copied.
+        same centre, each twice as wide, until one spans ``widest`` decades (default 6) or
+        is as wide as the view ``widest`` (default with two linear axes: level 0's). Pixels
+        shared with the narrower level are copied.
 
         Returns the ladder's levels, widest first.
         """
         from . import dive
         base = self.deepest().index if level is None else self.level(level).index
+        if widest is None:  # decades mean nothing on linear axes
+            cfg = self.config
+            widest = 6 if "log" in (cfg.x.scale, cfg.y.scale) else self.level(0).view
         self._require_intact([base], every_array=True)
         with _session(execution or self.execution, progress) as session:
             indices = dive.ladder(self.path, base, session, widest=widest)

@@ -149,8 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     ladder.add_argument("store")
     ladder.add_argument("--level", type=int, metavar="L",
                         help="the deep level (default: the deepest)")
-    ladder.add_argument("--widest", type=float, default=6.0, metavar="DECADES",
-                        help="stop when the widest level spans this many decades (default 6)")
+    ladder.add_argument("--widest", type=float, metavar="DECADES",
+                        help="stop when the widest level spans this many decades (default 6; "
+                             "with two linear axes, when it is as wide as level 0)")
     _add_picture(ladder, "<store stem>-ladder.png: every keyframe, widest first")
 
     dive = sub.add_parser("dive", parents=[execution],

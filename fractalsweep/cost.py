@@ -118,16 +118,38 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
         this machine's), or its kernel cannot train ``cfg``
         (:func:`~fractalsweep.systems.check_computable`), as a run would be refused.
     """
-    from . import bench, kernel, limits
-    from .status import duration
+    from . import limits
     from .systems import check_computable
 
     check_computable(cfg, execution.kernel)
-
-    profile = execution.cluster
     nx, ny = cfg.grid.resolution
     tile = execution.tile_for((nx, ny))
     tiles = tiles_of((nx, ny), tile)
+    if cfg.system.kind == "training":
+        lines = _training(cfg, execution, tile, tiles)
+    else:  # an escape-time or Newton map: iterations of a formula, no network
+        lines = [(f"{nx}x{ny} pixels x up to {cfg.system.max_iter} iterations of "
+                  f"system.kind = {cfg.system.kind!r} in {tiles} tiles of {tile}x{tile}"),
+                 ("estimated worker-hours: unknown ('fractalsweep bench' measures training "
+                  "runs only)")]
+    level = limits.level_estimate(cfg, (nx, ny), tile, new_store=True)
+    try:
+        limits.check("level 0", path, level, execution.limits)
+    except limits.LimitError as exc:
+        lines.append(f"a run would be refused: {exc}")
+    else:
+        lines.append(f"level 0: {level}")
+    return lines
+
+
+def _training(cfg: SweepConfig, execution, tile: int, tiles: int) -> list[str]:
+    """:func:`estimate`'s lines on training ``cfg``: its work, memory, worker-hours and wall
+    time."""
+    from . import bench, kernel
+    from .status import duration
+
+    profile = execution.cluster
+    nx, ny = cfg.grid.resolution
     networks = networks_per_pixel(cfg)
     work = nx * ny * networks * cfg.training.steps
     flops = flops_per_net_step(cfg)
@@ -159,13 +181,6 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
         lines.append(f"estimated wall time: {wall} of training, "
                      f"{tiles} tile{'s' * (tiles > 1)} on {workers} {kind}{'s' * (workers > 1)}, "
                      f"up to {each} each (start-up, reading and writing not counted)")
-    level = limits.level_estimate(cfg, (nx, ny), tile, new_store=True)
-    try:
-        limits.check("level 0", path, level, execution.limits)
-    except limits.LimitError as exc:
-        lines.append(f"a run would be refused: {exc}")
-    else:
-        lines.append(f"level 0: {level}")
     return lines
 
 

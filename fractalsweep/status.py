@@ -36,11 +36,13 @@ def level_status(level: LevelGroup) -> dict:
 
 
 def duration(seconds: float) -> str:
-    """``seconds`` as ``H:MM:SS`` (``D days, H:MM:SS`` from a day on).
+    """``seconds`` as ``H:MM:SS`` (``D days, H:MM:SS`` from a day on, years from 1000 days).
 
-    >>> duration(43.2), duration(90061)
-    ('0:00:43', '1 day, 1:01:01')
+    >>> duration(43.2), duration(90061), duration(1e13)
+    ('0:00:43', '1 day, 1:01:01', '3.17e+05 years')
     """
+    if seconds >= 1000 * 86400:  # a dry run may estimate past timedelta's 999999999 days
+        return f"{seconds / (365.25 * 86400):.3g} years"
     return str(datetime.timedelta(seconds=round(seconds)))
 
 

@@ -19,7 +19,7 @@ def describe(path: str) -> dict:
     levels = []
     for index in store.level_indices(root):
         lvl = store.open_level(root, index)
-        values, damaged = damaged_tiles(lvl)
+        values, damaged = damaged_tiles(lvl, listed=lvl.pixel_arrays)  # score read, all listed
         score = values["score"]
         attrs = lvl.group.attrs
         levels.append({"level": index, "view": attrs["view"],

@@ -254,19 +254,28 @@ def _unfit(group: zarr.Group, layout: dict[str, dict]) -> dict[str, str]:
 
 
 def _check_pixels(lvl: store.LevelGroup, name: str, done: set, note, report: Report) -> None:
-    """Unreadable chunks anywhere; in finished tiles, missing chunks and uncomputed pixels."""
+    report.chunks += lvl.group[name].nchunks
+    for tile, what in _array_damage(lvl, name, done)[1].items():
+        note(tile, what)
+
+
+def _array_damage(lvl: store.LevelGroup, name: str, done: set,
+                  read: bool = True) -> tuple[np.ndarray | None, dict[tuple[int, int], str]]:
+    """A per-pixel array's values, and what is wrong in which tile: unreadable chunks
+    anywhere; in finished tiles (``done``), missing chunks and pixels not computed. Without
+    ``read``, only missing chunks are looked for (nothing is read but the listing)."""
     array = lvl.group[name]
-    values, bad = store.read_checked(array)
-    report.chunks += array.nchunks
-    for tile in bad:
-        note(tile, f"{name} chunk unreadable (checksum or decoding failed)")
+    values, bad = store.read_checked(array) if read else (None, [])
+    damage = {tile: f"{name} chunk unreadable (checksum or decoding failed)" for tile in bad}
     required = name in lvl.arrays or lvl.group.attrs.get("integrity", 0) >= 1
     present = store.chunks_on_disk(array) if required else None
     for tile in sorted(done - set(bad)):
         if present is not None and tile not in present:
-            note(tile, f"{name} chunk missing")
-        elif name in NOT_COMPUTED and _uncomputed(values[lvl.tiling.slices(tile)], name).any():
-            note(tile, f"{name} has pixels not computed")
+            damage[tile] = f"{name} chunk missing"
+        elif (read and name in NOT_COMPUTED
+              and _uncomputed(values[lvl.tiling.slices(tile)], name).any()):
+            damage[tile] = f"{name} has pixels not computed"
+    return values, damage
 
 
 def _uncomputed(values: np.ndarray, name: str) -> np.ndarray:
@@ -354,22 +363,21 @@ def _redraw_inputs(root: zarr.Group, cfg) -> None:
         store.new_array(group, name, data=value)
 
 
-def damaged_tiles(lvl: store.LevelGroup, names=("score",)) -> tuple[dict, list]:
+def damaged_tiles(lvl: store.LevelGroup, names=("score",), listed=()) -> tuple[dict, list]:
     """A level's ``names`` arrays as read, and the tiles whose data a reader cannot trust.
 
-    A tile is damaged when a chunk of those arrays or its marker cannot be read, or when it is
-    marked finished yet holds pixels not computed (a data chunk deleted under its marker).
+    A tile is damaged when its marker or a chunk of those arrays cannot be read, or when it
+    is marked finished yet a chunk of theirs is missing (deleted under its marker) or holds
+    pixels not computed. Of the arrays ``listed``, only missing chunks are looked for.
     """
-    markers, damaged = store.read_checked(lvl.group["tiles"])
-    damaged = set(damaged)
-    values = {}
-    for name in names:
-        values[name], bad = store.read_checked(lvl.group[name])
-        damaged.update(bad)
-        if name in NOT_COMPUTED:
-            for tile in np.argwhere(markers.astype(bool)):
-                if _uncomputed(values[name][lvl.tiling.slices(tuple(tile))], name).any():
-                    damaged.add(tuple(tile))
+    markers, bad = store.read_checked(lvl.group["tiles"])
+    done = {(int(i), int(j)) for i, j in np.argwhere(markers.astype(bool))}
+    damaged, values = set(bad), {}
+    for name in dict.fromkeys([*names, *listed]):
+        value, damage = _array_damage(lvl, name, done, read=name in names)
+        damaged.update(damage)
+        if name in names:
+            values[name] = value
     return values, sorted((int(i), int(j)) for i, j in damaged)
 
 

@@ -11,9 +11,11 @@ import zarr
 
 import fractalsweep as fs
 from fractalsweep import Execution
+from fractalsweep.cli import main
 from fractalsweep.config import resolve
 from fractalsweep.grid import axis_values, flat_pixels
 from fractalsweep.systems import system_of
+from fractalsweep.views import window
 
 SYNC = Execution(scheduler="sync", tile=8)
 R = 256.0
@@ -105,8 +107,15 @@ def test_fractal_jobs_go_through_run_zoom_ladder_animate_and_dimension(tmp_path,
     assert (level.score < 0).any() and (level.score >= 0).any()
     deep = store.zoom(centre=(0, 0), width=(0.45, 0.45), execution=SYNC, progress=False)
     assert deep.view["x"].lo == "-0.225" and deep.view["y"].hi == "0.225"
-    ladder = store.ladder(widest=store.level(0).view, execution=SYNC, progress=False)
+    wide = subprocess.run([sys.executable, "-m", "fractalsweep", "ladder", store.path,
+                           "--scheduler", "sync", "--quiet", "--no-render"],
+                          capture_output=True, text=True, timeout=300)
+    assert wide.returncode == 0, wide.stderr  # linear axes: up to level 0's width
+    ladder = store.ladder(execution=SYNC, progress=False)  # found again, not computed twice
+    assert f"ladder of {len(ladder)} levels {[lv.index for lv in ladder]}" in wide.stdout
     assert [lv.index for lv in ladder][-1] == deep.index and len(ladder) >= 4
+    widths = [window(lv.view["x"])[1] for lv in (ladder[0], ladder[1], store.level(0))]
+    assert widths[1] < widths[2] <= widths[0]  # the first as wide as level 0 or wider
     assert store.dimension(method="paper").levels == tuple(lv.index for lv in ladder)
     out = store.animate(tmp_path / "j.gif", size=(32, 32), frames_per_octave=2, progress=False)
     assert out["frames"] > 0
@@ -115,6 +124,16 @@ def test_fractal_jobs_go_through_run_zoom_ladder_animate_and_dimension(tmp_path,
     assert png.returncode == 0, png.stderr
     assert zarr.open_group(store.path, mode="r").attrs["fractalsweep"]["config"]["system"] == {
         "kind": "julia", "c": ["-1", "0"], "max_iter": 200, "root": 0}
+
+
+def test_a_fractal_s_dry_run_counts_iterations_not_training_steps(job_dir, capsys):
+    """It printed the network's 1000 steps at its flop rate (22 s for a 0.9 s map)."""
+    status = main(["run", str(job_dir / "fractals" / "newton.toml"), "--set",
+                   "system.max_iter=5", "--set", "grid.resolution=64", "--dry-run"])
+    out = capsys.readouterr().out
+    assert status == 0 and "64x64 pixels x up to 5 iterations of system.kind = 'newton'" in out
+    assert "worker-hours: unknown ('fractalsweep bench' measures training runs only)" in out
+    assert "steps" not in out and "flop" not in out
 
 
 def test_a_double_double_fractal_is_refused_before_any_file(tmp_path, job_dir):

@@ -102,8 +102,21 @@ def test_a_chunk_deleted_under_its_marker_is_no_longer_a_silent_hole(damaged, cl
     assert "level 0 tile (2, 2): score chunk missing" in out
     assert "level 0 tile (0, 0): reused chunk missing" in out
     status, out, _ = _main(capsys, "info", damaged)
-    assert status == 0 and "damaged   level 0: tile(s) (2, 2)" in out
+    assert status == 0 and "damaged   level 0: tile(s) (0, 0), (2, 2)" in out
     _repair_and_resume(damaged, capsys, clean)
+
+
+def test_a_chunk_of_another_array_deleted_is_found_by_its_readers_and_info(damaged, capsys):
+    """Not only the score's: a missing final_loss chunk read as a blank quarter, silently."""
+    (damaged / "levels/0/final_loss/c/1/1").unlink()
+    status, out, _ = _main(capsys, "info", damaged)
+    assert status == 0 and "damaged   level 0: tile(s) (1, 1)" in out
+    status, _, err = _main(capsys, "render", damaged, "--array", "final_loss", "--out",
+                           damaged.parent / "loss.png")
+    assert status == 2 and "damaged tile(s) (1, 1)" in err and err.count("\n") == 1
+    with pytest.raises(StoreError, match=r"damaged tile\(s\) \(1, 1\)"):
+        fs.open(str(damaged)).level(0)["final_loss"]
+    assert not (damaged.parent / "loss.png").exists()
 
 
 def test_markers_provenance_and_coordinates(damaged, clean, capsys):
