@@ -92,7 +92,8 @@ def _execution_parser() -> argparse.ArgumentParser:
     execution.add_argument("--tile-timeout", type=float, metavar="S",
                            help="restart a worker that finishes no tile for S seconds "
                                 "(default: 10x the slowest tile, at least 600)")
-    execution.add_argument("--quiet", action="store_true", help="no progress bar")
+    execution.add_argument("--quiet", action="store_true",
+                           help="no progress bar, no dashboard link")
     return execution
 
 

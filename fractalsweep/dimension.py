@@ -121,7 +121,7 @@ class Dimension:
         """One line: the estimate, its interval, the box sizes fitted, the levels, the method."""
         low, high = self.interval
         interval = ("no interval: too few slopes" if math.isnan(low)
-                    else f"{self.confidence:.0%} interval {low:.3f}-{high:.3f}")
+                    else f"{self.confidence:.0%} interval {low:.3f} to {high:.3f}")
         smallest, largest = self.fit_range
         levels = f"{len(self.levels)} level" + ("s" if len(self.levels) > 1 else "")
         of = "" if self.level_set == "score = 0" else f", level set {self.level_set}"
@@ -623,7 +623,8 @@ def plot_dimension(result: Dimension, path) -> None:
     low, high = result.interval
     of = "" if result.level_set == "score = 0" else f"{result.level_set}: "
     axes.set_title(f"{of}boundary dimension {result.dimension:.3f} "
-                   f"({result.confidence:.0%} interval {low:.3f}-{high:.3f}, {result.method})",
+                   f"({result.confidence:.0%} interval {low:.3f} to {high:.3f}, "
+                   f"{result.method})",
                    fontsize=10)
     axes.set_xscale("log", base=2)  # box sides in powers of two, written as plain numbers
     axes.xaxis.set_major_formatter(ScalarFormatter())

@@ -105,7 +105,6 @@ class Explorer:
         self._session = Session(execution or Execution(), progress=False)
         self._job: _Job | None = None
         self._timer = None
-        self._precision: dict[int, dict] = {}  # a level's window never changes once made
         self._drawn_at = self._draw_seconds = 0.0
         if figure is None:
             figure = Figure(figsize=(7, 7.5))
@@ -143,20 +142,14 @@ class Explorer:
         self._draw_seconds = time.monotonic() - start
         self._drawn_at = time.monotonic()
 
-    def _precision_of(self, level: int) -> dict:
-        if level not in self._precision:
-            self._precision[level] = precision.precision_check(self.view, self.resolution,
-                                                               self.dtype)
-        return self._precision[level]
-
     def _update_status(self) -> None:
         """Two lines: the level shown, then the computation under way or the last message."""
         windows = [f"{a} {' .. '.join(end_labels(float(self.view[a].lo), float(self.view[a].hi)))}"
                    for a in ("x", "y")]
         done, total = self.tiles
+        left = precision.decades_left(self.view, self.resolution, self.dtype)
         parts = [f"level {self.level}", *windows,
-                 self.dtype + (" preview" if self.preview else ""),
-                 f"{self._precision_of(self.level)['decades_left']:.1f} decades left",
+                 self.dtype + (" preview" if self.preview else ""), f"{left:.1f} decades left",
                  self.cmap]
         if done < total:
             parts.append(f"tiles {done}/{total}")

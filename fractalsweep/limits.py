@@ -28,6 +28,7 @@ MAX_FILES = 1_000_000  # chunk files per level: beyond, listing and copying a st
 BLOCK = 4096  # bytes a small file takes on disk (one block of a usual filesystem)
 READ_COPIES = 4  # a reader holds a float64 array of the level this many times (render, info)
 PER_TILE_FILES = 2  # besides the per-pixel chunks: a tile's marker and provenance
+METADATA_FILES = 5  # zarr.json of the level, of x, y, provenance and tiles (+1 per array)
 
 
 @dataclass(frozen=True)
@@ -64,14 +65,15 @@ def estimate(resolution: tuple[int, int], tile: int | None, array_dtypes: list[s
 
     >>> e = estimate((4096, 4096), None, ["float64", "int32", "float64", "uint8"])
     >>> e.tiles, e.files
-    (1024, 6208)
+    (1024, 6217)
     """
     nx, ny = resolution
     t = tile or auto_tile(nx, ny)
     ty, tx = Tiling(ny, nx, t).shape
     tiles = ty * tx
     per_pixel = sum(np.dtype(d).itemsize for d in array_dtypes)
-    files = tiles * (len(array_dtypes) + PER_TILE_FILES) + tx + ty
+    files = (tiles * (len(array_dtypes) + PER_TILE_FILES) + tx + ty  # chunks
+             + len(array_dtypes) + METADATA_FILES)
     disk = nx * ny * per_pixel + files * BLOCK + inputs_bytes  # uncompressed: an upper bound
     memory = max(nx * ny * 8 * READ_COPIES, 3 * inputs_bytes)
     return Estimate(nx * ny, tiles, files, int(disk), int(memory), int(inputs_bytes))

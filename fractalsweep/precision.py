@@ -53,6 +53,20 @@ def _room(axis: AxisConfig, n: int, dtype) -> dict[str, float]:
             "decades_left": decades_left, "limit": relative_width / 10 ** decades_left}
 
 
+def decades_left(view: View, resolution: Any, dtype="float64") -> float:
+    """Decades of zoom a level has left in ``dtype`` before neighbouring pixels come within
+    ``ULPS_PER_PIXEL`` ulps (:func:`_room`'s estimate, the smaller of the two axes; negative:
+    already too deep). Cheap: no coordinate is computed.
+
+    >>> from fractalsweep.config import AxisConfig
+    >>> axis = AxisConfig(lo="13.29976231", hi="13.29978604")
+    >>> round(decades_left({"x": axis, "y": axis}, 4096))
+    6
+    """
+    return min(_room(view[name], n, dtype)["decades_left"]
+               for name, n in zip(AXES, resolution_pair(resolution)))
+
+
 def precision_check(view: View, resolution: Any, dtype="float64") -> dict[str, Any]:
     """Whether neighbouring pixels of a level stay distinct in ``dtype``, and the room left.
 

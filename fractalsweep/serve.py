@@ -281,7 +281,6 @@ class Page:
         self._drawn: tuple[int, int] | None = None  # (level, tiles) when last drawn
         self._drawn_at = self._draw_seconds = self._listed_at = 0.0
         self._hovered: tuple[int, int] | None = None
-        self._precision: dict[int, float] = {}
         self._plot()
         self._controls()
         self._layout()
@@ -442,12 +441,10 @@ class Page:
         windows = " \u00b7 ".join(
             f"{a} {' .. '.join(end_labels(float(self.view[a].lo), float(self.view[a].hi)))}"
             for a in AXES)
-        if self.level not in self._precision:
-            self._precision[self.level] = precision.precision_check(
-                self.view, self.resolution, self.dtype)["decades_left"]
         done, total = self.tiles
         parts = [f"<b>level {self.level}</b> ({nx}x{ny} {self.dtype})", windows,
-                 f"{self._precision[self.level]:.1f} decades of precision left",
+                 (f"{precision.decades_left(self.view, self.resolution, self.dtype):.1f} "
+                  "decades of precision left"),
                  f"tiles {done}/{total}", self.cmap, *(["FORCE"] if self.force else [])]
         self.status.text = _div("fs-status", " \u00b7 ".join(parts))
 

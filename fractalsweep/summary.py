@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import store
+from .levels import view_of
+from .precision import decades_left
 from .render import end_labels
 from .verify import damaged_tiles
 
@@ -16,6 +18,7 @@ def describe(path: str) -> dict:
     the tiles a reader cannot trust (``damaged``, see :func:`fractalsweep.verify.damaged_tiles`)."""
     root = store.open_root(path)
     meta = dict(root.attrs["fractalsweep"])
+    cfg = store.config_of(path)
     levels = []
     for index in store.level_indices(root):
         lvl = store.open_level(root, index)
@@ -32,6 +35,8 @@ def describe(path: str) -> dict:
                        "diverged": int((score >= 0).sum()),
                        "not_computed": int(np.isnan(score).sum()),
                        "audit": attrs.get("audit"),
+                       "decades_left": decades_left(view_of(lvl, cfg), attrs["resolution"],
+                                                    attrs["dtype"]),
                        "damaged": [list(tile) for tile in damaged]})
     return {"path": path, **meta, "levels": levels}
 
@@ -67,12 +72,12 @@ def format_info(info: dict) -> str:
         lines.append("levels    none yet")
         return "\n".join(lines)
     header = ("level", "kind", "pixels", "dtype", "tiles", "converged", "diverged",
-              "reused", "audit", "x window", "y window")
+              "reused", "audit", "decades left", "x window", "y window")
     rows = [[str(lv["level"]), lv["kind"], f"{lv['resolution'][0]}x{lv['resolution'][1]}",
              lv["dtype"] + (" (preview)" if lv["preview"] else ""),
              f"{lv['tiles_done']}/{lv['tiles']}", str(lv["converged"]), str(lv["diverged"]),
-             str(lv["reused_pixels"]), _audit(lv["audit"]), _window(lv["view"]["x"]),
-             _window(lv["view"]["y"])]
+             str(lv["reused_pixels"]), _audit(lv["audit"]), f"{lv['decades_left']:.1f}",
+             _window(lv["view"]["x"]), _window(lv["view"]["y"])]
             for lv in info["levels"]]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines.append("levels    x: " + info["levels"][0]["view"]["x"]["label"] + ", y: "

@@ -12,6 +12,9 @@ import matplotlib.image
 import pytest
 import zarr
 
+import fractalsweep as fs
+from fractalsweep import precision
+
 SMALL = ["--set", "grid.resolution=8", "--tile", "4", "--set", "training.steps=20"]
 
 
@@ -44,8 +47,13 @@ def test_run_info_render(tmp_path, job_dir):
     info = cli("info", store, "--json")
     levels = json.loads(info.stdout)["levels"]
     assert levels[0]["tiles_done"] == levels[0]["tiles"] == 4
+    level = fs.open(store).level(0)  # the guard's own estimate, with its O(pixels) check
+    left = precision.precision_check(level.view, level.resolution, level.dtype)
+    assert levels[0]["decades_left"] == left["decades_left"] > 9
     table = cli("info", store).stdout
-    assert re.search(r"^\s+0\s+job\s+8x8\s+float64\s+4/4\s", table, re.MULTILINE), table
+    assert re.search(r"^\s+0\s+job\s+8x8\s+float64\s+4/4\s.*\s"
+                     + f"{left['decades_left']:.1f}\\s", table, re.MULTILINE), table
+    assert "decades left" in table
 
     out = tmp_path / "classes.png"
     r = cli("render", store, "--cmap", "classes", "--out", out)

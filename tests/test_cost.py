@@ -184,3 +184,33 @@ def test_gpu_estimates_scale_from_the_gpu_measurement(tmp_path, monkeypatch, job
             assert f"on {device}, {kernel} kernel" in line
             assert "16384 networks at once" in lines[-4]  # a GPU's call, one tile of 128x128
             assert f"of training, 1 tile on {workers} GPUs, up to 1 each" in lines[-2]
+
+
+def test_the_dry_run_in_docs_cluster_md_is_the_one_printed(tmp_path, job_dir):
+    """Its estimate lines, from the recorded GPU rate (no bench saved here), as printed."""
+    text = (job_dir.parent / "docs" / "cluster.md").read_text()
+    block = text.split("$ fractalsweep run jobs/paper/tanh.toml --cluster "
+                       "jobs/clusters/slurm-gpu.toml --dry-run\n")[1].split("```")[0]
+    documented = [line for line in block.splitlines() if line.startswith(("store ", "memory",
+                                                                          "estimated"))]
+    r = subprocess.run([sys.executable, "-m", "fractalsweep", "run", "jobs/paper/tanh.toml",
+                        "--cluster", "jobs/clusters/slurm-gpu.toml", "--dry-run"],
+                       capture_output=True, text=True, timeout=120, cwd=job_dir.parent,
+                       env=os.environ | {"XDG_CACHE_HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert len(documented) == 4 and all(line in r.stdout.splitlines() for line in documented)
+
+
+@pytest.mark.parametrize("job", [{"grid": {"resolution": [10, 9]}},
+                                 {"grid": {"resolution": 8}, "ensemble": {"seeds": 2}}])
+def test_a_level_s_estimated_files_are_the_files_it_writes(tmp_path, job):
+    """Chunks and the metadata of the level and of each of its arrays (the count left out
+    the metadata: 8 files for a level of 17)."""
+    from fractalsweep import api, limits
+
+    cfg = resolve({**job, "training": {"steps": 5}})
+    api.run(cfg, tmp_path / "s.zarr", execution=Execution(scheduler="sync", tile=4),
+            progress=False)
+    written = [p for p in (tmp_path / "s.zarr" / "levels" / "0").rglob("*") if p.is_file()]
+    assert limits.level_estimate(cfg, cfg.grid.resolution, 4, new_store=False).files \
+        == len(written)

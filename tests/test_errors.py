@@ -281,6 +281,12 @@ def test_impossible_sizes_and_depths(tmp_path, tiny_store, capsys):
     _refused(capsys, "zoom", tiny_store, "--box", "0", "1", "0", "1", "--log10", "--resolution",
              "2", "100000000", "--scheduler", "sync", words=("files allowed per level",))
     assert not (tmp_path / "d.zarr").exists() and not (tmp_path / "w.zarr").exists()
+    for huge in (["grid.resolution=100000", "training.steps=2000000000"],
+                 ["ensemble.seeds=100000000000000"]):  # past timedelta's 999999999 days
+        status, out, err = _main(capsys, "run", QUICK, *(f"--set={s}" for s in huge),
+                                 "--store", tmp_path / "h.zarr", "--dry-run")
+        assert status == 0 and not err and "years of training" in out, err
+        assert "a run would be refused" in out and not (tmp_path / "h.zarr").exists()
 
 
 @pytest.mark.parametrize("where,words", [
