@@ -267,7 +267,10 @@ def _array_damage(lvl: store.LevelGroup, name: str, done: set,
     array = lvl.group[name]
     values, bad = store.read_checked(array) if read else (None, [])
     damage = {tile: f"{name} chunk unreadable (checksum or decoding failed)" for tile in bad}
-    required = name in lvl.arrays or lvl.group.attrs.get("integrity", 0) >= 1
+    # a finished tile wrote every chunk of its arrays ("reused" too, since integrity 1); the
+    # audit map leaves the chunks of tiles it did not sample unwritten (fill: not audited)
+    required = name in lvl.arrays or (name in lvl.pixel_arrays
+                                      and lvl.group.attrs.get("integrity", 0) >= 1)
     present = store.chunks_on_disk(array) if required else None
     for tile in sorted(done - set(bad)):
         if present is not None and tile not in present:
@@ -390,9 +393,10 @@ def damage_note(path: str, damaged: list[tuple[int, ...]]) -> str:
 
 
 def require_intact(path: str, lvl: store.LevelGroup, names=("score",)) -> dict:
-    """``names`` arrays of a level for a reader (per-pixel arrays, ``x``, ``y``), or a
-    one-line error naming the damaged tiles and how to repair them."""
-    coordinates = [name for name in names if name in ("x", "y")]
+    """``names`` arrays of a level for a reader (per-pixel arrays, the coordinates ``x``,
+    ``y`` and a double-double level's ``x_lo``, ``y_lo``), or a one-line error naming the
+    damaged tiles and how to repair them."""
+    coordinates = [name for name in names if name in ("x", "y", "x_lo", "y_lo")]
     values, damaged = damaged_tiles(lvl, [name for name in names if name not in coordinates])
     where = f"{path} level {lvl.group.basename}"
     if damaged:

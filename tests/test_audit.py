@@ -45,6 +45,10 @@ def test_a_double_double_sample_and_the_command_line(tmp_path):
                           capture_output=True, text=True, timeout=120).stdout
     assert "/8 flip in double-double" in info
     assert (tmp_path / "b-L0-audit.png").stat().st_size > 10_000
+    # one pixel: three of the four tiles have no sample, and no chunk in the map (not damage)
+    store.level(0).audit(1, execution=SYNC, progress=False)
+    assert (store.level(0)["audit"] >= 0).sum() == 1
+    assert store.level(0).render_audit(tmp_path / "one.png").stat().st_size > 10_000
 
 
 def test_an_audit_needs_a_finished_level_and_another_dtype(tmp_path):
