@@ -312,7 +312,8 @@ def repair(path: str, problems: list[Problem]) -> list[str]:
             wrong = _unfit(group, layout)
             for name in wrong:
                 store.new_array(group, name, overwrite=True, **layout[name])
-            done.append(f"level {index}: array(s) {', '.join(wrong)} made anew, empty")
+            if wrong:
+                done.append(f"level {index}: array(s) {', '.join(wrong)} made anew, empty")
             if {"x", "y", "x_lo", "y_lo"} & set(wrong):
                 _write_coordinates(store.open_level(root, index), cfg)
                 done.append(f"level {index}: coordinates written from the window")
