@@ -35,8 +35,8 @@ from .score import snapshot_name
 
 __all__ = ["render_frames", "sample_axis", "snapshots_of"]
 
-# 45 make a smooth zoom and 10,000 minutes of video per octave; beyond, the frame schedule
-# alone runs to gigabytes (10^9 asked for 22 GiB before the first frame)
+# 45 make a smooth zoom; 10,000 are over five minutes of video per octave at 30 fps. Beyond,
+# the frame schedule alone runs to gigabytes (10^9 asked for 22 GiB before the first frame)
 MAX_FRAMES_PER_OCTAVE = 10000
 _LUT_SIZE = 256  # matplotlib's default colormap resolution, so frames match colour.to_rgb
 

@@ -65,7 +65,7 @@ from .explore import CMAPS, POLL_MS, REDRAW_SHARE
 from .hub import EXPORTS, Hub, Job
 from .render import distinct_labels, end_labels
 from .systems import system_of
-from .verify import damage_note
+from .verify import damage_note, damaged_tiles
 from .views import AXES, View, box_to_view, box_view, window
 
 __all__ = ["DownloadHandler", "Page", "Query", "axis_ticks", "level_image", "make_server",
@@ -394,7 +394,8 @@ class Page:
         start = time.monotonic()
         lvl = store.open_level(store.open_root(self.hub.path), index)
         group = lvl.group
-        score, damaged = store.read_checked(group["score"])  # damaged tiles read as NaN
+        values, damaged = damaged_tiles(lvl)  # a damaged tile's pixels read as NaN
+        score = values["score"]
         if damaged:
             self._say(f"level {index}: {damage_note(self.hub.path, damaged)}; they are not "
                       "drawn", error=True)

@@ -2,6 +2,7 @@
 the hub's registry and jobs, URL parameters, and an unreachable backend, over real stores."""
 
 import html
+import os
 import re
 import shutil
 import socket
@@ -341,15 +342,16 @@ def test_a_damaged_store_is_shown_or_refused_in_one_line(serve_path, capsys):
     score = fs.open(serve_path).level(0).score
     with open(f"{serve_path}/levels/0/score/c/0/0", "r+b") as chunk:
         chunk.truncate(5)
+    os.remove(f"{serve_path}/levels/0/score/c/1/1")  # deleted under its marker
     hub = Hub(serve_path, SYNC)
     try:
         p = page(hub)
     finally:
         hub.close()
     expected = score.copy()
-    expected[:8, :8] = np.nan  # tile (0, 0): 8x8 pixels from the bottom left
+    expected[:8, :8] = expected[8:16, 8:16] = np.nan  # tiles (0, 0) and (1, 1): 8x8 pixels
     np.testing.assert_array_equal(_shown(p), level_image(expected, "paper"))
-    assert _text(p.message) == (f"level 0: damaged tile(s) (0, 0); 'fractalsweep verify "
+    assert _text(p.message) == (f"level 0: damaged tile(s) (0, 0), (1, 1); 'fractalsweep verify "
                                 f"{serve_path} --repair' unmarks them and 'fractalsweep resume "
                                 f"{serve_path}' recomputes them; they are not drawn")
 
