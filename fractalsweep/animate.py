@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import time
 from fractions import Fraction
-from pathlib import Path
 
 from .errors import AnimationError
 from .frames import plan
@@ -95,7 +94,7 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
     {'path': 'zoom.mp4', 'frames': 136, 'size': (512, 512), 'codec': 'h264', ...}
     """
     start = time.perf_counter()
-    out = Path(out)
+    out = output_path(out, "out", picture=False)
     if not (isinstance(fps, (int, float, Fraction)) and not isinstance(fps, bool)
             and 0 < fps < math.inf):
         raise AnimationError(f"fps = {fps!r}: expected a finite number > 0")
@@ -105,7 +104,6 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
     if fps > MAX_FPS[kind]:  # checked before any reading
         raise AnimationError(f"fps = {fps!r}: at most {MAX_FPS[kind]} for "
                              + ("a GIF" if kind == "gif" else f"{kind} video"))
-    output_path(out, "out", picture=False)
     layout = plan(store_path, over, level, frames_per_octave, size, cmap, zoom, ease, overlay)
     chosen = choose_codec(out.suffix, layout.size, codec)
     if chosen != "gif" and (layout.size[0] % 2 or layout.size[1] % 2):

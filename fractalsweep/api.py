@@ -30,8 +30,8 @@ import numpy as np
 
 from . import levels, precision, store, views
 from .config import SweepConfig, apply_overrides, load_job, resolve
-from .errors import ConfigError
-from .execution import Execution, Session
+from .errors import ConfigError, FractalsweepError
+from .execution import Execution, Session, flag
 
 if TYPE_CHECKING:  # the kernel (and JAX) load only when something is computed
     from .execute import RunReport
@@ -70,6 +70,13 @@ def job_config(job: Job, overrides: list[str] | None = None) -> SweepConfig:
 Where = Execution | Session
 
 
+def _path(value: Any, label: str) -> str:
+    """A store's path as a string, or a one-line error for anything else."""
+    if not isinstance(value, (str, Path)) or not str(value).strip():
+        raise ConfigError(f"{label} = {value!r}: expected a path (str or Path)")
+    return str(value)
+
+
 def _execution(execution: Where | None, **shortcuts) -> Where:
     """``execution`` with the keyword shortcuts of :func:`run` applied."""
     given = {k: v for k, v in shortcuts.items() if v is not None}
@@ -89,11 +96,15 @@ def _where(execution: Where | None) -> Where:
 
 @contextlib.contextmanager
 def _session(execution: Where, progress: bool) -> Iterator[Session]:
-    """A session for one call: the caller's own (kept open), or a new one (closed after)."""
+    """A session for one call: the caller's own while open (kept open), or a new one
+    (closed after)."""
+    flag("progress", progress)
     execution = _where(execution)
     if isinstance(execution, Session):
-        yield execution
-        return
+        if not execution.closed:
+            yield execution
+            return
+        execution, progress = execution.execution, execution.progress
     with execution.session(progress) as session:
         yield session
 
@@ -140,12 +151,11 @@ def run(job: Job, store: str | Path | None = None, *, overrides: list[str] | Non
     cfg = job_config(job, overrides)
     if store is None:
         store = default_store(job, cfg)
-    if not isinstance(store, (str, Path)) or not str(store).strip():
-        raise ConfigError(f"store = {store!r}: expected a path (str or Path)")
+    store = _path(store, "store")
     execution = _execution(execution, scheduler=scheduler, workers=workers, cluster=cluster)
     with _session(execution, progress) as session:
-        report = run_level(str(store), cfg, session)
-    return Store(str(store), execution=execution, report=report)
+        report = run_level(store, cfg, session)
+    return Store(store, execution=execution, report=report)
 
 
 def open(path: str | Path, *, execution: Where | None = None) -> Store:
@@ -156,7 +166,7 @@ def open(path: str | Path, *, execution: Where | None = None) -> Store:
     StoreError
         If there is no fractalsweep store at ``path``.
     """
-    handle = Store(str(path), execution=execution)
+    handle = Store(path, execution=execution)
     handle.config  # noqa: B018 - fail here, with one line, if it is not a store
     return handle
 
@@ -177,12 +187,15 @@ class Store:
 
     def __init__(self, path: str, *, execution: Where | None = None,
                  report: RunReport | None = None):
-        self.path = path
+        self.path = _path(path, "path")
         self.execution = _where(execution)
         self.report = report
 
     def __repr__(self) -> str:
-        return f"Store({self.path!r}, levels={[lv.index for lv in self.levels]})"
+        try:
+            return f"Store({self.path!r}, levels={[lv.index for lv in self.levels]})"
+        except FractalsweepError as exc:  # a handle outlives its store; Jupyter shows it
+            return f"Store({self.path!r}, unreadable: {exc})"
 
     @property
     def config(self) -> SweepConfig:
@@ -420,9 +433,12 @@ class Level:
         self.report = report
 
     def __repr__(self) -> str:
-        nx, ny = self.resolution
-        return (f"Level({self.index}, {self.kind}, {nx}x{ny} {self.dtype}, "
-                f"tiles {self.tiles_done}/{self.tiles})")
+        try:
+            nx, ny = self.resolution
+            return (f"Level({self.index}, {self.kind}, {nx}x{ny} {self.dtype}, "
+                    f"tiles {self.tiles_done}/{self.tiles})")
+        except FractalsweepError as exc:
+            return f"Level({self.index}, unreadable: {exc})"
 
     @property
     def _group(self) -> store.LevelGroup:
@@ -602,7 +618,12 @@ def default_store(job: Job, cfg: SweepConfig) -> str:
     >>> default_store("jobs/paper/tanh_copy.toml", cfg), default_store({"name": "tanh"}, cfg)
     ('tanh_copy.zarr', 'tanh.zarr')
     """
-    return f"{Path(job).stem if isinstance(job, (str, Path)) else cfg.name}.zarr"
+    if isinstance(job, (str, Path)):
+        return f"{Path(job).stem}.zarr"
+    if Path(cfg.name).name != cfg.name or cfg.name in (".", ".."):
+        raise ConfigError(f"name = {cfg.name!r}: the default store ./<name>.zarr needs a name "
+                          "without folders; give a plain name or the store's path")
+    return f"{cfg.name}.zarr"
 
 
 def default_png(path: str, suffix: str = "") -> str:

@@ -119,7 +119,7 @@ class Dimension:
 
     def __str__(self) -> str:
         """One line: the estimate, its interval, the box sizes fitted, the levels, the method."""
-        low, high = self.interval
+        low, high = (round(v, 3) + 0.0 for v in self.interval)  # no "-0.000"
         interval = ("no interval: too few slopes" if math.isnan(low)
                     else f"{self.confidence:.0%} interval {low:.3f} to {high:.3f}")
         smallest, largest = self.fit_range
@@ -575,8 +575,8 @@ def store_dimension(store_path, levels: Iterable[int] | None = None, method: str
     for level, lvl in zip(levels, opened):  # all finished and hold the array, or fail now
         lvl.check_finished(path, "measuring its dimension")
         if array not in lvl.arrays:
-            raise StoreError(f"level {level} has no array {array!r}; it has "
-                             f"{', '.join(lvl.arrays)}")
+            raise StoreError(f"level {level}: {array!r} is not an array to measure; those "
+                             f"it has are {', '.join(lvl.arrays)}")
     return dimension_of_images((lvl.group[array][:] - value for lvl in opened), method=method,
                                confidence=confidence, levels=levels,
                                level_set=f"{array} = {value:g}")

@@ -16,7 +16,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from . import cluster
 from .errors import ConfigError
@@ -105,8 +105,7 @@ class Execution:
             if value is not None and (isinstance(value, bool)
                                       or not isinstance(value, (int, float))):
                 raise ConfigError(f"{_named(key)} = {value!r}: expected a number")
-        if not isinstance(self.limits, bool):
-            raise ConfigError(f"{_named('limits')} = {self.limits!r}: expected True or False")
+        flag(_named("limits"), self.limits)
         for key in ("scheduler", "scheduler_file", "cluster"):
             if isinstance(getattr(self, key), str) and not getattr(self, key).strip():
                 raise ConfigError(f"{_named(key)} = '': give one, or leave it out for a local "
@@ -118,7 +117,8 @@ class Execution:
         local = [k for k in ("workers", "gpus", "mem_fraction") if getattr(self, k) is not None]
         if given and local:
             where = ("the cluster profile sets its own (cores, gpus_per_job, mem_fraction)"
-                     if given[0] == "cluster" else "a running scheduler has its own workers")
+                     if given[0] == "cluster" else "'sync' computes in this process"
+                     if self.in_process else "a running scheduler has its own workers")
             raise ConfigError(f"{', '.join(map(_named, local))}: for a local cluster only; "
                               f"{where}")
         for key in ("workers", "tile"):
@@ -229,15 +229,17 @@ class Session:
 
     Use it as a context manager: leaving it closes the client and stops any cluster it
     started. The client is made on first use, so a command whose tiles are all done starts
-    nothing.
+    nothing. A closed session starts nothing again: a call given one (or a store that kept
+    one) starts and stops what its :class:`Execution` describes, as that Execution would.
     """
 
     def __init__(self, execution: Execution, progress: bool = True):
         self.execution = execution
-        self.progress = progress
+        self.progress = flag("progress", progress)
         self.dashboard: str | None = None
         self._stack = contextlib.ExitStack()
         self._client = None
+        self.closed = False
 
     def __enter__(self) -> Self:
         return self
@@ -248,6 +250,7 @@ class Session:
     def close(self) -> None:
         self._stack.close()
         self._client = None
+        self.closed = True
 
     @property
     def in_process(self) -> bool:
@@ -275,6 +278,8 @@ class Session:
         """The Dask client: connects (starting the cluster if needed) on the first call."""
         from distributed import Client
 
+        if self.closed:
+            raise ConfigError("this session is closed; open another with Execution.session()")
         if self._client is None:
             ex = self.execution
             if ex.scheduler or ex.scheduler_file:
@@ -302,6 +307,13 @@ class Session:
         if ex.cluster is not None:
             return cluster.batch_cluster(ex.cluster)
         return cluster.local_cluster(ex.workers, ex.local_gpus, ex.mem_fraction)
+
+
+def flag(label: str, value: Any) -> bool:
+    """``value`` if it is True or False, else a one-line error naming ``label``."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{label} = {value!r}: expected True or False")
+    return value
 
 
 @contextlib.contextmanager

@@ -1,9 +1,12 @@
 """Questions about a store's levels: a level's window, the level holding a window, the
 deepest level, how much deeper one window is than another, and the keyframe ladder.
 
-Levels are found by their exact decimal window, never by index alone: asking for a window the
-store already has finds that level again, which is what makes zooms, ladders and whole dives
-resumable by repeating a command.
+Levels are found by their window, never by index alone: asking for a window the store already
+has finds that level again, which is what makes zooms, ladders and whole dives resumable by
+repeating a command. A window is the same when its decimals are, or when its bounds are a
+rounding apart and give the same pixel coordinates, the only numbers the kernel sees (a
+ladder's keyframe, rebuilt from centre and width, may differ from an automatic zoom's box in
+its 40th digit).
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
+import numpy as np
 import zarr
 
 from . import store
 from .config import AxisConfig, SweepConfig
 from .decimals import CONTEXT
 from .errors import AnimationError, StoreError
+from .grid import axis_values
 from .views import AXES, View, window
 
 __all__ = ["Keyframe", "deepest", "find_ladder", "find_level", "level_for", "view_of",
@@ -32,17 +37,31 @@ def view_of(level: store.LevelGroup | zarr.Group, cfg: SweepConfig) -> View:
             for a in AXES}
 
 
-def _same(view: View, stored: dict) -> bool:
-    return all(Decimal(view[a].lo) == Decimal(stored[a]["lo"]) and
-               Decimal(view[a].hi) == Decimal(stored[a]["hi"]) for a in AXES)
+NEAR = Decimal("1e-12")  # of a window's width: bounds this close are compared pixel by pixel
+
+
+def _same(view: View, stored: dict, resolution, dtype: str) -> bool:
+    """Whether ``stored`` (a level's ``view`` attribute) is ``view`` (module docstring)."""
+    for a, n in zip(AXES, resolution):
+        ours = Decimal(view[a].lo), Decimal(view[a].hi)
+        theirs = Decimal(stored[a]["lo"]), Decimal(stored[a]["hi"])
+        if ours == theirs:
+            continue
+        if max(abs(o - t) for o, t in zip(ours, theirs)) > NEAR * (theirs[1] - theirs[0]):
+            return False
+        stored_axis = dataclasses.replace(view[a], lo=stored[a]["lo"], hi=stored[a]["hi"])
+        if not np.array_equal(axis_values(view[a], n, dtype), axis_values(stored_axis, n, dtype)):
+            return False
+    return True
 
 
 def find_level(root: zarr.Group, view: View, resolution, dtype: str) -> int | None:
-    """The level with exactly this window, resolution and dtype, if the store has one."""
+    """The level with this window (module docstring), resolution and dtype, if the store has
+    one."""
     for index in store.level_indices(root):
         attrs = root["levels"][str(index)].attrs
-        if (_same(view, attrs["view"]) and tuple(attrs["resolution"]) == tuple(resolution)
-                and attrs["dtype"] == dtype):
+        if (tuple(attrs["resolution"]) == tuple(resolution) and attrs["dtype"] == dtype
+                and _same(view, attrs["view"], resolution, dtype)):
             return index
     return None
 

@@ -251,7 +251,9 @@ def create_or_check(path: str, cfg: SweepConfig,
         meta = root.attrs.get("fractalsweep")
         if meta is None:
             raise StoreError(f"{path} exists and is not a fractalsweep store; choose another --store")
-        diff = _first_difference(from_dict(meta["config"]).to_dict(), cfg.to_dict())
+        # the name only labels the sweep (the default store name): any name resumes it
+        diff = _first_difference(from_dict(meta["config"]).to_dict() | {"name": cfg.name},
+                                 cfg.to_dict())
         if diff:
             key, theirs, ours = diff
             raise StoreError(

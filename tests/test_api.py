@@ -123,13 +123,57 @@ def test_zoom_ladder_dimension_and_animation_through_the_api(tmp_path):
         store.zoom(x=(1, 2), width=1)
 
 
-def test_one_session_serves_several_zooms_on_one_cluster(tmp_path):
+def test_handles_outlive_their_store_in_one_line(tmp_path):
+    import shutil
+
     store = fs.run(JOB, tmp_path / "s.zarr", execution=SYNC, progress=False)
+    level = store.level(0)
+    assert repr(level) == "Level(0, job, 17x17 float64, tiles 9/9)"
+    shutil.rmtree(tmp_path / "s.zarr")
+    assert repr(store).startswith(f"Store({store.path!r}, unreadable: ")
+    assert "no fractalsweep store" in repr(level) and "\n" not in repr(level)
+
+
+def test_a_window_a_rounding_apart_is_found_again_not_computed_twice(tmp_path):
+    """A ladder rebuilds a keyframe from centre and width; an auto zoom may hold the same
+    window with other last digits. Same pixel coordinates: the same level."""
+    from decimal import Decimal, localcontext
+
+    store = fs.run(JOB, tmp_path / "s.zarr", execution=SYNC, progress=False)
+    deep = store.zoom(centre=(30, 300), width=0.1, execution=SYNC, progress=False)
+
+    def nudged(relative):
+        with localcontext() as ctx:
+            ctx.prec = 60
+            return {a: (str(Decimal(axis.lo) * (1 + Decimal(relative))),
+                        str(Decimal(axis.hi) * (1 - Decimal(relative))))
+                    for a, axis in deep.view.items()}
+
+    near = nudged("1e-30")
+    assert near["x"][0] != deep.view["x"].lo
+    again = store.zoom(**near, execution=SYNC, progress=False)
+    assert again.index == deep.index and again.report.computed == 0
+    other = store.zoom(**nudged("1e-3"), execution=SYNC, progress=False)
+    assert other.index == deep.index + 1 and other.report.computed > 0
+
+
+def test_one_session_serves_several_zooms_on_one_cluster(tmp_path):
+    """...and once closed, a store that kept it starts and stops a cluster per call."""
+    import psutil
+
     with Execution(workers=1, tile=8).session(progress=False) as session:
-        a = store.zoom(centre=(30, 300), width=1, execution=session)
+        store = fs.run(JOB, tmp_path / "s.zarr", execution=session)
+        a = store.zoom(centre=(30, 300), width=1)
         b = store.zoom(centre=(3, 30), width=1, execution=session)
     assert a.report.dashboard and a.report.dashboard == b.report.dashboard
     assert a.report.computed == b.report.computed == 9
+    before = len(psutil.Process().children(recursive=True))  # a forkserver stays, no worker
+    c = store.zoom(centre=(300, 3000), width=1)
+    assert c.report.computed == 9 and c.report.dashboard not in (None, a.report.dashboard)
+    assert session._client is None
+    assert len(psutil.Process().children(recursive=True)) == before  # that cluster stopped
+    with pytest.raises(fs.ConfigError, match="session is closed"):
+        session.client()
 
 
 NOTEBOOK = """
@@ -171,6 +215,12 @@ def test_arguments_of_the_wrong_kind_are_one_line_errors(store, tmp_path):
         (lambda: fs.job_config(JOB, overrides="grid.resolution=16"), "overrides"),
         (lambda: fs.job_config(JOB, overrides=[5]), "overrides"),
         (lambda: fs.run(JOB, 5, execution=SYNC), "store = 5"),
+        (lambda: fs.open(None), "path = None: expected a path"),
+        (lambda: fs.run(JOB, tmp_path / "e.zarr", execution=SYNC, progress="no"),
+         "progress = 'no': expected True or False"),
+        (lambda: SYNC.session(progress="x"), "progress = 'x'"),
+        (lambda: Execution(scheduler="sync", workers=1), "'sync' computes in this process"),
+        (lambda: fs.run(JOB | {"name": "../up"}, execution=SYNC), "name = '../up'"),
         (lambda: fs.run(JOB, tmp_path / "e.zarr", execution="sync"), "execution = 'sync'"),
         (lambda: store.zoom(centre=(10, 100), width=1, execution="sync"), "execution"),
         (lambda: Execution(scheduler=5), "scheduler (--scheduler) = 5: expected str"),
@@ -186,6 +236,7 @@ def test_arguments_of_the_wrong_kind_are_one_line_errors(store, tmp_path):
         (lambda: level.render(tmp_path / "noext"), "picture file name"),
         (lambda: level.render(tmp_path), "is a folder"),
         (lambda: store.animate(tmp_path / "a.gif", fps=float("inf")), "fps = inf"),
+        (lambda: store.animate(5), "out 5: give a file name"),
         (lambda: store.animate(tmp_path / "a.gif", frames_per_octave=10 ** 9), "to 10000"),
         (lambda: store.level("0"), "level '0': expected an integer"),
         (lambda: level.plot(ax="notaxes"), "ax = 'notaxes': expected matplotlib Axes"),

@@ -138,6 +138,11 @@ def test_missing_job_and_foreign_store(tmp_path, job_dir):
     _one_line_error(r, "another configuration", "model.activation")
     after = zarr.open_group(str(store), mode="r")["levels/0/score"][:]
     assert (before == after).all()
+    r = cli("run", job_dir / "quickstart.toml", "--store", store, "--scheduler", "sync", *SMALL,
+            "--no-render", "--set", "name='renamed'")  # a label, not the sweep: resumed
+    assert r.returncode == 0 and "0 tiles computed" in r.stdout, r.stdout + r.stderr
+    assert zarr.open_group(str(store), mode="r").attrs["fractalsweep"]["config"]["name"] == (
+        "quickstart")
     _one_line_error(cli("render", tmp_path / "nowhere.zarr"), "no fractalsweep store")
     _one_line_error(cli("render", store, "--level", "3"), "no level 3")
     _one_line_error(cli("render", store, "--cmap", "nocmap"), "nocmap")

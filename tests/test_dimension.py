@@ -5,6 +5,7 @@ published: ``shapes.REFERENCES``), not outputs of this code. Drawing them at 204
 most of this file's run time, so each is drawn once per session.
 """
 
+import dataclasses
 import json
 import shutil
 from decimal import Decimal
@@ -234,6 +235,8 @@ def test_images_are_pooled_and_an_image_without_boundary_adds_nothing():
     alone, pooled = dimension_of_images([line]), dimension_of_images([line, flat])
     assert (pooled.dimension, pooled.interval) == (alone.dimension, alone.interval)
     assert np.isnan(dimension_of_images([flat]).dimension)
+    signed = dataclasses.replace(alone, interval=(-1e-9, 1.25))  # a scatter reaching 0
+    assert "interval 0.000 to 1.250" in str(signed)
     with pytest.raises(ValueError, match="unknown method"):
         dimension_of_images([line], method="median")
     with pytest.raises(ValueError, match="not between 0 and 1"):
