@@ -112,6 +112,15 @@ AXES: dict[str, Axis] = {
 }
 
 
+def check_distinct(kinds: dict[str, Axis], x, y) -> None:
+    """Refuse a y axis that overwrites all that the x axis sets (:func:`hyper_for` applies y
+    last): x would change no pixel."""
+    fx, fy = kinds[x.kind], kinds[y.kind]
+    if fx.field == fy.field and (y.layer is None or y.layer == x.layer):
+        raise ConfigError(f"x and y both set the {fy.label(y.layer)}: y.kind = {y.kind!r} "
+                          f"overwrites what x.kind = {x.kind!r} sets; sweep two different ones")
+
+
 def hyper_for(cfg, x, y) -> Hyper:
     """The hyperparameters of the pixel at axis values ``(x, y)``."""
     hyper = Hyper.from_training(cfg.training, cfg.model.depth)

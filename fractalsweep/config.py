@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .axes import AXES
+from .axes import AXES, check_distinct
 from .decimals import parse, power_of_ten
 from .errors import ConfigError
 from .fractals import FRACTALS, PLANE_AXES
@@ -217,6 +217,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
     >>> apply_overrides({}, ["grid.resolution=16", "model.activation=relu"])
     {'grid': {'resolution': 16}, 'model': {'activation': 'relu'}}
+    >>> apply_overrides({}, ["training.lr=1e-3", "x.lo=0.12345678901234567890"])
+    {'training': {'lr': 0.001}, 'x': {'lo': '0.12345678901234567890'}}
     """
     raw = copy.deepcopy(raw)
     for item in overrides:
@@ -227,7 +229,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
             value = text
-        if isinstance(value, float) and repr(value) != text.strip():
+        if (isinstance(value, float) and math.isfinite(value)
+                and Decimal(repr(value)) != Decimal(text.strip())):
             value = text.strip()  # more digits than a float holds: keep them all (view bounds)
         *path, last = key.strip().split(".")
         node = raw
@@ -249,11 +252,12 @@ def _axis(name: str, raw: Any, default: AxisConfig, kinds: dict, optimizer: str)
         raise ConfigError(f"[{name}] must be a table, got {raw!r}")
     raw = dict(raw)
     raw.setdefault("kind", default.kind)
-    if ("log10" in raw) == ("lo" in raw or "hi" in raw):
-        raise ConfigError(
-            f"{name}: give the window either as lo/hi (hyperparameter values) or as log10 = [lo, hi]"
-        )
-    if "log10" in raw:
+    if "log10" in raw and ("lo" in raw or "hi" in raw):
+        raise ConfigError(f"{name}: give the window either as lo/hi (hyperparameter values) or "
+                          "as log10 = [lo, hi], not both")
+    if "log10" not in raw:  # what is not given is the system's own axis's
+        raw = {"lo": default.lo, "hi": default.hi, "scale": default.scale} | raw
+    else:
         bounds = raw.pop("log10")
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ConfigError(f"{name}.log10 = {bounds!r}: expected [lo, hi] in log10 units")
@@ -430,8 +434,15 @@ def _refuse_unread(cfg: SweepConfig) -> None:
             readers = [name for name, keys in SYSTEM_KEYS.items() if key in keys]
             raise ConfigError(f"system.{key} is read by system.kind = {' or '.join(readers)}, "
                               f"not {kind!r}; remove it")
+    if cfg.training.batch == "full" and cfg.training.batch_seed != TrainingConfig.batch_seed:
+        raise ConfigError("training.batch_seed is read with minibatches (training.batch = N), "
+                          "not training.batch = 'full'; remove it")
     if kind != "training":
         defaults = resolve({})
+        for key in ("seed", "scheme"):  # a fractal draws nothing at random
+            if getattr(cfg, key) != getattr(defaults, key):
+                raise ConfigError(f"{key} is read by training systems only, not system.kind = "
+                                  f"{kind!r}; remove it")
         for section in ("model", "data", "training"):
             ours, theirs = getattr(cfg, section), getattr(defaults, section)
             for field in dataclasses.fields(ours):
@@ -522,6 +533,7 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
         seed=_int("seed", raw.get("seed", 0), 0, MAX_SEED),
         name=_name(raw.get("name", "sweep")),
     )
+    check_distinct(kinds, cfg.x, cfg.y)
     for axis_name in ("x", "y"):
         check_range(axis_name, getattr(cfg, axis_name), cfg.dtype)
     for i, part in enumerate(cfg.system.c):

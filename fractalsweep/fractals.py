@@ -33,9 +33,10 @@ from .axes import Axis
 __all__ = ["ESCAPE_RADIUS", "FRACTALS", "NEWTON_TOLERANCE", "PLANE_AXES", "Fractal"]
 
 FRACTALS = ("mandelbrot", "julia", "newton")
-#: The axes of a fractal system: the complex plane. They set no training hyperparameter (no
-#: field of ``Hyper``); the system reads each pixel's coordinates directly.
-PLANE_AXES = {"re": Axis("", "every", "real part"), "im": Axis("", "every", "imaginary part")}
+#: The axes of a fractal system: the complex plane. They set no training hyperparameter; their
+#: ``field`` is the part of the complex number they give, the system reads each pixel's
+#: coordinates directly (x may be the imaginary part).
+PLANE_AXES = {"re": Axis("re", "every", "real part"), "im": Axis("im", "every", "imaginary part")}
 
 ESCAPE_RADIUS = 256.0  # far beyond 2, so the smooth escape count is smooth
 NEWTON_TOLERANCE = 1e-9  # |z - root| below this counts as reached (the roots are 1.73 apart)
@@ -72,6 +73,8 @@ class Fractal:
 
         system = cfg.system
         xs, ys = np.asarray(xs, cfg.dtype), np.asarray(ys, cfg.dtype)
+        if cfg.x.kind == "im":  # then y is the real part (axes.check_distinct)
+            xs, ys = ys, xs
         if xs.size == 0:
             return {name: np.empty(0, dtype) for name, (dtype, _) in self.outputs(cfg).items()}
         with jax.enable_x64(True):

@@ -38,19 +38,26 @@ DIGITS = 1797  # examples in scikit-learn's bundled digits
 CLASSES = 10
 
 
+def _default(key: str):
+    """The default of a ``[data]`` key (config imports this module, so not at import)."""
+    from .config import DataConfig
+
+    return getattr(DataConfig, key)
+
+
 def _refuse_foreign_keys(data, task: str, own: tuple[str, ...]) -> None:
     """Refuse ``[data]`` keys that only another task reads, unless left at their defaults."""
-    from .config import TASK_KEYS, DataConfig
+    from .config import TASK_KEYS
 
-    default = DataConfig()
     for key in TASK_KEYS:
-        if key not in own and getattr(data, key) != getattr(default, key):
+        if key not in own and getattr(data, key) != _default(key):
             raise ConfigError(f"data.{key} is not read by data.task = {task!r}; remove it")
 
 
 def _fixed_dim(data, given: set[str], key: str, value: int, task: str):
-    """Set ``data.<key>`` to the task's ``value``, refusing another explicit value."""
-    if key in given and getattr(data, key) != value:
+    """Set ``data.<key>`` to the task's ``value``, refusing another explicit value (but for
+    the key's default, which any task accepts)."""
+    if key in given and getattr(data, key) not in (value, _default(key)):
         raise ConfigError(f"data.{key} = {getattr(data, key)!r}: data.task = {task!r} fixes it "
                           f"at {value}; remove the key")
     return dataclasses.replace(data, **{key: value})
@@ -156,10 +163,13 @@ class ImageFit:
                 image).suffix.lower() in IMAGE_SUFFIXES):
             raise ConfigError(f"data.image = {data.image!r}: expected mandelbrot, sample or the "
                               "path of an image file (.png, .jpg, ...)")
-        if data.fourier_features and (isinstance(data.fourier_scale, bool) or not isinstance(
+        if (isinstance(data.fourier_scale, bool) or not isinstance(
                 data.fourier_scale, (int, float)) or not 0 < data.fourier_scale < math.inf):
             raise ConfigError(f"data.fourier_scale = {data.fourier_scale!r}: expected a finite "
                               "number > 0")
+        if not data.fourier_features and data.fourier_scale != _default("fourier_scale"):
+            raise ConfigError("data.fourier_scale is read with data.fourier_features > 0 only; "
+                              "remove it or set fourier_features")
         if data.size != "params" and math.isqrt(data.size) ** 2 != data.size:
             side = math.isqrt(data.size)
             raise ConfigError(f"data.size = {data.size}: image_fit samples a square grid; use a "

@@ -1,5 +1,6 @@
 """Job files, overrides and validation."""
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -43,6 +44,14 @@ def test_overrides_keep_every_digit():
     assert cfg.model.activation == "relu"
 
 
+def test_overrides_read_every_toml_spelling_of_a_float_as_written_in_a_file():
+    spellings = ["1e-3", "1E-3", "0.0010", "+0.001", "1.0e-3", "0.000_1e1"]
+    for text in spellings:
+        assert apply_overrides({}, [f"training.lr={text}"]) == {"training": {"lr": 0.001}}
+    cfg = resolve(apply_overrides({"training": {"optimizer": "adam"}}, ["training.eps=1e-8"]))
+    assert cfg == resolve({"training": {"optimizer": "adam", "eps": 1e-8}})
+
+
 def test_every_job_resolves(job_dir):
     jobs = sorted(p for p in job_dir.rglob("*.toml") if p.parent.name != "clusters")
     assert len(jobs) >= 16
@@ -73,6 +82,14 @@ def test_identity_and_one_point_data_sizes(job_dir):
     ({"y": {"kind": "lr_all", "layer": 1, "log10": [0, 1]}}, ["y.layer"]),
     ({"dtype": "float16"}, ["dtype", "float64, float32"]),
     ({"scheme": "new"}, ["scheme", "legacy, default"]),
+    ({"x": {"kind": "lr", "layer": 1}, "y": {"kind": "lr", "layer": 1}},
+     ["x and y both set the learning rate (layer 1)", "'lr' overwrites"]),
+    ({"x": {"kind": "lr", "layer": 1}, "y": {"kind": "lr_all"}}, ["learning rate (all layers)"]),
+    ({"x": {"log10": [0, 1], "lo": "1"}}, ["x: give the window either", "not both"]),
+    ({"training": {"batch_seed": 5}}, ["training.batch_seed is read with minibatches"]),
+    ({"data": {"task": "image_fit", "fourier_scale": "big"}}, ["data.fourier_scale = 'big'"]),
+    ({"data": {"task": "image_fit", "fourier_scale": 2.5}},
+     ["data.fourier_scale is read with data.fourier_features > 0"]),
 ])
 def test_bad_values_name_the_key_and_what_is_valid(raw, words):
     with pytest.raises(ConfigError) as err:
@@ -81,6 +98,20 @@ def test_bad_values_name_the_key_and_what_is_valid(raw, words):
     assert "\n" not in message
     for word in words:
         assert word in message
+
+
+def test_what_a_section_leaves_out_is_the_default():
+    """An axis with no window has the system's own; a task that fixes a key takes its
+    default too; one axis overwriting part of the other is a sweep."""
+    assert resolve({"x": {"kind": "lr_all"}}).x == dataclasses.replace(
+        resolve({}).x, kind="lr_all", layer=None)
+    fractal = resolve({"system": {"kind": "julia"}, "x": {"kind": "re", "lo": "-1"}}).x
+    assert (fractal.lo, fractal.hi, fractal.scale) == ("-1", "2", "linear")
+    assert resolve({"data": {"task": "digits", "target_dim": 1}}).data.target_dim == 10
+    assert resolve({"data": {"task": "image_fit", "input_dim": "width"}}).data.input_dim == 2
+    both = resolve({"x": {"kind": "lr_all"}, "y": {"kind": "lr", "layer": 1}})
+    assert (both.x.layer, both.y.layer) == (None, 1)
+    assert resolve({"training": {"batch": 16, "batch_seed": 5}}).training.batch_seed == 5
 
 
 def test_missing_job_file(tmp_path):

@@ -155,7 +155,28 @@ def test_a_double_double_fractal_is_refused_before_any_file(tmp_path, job_dir):
     assert len(fs.open(store.path).levels) == 1
 
 
+def test_the_imaginary_part_on_x_is_computed_as_labelled(tmp_path):
+    """Swapped axes draw the transposed picture, not the same one with other labels."""
+    plane = {"re": ("-2.25", "0.75"), "im": ("-1.5", "1.5")}
+
+    def job(x, y):
+        return {"system": {"kind": "mandelbrot", "max_iter": 60}, "grid": {"resolution": 12},
+                "x": {"kind": x, "lo": plane[x][0], "hi": plane[x][1]},
+                "y": {"kind": y, "lo": plane[y][0], "hi": plane[y][1]}}
+
+    usual = fs.run(job("re", "im"), tmp_path / "a.zarr", execution=SYNC, progress=False)
+    swapped = fs.run(job("im", "re"), tmp_path / "b.zarr", execution=SYNC, progress=False)
+    a, b = usual.level(0).score, swapped.level(0).score
+    np.testing.assert_array_equal(b, a.T)
+    assert not np.array_equal(a, b)
+    assert swapped.level(0).view["x"].label == "imaginary part"
+
+
 @pytest.mark.parametrize("raw,words", [
+    ({"system": {"kind": "mandelbrot"}, "x": {"kind": "re"}, "y": {"kind": "re"}},
+     ["x and y both set the real part"]),
+    ({"system": {"kind": "newton"}, "seed": 5}, ["seed is read by training systems only"]),
+    ({"system": {"kind": "newton"}, "scheme": "default"}, ["scheme is read by training"]),
     ({"system": {"kind": "lorenz"}}, ["system.kind", "mandelbrot, julia, newton"]),
     ({"system": {"kind": "julia"}, "x": {"kind": "lr", "lo": 1, "hi": 2}}, ["x.kind", "re, im"]),
     ({"x": {"kind": "re", "lo": 1, "hi": 2}}, ["x.kind", "lr, lr_all"]),
