@@ -252,14 +252,18 @@ class Store:
         return report
 
     def resume(self, *, execution: Where | None = None, progress: bool = True) -> list[Level]:
-        """Compute the missing tiles of every level (after a crash, or ``verify --repair``).
+        """Compute the missing tiles of every level (after a crash, or ``verify --repair``),
+        and level 0, the job's own window, if the store lacks it.
 
         Returns the levels that had tiles to compute, each with its ``report``.
         """
         from .execute import run_level
 
         cfg = self.config
-        todo = [level.index for level in self.levels if not level.complete]
+        levels = self.levels
+        todo = [level.index for level in levels if not level.complete]
+        if 0 not in [level.index for level in levels]:
+            todo.insert(0, 0)
         with _session(execution or self.execution, progress) as session:
             return [Level(self, i, run_level(self.path, cfg, session, i)) for i in todo]
 

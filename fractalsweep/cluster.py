@@ -177,14 +177,15 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
     import dask
     from distributed import Nanny, Scheduler, SpecCluster
 
-    # Logs at ERROR only: the WARNING chatter of a shutdown (a tile cancelled by Ctrl-C, a
-    # worker killed after 4 s) would come before the driver's one-line message, and a tile's
-    # failure reaches the driver, which names it. A worker applies its JAX settings itself
+    # Logs at CRITICAL only: the chatter of a shutdown (a tile cancelled by Ctrl-C, a worker
+    # killed after 4 s) would come before the driver's one-line message, and a tile's failure
+    # (distributed logs "Compute Failed" and its traceback at ERROR, once per retry) reaches
+    # the driver, which names it in one line. A worker applies its JAX settings itself
     # (worker_setup): a forked one imported JAX in the fork server, which read its
     # environment then.
     def nanny(gpu: str | None, **options) -> dict:
         return {"cls": Nanny, "options": {
-            "nthreads": 1, "silence_logs": logging.ERROR, "preload": [WORKER_SETUP],
+            "nthreads": 1, "silence_logs": logging.CRITICAL, "preload": [WORKER_SETUP],
             "config": LOCAL_MONITORING | {WORKER_JAX: jax_settings(gpu, cache_dir)},
             **options}}
 
@@ -211,12 +212,25 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
         # port, and the link printed says where (distributed's warning is four lines).
         warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
         return SpecCluster(workers=specs, scheduler=scheduler, name="fractalsweep",
-                           silence_logs=logging.ERROR)
+                           silence_logs=logging.CRITICAL)
+
+
+WORKERS_PER_CORE = 4  # at most, on a local cluster: more would only take turns on the cores
 
 
 def local_cpu_workers(workers: int | None = None) -> int:
     """The CPU workers of a local cluster: ``workers``, default one per core."""
     return workers or os.cpu_count() or 1
+
+
+def check_local_workers(workers: int) -> None:
+    """Refuse more local workers than :data:`WORKERS_PER_CORE` per core: each is a process
+    that imports JAX (a count in the thousands exhausts memory and open files while starting,
+    before any tile)."""
+    most = WORKERS_PER_CORE * local_cpu_workers()
+    if workers > most:
+        raise ConfigError(f"workers (--workers) = {workers}: at most {most} here "
+                          f"({WORKERS_PER_CORE} per core; the default is one per core)")
 
 
 def pre_spawn_environ() -> dict[str, str]:
@@ -443,8 +457,11 @@ def scheduler_address(path: str) -> str:
 
 
 def check_reachable(address: str, what: str) -> None:
-    """Refuse, within :data:`CONNECT_TIMEOUT_S`, a TCP scheduler address nothing listens at."""
+    """Refuse, within about :data:`CONNECT_TIMEOUT_S`, a scheduler address of a transport
+    distributed does not know, one nothing listens at, and (over plain TCP) one where
+    something else listens."""
     from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import backends
 
     try:
         scheme, location = parse_address(address)
@@ -452,6 +469,10 @@ def check_reachable(address: str, what: str) -> None:
     except ValueError:
         raise ConfigError(f"{what} {address!r}: expected an address like tcp://host:8786, or "
                           "'sync'") from None
+    if scheme not in backends:
+        raise ConfigError(f"{what} {address}: {scheme}:// is not a scheduler's transport (the "
+                          f"dashboard's http:// link is not its address); valid: "
+                          f"{', '.join(sorted(backends))}, e.g. tcp://host:8786")
     if scheme not in ("tcp", "tls"):
         return  # other transports are left to the client's own timeout
     try:
@@ -459,3 +480,32 @@ def check_reachable(address: str, what: str) -> None:
     except OSError as exc:
         raise ConfigError(f"{what} {address} does not answer ({exc.strerror or exc}); is it "
                           "running? A stale scheduler file names one that has stopped") from None
+    if scheme == "tcp":  # TLS needs the security settings the client is given
+        _handshake(address, what)
+
+
+def _handshake(address: str, what: str) -> None:
+    """Refuse a listener that is not a Dask scheduler (a web server, another service), which
+    distributed's client would wait on forever, or whose first bytes it would read as the
+    size of a message (a MemoryError of exbibytes, as a traceback)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+
+    from .store import one_line
+
+    async def shake():
+        comm = await connect(address, timeout=CONNECT_TIMEOUT_S)
+        await comm.close()
+
+    # in a thread of its own, with its own event loop: a notebook's thread runs one already
+    with ThreadPoolExecutor(1) as pool:
+        done = pool.submit(asyncio.run, asyncio.wait_for(shake(), CONNECT_TIMEOUT_S))
+    try:
+        done.result()
+    except Exception as exc:  # noqa: BLE001 - whatever fails, it is not a scheduler to use
+        why = (f"no Dask handshake within {CONNECT_TIMEOUT_S} s" if isinstance(exc, TimeoutError)
+               else one_line(exc))
+        raise ConfigError(f"{what} {address} answers, but not as a Dask scheduler ({why}); "
+                          "give the address the scheduler printed, e.g. tcp://host:8786") from None

@@ -129,7 +129,7 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
         lines = _training(cfg, execution, tile, tiles)
     else:  # an escape-time or Newton map: iterations of a formula, no network
         lines = [(f"{nx}x{ny} pixels x up to {cfg.system.max_iter} iterations of "
-                  f"system.kind = {cfg.system.kind!r} in {tiles} tiles of {tile}x{tile}"),
+                  f"system.kind = {cfg.system.kind!r} in {_tiles(tiles, tile, nx, ny)}"),
                  ("estimated worker-hours: unknown ('fractalsweep bench' measures training "
                   "runs only)")]
     level = limits.level_estimate(cfg, (nx, ny), tile, new_store=True)
@@ -140,6 +140,11 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     else:
         lines.append(f"level 0: {level}")
     return lines
+
+
+def _tiles(tiles: int, tile: int, nx: int, ny: int) -> str:
+    """How a level is cut, as read: one tile is the whole level, however large its side."""
+    return f"1 tile of {nx}x{ny}" if tiles == 1 else f"{tiles} tiles of {tile}x{tile}"
 
 
 def _training(cfg: SweepConfig, execution, tile: int, tiles: int) -> list[str]:
@@ -159,7 +164,7 @@ def _training(cfg: SweepConfig, execution, tile: int, tiles: int) -> list[str]:
     need = check_memory(cfg, at_once, have)
     per_pixel = "" if networks == 1 else f" x {networks} networks"
     lines = [(f"{nx}x{ny} pixels{per_pixel} x {cfg.training.steps} steps = {work:.3g} "
-              f"net-steps in {tiles} tiles of {tile}x{tile}; {flops:.3g} flop per net-step, "
+              f"net-steps in {_tiles(tiles, tile, nx, ny)}; {flops:.3g} flop per net-step, "
               f"{work * flops:.3g} in all"),
              (f"memory: {need / 1e9:.3g} GB per worker for {at_once} networks at once, of "
               f"{have / 1e9:.3g} GB")]

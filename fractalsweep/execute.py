@@ -106,6 +106,8 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
         pending = lvl.pending()
         total = len(lvl.tiling.indices())
         report = RunReport(level=index, total=total, skipped=total - len(pending))
+        if pending and not session.in_process:
+            session.client()  # started first: its dashboard line comes before the bar's
         bar = TileProgress(total, report.skipped, enabled=session.progress)
         failures: dict[tuple[int, int], str] = {}
         start = time.perf_counter()
@@ -188,7 +190,7 @@ def _run_distributed(session, path, level, pending, report, bar, failures, run,
     def timeout() -> float:
         return given or automatic_timeout([s["seconds"] for s in report.summaries])
 
-    watchdog = Watchdog(client, timeout, bar.note)
+    watchdog = Watchdog(client, timeout, bar.note, session.execution.starts_local_cluster)
     finished = as_completed(futures)
     next_tick = 0.0
     while not finished.is_empty():

@@ -126,6 +126,8 @@ class Execution:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 1):
                 raise ConfigError(f"{_named(key)} = {value!r}: expected an integer >= 1")
+        if self.workers is not None:
+            cluster.check_local_workers(self.workers)
         if self.kernel not in KERNELS:
             raise ConfigError(f"{_named('kernel')} = {self.kernel!r}: valid values are "
                               f"{', '.join(KERNELS)}")

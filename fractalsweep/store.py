@@ -211,8 +211,13 @@ def open_root(path: str, mode: str = "r") -> zarr.Group:
     except ValueError as exc:
         raise _unreadable_root(path, exc) from None
     if "fractalsweep" not in root.attrs:
-        raise StoreError(f"{path}: a zarr group, but not a fractalsweep store")
+        raise StoreError(f"{path}: {CUT_SHORT}" if CREATING in root.attrs
+                         else f"{path}: a zarr group, but not a fractalsweep store")
     return root
+
+
+CUT_SHORT = ("its creation was cut short (nothing was computed in it); the 'fractalsweep run' "
+             "that made it makes it again")
 
 
 def _unreadable_root(path: str, exc: ValueError) -> StoreError:

@@ -110,7 +110,11 @@ def verify(path: str) -> Report:
     if "levels" not in root:
         report.add("the levels group is missing")
         return report
-    for key in store.level_keys(root):
+    keys = store.level_keys(root)
+    if "0" not in keys:  # not a problem of what is stored: work not done, as unmarked tiles
+        report.notes.append(f"level 0, the job's own window, is not in the store (never made, "
+                            f"or removed); 'fractalsweep resume {path}' computes it")
+    for key in keys:
         if not key.isdigit():
             report.add(f"levels/{key} is not a level (levels are numbered)")
             continue
@@ -124,7 +128,8 @@ def verify(path: str) -> Report:
 def _check_root(root: zarr.Group, report: Report):
     meta = root.attrs.get("fractalsweep")
     if not isinstance(meta, dict):
-        report.add("the root attributes hold no fractalsweep metadata")
+        report.add(store.CUT_SHORT if store.CREATING in root.attrs
+                   else "the root attributes hold no fractalsweep metadata")
         return None
     missing = [key for key in ROOT_KEYS if key not in meta]
     if missing:

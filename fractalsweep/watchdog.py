@@ -38,12 +38,16 @@ class Watchdog:
         so it can follow the tiles finished so far).
     say : callable
         Prints one line for the user.
+    local : bool
+        Whether the cluster is a local one, whose workers no batch queue holds back.
     """
 
-    def __init__(self, client, timeout: Callable[[], float], say: Callable[[str], None]):
+    def __init__(self, client, timeout: Callable[[], float], say: Callable[[str], None],
+                 local: bool = False):
         self.client = client
         self.timeout = timeout
         self.say = say
+        self.local = local
         self.busy: dict[str, tuple[tuple, float]] = {}  # worker -> (its tiles, since when)
         self.alone_since: float | None = None
         self.said_alone = 0.0
@@ -78,5 +82,7 @@ class Watchdog:
         waited = now - self.alone_since
         if waited >= NO_WORKERS_EVERY_S and now - self.said_alone >= NO_WORKERS_EVERY_S:
             self.said_alone = now
-            self.say(f"no workers connected for {waited:.0f} s: batch jobs still queued, or "
-                     "workers that cannot reach the scheduler (see the dashboard)")
+            why = ("its local workers stopped and were not replaced; Ctrl-C, then the same "
+                   "command resumes" if self.local else "batch jobs still queued, or workers "
+                   "that cannot reach the scheduler (see the dashboard)")
+            self.say(f"no workers connected for {waited:.0f} s: {why}")

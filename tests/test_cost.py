@@ -61,6 +61,8 @@ def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
     assert f"at {rate:,.3g} net-steps/s" in wide and "scaled by flop per net-step" in wide
     dd = cost.estimate(resolve({**job, "dtype": "double-double"}), *where)[-3]
     assert f"1/{cost.DOUBLE_DOUBLE_COST} for double-double" in dd
+    one = cost.estimate(resolve(job), where[0], Execution(workers=2, tile=128))[0]
+    assert "net-steps in 1 tile of 100x100;" in one  # not "1 tiles of 128x128"
 
 
 def test_estimates_never_scale_from_the_fused_kernel_interpreted(tmp_path, monkeypatch):

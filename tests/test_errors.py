@@ -292,6 +292,7 @@ def test_impossible_sizes_and_depths(tmp_path, tiny_store, capsys):
 @pytest.mark.parametrize("where,words", [
     (["--scheduler", "tcp://127.0.0.1:9"], ["does not answer"]),
     (["--scheduler", "nonsense"], ["expected an address"]),
+    (["--scheduler", "http://127.0.0.1:8787"], ["http:// is not a scheduler's transport"]),
     (["--scheduler-file", "{tmp}/none.json"], ["not found"]),
     (["--scheduler-file", "{tmp}/stale.json"], ["does not answer", "stale"]),
     (["--cluster", "{tmp}/pbs.toml"], ["'qsub' is not on PATH"]),
@@ -304,6 +305,41 @@ def test_nowhere_to_compute_is_one_line_within_seconds(tmp_path, capsys, where, 
     where = [w.format(tmp=tmp_path) for w in where]
     _refused(capsys, "run", QUICK, "--store", tmp_path / "s.zarr", *where, "--quiet",
              words=words)
+    assert not (tmp_path / "s.zarr").exists()
+
+
+@pytest.mark.parametrize("reply,words", [
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n", ["not as a Dask scheduler", "MemoryError"]),
+    (None, ["not as a Dask scheduler", "no Dask handshake within 10 s"]),  # a web server
+])
+def test_a_listener_that_is_not_a_scheduler_is_one_line(tmp_path, capsys, reply, words):
+    """distributed's client would read the reply's first bytes as a message size (a traceback
+    about exbibytes) or wait for a handshake forever."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            if reply is not None:
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        _refused(capsys, "run", QUICK, "--store", tmp_path / "s.zarr", "--scheduler", address,
+                 "--quiet", words=words)
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
     assert not (tmp_path / "s.zarr").exists()
 
 

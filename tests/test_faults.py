@@ -195,6 +195,9 @@ def test_driver_killed_at_each_phase_then_resumed(job, clean, tmp_path, phase):
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert (tmp_path / "fault-fired").exists()
     assert _markers(path) < 9
+    if phase == "store-inputs":  # readers say what happened and what makes it again
+        with pytest.raises(fs.StoreError, match="creation was cut short.*makes it again"):
+            fs.open(path)
     _resumes_identical(job, path, clean, sync)
 
 
@@ -207,6 +210,25 @@ def test_worker_killed_between_data_and_marker(job, clean, tmp_path, phase):
     assert (tmp_path / "fault-fired").exists(), "no worker reached the fault"
     _assert_identical(path, clean)
     assert verify.verify(str(path)).problems == []
+
+
+@pytest.mark.parametrize("local,words", [
+    (False, "batch jobs still queued"), (True, "its local workers stopped and were not replaced")])
+def test_a_cluster_without_workers_is_named_once_a_minute(local, words):
+    """A real scheduler with no worker: the watchdog says so at 60 s and 120 s, not between,
+    in the words of the cluster it is."""
+    from distributed import LocalCluster
+
+    from fractalsweep.watchdog import Watchdog
+
+    said = []
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        dog = Watchdog(client, lambda: 600.0, said.append, local)
+        for now in (1000.0, 1030.0, 1060.0, 1090.0, 1120.0):
+            dog.tick(now)
+    assert len(said) == 2 and said[0].startswith("no workers connected for 60 s: ")
+    assert all(words in line for line in said), said
 
 
 def test_a_hung_worker_is_restarted_and_its_tiles_computed_elsewhere(job, clean, tmp_path):
@@ -235,19 +257,21 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
-def test_disk_full_while_writing_then_resumed(job, clean, small_disk):
+@pytest.mark.parametrize("where", [("--scheduler", "sync"), ("--workers", "2")])
+def test_disk_full_while_writing_then_resumed(job, clean, small_disk, where):
+    """One line, whether the tiles fail in this process or on workers (which log each failed
+    try at ERROR, with its traceback)."""
     path = small_disk / "s.zarr"
-    sync = ("--scheduler", "sync")
-    refused = subprocess.run(_run_args(job, path, sync), capture_output=True, text=True,
+    refused = subprocess.run(_run_args(job, path, where), capture_output=True, text=True,
                              timeout=600)
     assert refused.returncode == 2 and "KiB free on its disk" in refused.stderr
     assert not path.exists()
     # Past the estimate (as when another process fills the disk during the run):
-    full = subprocess.run(_run_args(job, path, (*sync, "--no-limits")), capture_output=True,
+    full = subprocess.run(_run_args(job, path, (*where, "--no-limits")), capture_output=True,
                           text=True, timeout=600)
     assert full.returncode == 1, full.stderr
     lines = [line for line in full.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "No space left on device" in lines[0], full.stderr
     assert _markers(path) < 9
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    _resumes_identical(job, path, clean, sync)
+    _resumes_identical(job, path, clean, where)

@@ -156,6 +156,16 @@ def test_a_level_creation_cut_short_is_reported_and_removed(damaged, capsys):
     assert "1" not in zarr.open_group(str(damaged), mode="r")["levels"]
 
 
+def test_a_removed_level_0_is_named_and_resumed(damaged, clean, capsys):
+    """Not a store finished with nothing in it: resume makes the job's own level again."""
+    shutil.rmtree(damaged / "levels" / "0")
+    status, _, err = _main(capsys, "verify", damaged)
+    assert status == 0 and "level 0, the job's own window, is not in the store" in err
+    assert _main(capsys, "resume", damaged, "--scheduler", "sync", "--tile", TILE,
+                 "--quiet")[0] == 0
+    assert _bits(damaged) == _bits(clean)
+
+
 @pytest.mark.parametrize("damage,words", [
     ("zarr.json", "store: root metadata unreadable"),
     ("levels/0/zarr.json", "level 0: its metadata is unreadable"),
