@@ -33,8 +33,10 @@ HIGHER = {"float32": "float64", "float64": DOUBLE_DOUBLE}  # the precision one u
 CHUNK = 16  # pixels per task: one double-double group
 
 
-def audit_pixels(path: str, level: int, rows, cols, dtype: str) -> np.ndarray:
-    """The scores of pixels ``(rows[i], cols[i])`` of a level computed in ``dtype``.
+def audit_pixels(path: str, level: int, rows, cols, dtype: str,
+                 kernel: str = "auto") -> np.ndarray:
+    """The scores of pixels ``(rows[i], cols[i])`` of a level computed in ``dtype`` by
+    ``kernel`` (:data:`fractalsweep.execution.KERNELS`).
 
     The unit of distributed work: coordinates come from the level's decimal window, so a
     double-double recomputation gets every digit of them, not the stored float64 ones.
@@ -46,7 +48,7 @@ def audit_pixels(path: str, level: int, rows, cols, dtype: str) -> np.ndarray:
     xs = axis_values(view["x"], nx, dtype)[np.asarray(cols)]
     ys = axis_values(view["y"], ny, dtype)[np.asarray(rows)]
     cfg = single_run(dataclasses.replace(cfg, dtype=dtype))  # the score is all it compares
-    return system_of(cfg).compute(cfg, arrays, xs, ys)["score"]
+    return system_of(cfg).compute(cfg, arrays, xs, ys, kernel)["score"]
 
 
 def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
@@ -83,7 +85,8 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
         others = [d for d in ("float64", "float32", DOUBLE_DOUBLE) if d != dtype]
         raise ConfigError(f"level {level} is {dtype}; audit it against another dtype "
                           f"(--against {' or '.join(others)})")
-    check_computable(dataclasses.replace(store.config_of(path), dtype=against))
+    kernel = session.execution.kernel
+    check_computable(dataclasses.replace(store.config_of(path), dtype=against), kernel)
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
                                or sample < 1):
         raise ConfigError(f"sample = {sample!r}: expected an integer >= 1, or None for every "
@@ -96,11 +99,11 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
     rows, cols = np.unravel_index(pixels, score.shape)
     chunks = [(rows[i:i + CHUNK], cols[i:i + CHUNK]) for i in range(0, len(pixels), CHUNK)]
     if session.in_process:
-        results = [audit_pixels(path, level, r, c, against) for r, c in chunks]
+        results = [audit_pixels(path, level, r, c, against, kernel) for r, c in chunks]
     else:
         client = session.client()
         results = client.gather([client.submit(audit_pixels, path, level, r, c, against,
-                                               pure=False) for r, c in chunks])
+                                               kernel, pure=False) for r, c in chunks])
     again = np.concatenate(results)
     flipped = (again < 0) != (score[rows, cols] < 0)
     marks = np.full(score.shape, -1, dtype=np.int8)

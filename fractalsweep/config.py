@@ -437,6 +437,9 @@ def _refuse_unread(cfg: SweepConfig) -> None:
     if cfg.training.batch == "full" and cfg.training.batch_seed != TrainingConfig.batch_seed:
         raise ConfigError("training.batch_seed is read with minibatches (training.batch = N), "
                           "not training.batch = 'full'; remove it")
+    if not cfg.data.fourier_features and cfg.data.fourier_scale != DataConfig.fourier_scale:
+        raise ConfigError("data.fourier_scale is read with data.fourier_features > 0 only; "
+                          "remove it or set fourier_features")
     if kind != "training":
         defaults = resolve({})
         for key in ("seed", "scheme"):  # a fractal draws nothing at random
@@ -457,13 +460,17 @@ def _choice(key: str, value: Any, valid: tuple[str, ...]) -> str:
     return value
 
 
-def resolve(raw: dict[str, Any]) -> SweepConfig:
+def resolve(raw: dict[str, Any], *, stored: bool = False) -> SweepConfig:
     """Validate a job mapping and fill defaults into one frozen :class:`SweepConfig`.
 
     Parameters
     ----------
     raw : dict
         The parsed job file with overrides applied.
+    stored : bool
+        ``raw`` is a store's config (:func:`from_dict`), checked when the store was made:
+        the rules against settings that change nothing, which later versions may add to,
+        are not applied again, so an old store keeps opening.
 
     Raises
     ------
@@ -533,12 +540,13 @@ def resolve(raw: dict[str, Any]) -> SweepConfig:
         seed=_int("seed", raw.get("seed", 0), 0, MAX_SEED),
         name=_name(raw.get("name", "sweep")),
     )
-    check_distinct(kinds, cfg.x, cfg.y)
     for axis_name in ("x", "y"):
         check_range(axis_name, getattr(cfg, axis_name), cfg.dtype)
     for i, part in enumerate(cfg.system.c):
         _check_value(f"system.c[{i}]", part, cfg.dtype, positive=False)
-    _refuse_unread(cfg)
+    if not stored:
+        check_distinct(kinds, cfg.x, cfg.y)
+        _refuse_unread(cfg)
     for axis_name in ("x", "y"):
         layer = getattr(cfg, axis_name).layer
         if layer is not None and layer >= model.depth:
@@ -563,4 +571,4 @@ def from_dict(d: dict[str, Any]) -> SweepConfig:
     for section, keys in LEGACY_KEYS.items():
         for key in keys:
             d.get(section, {}).pop(key, None)
-    return resolve(d)
+    return resolve(d, stored=True)

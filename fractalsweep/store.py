@@ -397,12 +397,20 @@ def level_layout(cfg: SweepConfig, resolution, tile: int, dtype: str) -> dict[st
     return layout
 
 
-def write_coordinates(group: zarr.Group, view: dict, resolution, dtype: str) -> None:
-    """Each axis's hyperparameter values from the level's window (:func:`coordinates`)."""
+def coordinate_arrays(view: dict, resolution, dtype: str) -> dict[str, np.ndarray]:
+    """The coordinate arrays a level of this window holds: ``x`` and ``y``, and for
+    double-double ``x_lo`` and ``y_lo`` (:func:`coordinates` reads them back)."""
+    arrays = {}
     for axis, n in zip(("x", "y"), resolution):
         values = axis_values(view[axis], n, dtype).astype(np.float64)
-        for name, part in zip((axis, f"{axis}_lo"), values.reshape(n, -1).T):
-            group[name][:] = part
+        arrays |= dict(zip((axis, f"{axis}_lo"), values.reshape(n, -1).T))
+    return arrays
+
+
+def write_coordinates(group: zarr.Group, view: dict, resolution, dtype: str) -> None:
+    """Each axis's hyperparameter values from the level's window."""
+    for name, part in coordinate_arrays(view, resolution, dtype).items():
+        group[name][:] = part
 
 
 def _copy_shared_pixels(source: LevelGroup, target: LevelGroup) -> int:

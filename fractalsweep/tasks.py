@@ -167,9 +167,6 @@ class ImageFit:
                 data.fourier_scale, (int, float)) or not 0 < data.fourier_scale < math.inf):
             raise ConfigError(f"data.fourier_scale = {data.fourier_scale!r}: expected a finite "
                               "number > 0")
-        if not data.fourier_features and data.fourier_scale != _default("fourier_scale"):
-            raise ConfigError("data.fourier_scale is read with data.fourier_features > 0 only; "
-                              "remove it or set fourier_features")
         if data.size != "params" and math.isqrt(data.size) ** 2 != data.size:
             side = math.isqrt(data.size)
             raise ConfigError(f"data.size = {data.size}: image_fit samples a square grid; use a "

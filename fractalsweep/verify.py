@@ -28,7 +28,6 @@ import zarr
 from . import levels, store
 from .config import from_dict
 from .errors import ConfigError, StoreError
-from .grid import axis_values
 
 __all__ = ["Problem", "Report", "damage_note", "damaged_tiles", "repair", "require_intact",
            "verify"]
@@ -219,15 +218,15 @@ def _check_level(root: zarr.Group, index: int, cfg, report: Report) -> None:
             note(tile, "provenance missing or not a record")
     for tile, whats in sorted(damage.items()):
         report.add("; ".join(whats), index, tile, fix="tile")
-    for axis, n in zip(("x", "y"), lvl.group.attrs["resolution"]):
-        values, bad = store.read_checked(lvl.group[axis])
-        report.chunks += lvl.group[axis].nchunks
-        expected = axis_values(view[axis], n, dtype).astype(np.float64)
+    expected = store.coordinate_arrays(view, lvl.group.attrs["resolution"], dtype)
+    for name, want in expected.items():  # x_lo and y_lo of double-double levels too
+        values, bad = store.read_checked(lvl.group[name])
+        report.chunks += lvl.group[name].nchunks
         if bad:
-            report.add(f"{axis} coordinates unreadable (checksum or decoding failed)", index,
+            report.add(f"{name} coordinates unreadable (checksum or decoding failed)", index,
                        fix="coordinates")
-        elif values.view(np.uint64).tolist() != expected.view(np.uint64).tolist():
-            report.add(f"{axis} coordinates differ from the level's window", index,
+        elif values.view(np.uint64).tolist() != want.view(np.uint64).tolist():
+            report.add(f"{name} coordinates differ from the level's window", index,
                        fix="coordinates")
 
 

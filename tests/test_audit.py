@@ -60,3 +60,14 @@ def test_an_audit_needs_a_finished_level_and_another_dtype(tmp_path):
     zarr.open_group(store.path, mode="r+")["levels/0/tiles"][0, 0] = 0  # a tile not done
     with pytest.raises(fs.StoreError, match="not finished"):
         store.level(0).audit(4, execution=SYNC, progress=False)
+
+
+def test_an_audit_computes_with_the_kernel_its_execution_names(tmp_path):
+    """--kernel reaches the audit's recomputation: one the fused kernel cannot train is
+    refused, as a run would be, not quietly computed by another."""
+    job = {**JOB, "model": {"biases": True}, "training": {"steps": 5}}
+    store = fs.run(job, tmp_path / "k.zarr", execution=SYNC, progress=False)
+    pallas = fs.Execution(scheduler="sync", kernel="pallas")
+    with pytest.raises(fs.ConfigError, match="kernel = .pallas.: the fused kernel does not"):
+        store.level(0).audit(4, execution=pallas, progress=False)
+    assert "audit" not in store.level(0).attrs

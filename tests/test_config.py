@@ -114,6 +114,15 @@ def test_what_a_section_leaves_out_is_the_default():
     assert resolve({"training": {"batch": 16, "batch_seed": 5}}).training.batch_seed == 5
 
 
+def test_a_store_s_config_opens_under_rules_added_later():
+    """A store made when an unread setting was still accepted keeps opening."""
+    made = resolve({}).to_dict()
+    made["training"]["batch_seed"] = 5  # full batch: refused in a job since 0.6.1
+    assert config.from_dict(made).training.batch_seed == 5
+    with pytest.raises(ConfigError, match="batch_seed is read with minibatches"):
+        resolve(made)
+
+
 def test_missing_job_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         config.load_job(tmp_path / "nope.toml")

@@ -106,6 +106,21 @@ def test_a_chunk_deleted_under_its_marker_is_no_longer_a_silent_hole(damaged, cl
     _repair_and_resume(damaged, capsys, clean)
 
 
+def test_not_computed_values_in_a_finished_tile_are_damage_in_older_levels_too(damaged, clean,
+                                                                              capsys):
+    """A NaN score or a first_nonfinite of -2 written (checksummed) under a marker, in a
+    level of before integrity 1, whose missing chunks prove nothing."""
+    level = zarr.open_group(str(damaged), mode="r+")["levels/0"]
+    level.attrs["integrity"] = 0
+    level["score"][5, 1] = np.nan  # tile (1, 0): tiles are named (row, column)
+    level["first_nonfinite"][0, 9] = -2  # tile (0, 2)
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1
+    assert "level 0 tile (1, 0): score has pixels not computed" in out
+    assert "level 0 tile (0, 2): first_nonfinite has pixels not computed" in out
+    _repair_and_resume(damaged, capsys, clean)
+
+
 def test_a_chunk_of_another_array_deleted_is_found_by_its_readers_and_info(damaged, capsys):
     """Not only the score's: a missing final_loss chunk read as a blank quarter, silently."""
     (damaged / "levels/0/final_loss/c/1/1").unlink()
@@ -154,6 +169,22 @@ def test_a_level_creation_cut_short_is_reported_and_removed(damaged, capsys):
     assert status == 1 and "level 1: its creation was cut short" in out
     assert _main(capsys, "verify", damaged, "--repair")[0] == 0
     assert "1" not in zarr.open_group(str(damaged), mode="r")["levels"]
+
+
+def test_double_double_coordinates_are_checked_in_both_parts(tmp_path, capsys):
+    """x holds the high parts and x_lo the rest: a clean level verifies, a changed remainder
+    is named and rewritten."""
+    path = tmp_path / "dd.zarr"
+    fs.run(resolve({**JOB, "dtype": "double-double", "grid": {"resolution": 4},
+                    "training": {"steps": 3}}), str(path), execution=SYNC, progress=False)
+    assert _main(capsys, "verify", path)[0] == 0
+    level = zarr.open_group(str(path), mode="r+")["levels/0"]
+    clean = level["x_lo"][:]
+    level["x_lo"][1:2] = clean[1:2] + 1e-20
+    status, out, _ = _main(capsys, "verify", path)
+    assert status == 1 and "level 0: x_lo coordinates differ from the level's window" in out
+    assert _main(capsys, "verify", path, "--repair")[0] == 0
+    np.testing.assert_array_equal(level["x_lo"][:], clean)
 
 
 def test_a_removed_level_0_is_named_and_resumed(damaged, clean, capsys):
