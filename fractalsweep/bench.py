@@ -36,6 +36,7 @@ from .errors import ConfigError
 from .fused import interpret_here, select
 from .grid import DOUBLE_DOUBLE, axis_values
 from .models import ACTIVATIONS
+from .status import figure
 from .systems import Training
 
 
@@ -294,7 +295,7 @@ def table(rows: list[dict]) -> str:
               f"{'per CPU-s':>10} {'vs naive':>9}")
     lines = [header]
     lines += [f"{r['dtype']:13} {r['method']:15} {r['kernel'] or '-':7} {r['group'] or '-':>6} "
-              f"{r['net_steps_per_s']:>12,.0f} {r['net_steps_per_cpu_s']:>10,.0f} "
+              f"{figure(r['net_steps_per_s']):>12} {figure(r['net_steps_per_cpu_s']):>10} "
               + (f"{r['ratio']:>8.2f}x" if np.isfinite(r["ratio"]) else f"{'-':>9}")
               for r in rows]
     core = rows[0]["core"] if rows else None

@@ -132,6 +132,11 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
                   f"system.kind = {cfg.system.kind!r} in {_tiles(tiles, tile, nx, ny)}"),
                  ("estimated worker-hours: unknown ('fractalsweep bench' measures training "
                   "runs only)")]
+    done = _done_already(path)
+    if done is not None:
+        lines.insert(0, f"the store holds level 0 with {done[0]} of {done[1]} tiles done: a run "
+                        f"computes the {done[1] - done[0]} missing (the figures below are for "
+                        "the whole level, in a new store)")
     level = limits.level_estimate(cfg, (nx, ny), tile, new_store=True)
     try:
         limits.check("level 0", path, level, execution.limits)
@@ -142,6 +147,21 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     return lines
 
 
+def _done_already(path: str) -> tuple[int, int] | None:
+    """Tiles done and in all of level 0 of the store at ``path``, if there is one."""
+    from . import store
+    from .errors import StoreError
+
+    try:
+        root = store.open_root(path)
+    except StoreError:
+        return None
+    if 0 not in store.level_indices(root):
+        return None
+    done = store.open_level(root, 0).done
+    return int(done.sum()), int(done.size)
+
+
 def _tiles(tiles: int, tile: int, nx: int, ny: int) -> str:
     """How a level is cut, as read: one tile is the whole level, however large its side."""
     return f"1 tile of {nx}x{ny}" if tiles == 1 else f"{tiles} tiles of {tile}x{tile}"
@@ -150,7 +170,7 @@ def _tiles(tiles: int, tile: int, nx: int, ny: int) -> str:
 def _training(cfg: SweepConfig, execution, tile: int, tiles: int) -> list[str]:
     """:func:`estimate`'s lines on training ``cfg``: its work, memory, worker-hours and wall
     time."""
-    from . import bench, kernel
+    from . import bench, ddkernel, kernel
     from .status import duration
 
     profile = execution.cluster
@@ -159,7 +179,8 @@ def _training(cfg: SweepConfig, execution, tile: int, tiles: int) -> list[str]:
     work = nx * ny * networks * cfg.training.steps
     flops = flops_per_net_step(cfg)
     gpu = execution.on_gpus
-    at_once = min(kernel.GROUP["gpu" if gpu else "cpu"], tile * tile)
+    group = (ddkernel if cfg.dtype == DOUBLE_DOUBLE else kernel).GROUP["gpu" if gpu else "cpu"]
+    at_once = min(group, tile * tile)
     have = _bytes(profile.memory) if profile is not None else _machine_memory()
     need = check_memory(cfg, at_once, have)
     per_pixel = "" if networks == 1 else f" x {networks} networks"
@@ -180,13 +201,31 @@ def _training(cfg: SweepConfig, execution, tile: int, tiles: int) -> list[str]:
         lines.append(f"estimated {kind}-hours: {work / rate / 3600:.3g} at {rate:,.3g} "
                      f"net-steps/s per {kind} ({source})")
     if rate is not None and workers:
-        each = -(-tiles // workers)  # the tiles of the busiest worker
-        seconds = each * work / tiles / rate
+        each = -(-tiles // workers)
+        seconds = _busiest(nx, ny, tile, each, lambda pixels: -(-pixels * networks // group)
+                           * group * cfg.training.steps) / rate
         wall = f"{seconds:.3g} s" if seconds < 60 else duration(seconds)
         lines.append(f"estimated wall time: {wall} of training, "
                      f"{tiles} tile{'s' * (tiles > 1)} on {workers} {kind}{'s' * (workers > 1)}, "
                      f"up to {each} each (start-up, reading and writing not counted)")
     return lines
+
+
+def _busiest(nx: int, ny: int, tile: int, each: int, work) -> float:
+    """The ``work(pixels)`` of a worker given ``each`` tiles, the largest there are: Dask
+    hands tiles to workers as they free up, so one may get every full tile while another
+    gets the slivers cut at the borders. Counted by kind of tile (full, cut in x, in y, in
+    both), not listed: a huge level has millions."""
+    rows = [(tile, ny // tile), (ny % tile, 1)]
+    cols = [(tile, nx // tile), (nx % tile, 1)]
+    kinds = sorted(((h * w, m * n) for h, m in rows for w, n in cols if h * w * m * n),
+                   reverse=True)
+    total = 0.0
+    for pixels, count in kinds:
+        take = min(count, each)
+        total += take * work(pixels)
+        each -= take
+    return total
 
 
 def _rate(cfg, gpu: bool, profile, saved) -> tuple[float | None, str]:

@@ -23,6 +23,7 @@ from .config import SweepConfig
 from .errors import SweepError
 from .execution import Execution, Session
 from .progress import TileProgress
+from .status import figure
 from .store import LevelSpec
 from .systems import check_computable, system_of
 from .tile import compute_tile
@@ -52,10 +53,21 @@ class RunReport:
     def pixels(self) -> int:
         return sum(s["pixels"] for s in self.summaries)
 
+    @property
+    def trained(self) -> int:
+        """Pixels trained, not copied from a narrower level (a ladder's)."""
+        return sum(s["computed"] for s in self.summaries)
+
     def __str__(self) -> str:
-        rate = self.pixels / self.seconds if self.seconds else 0.0
-        return (f"level {self.level}: {self.computed} tiles computed, {self.skipped} already "
-                f"done, {self.pixels} pixels in {self.seconds:.1f} s ({rate:,.0f} px/s)")
+        line = (f"level {self.level}: {self.computed} tiles computed, {self.skipped} already "
+                "done")
+        if not self.summaries:
+            return line
+        copied = self.pixels - self.trained
+        rate = figure(self.trained / self.seconds) if self.seconds else "?"
+        return (f"{line}, {self.trained} pixels trained"
+                + (f" and {copied} copied" if copied else "")
+                + f" in {figure(self.seconds)} s ({rate} px/s)")
 
 
 def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,

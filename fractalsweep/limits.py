@@ -29,6 +29,10 @@ BLOCK = 4096  # bytes a small file takes on disk (one block of a usual filesyste
 READ_COPIES = 4  # a reader holds a float64 array of the level this many times (render, info)
 PER_TILE_FILES = 2  # besides the per-pixel chunks: a tile's marker and provenance
 METADATA_FILES = 5  # zarr.json of the level, of x, y, provenance and tiles (+1 per array)
+# A new store's groups (root, inputs, levels: a folder and a zarr.json each), and per input
+# array its folders (its own, c/, one per chunk row), zarr.json and its chunk's last block.
+STORE_BLOCKS = 6
+INPUT_ARRAY_BLOCKS = 5
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,12 @@ def _size(n: float) -> str:
 
 
 def estimate(resolution: tuple[int, int], tile: int | None, array_dtypes: list[str],
-             inputs_bytes: int = 0) -> Estimate:
+             inputs: tuple[int, int] | None = None) -> Estimate:
     """The cost of a level of ``resolution`` (nx, ny) whose per-pixel arrays have
-    ``array_dtypes``; ``inputs_bytes`` adds a new store's inputs (held in memory once).
+    ``array_dtypes``; ``inputs``, the bytes and number of arrays of a new store's inputs,
+    adds that store (its inputs are held in memory once). On disk every file and folder
+    takes at least a block: with the arrays counted uncompressed, the estimate is an upper
+    bound on a usual filesystem.
 
     >>> e = estimate((4096, 4096), None, ["float64", "int32", "float64", "uint8"])
     >>> e.tiles, e.files
@@ -74,9 +81,13 @@ def estimate(resolution: tuple[int, int], tile: int | None, array_dtypes: list[s
     per_pixel = sum(np.dtype(d).itemsize for d in array_dtypes)
     files = (tiles * (len(array_dtypes) + PER_TILE_FILES) + tx + ty  # chunks
              + len(array_dtypes) + METADATA_FILES)
-    disk = nx * ny * per_pixel + files * BLOCK + inputs_bytes  # uncompressed: an upper bound
-    memory = max(nx * ny * 8 * READ_COPIES, 3 * inputs_bytes)
-    return Estimate(nx * ny, tiles, files, int(disk), int(memory), int(inputs_bytes))
+    # folders: the level's; each tiled array's own, its c/ and one per chunk row; x's and y's
+    folders = 1 + (len(array_dtypes) + PER_TILE_FILES) * (2 + ty) + 2 * 2
+    drawn, arrays = inputs or (0, 0)
+    store = (STORE_BLOCKS + INPUT_ARRAY_BLOCKS * arrays) * BLOCK if inputs else 0
+    disk = nx * ny * per_pixel + (files + folders) * BLOCK + drawn + store
+    memory = max(nx * ny * 8 * READ_COPIES, 3 * drawn)
+    return Estimate(nx * ny, tiles, files, int(disk), int(memory), int(drawn))
 
 
 def available_memory() -> int | None:
@@ -136,7 +147,19 @@ def level_estimate(cfg, resolution: tuple[int, int], tile: int | None,
     from .systems import system_of
 
     dtypes = [dtype for dtype, _ in system_of(cfg).outputs(cfg).values()] + ["uint8"]  # reused
-    return estimate(resolution, tile, dtypes, inputs_bytes(cfg) if new_store else 0)
+    return estimate(resolution, tile, dtypes,
+                    (inputs_bytes(cfg), input_arrays(cfg)) if new_store else None)
+
+
+def input_arrays(cfg) -> int:
+    """Arrays under a store's ``inputs/`` (docs/store.md): a weight matrix per layer, X and
+    Y, the minibatch rows, the ensemble members' varied ones and the Lyapunov direction."""
+    if cfg.system.kind != "training":
+        return 0
+    weights = cfg.model.depth
+    member = {"init": weights, "data": 2, "both": weights + 2}[cfg.ensemble.vary]
+    return (weights + 2 + (cfg.batch_size is not None) + (cfg.ensemble.seeds > 1) * member
+            + cfg.measures.lyapunov * weights)
 
 
 def inputs_bytes(cfg) -> int:
@@ -149,6 +172,8 @@ def inputs_bytes(cfg) -> int:
     >>> inputs_bytes(resolve({"ensemble": {"seeds": 3}})) - plain  # two more inits
     4352
     """
+    if cfg.system.kind != "training":
+        return 0
     weights = cfg.n_params * 8
     data = cfg.n_data * (cfg.input_dim + cfg.data.target_dim) * 8
     batches = cfg.training.steps * (cfg.batch_size or 0) * 4

@@ -6,6 +6,8 @@ import sys
 
 from tqdm.auto import tqdm  # a widget in notebooks, text elsewhere
 
+from .status import figure
+
 
 class TileProgress:
     """A progress bar over tiles that also reports the pixel rate of this run.
@@ -16,12 +18,12 @@ class TileProgress:
     def __init__(self, total: int, done: int, enabled: bool = True):
         self.bar = tqdm(total=total, initial=done, unit="tile", disable=not enabled,
                         file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
-        self.pixels = 0
+        self.trained = 0
 
     def update(self, summary: dict) -> None:
-        self.pixels += summary["pixels"]
+        self.trained += summary["computed"]  # not the pixels a ladder level copies
         elapsed = self.bar.format_dict["elapsed"] or 1e-9
-        self.bar.set_postfix_str(f"{self.pixels / elapsed:,.0f} px/s", refresh=False)
+        self.bar.set_postfix_str(f"{figure(self.trained / elapsed)} px/s", refresh=False)
         self.bar.update(1)
 
     def note(self, message: str) -> None:

@@ -20,19 +20,31 @@ def level_status(level: LevelGroup) -> dict:
     done, total = int(level.done.sum()), int(level.done.size)
     latest = records[-1].get("run") if records else None
     recent = [r for r in records if r.get("run") == latest][-RECENT:]
-    rate = None
+    rate = eta = None
+    nx, ny = level.group.attrs["resolution"]
+    remaining = nx * ny - sum(r["pixels"] for r in records)
     if len(recent) >= 2:
         times = [datetime.datetime.fromisoformat(r["finished"]) for r in recent]
         span = (times[-1] - times[0]).total_seconds()
-        if span > 0:
-            rate = sum(r["pixels"] for r in recent[1:]) / span
-    nx, ny = level.group.attrs["resolution"]
-    remaining = nx * ny - sum(r["pixels"] for r in records)
+        if span > 0:  # trained pixels only: a ladder level copies some, at no cost
+            rate = sum(r.get("computed", r["pixels"]) for r in recent[1:]) / span
+            if remaining:  # at the pace tiles went, copied pixels and all
+                eta = remaining * span / sum(r["pixels"] for r in recent[1:])
     workers = sorted({f"{r['host']} ({r['device']})" for r in records})
     return {"level": int(level.group.basename), "tiles_done": done, "tiles": total,
-            "pixels_per_s": rate, "eta_s": remaining / rate if rate and remaining else None,
+            "pixels_per_s": rate, "eta_s": eta,
             "failed": level.group.attrs.get("failed", []), "workers": workers,
             "last_finished": records[-1]["finished"] if records else None}
+
+
+def figure(value: float) -> str:
+    """A measured number to the 3 significant figures a shared machine's timings repeat to.
+
+    >>> figure(1932.4), figure(88712.3), figure(0.5301), figure(12.34)
+    ('1,930', '88,700', '0.53', '12.3')
+    """
+    value = float(f"{value:.3g}")
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:g}"
 
 
 def duration(seconds: float) -> str:
@@ -60,9 +72,10 @@ def format_status(path: str, levels: list[dict], lock: dict | None) -> str:
     for s in levels:
         line = f"level {s['level']}: {s['tiles_done']}/{s['tiles']} tiles"
         if s["pixels_per_s"]:
-            line += f", {s['pixels_per_s']:,.1f} px/s (latest run, last {RECENT} tiles)"
+            line += f", {figure(s['pixels_per_s'])} px/s (latest run, last {RECENT} tiles)"
         if s["eta_s"] is not None and s["tiles_done"] < s["tiles"]:
-            line += f", ETA {duration(s['eta_s'])} at that rate"
+            eta = "under a second" if s["eta_s"] < 0.5 else duration(s["eta_s"])
+            line += f", ETA {eta} at that rate"
         lines.append(line)
         for f in s["failed"]:
             lines.append(f"  failed tile {tuple(f['tile'])}: {f['error']}")

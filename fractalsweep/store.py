@@ -164,6 +164,12 @@ class LevelGroup:
         """Which tiles are finished; a damaged marker counts as not finished."""
         return read_checked(self.group["tiles"])[0].astype(bool)
 
+    def finished(self) -> np.ndarray:
+        """Per pixel, whether its tile is finished: a tile cut short may have written its
+        data, which counts for nothing until its marker is set."""
+        t, done = self.tiling, self.done
+        return np.repeat(np.repeat(done, t.tile, axis=0), t.tile, axis=1)[:t.ny, :t.nx]
+
     def check_finished(self, path: str, before: str) -> None:
         """A one-line error, for work that needs every pixel (``before`` it), naming the tiles
         missing and the command that computes them."""

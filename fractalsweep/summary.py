@@ -24,6 +24,7 @@ def describe(path: str) -> dict:
         lvl = store.open_level(root, index)
         values, damaged = damaged_tiles(lvl, listed=lvl.pixel_arrays)  # score read, all listed
         score = values["score"]
+        finished = lvl.finished()
         attrs = lvl.group.attrs
         levels.append({"level": index, "view": attrs["view"],
                        "resolution": attrs["resolution"], "tile": attrs["tile"],
@@ -31,9 +32,9 @@ def describe(path: str) -> dict:
                        "kind": attrs["kind"], "reused_pixels": attrs["reused_pixels"],
                        "arrays": lvl.arrays,
                        "tiles_done": int(lvl.done.sum()), "tiles": int(lvl.done.size),
-                       "converged": int((score < 0).sum()),
-                       "diverged": int((score >= 0).sum()),
-                       "not_computed": int(np.isnan(score).sum()),
+                       "converged": int((finished & (score < 0)).sum()),
+                       "diverged": int((finished & (score >= 0)).sum()),
+                       "not_computed": int((~finished | np.isnan(score)).sum()),
                        "audit": attrs.get("audit"),
                        "decades_left": decades_left(view_of(lvl, cfg), attrs["resolution"],
                                                     attrs["dtype"]),

@@ -44,7 +44,8 @@ class Problem:
     ``fix`` is ``"tile"`` (recompute the tile), ``"coordinates"`` (rewrite them from the
     window), ``"inputs"`` (redraw them from the config), ``"arrays"`` (make a level's missing
     or malformed arrays anew, empty: the tiles that lost data with them are found and
-    recomputed next), ``"remove"`` (a level whose creation was cut short) or None (cannot be
+    recomputed next), ``"remove"`` (a level whose creation was cut short), ``"audit"``
+    (remove a damaged audit map, which ``fractalsweep audit`` makes again) or None (cannot be
     repaired in place).
     """
 
@@ -218,6 +219,12 @@ def _check_level(root: zarr.Group, index: int, cfg, report: Report) -> None:
             note(tile, "provenance missing or not a record")
     for tile, whats in sorted(damage.items()):
         report.add("; ".join(whats), index, tile, fix="tile")
+    if "audit" in lvl.group:  # derived, not a tile's: damage removes it to be audited again
+        _, bad = store.read_checked(lvl.group["audit"])
+        report.chunks += lvl.group["audit"].nchunks
+        if bad:
+            report.add(f"audit map unreadable in tile(s) {', '.join(map(str, bad))}", index,
+                       fix="audit")
     expected = store.coordinate_arrays(view, lvl.group.attrs["resolution"], dtype)
     for name, want in expected.items():  # x_lo and y_lo of double-double levels too
         values, bad = store.read_checked(lvl.group[name])
@@ -321,6 +328,11 @@ def repair(path: str, problems: list[Problem]) -> list[str]:
             if {"x", "y", "x_lo", "y_lo"} & set(wrong):
                 _write_coordinates(store.open_level(root, index), cfg)
                 done.append(f"level {index}: coordinates written from the window")
+        for index in sorted({p.level for p in fixable if p.fix == "audit"}):
+            group = root["levels"][str(index)]
+            del group["audit"]
+            group.attrs.pop("audit", None)
+            done.append(f"level {index}: audit map removed; 'fractalsweep audit' makes it again")
         for index in sorted({p.level for p in fixable if p.fix == "coordinates"}):
             _write_coordinates(store.open_level(root, index), cfg)
             done.append(f"level {index}: coordinates rewritten from the window")

@@ -48,8 +48,9 @@ def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
     lines = cost.estimate(resolve(job), *where)
     assert "estimated worker-hours: 0.01 at 1e+05 net-steps/s" in lines[-3]  # 3.6e6 / 1e5 s
     assert "1e+05 float64 net-steps per CPU-second on cpu" in lines[-3]
-    # 49 tiles on 2 workers: the busier trains 25 of 3.6e6 / 49 net-steps at 1e5 per second
-    assert lines[-2].startswith("estimated wall time: 18.4 s of training, 49 tiles on 2 "
+    # 49 tiles on 2 workers (36 of 16 x 16, the rest cut): the busier may get 25 full ones,
+    # 25 x 256 pixels x 360 steps at 1e5 net-steps per second
+    assert lines[-2].startswith("estimated wall time: 23 s of training, 49 tiles on 2 "
                                 "workers, up to 25 each")
     assert lines[-1].startswith("level 0: 10,000 pixels in 49 tiles")  # 7 x 7 of 16 px
     for elsewhere in (Execution(scheduler="tcp://127.0.0.1:8786"), Execution(scheduler="sync")):
@@ -59,8 +60,9 @@ def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
     rate = 1e5 * cost.flops_per_net_step(base) / cost.flops_per_net_step(
         resolve({**job, "model": {"width": 32}}))
     assert f"at {rate:,.3g} net-steps/s" in wide and "scaled by flop per net-step" in wide
-    dd = cost.estimate(resolve({**job, "dtype": "double-double"}), *where)[-3]
-    assert f"1/{cost.DOUBLE_DOUBLE_COST} for double-double" in dd
+    dd = cost.estimate(resolve({**job, "dtype": "double-double"}), *where)
+    assert f"1/{cost.DOUBLE_DOUBLE_COST} for double-double" in dd[-3]
+    assert "for 2 networks at once" in dd[1]  # its own kernel's calls, not float64's 64
     one = cost.estimate(resolve(job), where[0], Execution(workers=2, tile=128))[0]
     assert "net-steps in 1 tile of 100x100;" in one  # not "1 tiles of 128x128"
 
@@ -216,3 +218,12 @@ def test_a_level_s_estimated_files_are_the_files_it_writes(tmp_path, job):
     written = [p for p in (tmp_path / "s.zarr" / "levels" / "0").rglob("*") if p.is_file()]
     assert limits.level_estimate(cfg, cfg.grid.resolution, 4, new_store=False).files \
         == len(written)
+    # and bytes: an upper bound on the blocks of every file and folder of the new store
+    store = tmp_path / "s.zarr"
+    on_disk = sum(p.stat().st_blocks * 512 for p in (store, *store.rglob("*")))
+    estimated = limits.level_estimate(cfg, cfg.grid.resolution, 4, new_store=True).disk_bytes
+    assert on_disk <= estimated < 2 * on_disk, (on_disk, estimated)
+    tiles = limits.tiles_of(cfg.grid.resolution, 4)  # a dry run on it says what is left
+    again = cost.estimate(cfg, str(store), Execution(scheduler="sync", tile=4))[0]
+    assert again.startswith(f"the store holds level 0 with {tiles} of {tiles} tiles done: a run "
+                            "computes the 0 missing")

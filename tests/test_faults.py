@@ -19,7 +19,7 @@ import zarr
 from distributed import Client
 
 import fractalsweep as fs
-from fractalsweep import Execution, SweepError, faults, store, streams, verify
+from fractalsweep import Execution, SweepError, faults, store, streams, summary, verify
 from fractalsweep.cluster import local_cluster
 from fractalsweep.config import apply_overrides, load_job, resolve
 
@@ -198,6 +198,10 @@ def test_driver_killed_at_each_phase_then_resumed(job, clean, tmp_path, phase):
     if phase == "store-inputs":  # readers say what happened and what makes it again
         with pytest.raises(fs.StoreError, match="creation was cut short.*makes it again"):
             fs.open(path)
+    if phase.startswith("tile-"):  # the first tile's data are written, its marker is not
+        counted = summary.describe(str(path))["levels"][0]
+        assert _markers(path) == 0 and counted["converged"] + counted["diverged"] == 0
+        assert not np.isnan(zarr.open_group(str(path), mode="r")["levels/0/score"][:]).all()
     _resumes_identical(job, path, clean, sync)
 
 

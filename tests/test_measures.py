@@ -340,10 +340,12 @@ def test_dimension_of_a_level_set_is_the_score_dimension_of_array_minus_value(me
     {"measures": {"lyapunov": True}, "ensemble": {"seeds": 2}},
 ])
 def test_the_limits_count_every_input_a_store_draws(raw):
-    from fractalsweep.limits import inputs_bytes
+    from fractalsweep.limits import input_arrays, inputs_bytes
 
     cfg = config.resolve(raw)
-    assert inputs_bytes(cfg) == sum(a.nbytes for a in streams.draw(cfg).values())
+    drawn = streams.draw(cfg)
+    assert inputs_bytes(cfg) == sum(a.nbytes for a in drawn.values())
+    assert input_arrays(cfg) == len(drawn)
 
 
 def test_an_ensemble_too_large_for_memory_is_refused_before_anything_is_drawn(tmp_path,

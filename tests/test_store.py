@@ -63,7 +63,7 @@ def test_layout_is_readable_with_plain_zarr_and_xarray(tmp_path):
     documented = set(re.findall(r"`([a-z_]+)`", record))
     assert documented == set(json.loads(str(level["provenance"][0, 0][()])))
     attrs = layout.split("/levels/<L>/ ")[1].split("/levels/<L>/score")[0]
-    attrs = attrs.replace("attrs:", "").replace("[nx, ny]", "").replace("(written last)", "")
+    attrs = re.sub(r"\([^)]*\)", "", attrs.replace("attrs:", "").replace("[nx, ny]", ""))
     assert {name.strip() for name in attrs.split(",")} == set(level.attrs)
 
 

@@ -171,6 +171,20 @@ def test_a_level_creation_cut_short_is_reported_and_removed(damaged, capsys):
     assert "1" not in zarr.open_group(str(damaged), mode="r")["levels"]
 
 
+def test_a_damaged_audit_map_is_named_and_removed_to_be_made_again(damaged, capsys):
+    """The map is no tile's: its damage was neither read nor repaired, while render of it
+    sent the user to a repair that did nothing."""
+    fs.open(str(damaged)).level(0).audit(None, against="float32", execution=SYNC,
+                                         progress=False)
+    _overwrite_middle(damaged / "levels/0/audit/c/1/1", size=4)
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and "level 0: audit map unreadable in tile(s) (1, 1)" in out
+    status, out, _ = _main(capsys, "verify", damaged, "--repair")
+    assert status == 0 and "audit map removed" in out
+    group = zarr.open_group(str(damaged), mode="r")["levels/0"]
+    assert "audit" not in group and "audit" not in group.attrs
+
+
 def test_double_double_coordinates_are_checked_in_both_parts(tmp_path, capsys):
     """x holds the high parts and x_lo the rest: a clean level verifies, a changed remainder
     is named and rewritten."""
