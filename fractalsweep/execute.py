@@ -59,8 +59,8 @@ class RunReport:
         return sum(s["computed"] for s in self.summaries)
 
     def __str__(self) -> str:
-        line = (f"level {self.level}: {self.computed} tiles computed, {self.skipped} already "
-                "done")
+        line = (f"level {self.level}: {self.computed} tile{'s' * (self.computed != 1)} computed, "
+                f"{self.skipped} already done")
         if not self.summaries:
             return line
         copied = self.pixels - self.trained

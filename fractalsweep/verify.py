@@ -388,15 +388,19 @@ def damaged_tiles(lvl: store.LevelGroup, names=("score",), listed=()) -> tuple[d
 
     A tile is damaged when its marker or a chunk of those arrays cannot be read, or when it
     is marked finished yet a chunk of theirs is missing (deleted under its marker) or holds
-    pixels not computed. Of the arrays ``listed``, only missing chunks are looked for.
+    pixels not computed. Of the arrays ``listed``, only missing chunks are looked for. The
+    pixels of tiles not finished read as not computed (the array's fill value), whatever a
+    tile cut short between its data and its marker wrote.
     """
     markers, bad = store.read_checked(lvl.group["tiles"])
     done = {(int(i), int(j)) for i, j in np.argwhere(markers.astype(bool))}
+    unfinished = ~lvl.finished(markers)
     damaged, values = set(bad), {}
     for name in dict.fromkeys([*names, *listed]):
         value, damage = _array_damage(lvl, name, done, read=name in names)
         damaged.update(damage)
         if name in names:
+            value[unfinished] = lvl.group[name].fill_value
             values[name] = value
     return values, sorted((int(i), int(j)) for i, j in damaged)
 

@@ -202,6 +202,7 @@ def test_driver_killed_at_each_phase_then_resumed(job, clean, tmp_path, phase):
         counted = summary.describe(str(path))["levels"][0]
         assert _markers(path) == 0 and counted["converged"] + counted["diverged"] == 0
         assert not np.isnan(zarr.open_group(str(path), mode="r")["levels/0/score"][:]).all()
+        assert np.isnan(fs.open(path).level(0).score).all()  # readers: not computed (white)
     _resumes_identical(job, path, clean, sync)
 
 

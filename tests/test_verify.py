@@ -91,7 +91,7 @@ def test_overwritten_bytes_are_found_named_and_recomputed(damaged, clean, capsys
     with pytest.raises(StoreError, match=r"damaged tile\(s\) \(1, 1\)"):
         fs.open(str(damaged)).animate(damaged.parent / "z.gif")
     out = _repair_and_resume(damaged, capsys, clean)
-    assert "1 tiles computed, 8 already done" in out
+    assert "1 tile computed, 8 already done" in out
 
 
 def test_a_chunk_deleted_under_its_marker_is_no_longer_a_silent_hole(damaged, clean, capsys):
