@@ -164,12 +164,11 @@ class LevelGroup:
         """Which tiles are finished; a damaged marker counts as not finished."""
         return read_checked(self.group["tiles"])[0].astype(bool)
 
-    def finished(self, markers: np.ndarray | None = None) -> np.ndarray:
-        """Per pixel, whether its tile is finished (by ``markers`` as read, default the
-        level's): a tile cut short may have written its data, which counts for nothing until
-        its marker is set."""
-        t = self.tiling
-        done = self.done if markers is None else markers.astype(bool)
+    def finished(self, markers: np.ndarray) -> np.ndarray:
+        """Per pixel, whether its tile is finished by ``markers`` (its ``tiles`` as read): a
+        tile cut short may have written its data, which counts for nothing until its marker
+        is set."""
+        t, done = self.tiling, markers.astype(bool)
         return np.repeat(np.repeat(done, t.tile, axis=0), t.tile, axis=1)[:t.ny, :t.nx]
 
     def check_finished(self, path: str, before: str) -> None:

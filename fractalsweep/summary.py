@@ -22,19 +22,20 @@ def describe(path: str) -> dict:
     levels = []
     for index in store.level_indices(root):
         lvl = store.open_level(root, index)
-        values, damaged = damaged_tiles(lvl, listed=lvl.pixel_arrays)  # score read, all listed
+        # the score read (unfinished tiles as not computed), every per-pixel array listed
+        values, damaged = damaged_tiles(lvl, listed=lvl.pixel_arrays)
         score = values["score"]
-        finished = lvl.finished()
+        done = lvl.done
         attrs = lvl.group.attrs
         levels.append({"level": index, "view": attrs["view"],
                        "resolution": attrs["resolution"], "tile": attrs["tile"],
                        "dtype": attrs["dtype"], "preview": attrs["preview"],
                        "kind": attrs["kind"], "reused_pixels": attrs["reused_pixels"],
                        "arrays": lvl.arrays,
-                       "tiles_done": int(lvl.done.sum()), "tiles": int(lvl.done.size),
-                       "converged": int((finished & (score < 0)).sum()),
-                       "diverged": int((finished & (score >= 0)).sum()),
-                       "not_computed": int((~finished | np.isnan(score)).sum()),
+                       "tiles_done": int(done.sum()), "tiles": int(done.size),
+                       "converged": int((score < 0).sum()),
+                       "diverged": int((score >= 0).sum()),
+                       "not_computed": int(np.isnan(score).sum()),
                        "audit": attrs.get("audit"),
                        "decades_left": decades_left(view_of(lvl, cfg), attrs["resolution"],
                                                     attrs["dtype"]),
