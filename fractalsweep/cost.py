@@ -116,23 +116,27 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     ConfigError
         If one tile's networks cannot fit a worker's memory (the profile's ``memory``, else
         this machine's), or its kernel cannot train ``cfg``
-        (:func:`~fractalsweep.systems.check_computable`), as a run would be refused.
+        (:func:`~fractalsweep.systems.check_computable`), or, for a new store, its inputs
+        cannot be drawn (``data.image`` names a file that cannot be read), as a run would be
+        refused.
     """
     from . import limits
-    from .systems import check_computable
+    from .systems import check_computable, system_of
 
     check_computable(cfg, execution.kernel)
     nx, ny = cfg.grid.resolution
     tile = execution.tile_for((nx, ny))
     tiles = tiles_of((nx, ny), tile)
+    done = _done_already(path)
     if cfg.system.kind == "training":
         lines = _training(cfg, execution, tile, tiles)
+        if done is None:  # a new store draws its inputs first: a file it cannot read is named
+            system_of(cfg).draw(cfg)
     else:  # an escape-time or Newton map: iterations of a formula, no network
         lines = [(f"{nx}x{ny} pixels x up to {cfg.system.max_iter} iterations of "
                   f"system.kind = {cfg.system.kind!r} in {_tiles(tiles, tile, nx, ny)}"),
                  ("estimated worker-hours: unknown ('fractalsweep bench' measures training "
                   "runs only)")]
-    done = _done_already(path)
     if done is not None:
         lines.insert(0, f"the store holds level 0 with {done[0]} of {done[1]} tiles done: a run "
                         f"computes the {done[1] - done[0]} missing (the figures below are for "

@@ -39,6 +39,7 @@ from .errors import ConfigError, PrecisionError
 from .execution import Execution, Session
 from .render import end_labels, label_ends
 from .systems import system_of
+from .verify import damage_note, damaged_tiles
 from .views import box_to_view
 
 __all__ = ["CMAPS", "KEYS", "Explorer", "explore"]
@@ -125,7 +126,10 @@ class Explorer:
         """Draw ``level`` as the store holds it now; pixels not computed yet are left clear."""
         start = time.monotonic()
         lvl = store.open_level(store.open_root(self.path), level)
-        score = lvl.group["score"][:]
+        values, damaged = damaged_tiles(lvl)  # a damaged tile's pixels read as NaN
+        score = values["score"]
+        if damaged:
+            self.message = f"level {level}: {damage_note(self.path, damaged)}; not drawn"
         ny, nx = score.shape
         self.level, self.view = level, levels.view_of(lvl, self.cfg)
         self.resolution, self.dtype = (nx, ny), lvl.group.attrs["dtype"]

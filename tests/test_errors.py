@@ -108,6 +108,14 @@ def test_settings_of_every_kind_refused_before_anything_is_made(tmp_path, capsys
     assert not (tmp_path / "s.zarr").exists()
 
 
+@pytest.mark.parametrize("dry", [[], ["--dry-run"]])
+def test_an_image_that_cannot_be_read_is_named_by_a_dry_run_too(tmp_path, capsys, dry):
+    _refused(capsys, "run", ROOT / "jobs" / "tasks" / "image_fit.toml", "--store",
+             tmp_path / "s.zarr", "--scheduler", "sync", "--set",
+             f"data.image={tmp_path / 'gone.png'}", *dry, words=["data.image", "gone.png"])
+    assert not (tmp_path / "s.zarr").exists()
+
+
 def test_store_paths_that_cannot_be_stores(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("x")

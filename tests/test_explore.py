@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+import zarr
 from matplotlib.backend_bases import KeyEvent, MouseEvent
 
 import fractalsweep as fs
@@ -230,6 +231,23 @@ def test_a_partly_computed_level_is_drawn_with_its_missing_tiles_clear(explorer,
     np.testing.assert_array_equal(shown[:8, :8, :3], to_rgb(score, "paper")[::-1][:8, :8])
     assert "tiles 1/4" in explorer.status.get_text()
     explorer.figure.canvas.draw()
+
+
+def test_damaged_and_unmarked_tiles_are_left_clear_and_named(path):
+    """As in the browser page: a tile whose data landed but whose marker did not (a tile cut
+    short) is not drawn, and a damaged chunk is named in the status line (it raised)."""
+    with open(f"{path}/levels/0/score/c/0/0", "r+b") as chunk:
+        chunk.truncate(5)
+    zarr.open_group(path, mode="r+")["levels/0/tiles"][1, 1] = 0
+    explorer = Explorer(path, execution=SYNC)
+    try:
+        alpha = _shown(explorer)[::-1][..., 3]  # rows bottom first, as the score
+        assert (alpha[:8, :8] == 0).all() and (alpha[8:, 8:] == 0).all()
+        assert (alpha[:8, 8:] == 255).all() and (alpha[8:, :8] == 255).all()
+        assert f"level 0: damaged tile(s) (0, 0); 'fractalsweep verify {path}" in (
+            explorer.status.get_text())
+    finally:
+        explorer.close()
 
 
 def test_pixel_value_keeps_whole_pixels_exact_and_bounds_short():
