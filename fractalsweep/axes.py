@@ -4,7 +4,7 @@ A run's hyperparameters are a small pytree, :class:`Hyper`: per layer a learning
 weight decay, a shift added to the weights at every step (the paper's "offset" form) and a
 shift added once at init; and the optimizer's scalars (momentum, Adam's betas and eps).
 An axis is a pure function writing its value into that pytree; the kernel only ever sees
-the pytree, so a new axis is one entry in :data:`AXES`.
+the pytree, so a new axis writing one of its fields is one entry in :data:`AXES`.
 
 Example
 -------
@@ -110,6 +110,16 @@ AXES: dict[str, Axis] = {
     "beta2": Axis("beta2", "every", "Adam beta2", ADAM),
     "eps": Axis("eps", "every", "Adam eps", ADAM),
 }
+
+
+def kinds_writing(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """The axis kinds that write only these :class:`Hyper` fields: those a kernel reading no
+    other field implements (a kind it does not read would train every pixel alike).
+
+    >>> kinds_writing(("lr", "shift", "init_shift"))
+    ('lr', 'lr_all', 'offset', 'init_offset')
+    """
+    return tuple(kind for kind, axis in AXES.items() if axis.field in fields)
 
 
 def check_distinct(kinds: dict[str, Axis], x, y) -> None:

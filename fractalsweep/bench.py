@@ -105,18 +105,19 @@ def naive(cfg, xs, ys, arrays, group=None) -> dict:
     return jax.vmap(score.from_losses)(jnp.stack(losses, axis=1))
 
 
-def fused(cfg, xs, ys, arrays, group=None, backend="auto", early_exit=True) -> dict:
+def kernel_method(cfg, xs, ys, arrays, group=None, backend="auto", early_exit=True) -> dict:
     """The fractalsweep kernel ``backend`` on the same pixels (``group`` networks per call);
     for double-double, its one kernel (:meth:`~fractalsweep.systems.Training.runs`)."""
     return Training.runs(cfg, arrays, xs, ys, backend, group, early_exit)
 
 
-def fused_without_exit(cfg, xs, ys, arrays, group=None, backend="auto") -> dict:
+def kernel_method_without_exit(cfg, xs, ys, arrays, group=None, backend="auto") -> dict:
     """The kernel training every network for every step (no early exit on NaN)."""
-    return fused(cfg, xs, ys, arrays, group, backend, early_exit=False)
+    return kernel_method(cfg, xs, ys, arrays, group, backend, early_exit=False)
 
 
-METHODS = {"naive": naive, "kernel": fused, "kernel-no-exit": fused_without_exit}
+METHODS = {"naive": naive, "kernel": kernel_method,
+           "kernel-no-exit": kernel_method_without_exit}
 
 
 def _backends(method: str, cfg, kernels) -> tuple:
@@ -163,7 +164,7 @@ def default_pixels(group: int | None = None, dtype: str = "float64") -> int:
 def _calls(group: int | None, dtype: str) -> int:
     """Networks per kernel call: double-double's own group, else ``group`` or the device's."""
     if dtype == DOUBLE_DOUBLE:
-        return kernel.group_size(groups=ddkernel.GROUP)
+        return kernel.group_size(table=ddkernel.GROUP)
     return group or kernel.group_size()
 
 

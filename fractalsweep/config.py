@@ -61,10 +61,6 @@ class DataConfig:
     fourier_scale: float = 10.0  # image_fit: standard deviation of the Fourier frequencies
 
 
-# [data] keys that only some tasks read (tasks.py refuses them for the others).
-TASK_KEYS = ("image", "fourier_features", "fourier_scale")
-
-
 @dataclass(frozen=True)
 class TrainingConfig:
     steps: int = 1000
@@ -306,9 +302,12 @@ def _ensemble(raw: Any, cfg: SweepConfig) -> EnsembleConfig:
         raise ConfigError(f"ensemble.seeds = {ensemble.seeds}: system.kind = "
                           f"{cfg.system.kind!r} draws nothing at random; ensembles need "
                           "system.kind = 'training'")
-    if ensemble.vary != "init" and cfg.data.task == "image_fit" and not cfg.data.fourier_features:
-        raise ConfigError(f"ensemble.vary = {ensemble.vary!r}: data.task = 'image_fit' without "
-                          "data.fourier_features draws no random data; use vary = 'init'")
+    from .tasks import TASKS
+
+    fixed = TASKS[cfg.data.task].fixed_data(cfg.data)
+    if ensemble.vary != "init" and fixed is not None:
+        raise ConfigError(f"ensemble.vary = {ensemble.vary!r}: data.task = {cfg.data.task!r} "
+                          f"{fixed} draws no random data; use vary = 'init'")
     return ensemble
 
 
@@ -477,9 +476,9 @@ def resolve(raw: dict[str, Any], *, stored: bool = False) -> SweepConfig:
     ConfigError
         On the first problem found, naming the key and what is valid.
     """
+    from . import tasks
     from .models import ACTIVATIONS, PARAMETERIZATIONS
     from .optimizers import OPTIMIZERS
-    from .tasks import TASKS
 
     unknown = sorted(set(raw) - set(SECTIONS) - set(TOP_LEVEL))
     if unknown:
@@ -498,14 +497,14 @@ def resolve(raw: dict[str, Any], *, stored: bool = False) -> SweepConfig:
 
     raw_data = raw.get("data", {})
     data = _dataclass("data", DataConfig, raw_data)
-    _choice("data.task", data.task, tuple(TASKS))
+    _choice("data.task", data.task, tuple(tasks.TASKS))
     _int("data.target_dim", data.target_dim, 1)
     if data.size != "params":
         _int("data.size", data.size, 1)
     if data.input_dim != "width":
         _int("data.input_dim", data.input_dim, 1)
     _int("data.fourier_features", data.fourier_features, 0)
-    data = TASKS[data.task].resolve(data, set(raw_data))
+    data = tasks.resolve(data, set(raw_data))
 
     training = _dataclass("training", TrainingConfig, raw.get("training", {}))
     _int("training.steps", training.steps, 1, MAX_STEPS)

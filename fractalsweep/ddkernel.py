@@ -32,14 +32,14 @@ import numpy as np
 
 from . import doubledouble as dd
 from . import score
-from .axes import hyper_for
+from .axes import hyper_for, kinds_writing
 from .errors import ConfigError
 from .grid import DOUBLE_DOUBLE
 from .kernel import group_size, jit, kernel_config
 
 __all__ = ["check", "loss_curve", "train"]
 
-KINDS = ("lr", "lr_all", "offset", "init_offset")  # the axis kinds it implements
+KINDS = kinds_writing(("lr", "shift", "init_shift"))  # the axis kinds it implements
 # Networks per jitted call, by platform. A call trains until its last network has NaN
 # parameters, so on windows where runs blow up at different steps small groups stop sooner,
 # and on a CPU one network's arrays already fill the vector units: at 8 x 8 pixels, 200
@@ -296,7 +296,7 @@ def train(cfg, arrays: dict, xs, ys, *, early_exit: bool = True) -> dict[str, np
     """
     check(cfg)
     xs, ys = (np.asarray(v, np.float64).reshape(-1, 2) for v in (xs, ys))
-    n, group = len(xs), group_size(groups=GROUP)
+    n, group = len(xs), group_size(table=GROUP)
     xs, ys = (np.concatenate([v, np.repeat(v[:1], -n % group, axis=0)]) for v in (xs, ys))
     with jax.enable_x64(True):
         kernel = _group_kernel(kernel_config(cfg), early_exit)

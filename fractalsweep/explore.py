@@ -295,9 +295,7 @@ class Explorer:
 
     def step(self, offset: int) -> None:
         """Show the level ``offset`` places away in index order (stopping at the ends)."""
-        found = store.level_indices(store.open_root(self.path))
-        i = min(max(found.index(self.level) + offset, 0), len(found) - 1)
-        self._go(found[i])
+        self._go(levels.step(self.path, self.level, offset))
 
     def to_deepest(self) -> None:
         """Show the level with the narrowest window (:func:`fractalsweep.levels.deepest`)."""

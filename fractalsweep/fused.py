@@ -53,7 +53,7 @@ except ImportError:  # deprecated since JAX 0.11 and to be removed: then the XLA
     pltriton = None
 
 from . import elementary, score
-from .axes import Hyper, hyper_for
+from .axes import Hyper, hyper_for, kinds_writing
 from .errors import ConfigError
 from .execution import KERNELS
 from .models import ACTIVATIONS, MLP, Activation, full_precision
@@ -93,6 +93,7 @@ LAUNCH = {"float64": Launch(block=2, chunk=16, warps=4, stages=1),
           "float32": Launch(block=8, chunk=16, warps=2, stages=1)}
 
 ACTIVATIONS_TESTED = ("tanh", "relu", "identity")  # the activations tests compare
+KINDS = kinds_writing(("lr", "shift", "init_shift"))  # the axis kinds it implements
 # Activations the kernel evaluates with its own code, by (name, dtype) (with Launch.fma,
 # GPU_FORMS first): float64 tanh as the CPU kernel does (elementary.tanh64), 19%
 # faster than libdevice's on an H100 (32.1M against 27.0M net-steps/s; XLA's GPU kernel
@@ -114,9 +115,10 @@ def unsupported(cfg) -> str | None:
     activations its tests cover, float64 or float32. Triton tensors have power-of-two sides
     and its dots at least 16 of them, so the hidden and input widths must be powers of two
     with ``block * width >= 16`` and ``input_dim >= 16`` (padding them is not exact once
-    weights are infinite). Every axis kind, data size and batch size is supported; the
-    per-run measures (snapshots, the Lyapunov twin) are not, and an ensemble's members are
-    plain runs it can train. It needs Pallas' Triton backend, which JAX 0.11 deprecates: a
+    weights are infinite). The axis kinds are those of learning rates and weight offsets
+    (:data:`KINDS`); every data size and batch size is supported; the per-run measures
+    (snapshots, the Lyapunov twin) are not, and an ensemble's members are plain runs it can
+    train. It needs Pallas' Triton backend, which JAX 0.11 deprecates: a
     JAX without it trains every config with the XLA kernel.
     """
     plan = LAUNCH.get(cfg.dtype)
@@ -135,6 +137,8 @@ def unsupported(cfg) -> str | None:
         (cfg.data.target_dim == 1, f"data.target_dim = {cfg.data.target_dim} (only 1)"),
         (cfg.data.task == "random_regression", f"data.task = {cfg.data.task!r}"),
         (cfg.training.optimizer == "gd", f"training.optimizer = {cfg.training.optimizer!r}"),
+        (cfg.x.kind in KINDS, f"x.kind = {cfg.x.kind!r}"),
+        (cfg.y.kind in KINDS, f"y.kind = {cfg.y.kind!r}"),
         (_power_of_two(width) and width >= min_width,
          f"model.width = {width} (a power of two >= {min_width})"),
         (_power_of_two(cfg.input_dim) and cfg.input_dim >= 16,

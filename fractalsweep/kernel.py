@@ -49,11 +49,11 @@ GROUP = {"cpu": 64, "gpu": 16384}
 COMPILER_OPTIONS = {"cpu": {"xla_cpu_prefer_vector_width": 512}}
 
 
-def group_size(platform: str | None = None, groups: dict = GROUP) -> int:
+def group_size(platform: str | None = None, table: dict = GROUP) -> int:
     """Networks trained together per call on ``platform`` (default: JAX's first device), from
     a kernel's table by platform (default this kernel's, :data:`GROUP`)."""
     platform = platform or jax.devices()[0].platform
-    return groups.get(platform, groups["gpu"])
+    return table.get(platform, table["gpu"])
 
 
 @dataclasses.dataclass(frozen=True)

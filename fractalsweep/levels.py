@@ -88,6 +88,13 @@ def deepest(path: str) -> int:
     return max(found, key=lambda i: (zoom_factor(views[i], views[found[0]]), -i))
 
 
+def step(path: str, level: int, offset: int) -> int:
+    """The level ``offset`` places from ``level`` in index order, stopping at the ends (the
+    explorers' back and forward)."""
+    found = store.level_indices(store.open_root(path))
+    return found[min(max(found.index(level) + offset, 0), len(found) - 1)]
+
+
 @dataclass(frozen=True)
 class Keyframe:
     """One level of a store placed on a zoom: its window per axis as (x, y) pairs.

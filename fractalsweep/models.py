@@ -129,12 +129,6 @@ class Layer(NamedTuple):
     b: jax.Array | None
 
 
-def init(key, shapes, dtype) -> tuple:
-    """One N(0, 1) matrix per layer, each from its own split of ``key`` (docs/kernel.md, "Random streams")."""
-    keys = jax.random.split(key, len(shapes))
-    return tuple(jax.random.normal(k, s, dtype=dtype) for k, s in zip(keys, shapes))
-
-
 @dataclass(frozen=True)
 class MLP:
     """A fully connected network, static description (hashable; the parameters live apart).

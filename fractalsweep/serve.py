@@ -605,8 +605,7 @@ class Page:
 
     def step(self, offset: int) -> None:
         """Show the level ``offset`` places away in index order (stopping at the ends)."""
-        found = store.level_indices(store.open_root(self.hub.path))
-        self.go(found[min(max(found.index(self.level) + offset, 0), len(found) - 1)])
+        self.go(levels.step(self.hub.path, self.level, offset))
 
     def to_deepest(self) -> None:
         """Show the level with the narrowest window."""

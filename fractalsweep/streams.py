@@ -15,17 +15,22 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from . import models
 from .tasks import TASKS
 
 MEMBERS = "members_"  # prefix of the stacked inputs of ensemble members 1 .. seeds - 1
 LYAPUNOV = "lyapunov_"  # prefix of the Lyapunov perturbation's direction, one per layer
 
 
+def normal_weights(key, shapes) -> tuple:
+    """One float64 N(0, 1) matrix per layer, each from its own split of ``key``."""
+    keys = jax.random.split(key, len(shapes))
+    return tuple(jax.random.normal(k, s, dtype=np.float64) for k, s in zip(keys, shapes))
+
+
 def _init_and_data(cfg, key) -> dict[str, np.ndarray]:
     """The init weights ``w0..`` and the task's data drawn from one key (the paper's order)."""
     key, k_init = jax.random.split(key)
-    weights = models.init(k_init, cfg.layer_shapes, np.float64)
+    weights = normal_weights(k_init, cfg.layer_shapes)
     out = {f"w{i}": np.asarray(w) for i, w in enumerate(weights)}
     out.update({k: np.asarray(v) for k, v in TASKS[cfg.data.task].draw(cfg, key).items()})
     return out
@@ -74,7 +79,7 @@ def draw(cfg) -> dict[str, np.ndarray]:
             out.update({MEMBERS + name: np.stack([m[name] for m in members])
                         for name in varied(cfg, out)})
         if cfg.measures.lyapunov:
-            direction = models.init(jax.random.fold_in(root, 0), cfg.layer_shapes, np.float64)
+            direction = normal_weights(jax.random.fold_in(root, 0), cfg.layer_shapes)
             out.update({f"{LYAPUNOV}w{i}": np.asarray(w) for i, w in enumerate(direction)})
         if cfg.batch_size is not None:
             keys = jax.random.split(jax.random.PRNGKey(cfg.training.batch_seed), cfg.training.steps)

@@ -45,13 +45,15 @@ def _default(key: str):
     return getattr(DataConfig, key)
 
 
-def _refuse_foreign_keys(data, task: str, own: tuple[str, ...]) -> None:
-    """Refuse ``[data]`` keys that only another task reads, unless left at their defaults."""
-    from .config import TASK_KEYS
-
-    for key in TASK_KEYS:
-        if key not in own and getattr(data, key) != _default(key):
-            raise ConfigError(f"data.{key} is not read by data.task = {task!r}; remove it")
+def resolve(data, given: set[str]):
+    """``[data]`` checked and completed by its task; ``given``: the keys the job set. Keys
+    that only another task reads are refused unless left at their defaults."""
+    for name, task in TASKS.items():
+        for key in task.keys:
+            if name != data.task and getattr(data, key) != _default(key):
+                raise ConfigError(f"data.{key} is not read by data.task = {data.task!r}; "
+                                  "remove it")
+    return TASKS[data.task].resolve(data, given)
 
 
 def _fixed_dim(data, given: set[str], key: str, value: int, task: str):
@@ -71,27 +73,41 @@ def _mse_grad(out, yt):
     return (2 / out.size) * (out - yt)
 
 
-class RandomRegression:
-    """Fit pure-noise targets: X ~ N(0, 1), Y ~ N(0, 1), MSE loss (the paper's task)."""
+class Task:
+    """What a task defines, with the defaults of a task that needs none: ``outputs``, its
+    per-pixel measures besides the score (name: dtype and fill value) and ``measures``, which
+    computes them; ``keys``, the ``[data]`` keys only it reads; ``resolve``, its checks of
+    ``[data]``; ``size``, the number of examples; ``fixed_data``, why it draws no random
+    data. Each task defines ``draw``, ``loss`` and ``loss_grad``."""
 
-    outputs: ClassVar[dict] = {}  # no per-pixel measures besides the score's
-    loss, loss_grad = staticmethod(_mse), staticmethod(_mse_grad)
+    outputs: ClassVar[dict] = {}
+    keys: ClassVar[tuple[str, ...]] = ()
 
     def resolve(self, data, given: set[str]):
-        _refuse_foreign_keys(data, "random_regression", ())
         return data
 
     def size(self, per_output: int) -> int:
         return per_output
+
+    def measures(self, out, yt) -> dict:
+        return {}
+
+    def fixed_data(self, data) -> str | None:
+        """Why ``data`` leaves nothing to the data key, as a phrase (an ensemble varying the
+        data is refused with it); None when the data are random."""
+        return None
+
+
+class RandomRegression(Task):
+    """Fit pure-noise targets: X ~ N(0, 1), Y ~ N(0, 1), MSE loss (the paper's task)."""
+
+    loss, loss_grad = staticmethod(_mse), staticmethod(_mse_grad)
 
     def draw(self, cfg, key) -> dict:
         key, kx = jax.random.split(key)
         key, ky = jax.random.split(key)
         return {"X": jax.random.normal(kx, (cfg.n_data, cfg.input_dim), dtype=np.float64),
                 "Y": jax.random.normal(ky, (cfg.n_data, cfg.data.target_dim), dtype=np.float64)}
-
-    def measures(self, out, yt) -> dict:
-        return {}
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -141,7 +157,7 @@ def _photo(source: str, side: int) -> np.ndarray:
     return grey[::-1].ravel() / 255.0  # image rows run top-down; the grid bottom-up
 
 
-class ImageFit:
+class ImageFit(Task):
     """Map pixel coordinates to an image's intensity, MSE loss.
 
     ``data.size`` points on a regular ``s x s`` grid of cell centres over [-1, 1]^2
@@ -153,11 +169,10 @@ class ImageFit:
     coordinates ``v`` and a random ``B`` of shape (K, 2) drawn N(0, fourier_scale**2).
     """
 
-    outputs: ClassVar[dict] = {}  # no per-pixel measures besides the score's
+    keys = ("image", "fourier_features", "fourier_scale")
     loss, loss_grad = staticmethod(_mse), staticmethod(_mse_grad)
 
     def resolve(self, data, given: set[str]):
-        _refuse_foreign_keys(data, "image_fit", ("image", "fourier_features", "fourier_scale"))
         image = data.image
         if not isinstance(image, str) or not (image in ("mandelbrot", "sample") or Path(
                 image).suffix.lower() in IMAGE_SUFFIXES):
@@ -191,8 +206,8 @@ class ImageFit:
             coords = np.concatenate([np.cos(angles), np.sin(angles)], axis=1)
         return {"X": coords, "Y": values[:, None]}
 
-    def measures(self, out, yt) -> dict:
-        return {}
+    def fixed_data(self, data) -> str | None:
+        return None if data.fourier_features else "without data.fourier_features"
 
 
 def _log_softmax(out):
@@ -201,7 +216,7 @@ def _log_softmax(out):
     return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=0, keepdims=True))
 
 
-class Digits:
+class Digits(Task):
     """Classify scikit-learn's bundled 8x8 digits (no download): softmax cross-entropy.
 
     ``data.size`` examples drawn without replacement from the 1797 with the data key; the 64
@@ -213,7 +228,6 @@ class Digits:
     outputs: ClassVar[dict] = {"accuracy": ("float64", np.nan)}
 
     def resolve(self, data, given: set[str]):
-        _refuse_foreign_keys(data, "digits", ())
         if data.size != "params" and data.size > DIGITS:
             raise ConfigError(f"data.size = {data.size}: the digits set has {DIGITS} examples")
         data = _fixed_dim(data, given, "target_dim", CLASSES, "digits")

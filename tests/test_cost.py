@@ -110,7 +110,7 @@ def test_a_bench_of_one_dtype_keeps_the_others_saved_rates(tmp_path, monkeypatch
 def test_a_double_double_bench_times_whole_calls(monkeypatch):
     """Its default pixels fill the kernel's group where that holds more than 64 (a GPU's
     1024), or the padding of the one call would be timed as work."""
-    assert bench.default_pixels(dtype="double-double") == max(64, group_size(groups=ddkernel.GROUP))
+    assert bench.default_pixels(dtype="double-double") == max(64, group_size(table=ddkernel.GROUP))
     monkeypatch.setattr(ddkernel, "GROUP", dict.fromkeys(ddkernel.GROUP, 1024))
     assert bench.default_pixels(dtype="double-double") == 1024
 
@@ -122,7 +122,7 @@ def test_a_double_double_bench_is_what_its_estimates_scale_from(tmp_path, monkey
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     rows = bench.run(pixels=16, steps=2, repeats=1, dtypes=("double-double",))
     assert [(r["dtype"], r["method"], r["kernel"], r["group"]) for r in rows] == [
-        ("double-double", method, None, group_size(groups=ddkernel.GROUP))
+        ("double-double", method, None, group_size(table=ddkernel.GROUP))
         for method in ("kernel", "kernel-no-exit")]
     assert all(r["net_steps_per_s"] > 0 for r in rows)
     bench.save(rows)

@@ -197,6 +197,17 @@ def test_the_kernel_is_chosen_by_a_setting():
         fused.select(cfg, "triton")
 
 
+def test_axis_kinds_the_kernel_does_not_read_are_refused():
+    """A weight-decay axis was trained as if absent (every pixel alike) on a GPU. The kinds
+    the kernel accepts are those the comparisons above train."""
+    compared = {axis["kind"] for pair in tk.WINDOWS.values() for axis in pair}
+    assert set(fused.KINDS) == compared
+    decay = config.resolve({"x": {"kind": "weight_decay", "log10": [-3, 0]}})
+    assert fused.select(decay, "auto", platform="gpu") == "xla"
+    with pytest.raises(ConfigError, match="x.kind = 'weight_decay'"):
+        fused.select(decay, "pallas")
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("data", [{"training": {"batch": 20}},
                                   {"data": {"size": 1}, "model": {"activation": "identity"}}])
