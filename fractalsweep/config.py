@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .axes import AXES, check_distinct
+from .axes import ADAM, AXES, check_distinct
 from .decimals import parse, power_of_ten
 from .errors import ConfigError
 from .fractals import FRACTALS, PLANE_AXES
@@ -333,7 +333,7 @@ def _measures(raw: Any, cfg: SweepConfig) -> MeasuresConfig:
     if chosen and cfg.dtype == DOUBLE_DOUBLE:
         raise ConfigError(f"measures.{chosen[0]}: the double-double kernel computes the score "
                           "only; use dtype float64 or float32")
-    if measures.lyapunov and cfg.training.optimizer in ("adam", "adamw"):
+    if measures.lyapunov and cfg.training.optimizer in ADAM:
         raise ConfigError(f"measures.lyapunov = true needs training.optimizer = gd or momentum "
                           f"(not {cfg.training.optimizer!r}: renormalizing the twin could make "
                           "Adam's second moment negative)")
@@ -385,7 +385,7 @@ def _optimizer_settings(training: TrainingConfig, optimizers: dict) -> TrainingC
     """Numbers as floats, the default weight decay filled in (optax's: 1e-4 for adamw, else
     0), and a setting the optimizer does not read refused."""
     default = TrainingConfig()
-    for key in ("momentum", "nesterov", "beta1", "beta2", "eps"):
+    for key in dict.fromkeys(itertools.chain(*optimizers.values())):
         if key not in optimizers[training.optimizer] and (getattr(training, key)
                                                           != getattr(default, key)):
             users = [name for name, keys in optimizers.items() if key in keys]

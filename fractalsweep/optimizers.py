@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import jax
 import optax
 
+from .axes import ADAM
+
 
 @dataclass(frozen=True)
 class GradientDescent:
@@ -109,6 +111,6 @@ def from_config(training):
     """The optimizer a config's ``[training]`` section names."""
     if training.optimizer == "momentum":
         return Momentum(nesterov=training.nesterov)
-    if training.optimizer in ("adam", "adamw"):
+    if training.optimizer in ADAM:
         return Adam(decoupled=training.optimizer == "adamw")
     return GradientDescent()
