@@ -568,6 +568,9 @@ class Level:
         values = self[array]
         if is_score(array):
             return values, {"cmap": cmap or "paper"}
+        # pixels not computed hold the fill value (first_nonfinite's -2, reused's 0): not data
+        computed = self._group.finished(self._group.done)
+        values = np.where(computed, values.astype(np.float64), np.nan)
         return values, {"scale": scale_of(array, values, cmap)}
 
     def plot(self, ax=None, cmap: str | None = None, array: str = "score"):

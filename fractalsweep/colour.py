@@ -276,7 +276,7 @@ def scale_of(name: str, values, cmap: str | None = None) -> Scale:
     symmetric-logarithmic over the three decades below ``L``: blow-ups reach exponents
     a thousand times those of the runs that converge, and both show. Any other array:
     viridis from its smallest to its largest finite value. ``cmap`` replaces the colormap
-    (any matplotlib name; ``"paper"`` is Spectral).
+    (any matplotlib name; ``"paper"`` and ``"classes"``, colourings of scores, are refused).
 
     Examples
     --------
@@ -293,8 +293,8 @@ def scale_of(name: str, values, cmap: str | None = None) -> Scale:
     label, default = SCALES.get(name, (name, "viridis"))
     values = np.asarray(values, dtype=np.float64)
     finite = values[np.isfinite(values)]
-    if cmap == "classes":
-        raise ConfigError(f"cmap 'classes' colours scores; {name} takes a matplotlib colormap "
+    if cmap in ("paper", "classes"):
+        raise ConfigError(f"cmap {cmap!r} colours scores; {name} takes a matplotlib colormap "
                           "name (e.g. 'viridis')")
     colormap_of(cmap or default)  # an unknown name fails here, with the valid choices
     if name == "converged_fraction":

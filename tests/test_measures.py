@@ -3,6 +3,7 @@ snapshots, against independent expectations (the NumPy reference, runs with othe
 a linear model's exact answer, the documented random streams), and end to end through
 stores, the command line, rendering, animation and the dimension."""
 
+import shutil
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ from test_kernel import _away_from_boundary
 
 import fractalsweep as fs
 from fractalsweep import config, kernel, lyapunov, streams
-from fractalsweep.colour import scale_of, to_rgb, values_rgb
+from fractalsweep.colour import NOT_COMPUTED, scale_of, to_rgb, values_rgb
 from fractalsweep.errors import ConfigError
 from fractalsweep.frames import render_frames
 from fractalsweep.grid import axis_values, flat_pixels
@@ -294,6 +295,28 @@ def test_every_array_renders_with_its_colouring(measured, tmp_path):
     assert r.returncode == 2 and "matplotlib colormap" in r.stderr
     r = cli("render", measured, "--array", "nope")
     assert r.returncode == 2 and "converged_fraction" in r.stderr
+
+
+def test_pixels_not_computed_are_white_in_every_array(measured, tmp_path):
+    """A tile whose marker is not set is white whatever the array: first_nonfinite's fill
+    value (-2) was drawn as data and set its colour bar's bottom, reused's (0) read as
+    'not reused'."""
+    from matplotlib.figure import Figure
+
+    path = tmp_path / "m.zarr"
+    shutil.copytree(measured, path)
+    zarr.open_group(str(path), mode="r+")["levels/0/tiles"][0, 0] = 0  # rows, columns 0..7
+    level = fs.open(path).level(0)
+    for name in level.arrays:
+        shown = level.plot(Figure().subplots(), array=name).get_array()
+        assert (shown[::-1][:8, :8] == NOT_COMPUTED).all(), name
+    for name in ("first_nonfinite", "reused"):
+        values = level[name].astype(float)
+        values[:8, :8] = np.nan
+        np.testing.assert_array_equal(level.plot(Figure().subplots(), array=name).get_array(),
+                                      values_rgb(values, scale_of(name, values)))
+    r = cli("render", path, "--array", "lyapunov", "--cmap", "paper")
+    assert r.returncode == 2 and "'paper' colours scores" in r.stderr
 
 
 def test_animation_over_steps_goes_through_the_snapshots(measured, tmp_path):
