@@ -67,8 +67,9 @@ def compute_tile(path: str, level: int, index: tuple[int, int], run: str,
     -------
     dict
         The tile's provenance record (also stored): ``level``, ``tile``, ``pixels``,
-        ``computed``, ``converged``, ``diverged``, ``min``, ``max``, ``seconds`` (kernel time,
-        including a first compile), ``finished``, ``run``, ``dtype``, and the device,
+        ``computed``, ``steps`` (a fractal's: ``max_iter``), ``converged``, ``diverged``,
+        ``min``, ``max``, ``seconds`` (kernel time, including a first compile),
+        ``finished``, ``run``, ``dtype``, and the device,
         versions, XLA flags, the kernel's XLA options and host.
     """
     job_cfg, arrays = store.read_inputs(path)
@@ -93,7 +94,7 @@ def compute_tile(path: str, level: int, index: tuple[int, int], run: str,
         "tile": [int(i) for i in index],
         "pixels": int(score.size),
         "computed": int((~reused).sum()),
-        "steps": cfg.training.steps,
+        "steps": cfg.training.steps if cfg.system.kind == "training" else cfg.system.max_iter,
         "converged": int((score < 0).sum()),
         "diverged": int((score >= 0).sum()),
         "min": float(score.min()),

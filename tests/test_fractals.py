@@ -1,6 +1,7 @@
 """Classic fractals as sweep systems, against plain per-point Python loops and known facts."""
 
 import cmath
+import json
 import math
 import subprocess
 import sys
@@ -105,6 +106,8 @@ def test_fractal_jobs_go_through_run_zoom_ladder_animate_and_dimension(tmp_path,
     level = store.level(0)
     assert level.arrays == ["score", "iterations", "reused"]
     assert (level.score < 0).any() and (level.score >= 0).any()
+    provenance = zarr.open_group(store.path, mode="r")["levels/0/provenance"][0, 0][()]
+    assert json.loads(str(provenance))["steps"] == 200  # its iterations, not training.steps
     deep = store.zoom(centre=(0, 0), width=(0.45, 0.45), execution=SYNC, progress=False)
     assert deep.view["x"].lo == "-0.225" and deep.view["y"].hi == "0.225"
     wide = subprocess.run([sys.executable, "-m", "fractalsweep", "ladder", store.path,
