@@ -13,8 +13,8 @@ docs/dimension.md has the measurements behind every choice below.
     octaves below the fitted range to two above it (:func:`sliding_sizes`). The dimension
     is the least-squares slope of ``-log N`` against ``log s`` over the fitted range, one
     line per image with a common slope (each image keeps its own intercept). The fitted
-    range runs from 16 pixels up by whole octaves to at most 1/8 of the image's longer side
-    (:func:`fit_range`): smaller boxes see the pixel grid (local slopes of the Koch curve
+    range runs from 16 pixels up by whole octaves to at most 1/8 of the image's shorter side
+    (:func:`fit_range`; a box taller than a strip of an image counts its area): smaller boxes see the pixel grid (local slopes of the Koch curve
     and the Julia sets read 0.02 to 0.05 low at 4 to 16 pixels), larger ones the image's and
     the set's finite size.
     The interval is a Student-t interval on the octave slopes ``-log2(N(2s) / N(s))``
@@ -25,8 +25,8 @@ docs/dimension.md has the measurements behind every choice below.
     some sets (docs/dimension.md).
 ``paper``
     The recipe of the paper: one grid from the first row and column (boxes cut by the far
-    edges kept), ten sizes spaced evenly in log from 10 cells to the longer side of the
-    image (:func:`box_sizes`), local slopes ``-d log N / d log s`` by central differences
+    edges kept), ten sizes spaced evenly in log from 10 cells to the shorter side of the
+    image (:func:`box_sizes`; the paper's images are square), local slopes ``-d log N / d log s`` by central differences
     (:func:`local_slopes`), and the median of all local slopes pooled over the images. Its
     interval is the distribution-free one for a median: the order statistics of the pooled
     slopes that a binomial(m, 1/2) count brackets at the confidence level.
@@ -171,7 +171,7 @@ def box_sizes(n: int, count: int = COUNT, smallest: int = SMALLEST) -> np.ndarra
 
 
 def fit_range(n: int) -> tuple[int, int]:
-    """The sliding method's fitted box sides for an image ``n`` pixels on its longer side.
+    """The sliding method's fitted box sides for an image ``n`` pixels on its shorter side.
 
     From ``FIT_SMALLEST`` (16) pixels up by whole octaves while the box stays within
     ``n / FIT_FRACTION`` (1/8). Below about 512 pixels the range starts lower, at a power
@@ -180,7 +180,7 @@ def fit_range(n: int) -> tuple[int, int]:
     Parameters
     ----------
     n : int
-        Pixels on the image's longer side.
+        Pixels on the image's shorter side.
 
     Returns
     -------
@@ -213,7 +213,7 @@ def sliding_sizes(n: int) -> tuple[np.ndarray, np.ndarray]:
     Parameters
     ----------
     n : int
-        Pixels on the image's longer side.
+        Pixels on the image's shorter side.
 
     Returns
     -------
@@ -282,8 +282,8 @@ def image_counts(score: np.ndarray, method: str = "sliding"
     score : ndarray (ny, nx)
         A score image: negative converged, non-negative diverged, NaN not computed (neither).
     method : {"sliding", "paper"}
-        ``sliding``: :func:`sliding_sizes` of the longer side, counts averaged over all grid
-        placements. ``paper``: :func:`box_sizes` of the longer side of the boundary mask,
+        ``sliding``: :func:`sliding_sizes` of the shorter side, counts averaged over all grid
+        placements. ``paper``: :func:`box_sizes` of the shorter side of the boundary mask,
         counts on one grid (:func:`fractalsweep.boundary.box_counts`), all sizes used.
 
     Returns
@@ -302,9 +302,9 @@ def image_counts(score: np.ndarray, method: str = "sliding"
     score = np.asarray(score, dtype=float)
     mask = boundary(score)
     if method == "paper":
-        sizes = box_sizes(max(mask.shape))
+        sizes = box_sizes(min(mask.shape))
         return sizes, box_counts(mask, sizes).astype(float), np.ones(sizes.size, dtype=bool)
-    sizes, fitted = sliding_sizes(max(score.shape))
+    sizes, fitted = sliding_sizes(min(score.shape))
     return sizes, sliding_box_counts(mask, sizes), fitted
 
 

@@ -49,8 +49,11 @@ _COLOUR_ARGS = ["-vf", ("scale=out_color_matrix=bt709:out_range=tv,"
                         "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv")]
 # One palette per frame: bounded memory however long the zoom (a global palette would make
 # ffmpeg hold every frame), and a frame's own 256 colours follow the zoom's changing colours.
+# Without -transdiff the encoder leaves pixels it takes for unchanged transparent, showing the
+# frame before's colour: with a palette per frame some were wrong (a class drawn off-palette).
 _GIF_ARGS = ["-vf", ("split[a][b];[a]palettegen=stats_mode=single[p];"
-                     "[b][p]paletteuse=new=1:dither=bayer:bayer_scale=3"), "-loop", "0"]
+                     "[b][p]paletteuse=new=1:dither=bayer:bayer_scale=3"),
+             "-gifflags", "-transdiff", "-loop", "0"]
 
 
 def choose_codec(suffix: str, size: tuple[int, int], codec: str | None = None) -> str:

@@ -183,6 +183,18 @@ def test_fit_range_spans_whole_octaves_up_to_an_eighth_of_the_image():
         fit_range(63)
 
 
+def test_a_strip_is_measured_with_boxes_of_its_shorter_side():
+    """Boxes were sized by the longer side: in a strip they outgrew its height and counted
+    its area (a circle's arc read 1.9 in a strip 8 px tall, 1.11 in one 128 px tall)."""
+    circle = disc(1024)
+    arc = circle[:128]  # the top of the circle
+    assert abs(dimension_of_images([arc]).dimension - 1) < 0.03
+    assert abs(dimension_of_images([arc.T]).dimension - 1) < 0.03
+    assert fit_range(128) == dimension_of_images([arc]).fit_range == (4, 16)
+    with pytest.raises(ValueError, match="an image of 8 pixels is too small"):
+        dimension_of_images([circle[96:104]])
+
+
 def test_box_counts_keep_cut_boxes_and_skip_all_boundary_boxes():
     mask = np.zeros((5, 7), dtype=bool)
     mask[4, 6] = True  # the corner cell, in the cut box at every size that does not divide
