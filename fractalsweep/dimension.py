@@ -14,9 +14,9 @@ docs/dimension.md has the measurements behind every choice below.
     is the least-squares slope of ``-log N`` against ``log s`` over the fitted range, one
     line per image with a common slope (each image keeps its own intercept). The fitted
     range runs from 16 pixels up by whole octaves to at most 1/8 of the image's shorter side
-    (:func:`fit_range`; a box taller than a strip of an image counts its area): smaller boxes see the pixel grid (local slopes of the Koch curve
-    and the Julia sets read 0.02 to 0.05 low at 4 to 16 pixels), larger ones the image's and
-    the set's finite size.
+    (:func:`fit_range`; a box taller than a strip of an image counts its area): smaller
+    boxes see the pixel grid (local slopes of the Koch curve and the Julia sets read 0.02 to
+    0.05 low at 4 to 16 pixels), larger ones the image's and the set's finite size.
     The interval is a Student-t interval on the octave slopes ``-log2(N(2s) / N(s))``
     within the fitted range, pooled over the images: their standard deviation over the
     square root of the number of octaves spanned, with one degree of freedom fewer. It says
@@ -26,8 +26,8 @@ docs/dimension.md has the measurements behind every choice below.
 ``paper``
     The recipe of the paper: one grid from the first row and column (boxes cut by the far
     edges kept), ten sizes spaced evenly in log from 10 cells to the shorter side of the
-    image (:func:`box_sizes`; the paper's images are square), local slopes ``-d log N / d log s`` by central differences
-    (:func:`local_slopes`), and the median of all local slopes pooled over the images. Its
+    image (:func:`box_sizes`; the paper's images are square), local slopes
+    ``-d log N / d log s`` by central differences (:func:`local_slopes`), and the median of all local slopes pooled over the images. Its
     interval is the distribution-free one for a median: the order statistics of the pooled
     slopes that a binomial(m, 1/2) count brackets at the confidence level.
 
