@@ -27,9 +27,10 @@ docs/dimension.md has the measurements behind every choice below.
     The recipe of the paper: one grid from the first row and column (boxes cut by the far
     edges kept), ten sizes spaced evenly in log from 10 cells to the shorter side of the
     image (:func:`box_sizes`; the paper's images are square), local slopes
-    ``-d log N / d log s`` by central differences (:func:`local_slopes`), and the median of all local slopes pooled over the images. Its
-    interval is the distribution-free one for a median: the order statistics of the pooled
-    slopes that a binomial(m, 1/2) count brackets at the confidence level.
+    ``-d log N / d log s`` by central differences (:func:`local_slopes`), and the median of
+    all local slopes pooled over the images. Its interval is the distribution-free one for a
+    median: the order statistics of the pooled slopes that a binomial(m, 1/2) count
+    brackets at the confidence level.
 
 Example
 -------
