@@ -213,7 +213,8 @@ class Store:
         return Level(self, index)
 
     def deepest(self) -> Level:
-        """The level with the narrowest window (:func:`fractalsweep.levels.deepest`)."""
+        """The level the most decades below level 0 on its less zoomed axis
+        (:func:`fractalsweep.levels.deepest`)."""
         return Level(self, levels.deepest(self.path))
 
     def info(self) -> dict:

@@ -78,7 +78,9 @@ def zoom_factor(deep: View, wide: View) -> float:
 
 
 def deepest(path: str) -> int:
-    """The level with the narrowest window (the most decades below level 0); ties: lowest index."""
+    """The level the most decades below level 0, counted on its less zoomed axis
+    (:func:`zoom_factor`: a box narrow on one axis only is no deeper than its wider side);
+    ties: the lowest index."""
     cfg = store.config_of(path)
     root = store.open_root(path)
     found = store.level_indices(root)

@@ -174,9 +174,11 @@ def output_path(out, label: str = "out", picture: bool = True) -> Path:
         raise ConfigError(f"{label} {out!r}: give a file name")
     path = Path(out)
     if path.is_dir():
-        raise ConfigError(f"{label} {out} is a folder; give a file name, e.g. {out}/out.png")
+        example = f", e.g. {out}/out.png" if picture else " in it"
+        raise ConfigError(f"{label} {out} is a folder; give a file name{example}")
     if not path.parent.is_dir():
-        raise ConfigError(f"{label} {out}: folder {path.parent} does not exist")
+        what = "is a file, not a folder" if path.parent.exists() else "does not exist"
+        raise ConfigError(f"{label} {out}: folder {path.parent} {what}")
     if not os.access(path.parent, os.W_OK):  # a read-only filesystem too
         raise ConfigError(f"{label} {out}: folder {path.parent} is not writable")
     if picture:

@@ -213,6 +213,9 @@ def test_outputs_in_missing_folders_are_refused_before_computing(tmp_path, tiny_
     audit = ["audit", tiny_store, "--sample", "4", "--scheduler", "sync", "--quiet"]
     _refused(capsys, *audit, "--png", tmp_path / "nowhere" / "a.png", words=("--png", "folder"))
     _refused(capsys, "bench", "--json", tmp_path / "nowhere" / "b.json", words=("--json",))
+    (tmp_path / "afile").write_text("")
+    _refused(capsys, "animate", tiny_store, "--out", tmp_path / "afile" / "z.gif",
+             words=("--out", "afile is a file, not a folder"))
     for picture in (["render", tiny_store, "--out"], [*audit, "--png"],
                     ["dimension", tiny_store, "--plot"],
                     ["run", QUICK, "--store", tmp_path / "s.zarr", *TINY[:-1], "--png"]):
