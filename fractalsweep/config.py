@@ -424,6 +424,12 @@ SYSTEM_KEYS = {"training": (), "mandelbrot": ("max_iter",), "julia": ("c", "max_
                "newton": ("max_iter", "root")}
 
 
+# What only training systems read: a fractal draws nothing at random and trains nothing.
+# Refused for a fractal unless at its default (ensemble and measures, resolved after, with
+# their own messages); `info` leaves them out of a fractal's config.
+TRAINING_ONLY = ("seed", "scheme", "model", "data", "training", "ensemble", "measures")
+
+
 def _refuse_unread(cfg: SweepConfig) -> None:
     """A setting the system does not read is refused, as one its optimizer does not read."""
     kind = cfg.system.kind
@@ -441,16 +447,15 @@ def _refuse_unread(cfg: SweepConfig) -> None:
                           "remove it or set fourier_features")
     if kind != "training":
         defaults = resolve({})
-        for key in ("seed", "scheme"):  # a fractal draws nothing at random
-            if getattr(cfg, key) != getattr(defaults, key):
-                raise ConfigError(f"{key} is read by training systems only, not system.kind = "
-                                  f"{kind!r}; remove it")
-        for section in ("model", "data", "training"):
-            ours, theirs = getattr(cfg, section), getattr(defaults, section)
-            for field in dataclasses.fields(ours):
-                if getattr(ours, field.name) != getattr(theirs, field.name):
-                    raise ConfigError(f"{section}.{field.name} is read by training systems "
-                                      f"only, not system.kind = {kind!r}; remove it")
+        for name in TRAINING_ONLY:
+            ours, theirs = getattr(cfg, name), getattr(defaults, name)
+            pairs = ({f"{name}.{f.name}": (getattr(ours, f.name), getattr(theirs, f.name))
+                      for f in dataclasses.fields(ours)} if dataclasses.is_dataclass(ours)
+                     else {name: (ours, theirs)})
+            for key, (value, default) in pairs.items():
+                if value != default:
+                    raise ConfigError(f"{key} is read by training systems only, not "
+                                      f"system.kind = {kind!r}; remove it")
 
 
 def _choice(key: str, value: Any, valid: tuple[str, ...]) -> str:

@@ -44,6 +44,7 @@ class RunReport:
     summaries: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     dashboard: str | None = None  # the Dask dashboard of the cluster that computed it
+    work: str = "trained"  # what was done to a pixel: a fractal's are "computed"
 
     @property
     def computed(self) -> int:
@@ -65,7 +66,7 @@ class RunReport:
             return line
         copied = self.pixels - self.trained
         rate = figure(self.trained / self.seconds) if self.seconds else "?"
-        return (f"{line}, {self.trained} pixels trained"
+        return (f"{line}, {self.trained} pixels {self.work}"
                 + (f" and {copied} copied" if copied else "")
                 + f" in {figure(self.seconds)} s ({rate} px/s)")
 
@@ -117,7 +118,8 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
         lvl = store.ensure_level(root, index, cfg, spec)
         pending = lvl.pending()
         total = len(lvl.tiling.indices())
-        report = RunReport(level=index, total=total, skipped=total - len(pending))
+        report = RunReport(level=index, total=total, skipped=total - len(pending),
+                           work="trained" if cfg.system.kind == "training" else "computed")
         if pending and not session.in_process:
             session.client()  # started first: its dashboard line comes before the bar's
         bar = TileProgress(total, report.skipped, enabled=session.progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import store
+from .config import TRAINING_ONLY
 from .levels import view_of
 from .precision import decades_left
 from .render import end_labels
@@ -67,6 +68,8 @@ def format_info(info: dict) -> str:
              (f"created   {info['created']}  (fractalsweep {versions['fractalsweep']}, "
               f"jax {versions['jax']})"),
              "config"]
+    if cfg["system"]["kind"] != "training":
+        cfg = {key: value for key, value in cfg.items() if key not in TRAINING_ONLY}
     lines += [f"  {name:<9} {_section(value)}" for name, value in cfg.items()
               if isinstance(value, dict)]
     lines.append("  " + _section({k: v for k, v in cfg.items() if not isinstance(v, dict)}))

@@ -15,6 +15,7 @@ from fractalsweep import Execution
 from fractalsweep.cli import main
 from fractalsweep.config import resolve
 from fractalsweep.grid import axis_values, flat_pixels
+from fractalsweep.summary import describe, format_info
 from fractalsweep.systems import system_of
 from fractalsweep.views import window
 
@@ -108,6 +109,9 @@ def test_fractal_jobs_go_through_run_zoom_ladder_animate_and_dimension(tmp_path,
     assert (level.score < 0).any() and (level.score >= 0).any()
     provenance = zarr.open_group(store.path, mode="r")["levels/0/provenance"][0, 0][()]
     assert json.loads(str(provenance))["steps"] == 200  # its iterations, not training.steps
+    assert "1089 pixels computed in" in str(store.report)  # not "trained"
+    config_lines = format_info(describe(store.path)).split("levels")[0]
+    assert "system    kind julia" in config_lines and "training" not in config_lines
     deep = store.zoom(centre=(0, 0), width=(0.45, 0.45), execution=SYNC, progress=False)
     assert deep.view["x"].lo == "-0.225" and deep.view["y"].hi == "0.225"
     wide = subprocess.run([sys.executable, "-m", "fractalsweep", "ladder", store.path,
