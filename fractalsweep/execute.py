@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 
 from . import limits, store
@@ -45,6 +46,7 @@ class RunReport:
     seconds: float = 0.0
     dashboard: str | None = None  # the Dask dashboard of the cluster that computed it
     work: str = "trained"  # what was done to a pixel: a fractal's are "computed"
+    cancelled: int = 0  # tiles whose computation was cancelled (the cluster closed under it)
 
     @property
     def computed(self) -> int:
@@ -138,6 +140,10 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
             report.dashboard = session.dashboard
         if failures or lvl.group.attrs.get("failed"):
             store.record_failures(lvl, failures)
+        if report.cancelled and not failures:
+            raise SweepError(f"{report.cancelled} tile(s) of level {index} were cancelled, not "
+                             f"computed (the cluster closed); 'fractalsweep resume {path}' "
+                             "computes them")
         if failures:
             first, error = next(iter(sorted(failures.items())))
             hint = (f"; 'fractalsweep verify {path} --repair' clears damaged chunks"
@@ -218,6 +224,9 @@ def _run_distributed(session, path, level, pending, report, bar, failures, run,
         for future in finished.next_batch(block=False):
             try:
                 summary = future.result()
+            except CancelledError:  # the session closed under the run: not the tile's failure
+                report.cancelled += 1
+                continue
             except Exception as exc:  # noqa: BLE001 - reported with the tile's index
                 failures[futures[future]] = f"{type(exc).__name__}: {exc}"
                 continue

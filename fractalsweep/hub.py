@@ -77,7 +77,7 @@ class Hub:
     for the same key (the same window, resolution and dtype for a zoom), so two tabs asking
     for one window share one computation. Levels are computed one at a time, in the order
     asked; the session is opened at once (a backend that cannot be reached shows on every
-    page) and kept until :meth:`close`.
+    page), or with ``connect=False`` by :meth:`connect`, and kept until :meth:`close`.
 
     Parameters
     ----------
@@ -85,9 +85,11 @@ class Hub:
         The store.
     execution : Execution, optional
         Where levels are computed (default: a local cluster).
+    connect : bool
+        Start connecting to the backend now.
     """
 
-    def __init__(self, path: str, execution: Execution | None = None):
+    def __init__(self, path: str, execution: Execution | None = None, *, connect: bool = True):
         self.path = path
         self.store = api.open(path)
         self.config = self.store.config
@@ -102,8 +104,15 @@ class Hub:
         self._compute = threading.Lock()  # one driver at a time
         self.level_options()  # a level whose metadata is unreadable: one line now, not per page
         self.session = self.execution.session(progress=False)
-        self.backend = None if self.session.in_process else self.submit(
-            ("backend",), "backend", lambda job: None)
+        self.backend: Job | None = None
+        if connect:
+            self.connect()
+
+    def connect(self) -> None:
+        """Start the session's cluster or client in the background (a page shows how it went);
+        nothing to do in process."""
+        if not self.session.in_process and self.backend is None:
+            self.backend = self.submit(("backend",), "backend", lambda job: None)
 
     def close(self) -> None:
         """Stop the cluster the session started (levels under way keep their finished tiles)."""

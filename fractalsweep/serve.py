@@ -720,6 +720,9 @@ def make_server(hub: Hub, *, port: int = 8050, host: str = "127.0.0.1"):
 
     if not host.strip():
         raise ConfigError("--host '': give an address to listen on, e.g. 127.0.0.1")
+    if ":" in host:  # Bokeh's websocket origins are names or IPv4 addresses with a port
+        raise ConfigError(f"--host {host}: IPv6 addresses are not supported; give an IPv4 "
+                          "address (e.g. 127.0.0.1) or a host name")
     names = {"localhost", "127.0.0.1", host}
     if host not in ("localhost", "127.0.0.1"):  # reached by this machine's name too
         names |= {socket.gethostname(), socket.getfqdn()}
@@ -741,9 +744,10 @@ def serve(path: str, *, port: int = 8050, host: str = "127.0.0.1",
     Prints the URL and how to reach it through an SSH tunnel. One compute session serves
     every zoom of every page; it is closed (its cluster stopped) when the server stops.
     """
-    hub = Hub(path, execution)
+    hub = Hub(path, execution, connect=False)  # no cluster for a port that cannot be bound
     try:
         server = make_server(hub, port=port, host=host)
+        hub.connect()
         server.start()
         loop = server.io_loop
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):

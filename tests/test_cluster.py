@@ -2,6 +2,8 @@
 
 import json
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ import fractalsweep as fs
 from fractalsweep import Execution, kernel
 from fractalsweep.cluster import WORKER_MALLOC, local_cluster, start_forkserver, worker_env
 from fractalsweep.config import resolve
-from fractalsweep.errors import ConfigError
+from fractalsweep.errors import ConfigError, SweepError
+from fractalsweep.execute import run_level
 
 TILE = 5
 SYNC = Execution(scheduler="sync", tile=TILE)
@@ -221,3 +224,37 @@ def test_local_cpu_workers_keep_to_a_core_each():
             Client(cluster) as client:
         assert all(sorted(a) == allowed for a in client.run(
             lambda: os.sched_getaffinity(0)).values())
+
+
+def test_a_session_closed_under_a_run_fails_no_tile(tmp_path):
+    """A server stopping closes its session under the level it computes: the tiles cancelled
+    were recorded as failed, and status listed each as a failure."""
+    cfg = resolve({**JOB, "training": {"steps": 400}, "grid": {"resolution": 40}})
+    path = str(tmp_path / "s.zarr")
+    session = Execution(tile=TILE, workers=1, gpus=()).session(progress=False)
+    errors = []
+
+    def compute():
+        try:
+            run_level(path, cfg, session)
+        except SweepError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=compute)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _done_tiles(path):
+        time.sleep(0.1)
+    session.close()
+    thread.join(120)
+    done = _done_tiles(path)
+    assert 0 < done < 64 and len(errors) == 1 and "cancelled, not computed" in errors[0]
+    assert not zarr.open_group(path, mode="r")["levels/0"].attrs.get("failed")
+    assert fs.run(cfg, path, execution=SYNC, progress=False).report.skipped == done
+
+
+def _done_tiles(path):
+    try:
+        return int(zarr.open_group(path, mode="r")["levels/0/tiles"][:].sum())
+    except (FileNotFoundError, KeyError):
+        return 0

@@ -329,8 +329,16 @@ def test_cli_serve_refuses_a_busy_port_in_one_line(serve_path, capsys):
         busy.listen()
         port = busy.getsockname()[1]
         assert main(["serve", serve_path, "--scheduler", "sync", "--port", str(port)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"cannot serve on 127.0.0.1:{port}" in err[0]
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"cannot serve on 127.0.0.1:{port}" in err[0]
+        # the default local cluster: it was started first, and its teardown printed a traceback
+        r = subprocess.run([sys.executable, "-m", "fractalsweep", "serve", serve_path, "--port",
+                            str(port), "--workers", "1"], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 2 and r.stderr.strip().splitlines() == err, r.stderr
+    assert main(["serve", serve_path, "--scheduler", "sync", "--host", "::1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # was Bokeh's traceback
+    assert len(err) == 1 and "--host ::1: IPv6 addresses are not supported" in err[0]
     assert main(["serve", serve_path, "--port", "70000"]) == 2
     assert main(["serve", serve_path + "-missing", "--scheduler", "sync"]) == 2
 
