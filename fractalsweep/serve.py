@@ -579,7 +579,7 @@ class Page:
             added = [i for i in job.result if i != job.key[1]]
             self._say(f"ladder: levels {job.result} (widest first), {len(added)} added, in "
                       f"{seconds:.1f} s" if added else
-                      f"no ladder to build: level {job.key[1]} is as wide as level 0")
+                      f"no ladder to build: level {job.key[1]} is as wide as level 0 or wider")
             return
         if self.following:
             self._say(f"level {job.result} done in {seconds:.1f} s")
