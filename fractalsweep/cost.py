@@ -116,12 +116,13 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     ConfigError
         If one tile's networks cannot fit a worker's memory (the profile's ``memory``, else
         this machine's), or its kernel cannot train ``cfg``
-        (:func:`~fractalsweep.systems.check_computable`), or, for a new store, its inputs
-        cannot be drawn (``data.image`` names a file that cannot be read), as a run would be
+        (:func:`~fractalsweep.systems.check_computable`), or, for a new store, its data
+        cannot be read (:meth:`fractalsweep.tasks.Task.check_sources`), as a run would be
         refused.
     """
     from . import limits
-    from .systems import check_computable, system_of
+    from .systems import check_computable
+    from .tasks import TASKS
 
     check_computable(cfg, execution.kernel)
     nx, ny = cfg.grid.resolution
@@ -130,8 +131,8 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     done = _done_already(path)
     if cfg.system.kind == "training":
         lines = _training(cfg, execution, tile, tiles)
-        if done is None:  # a new store draws its inputs first: a file it cannot read is named
-            system_of(cfg).draw(cfg)
+        if done is None:  # a new store reads its data first (drawing them may be huge)
+            TASKS[cfg.data.task].check_sources(cfg.data)
     else:  # an escape-time or Newton map: iterations of a formula, no network
         lines = [(f"{nx}x{ny} pixels x up to {cfg.system.max_iter} iterations of "
                   f"system.kind = {cfg.system.kind!r} in {_tiles(tiles, tile, nx, ny)}"),

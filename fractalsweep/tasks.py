@@ -78,7 +78,8 @@ class Task:
     per-pixel measures besides the score (name: dtype and fill value) and ``measures``, which
     computes them; ``keys``, the ``[data]`` keys only it reads; ``resolve``, its checks of
     ``[data]``; ``size``, the number of examples; ``fixed_data``, why it draws no random
-    data. Each task defines ``draw``, ``loss`` and ``loss_grad``."""
+    data; ``check_sources``, whether its files can be read. Each task defines ``draw``,
+    ``loss`` and ``loss_grad``."""
 
     outputs: ClassVar[dict] = {}
     keys: ClassVar[tuple[str, ...]] = ()
@@ -96,6 +97,10 @@ class Task:
         """Why ``data`` leaves nothing to the data key, as a phrase (an ensemble varying the
         data is refused with it); None when the data are random."""
         return None
+
+    def check_sources(self, data) -> None:
+        """Refuse data files that cannot be read, without drawing the data (a dry run's check:
+        drawing may be huge)."""
 
 
 class RandomRegression(Task):
@@ -139,6 +144,16 @@ def mandelbrot(x, y, window=MANDELBROT_WINDOW, iterations: int = MANDELBROT_ITER
     return value
 
 
+def _grey_image(path: str):
+    """The image file at ``path`` in grey levels, or a one-line error."""
+    from PIL import Image
+
+    try:
+        return Image.open(Path(path).expanduser()).convert("L")
+    except OSError as e:
+        raise ConfigError(f"data.image = {path!r}: cannot read it as an image ({e})") from None
+
+
 def _photo(source: str, side: int) -> np.ndarray:
     """A photo's grey levels averaged over a ``side x side`` grid of cells, bottom row first."""
     from matplotlib import cbook
@@ -149,10 +164,7 @@ def _photo(source: str, side: int) -> np.ndarray:
             image = Image.open(f).convert("L")
             image.load()
     else:
-        try:
-            image = Image.open(Path(source).expanduser()).convert("L")
-        except OSError as e:
-            raise ConfigError(f"data.image = {source!r}: cannot read it as an image ({e})") from None
+        image = _grey_image(source)
     grey = np.asarray(image.resize((side, side), Image.Resampling.BOX), dtype=np.float64)
     return grey[::-1].ravel() / 255.0  # image rows run top-down; the grid bottom-up
 
@@ -208,6 +220,10 @@ class ImageFit(Task):
 
     def fixed_data(self, data) -> str | None:
         return None if data.fourier_features else "without data.fourier_features"
+
+    def check_sources(self, data) -> None:
+        if data.image not in ("mandelbrot", "sample"):
+            _grey_image(data.image)
 
 
 def _log_softmax(out):
