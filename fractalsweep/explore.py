@@ -298,7 +298,7 @@ class Explorer:
         self._go(levels.step(self.path, self.level, offset))
 
     def to_deepest(self) -> None:
-        """Show the level with the narrowest window (:func:`fractalsweep.levels.deepest`)."""
+        """Show the deepest level (:func:`fractalsweep.levels.deepest`)."""
         self._go(levels.deepest(self.path))
 
     def cycle_colours(self) -> None:

@@ -177,8 +177,9 @@ def output_path(out, label: str = "out", picture: bool = True) -> Path:
         example = f", e.g. {out}/out.png" if picture else " in it"
         raise ConfigError(f"{label} {out} is a folder; give a file name{example}")
     if not path.parent.is_dir():
-        what = "is a file, not a folder" if path.parent.exists() else "does not exist"
-        raise ConfigError(f"{label} {out}: folder {path.parent} {what}")
+        what = (f"{path.parent} is a file, not a folder" if path.parent.exists()
+                else f"folder {path.parent} does not exist")
+        raise ConfigError(f"{label} {out}: {what}")
     if not os.access(path.parent, os.W_OK):  # a read-only filesystem too
         raise ConfigError(f"{label} {out}: folder {path.parent} is not writable")
     if picture:

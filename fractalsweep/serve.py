@@ -608,7 +608,7 @@ class Page:
         self.go(levels.step(self.hub.path, self.level, offset))
 
     def to_deepest(self) -> None:
-        """Show the level with the narrowest window."""
+        """Show the deepest level (:func:`fractalsweep.levels.deepest`)."""
         self.go(self.hub.store.deepest().index)
 
     def _on_level(self, attr, old, new) -> None:
