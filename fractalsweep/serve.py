@@ -427,8 +427,7 @@ class Page:
     def _frame(self, attrs: dict) -> None:
         """Axes, ticks and ranges for a newly shown level."""
         nx, ny = self.resolution
-        for rng, n in ((self.plot.x_range, nx), (self.plot.y_range, ny)):
-            rng.update(start=-0.5, end=n - 0.5, reset_start=-0.5, reset_end=n - 0.5)
+        self._full_view()
         scale = FRAME / max(nx, ny)
         self.plot.frame_width, self.plot.frame_height = round(nx * scale), round(ny * scale)
         for axis, name in ((self.plot.xaxis[0], "x"), (self.plot.yaxis[0], "y")):
@@ -436,6 +435,13 @@ class Page:
             axis.ticker.ticks = list(ticks)
             axis.major_label_overrides = ticks
             axis.axis_label = attrs["view"][name]["label"]
+
+    def _full_view(self) -> None:
+        """The whole level in the picture: for a new level, and after a zoom that makes none
+        (the browser had zoomed into the box at once)."""
+        nx, ny = self.resolution
+        for rng, n in ((self.plot.x_range, nx), (self.plot.y_range, ny)):
+            rng.update(start=-0.5, end=n - 0.5, reset_start=-0.5, reset_end=n - 0.5)
 
     def _update_status(self) -> None:
         nx, ny = self.resolution
@@ -468,11 +474,13 @@ class Page:
         """Zoom into a box given in the shown level's pixel coordinates (pixel i at i)."""
         if min(abs(x1 - x0), abs(y1 - y0)) < MIN_BOX:
             self._say("no zoom: the box is narrower than a pixel")
+            self._full_view()
             return None
         try:
             view = box_to_view(self.view, self.resolution, (x0, x1), (y0, y1))
         except ConfigError as exc:
             self._say(f"no zoom: {exc}", error=True)
+            self._full_view()
             return None
         return self.request(view)
 
@@ -486,6 +494,7 @@ class Page:
         except PrecisionError as exc:
             self.refused = view
             self._say(f"refused: {exc} \u2014 tick 'force' to compute it anyway", error=True)
+            self._full_view()
             return None
         self.refused = None
         found = self.hub.find(view, self.resolution, self.dtype)

@@ -115,7 +115,9 @@ def test_reset_and_tiny_boxes_zoom_nowhere(hub, serve_path):
     p = page(hub)
     p.plot._trigger_event(RangesUpdate(p.plot, x0=-0.5, x1=16.5, y0=-0.5, y1=16.5))
     assert p._pending is None
+    p.plot.x_range.update(start=3.0, end=3.5)  # the browser zooms into the box at once
     assert p.zoom_box(3.0, 3.5, 2.0, 9.0) is None and "narrower than a pixel" in _text(p.message)
+    assert (p.plot.x_range.start, p.plot.x_range.end) == (-0.5, 16.5)  # it stayed in the box
     assert _levels(serve_path) == [0]
 
 
@@ -176,9 +178,11 @@ def test_another_process_computing_the_store_is_said_in_the_page(hub, serve_path
 def test_a_refused_zoom_says_so_and_force_computes_it(hub, serve_path):
     p = page(hub)
     view = views.box_view(p.view, x=("13", "13.00000000000001"), y=("13", "13.00000000000001"))
+    p.plot.y_range.update(start=5.0, end=5.001)
     assert p.request(view) is None
     message = _text(p.message)
     assert "refused" in message and "float64" in message and "tick 'force'" in message
+    assert (p.plot.y_range.start, p.plot.y_range.end) == (-0.5, 16.5)  # the level, whole
     assert _levels(serve_path) == [0]
     p.force_box.active = True  # the override computes the refused window
     assert p.force and "FORCE" in _text(p.status)
