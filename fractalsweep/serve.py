@@ -415,7 +415,9 @@ class Page:
             self.backdrop.data = _image_data()
         if str(index) not in (value for value, _ in self.level_list.options):
             self._refresh_levels()
-        self.url.text = query_string(index, self.cmap)
+        query = query_string(index, self.cmap)
+        if query != self.url.text:  # another view: not "copied: <the view before>"
+            self.url.text, self.copy.label = query, "copy URL of this view"
         self.link.text = _div("fs-link", f'<a href="{html.escape(self.url.text)}">'
                                          "link to this view</a>")
         self.level_list.value = str(index)

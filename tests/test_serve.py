@@ -206,9 +206,13 @@ def test_navigation_colours_and_the_level_list(hub, serve_path):
     assert p.level == 1
     p.level_list.value = "0"  # chosen in the level list
     assert p.level == 0
+    p.copy.label = "copied: http://localhost:8050/?level=0"  # as the button's click sets it
+    p.show(0)  # a redraw of the same view keeps it
+    assert p.copy.label.startswith("copied")
     p.colours.active = 1
     score = fs.open(serve_path).level(0).score
     assert p.cmap == "classes" and p.url.text == "?level=0&cmap=classes"
+    assert p.copy.label == "copy URL of this view"  # not the URL of the view before
     np.testing.assert_array_equal(_shown(p), level_image(score, "classes"))
 
 
