@@ -638,7 +638,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from . import bench
+    from . import bench, measurements
     from .config import apply_overrides, load_job
 
     for name in ("pixels", "steps", "repeats", "group"):
@@ -649,7 +649,7 @@ def cmd_bench(args) -> int:
                      group=args.group, dtypes=args.dtype or ("float64", "float32"),
                      methods=args.method or tuple(bench.METHODS), kernels=args.kernel or ("auto",))
     print(bench.table(rows))
-    saved = bench.save(rows)
+    saved = measurements.save(rows)
     print(f"saved for cost estimates: {saved}" if saved else
           "not saved for cost estimates: no kernel rate a sweep here trains at (only the "
           "naive method, or the fused kernel interpreted off a GPU); the last saved stays")

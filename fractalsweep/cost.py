@@ -175,7 +175,7 @@ def _tiles(tiles: int, tile: int, nx: int, ny: int) -> str:
 def _training(cfg: SweepConfig, execution, tile: int, tiles: int) -> list[str]:
     """:func:`estimate`'s lines on training ``cfg``: its work, memory, worker-hours and wall
     time."""
-    from . import bench, ddkernel, kernel
+    from . import ddkernel, kernel, measurements
     from .status import duration
 
     profile = execution.cluster
@@ -197,7 +197,7 @@ def _training(cfg: SweepConfig, execution, tile: int, tiles: int) -> list[str]:
     if networks > 1:
         lines.insert(1, f"networks per pixel: {cfg.ensemble.seeds} ensemble member(s)"
                      + (" + 1 Lyapunov twin" if cfg.measures.lyapunov else ""))
-    rate, source = _rate(cfg, gpu, profile, bench.saved_measurement(cfg.dtype))
+    rate, source = _rate(cfg, gpu, profile, measurements.saved_measurement(cfg.dtype))
     kind = "GPU" if gpu else "worker"
     workers = execution.worker_count
     if rate is None:

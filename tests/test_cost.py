@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from fractalsweep import Execution, bench, cost, ddkernel, fused
+from fractalsweep import Execution, bench, cost, ddkernel, fused, measurements
 from fractalsweep.config import resolve
 from fractalsweep.errors import ConfigError
 from fractalsweep.kernel import group_size
@@ -75,12 +75,12 @@ def test_estimates_never_scale_from_the_fused_kernel_interpreted(tmp_path, monke
                      methods=("kernel",), kernels=("xla", "pallas"))
     assert [r["kernel"] for r in rows] == ["xla", "pallas"]
     kept = ["xla"] if fused.interpret_here() else ["xla", "pallas"]
-    assert [r["kernel"] for r in json.loads(bench.save(rows).read_text())["rows"]] == kept
-    rate = bench.saved_measurement("float64")[0]
+    assert [r["kernel"] for r in json.loads(measurements.save(rows).read_text())["rows"]] == kept
+    rate = measurements.saved_measurement("float64")[0]
     assert rate in (rows[0]["net_steps_per_cpu_s"], rows[0]["net_steps_per_s"])
     if fused.interpret_here():
-        assert bench.save(rows[1:]) is None
-        assert bench.saved_measurement("float64")[0] == rate
+        assert measurements.save(rows[1:]) is None
+        assert measurements.saved_measurement("float64")[0] == rate
 
 
 def test_a_bench_of_one_dtype_keeps_the_others_saved_rates(tmp_path, monkeypatch):
@@ -91,20 +91,20 @@ def test_a_bench_of_one_dtype_keeps_the_others_saved_rates(tmp_path, monkeypatch
         return [{"dtype": dtype, "method": "kernel", "kernel": "xla", "net_steps_per_s": rate,
                  "net_steps_per_cpu_s": rate, "flops_per_net_step": 1.0}]
 
-    bench.save(rows("float64", 100.0) + rows("float32", 200.0))
-    bench.save(rows("double-double", 1.0))
-    assert [bench.saved_measurement(d)[0] for d in ("float64", "float32", "double-double")] \
+    measurements.save(rows("float64", 100.0) + rows("float32", 200.0))
+    measurements.save(rows("double-double", 1.0))
+    assert [measurements.saved_measurement(d)[0] for d in ("float64", "float32", "double-double")] \
         == [100.0, 200.0, 1.0]
-    bench.save(rows("float64", 110.0))
-    assert [bench.saved_measurement(d)[0] for d in ("float64", "float32", "double-double")] \
+    measurements.save(rows("float64", 110.0))
+    assert [measurements.saved_measurement(d)[0] for d in ("float64", "float32", "double-double")] \
         == [110.0, 200.0, 1.0]
-    saved = json.loads(bench.cache_file().read_text())
+    saved = json.loads(measurements.cache_file().read_text())
     assert all(r["measured"] for r in saved["rows"])
     saved["device_kind"] = "another device"  # rates of another device are not kept
-    bench.cache_file().write_text(json.dumps(saved))
-    bench.save(rows("float32", 300.0))
-    assert bench.saved_measurement("float64") is None
-    assert bench.saved_measurement("float32")[0] == 300.0
+    measurements.cache_file().write_text(json.dumps(saved))
+    measurements.save(rows("float32", 300.0))
+    assert measurements.saved_measurement("float64") is None
+    assert measurements.saved_measurement("float32")[0] == 300.0
 
 
 def test_a_double_double_bench_times_whole_calls(monkeypatch):
@@ -125,10 +125,10 @@ def test_a_double_double_bench_is_what_its_estimates_scale_from(tmp_path, monkey
         ("double-double", method, None, group_size(table=ddkernel.GROUP))
         for method in ("kernel", "kernel-no-exit")]
     assert all(r["net_steps_per_s"] > 0 for r in rows)
-    bench.save(rows)
-    rate = bench.saved_measurement("double-double")
+    measurements.save(rows)
+    rate = measurements.saved_measurement("double-double")
     assert rate[0] in (rows[0]["net_steps_per_cpu_s"], rows[0]["net_steps_per_s"])
-    assert rate[3] == "double-double" and bench.saved_measurement("float64") is None
+    assert rate[3] == "double-double" and measurements.saved_measurement("float64") is None
     job = {"grid": {"resolution": 16}, "training": {"steps": 10}}
     where = (str(tmp_path / "s.zarr"), Execution(workers=2, gpus=()))
     dd = " ".join(cost.estimate(resolve({**job, "dtype": "double-double"}), *where))
