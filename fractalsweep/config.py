@@ -381,16 +381,30 @@ def _number(key: str, value: Any) -> float:
     return float(value)
 
 
+def refuse_unread_keys(section: str, values, defaults, chooser: str, chosen: str,
+                       readers: dict[str, tuple[str, ...]]) -> None:
+    """Refuse a key of ``[section]`` set off its default that the ``chosen`` one of
+    ``chooser`` does not read; ``readers``: the keys each choice reads (the optimizers', the
+    systems', the tasks' own).
+
+    >>> refuse_unread_keys("training", TrainingConfig(momentum=0.5), TrainingConfig(),
+    ...                    "training.optimizer", "gd", {"gd": (), "momentum": ("momentum",)})
+    Traceback (most recent call last):
+    ...
+    fractalsweep.errors.ConfigError: training.momentum is read by training.optimizer = momentum, not 'gd'; remove it
+    """
+    for key in dict.fromkeys(itertools.chain(*readers.values())):
+        if key not in readers[chosen] and getattr(values, key) != getattr(defaults, key):
+            users = [name for name, keys in readers.items() if key in keys]
+            raise ConfigError(f"{section}.{key} is read by {chooser} = {' or '.join(users)}, "
+                              f"not {chosen!r}; remove it")
+
+
 def _optimizer_settings(training: TrainingConfig, optimizers: dict) -> TrainingConfig:
     """Numbers as floats, the default weight decay filled in (optax's: 1e-4 for adamw, else
     0), and a setting the optimizer does not read refused."""
-    default = TrainingConfig()
-    for key in dict.fromkeys(itertools.chain(*optimizers.values())):
-        if key not in optimizers[training.optimizer] and (getattr(training, key)
-                                                          != getattr(default, key)):
-            users = [name for name, keys in optimizers.items() if key in keys]
-            raise ConfigError(f"training.{key} is read by training.optimizer = "
-                              f"{' or '.join(users)}, not {training.optimizer!r}; remove it")
+    refuse_unread_keys("training", training, TrainingConfig(), "training.optimizer",
+                       training.optimizer, optimizers)
     _bool("training.nesterov", training.nesterov)
     decay = training.weight_decay
     if decay is None:
@@ -433,12 +447,7 @@ TRAINING_ONLY = ("seed", "scheme", "model", "data", "training", "ensemble", "mea
 def _refuse_unread(cfg: SweepConfig) -> None:
     """A setting the system does not read is refused, as one its optimizer does not read."""
     kind = cfg.system.kind
-    for key in ("c", "max_iter", "root"):
-        if key not in SYSTEM_KEYS[kind] and getattr(cfg.system, key) != getattr(SystemConfig,
-                                                                                 key):
-            readers = [name for name, keys in SYSTEM_KEYS.items() if key in keys]
-            raise ConfigError(f"system.{key} is read by system.kind = {' or '.join(readers)}, "
-                              f"not {kind!r}; remove it")
+    refuse_unread_keys("system", cfg.system, SystemConfig(), "system.kind", kind, SYSTEM_KEYS)
     if cfg.training.batch == "full" and cfg.training.batch_seed != TrainingConfig.batch_seed:
         raise ConfigError("training.batch_seed is read with minibatches (training.batch = N), "
                           "not training.batch = 'full'; remove it")

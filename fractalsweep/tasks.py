@@ -48,11 +48,10 @@ def _default(key: str):
 def resolve(data, given: set[str]):
     """``[data]`` checked and completed by its task; ``given``: the keys the job set. Keys
     that only another task reads are refused unless left at their defaults."""
-    for name, task in TASKS.items():
-        for key in task.keys:
-            if name != data.task and getattr(data, key) != _default(key):
-                raise ConfigError(f"data.{key} is not read by data.task = {data.task!r}; "
-                                  "remove it")
+    from .config import DataConfig, refuse_unread_keys
+
+    refuse_unread_keys("data", data, DataConfig(), "data.task", data.task,
+                       {name: task.keys for name, task in TASKS.items()})
     return TASKS[data.task].resolve(data, given)
 
 
