@@ -476,7 +476,8 @@ def cmd_ladder(args) -> int:
     ladder = store.ladder(args.level, widest=args.widest, progress=not args.quiet)
     reused = sum(level.attrs["reused_pixels"] for level in ladder)
     print(f"{args.store}: ladder of {len(ladder)} levels {[lv.index for lv in ladder]} (widest "
-          f"first); its levels hold {reused} pixels copied from narrower levels, not trained")
+          f"first); its levels hold {reused} pixels copied from narrower levels, not computed "
+          "again")
     _ladder_picture(args, args.store, ladder)
     return 0
 

@@ -149,7 +149,7 @@ def _grey_image(path: str):
 
     try:
         return Image.open(Path(path).expanduser()).convert("L")
-    except OSError as e:
+    except (OSError, Image.DecompressionBombError) as e:  # the latter: a huge declared size
         raise ConfigError(f"data.image = {path!r}: cannot read it as an image ({e})") from None
 
 

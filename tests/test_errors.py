@@ -13,10 +13,12 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
 import uuid
+import zlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -108,11 +110,26 @@ def test_settings_of_every_kind_refused_before_anything_is_made(tmp_path, capsys
     assert not (tmp_path / "s.zarr").exists()
 
 
+def _png_declaring(side: int) -> bytes:
+    """A valid PNG of one grey row repeated, whose header declares ``side`` x ``side``."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\0" * (side + 1))) + chunk(b"IEND", b""))
+
+
 @pytest.mark.parametrize("dry", [[], ["--dry-run"]])
-def test_an_image_that_cannot_be_read_is_named_by_a_dry_run_too(tmp_path, capsys, dry):
+@pytest.mark.parametrize("image,words", [("gone.png", "No such file"),
+                                         ("bomb.png", "exceeds limit")])
+def test_an_image_that_cannot_be_read_is_named_by_a_dry_run_too(tmp_path, capsys, dry, image,
+                                                                 words):
+    (tmp_path / "bomb.png").write_bytes(_png_declaring(20000))  # PIL refuses 4e8 pixels
     _refused(capsys, "run", ROOT / "jobs" / "tasks" / "image_fit.toml", "--store",
              tmp_path / "s.zarr", "--scheduler", "sync", "--set",
-             f"data.image={tmp_path / 'gone.png'}", *dry, words=["data.image", "gone.png"])
+             f"data.image={tmp_path / image}", *dry, words=["data.image", image, words])
     assert not (tmp_path / "s.zarr").exists()
 
 
