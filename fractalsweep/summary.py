@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import store
-from .config import TRAINING_ONLY
+from .config import SYSTEM_KEYS, TRAINING_ONLY
 from .levels import view_of
 from .precision import decades_left
 from .render import end_labels
@@ -68,8 +68,11 @@ def format_info(info: dict) -> str:
              (f"created   {info['created']}  (fractalsweep {versions['fractalsweep']}, "
               f"jax {versions['jax']})"),
              "config"]
-    if cfg["system"]["kind"] != "training":
+    kind = cfg["system"]["kind"]
+    if kind != "training":
         cfg = {key: value for key, value in cfg.items() if key not in TRAINING_ONLY}
+    cfg = cfg | {"system": {key: value for key, value in cfg["system"].items()
+                            if key == "kind" or key in SYSTEM_KEYS[kind]}}
     lines += [f"  {name:<9} {_section(value)}" for name, value in cfg.items()
               if isinstance(value, dict)]
     lines.append("  " + _section({k: v for k, v in cfg.items() if not isinstance(v, dict)}))

@@ -110,8 +110,9 @@ def test_fractal_jobs_go_through_run_zoom_ladder_animate_and_dimension(tmp_path,
     provenance = zarr.open_group(store.path, mode="r")["levels/0/provenance"][0, 0][()]
     assert json.loads(str(provenance))["steps"] == 200  # its iterations, not training.steps
     assert "1089 pixels computed in" in str(store.report)  # not "trained"
-    config_lines = format_info(describe(store.path)).split("levels")[0]
-    assert "system    kind julia" in config_lines and "training" not in config_lines
+    config_lines = format_info(describe(store.path)).split("config\n")[1].split("levels")[0]
+    assert "system    kind julia, c ['-1', '0'], max_iter 200\n" in config_lines
+    assert "training" not in config_lines and "root" not in config_lines
     deep = store.zoom(centre=(0, 0), width=(0.45, 0.45), execution=SYNC, progress=False)
     assert deep.view["x"].lo == "-0.225" and deep.view["y"].hi == "0.225"
     wide = subprocess.run([sys.executable, "-m", "fractalsweep", "ladder", store.path,
