@@ -214,21 +214,28 @@ def _run_distributed(session, path, level, pending, report, bar, failures, run,
     finished = as_completed(futures)
     next_tick = 0.0
     while not finished.is_empty():
+        if client.status != "running":  # the session closed under the run (a server stopping)
+            report.cancelled += finished.count()
+            return
         if not finished.has_ready():
             time.sleep(WAIT_S)
             now = time.monotonic()
             if now >= next_tick:
-                watchdog.tick(now)
+                try:
+                    watchdog.tick(now)
+                except Exception:  # the client closed during the tick: stopped above
+                    if client.status == "running":
+                        raise
                 next_tick = now + POLL_S
             continue
         for future in finished.next_batch(block=False):
             try:
                 summary = future.result()
-            except CancelledError:  # the session closed under the run: not the tile's failure
-                report.cancelled += 1
-                continue
             except Exception as exc:  # noqa: BLE001 - reported with the tile's index
-                failures[futures[future]] = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, CancelledError) or client.status != "running":
+                    report.cancelled += 1  # the session closed under it: not the tile's failure
+                else:
+                    failures[futures[future]] = f"{type(exc).__name__}: {exc}"
                 continue
             report.summaries.append(summary)
             bar.update(summary)
