@@ -76,8 +76,9 @@ def saved_measurement(dtype: str) -> tuple[float, str, float, str] | None:
     :data:`~fractalsweep.cost.DOUBLE_DOUBLE_COST`).
 
     On a CPU the rate per CPU-second: a CPU worker is one single-threaded process on a core
-    of its own, as the bench's measuring process is (:func:`run`; a bench saved by an
-    earlier version, which measured free on every core, gave about a fifth less).
+    of its own, as the bench's measuring process is (:func:`fractalsweep.bench.run`; a
+    bench saved by an earlier version, which measured free on every core, gave about a fifth
+    less).
     """
     from . import config
     from .bench import BASELINE
