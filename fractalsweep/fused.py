@@ -118,8 +118,8 @@ def unsupported(cfg) -> str | None:
     weights are infinite). The axis kinds are those of learning rates and weight offsets
     (:data:`KINDS`); every data size and batch size is supported; the per-run measures
     (snapshots, the Lyapunov twin) are not, and an ensemble's members are plain runs it can
-    train. It needs Pallas' Triton backend, which JAX 0.11 deprecates: a
-    JAX without it trains every config with the XLA kernel.
+    train. It needs Pallas' Triton backend, which JAX 0.11 deprecates: a JAX without it
+    trains every config with the XLA kernel.
     """
     plan = LAUNCH.get(cfg.dtype)
     width, min_width = cfg.model.width, -(-16 // (plan.block if plan else 1))
