@@ -3,7 +3,7 @@
 The naive method is the published notebook's: a Python loop of per-step jitted, vmapped
 calls over all pixels, with the gradient from autodiff, keeping every loss, scored at the
 end. Both run in the same process on the same pixels, so their ratio is meaningful on a
-shared, noisy machine. The kernel methods run once per kernel backend asked for (``xla``,
+shared, noisy machine. The kernel methods run once per kernel asked for (``xla``,
 ``pallas``: the fused kernel, ``auto``), so one process compares the XLA and fused kernels
 on a GPU. On a CPU the rates are one core's, measured as a local CPU worker trains (in a
 process kept to one core from its start, :func:`run`), so cost estimates can scale from
@@ -105,22 +105,22 @@ def naive(cfg, xs, ys, arrays, group=None) -> dict:
     return jax.vmap(score.from_losses)(jnp.stack(losses, axis=1))
 
 
-def kernel_method(cfg, xs, ys, arrays, group=None, backend="auto", early_exit=True) -> dict:
-    """The fractalsweep kernel ``backend`` on the same pixels (``group`` networks per call);
+def kernel_method(cfg, xs, ys, arrays, group=None, kernel="auto", early_exit=True) -> dict:
+    """The fractalsweep kernel ``kernel`` chooses on the same pixels (``group`` networks per call);
     for double-double, its one kernel (:meth:`~fractalsweep.systems.Training.runs`)."""
-    return Training.runs(cfg, arrays, xs, ys, backend, group, early_exit)
+    return Training.runs(cfg, arrays, xs, ys, kernel, group, early_exit)
 
 
-def kernel_method_without_exit(cfg, xs, ys, arrays, group=None, backend="auto") -> dict:
+def kernel_method_without_exit(cfg, xs, ys, arrays, group=None, kernel="auto") -> dict:
     """The kernel training every network for every step (no early exit on NaN)."""
-    return kernel_method(cfg, xs, ys, arrays, group, backend, early_exit=False)
+    return kernel_method(cfg, xs, ys, arrays, group, kernel, early_exit=False)
 
 
 METHODS = {"naive": naive, "kernel": kernel_method,
            "kernel-no-exit": kernel_method_without_exit}
 
 
-def _backends(method: str, cfg, kernels) -> tuple:
+def _kernels(method: str, cfg, kernels) -> tuple:
     """The kernels a method is measured with, ``auto`` resolved and each once (None: the
     naive method, which uses none, and double-double, which has one)."""
     if method == "naive" or cfg.dtype == DOUBLE_DOUBLE:
@@ -219,18 +219,18 @@ def _measure(pixels, steps, repeats, job, group, dtypes, methods, kernels) -> li
         for name in methods:
             if name == "naive" and dtype == DOUBLE_DOUBLE:
                 continue  # the published method is float64
-            for backend in _backends(name, cfg, kernels):
-                kwargs = {} if backend is None else {"backend": backend}
+            for chosen in _kernels(name, cfg, kernels):
+                kwargs = {} if chosen is None else {"kernel": chosen}
                 fn = partial(METHODS[name], cfg, xs, ys, arrays, group, **kwargs)
                 with jax.enable_x64(True):
-                    rates[name, backend] = _rate(fn, n, steps, repeats)
+                    rates[name, chosen] = _rate(fn, n, steps, repeats)
         base = rates.get(("naive", None), (np.nan,))[0]
         calls = _calls(group, dtype)
-        rows += [{"dtype": dtype, "method": name, "kernel": backend,
+        rows += [{"dtype": dtype, "method": name, "kernel": chosen,
                   "flops_per_net_step": flops_per_net_step(cfg),
                   "group": None if name == "naive" else calls,
                   "net_steps_per_s": wall, "net_steps_per_cpu_s": cpu, "ratio": wall / base}
-                 for (name, backend), (wall, cpu) in rates.items()]
+                 for (name, chosen), (wall, cpu) in rates.items()]
     return rows
 
 

@@ -34,12 +34,14 @@ from . import doubledouble as dd
 from . import score
 from .axes import hyper_for, kinds_writing
 from .errors import ConfigError
+from .family import outside
 from .grid import DOUBLE_DOUBLE
 from .kernel import group_size, jit, kernel_config
 
 __all__ = ["check", "loss_curve", "train"]
 
 KINDS = kinds_writing(("lr", "shift", "init_shift"))  # the axis kinds it implements
+ACTIVATIONS = ("tanh", "relu", "identity")  # those it evaluates in double-double
 # Networks per jitted call, by platform. A call trains until its last network has NaN
 # parameters, so on windows where runs blow up at different steps small groups stop sooner,
 # and on a CPU one network's arrays already fill the vector units: at 8 x 8 pixels, 200
@@ -54,18 +56,7 @@ GROUP = {"cpu": 2, "gpu": 1024}
 
 def check(cfg) -> None:
     """Refuse, with one line, a config the double-double kernel does not implement."""
-    wanted = {"model.activation": (cfg.model.activation, ("tanh", "relu", "identity")),
-              "model.parameterization": (cfg.model.parameterization, ("mean_field",)),
-              "model.biases": (cfg.model.biases, (False,)),
-              "model.residual": (cfg.model.residual, (False,)),
-              "training.optimizer": (cfg.training.optimizer, ("gd",)),
-              "training.weight_decay": (cfg.training.weight_decay or 0, (0,)),
-              "data.task": (cfg.data.task, ("random_regression",)),
-              "x.kind": (cfg.x.kind, KINDS), "y.kind": (cfg.y.kind, KINDS),
-              "measures.lyapunov": (cfg.measures.lyapunov, (False,)),
-              "measures.snapshots": (list(cfg.measures.snapshots), ([],))}
-    unsupported = [f"{key} = {value!r}" for key, (value, valid) in wanted.items()
-                   if value not in valid]
+    unsupported = outside(cfg, ACTIVATIONS, KINDS)
     if unsupported:
         raise ConfigError(f"dtype {DOUBLE_DOUBLE!r} trains the baseline family only (mean-field "
                           f"MLP without biases, gd, random regression, the score alone); not "

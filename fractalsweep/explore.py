@@ -1,7 +1,8 @@
 """The interactive explorer: a matplotlib window (or a Jupyter widget) on the levels of a store.
 
-Drag a box to zoom: the box becomes a new level (:func:`fractalsweep.dive.zoom_to`), computed
-in a background thread on the cluster while a timer redraws the level as its tiles land. Keys
+Drag a box to zoom: the box becomes a new level, computed in a background job of a
+:class:`~fractalsweep.hub.Hub` (as the web explorer's are) on the cluster while a timer
+redraws the level as its tiles land. Keys
 step through the levels and change the colouring; the status line shows the level's window,
 its dtype and the decades of zoom its precision has left.
 
@@ -24,19 +25,19 @@ Keys
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.widgets import RectangleSelector
 
-from . import dive, levels, precision, store
+from . import levels, precision, store
 from .colour import to_rgba
 from .errors import ConfigError, PrecisionError
-from .execution import Execution, Session
+from .execution import Execution
+from .hub import Hub, Job
 from .render import end_labels, label_ends
 from .systems import system_of
 from .verify import damage_note, damaged_tiles
@@ -57,17 +58,14 @@ REDRAW_SHARE = 0.2  # while tiles land, redrawing takes at most this share of th
 
 @dataclass
 class _Job:
-    """A level being computed in a background thread, and what the window knows of it."""
+    """A level being computed (the hub's ``work``), and what the window knows of it."""
 
     index: int
-    thread: threading.Thread | None = None
+    work: Job
     follow: bool = True  # show the level as it lands, until the user steps elsewhere
     done: int = 0  # tiles finished at the last poll
     drawn: int | None = None  # tiles finished when the level was last drawn
     total: int | None = None
-    result: int | None = None
-    error: str | None = None
-    started: float = field(default_factory=time.monotonic)
 
 
 class Explorer:
@@ -103,7 +101,7 @@ class Explorer:
         self.cmap = CMAPS[0]
         self.force = False
         self.message = HELP
-        self._session = Session(execution or Execution(), progress=False)
+        self._hub = Hub(store_path, execution or Execution(), connect=False)
         self._job: _Job | None = None
         self._timer = None
         self._drawn_at = self._draw_seconds = 0.0
@@ -210,42 +208,29 @@ class Explorer:
         except PrecisionError as exc:
             self._say(f"refused: {exc} (f: force)")
             return None
-        job = _Job(levels.level_for(store.open_root(self.path), view, resolution, dtype))
-        job.thread = threading.Thread(target=self._compute, name=f"explore-level-{job.index}",
-                                      args=(job, view, resolution, dtype, self.force),
-                                      daemon=True)
-        self._job = job
+        index = levels.level_for(store.open_root(self.path), view, resolution, dtype)
+        # the hub's job starts the session's cluster on first use: not in the window's
+        # thread, so the window stays live meanwhile
+        self._job = _Job(index, self._hub.zoom(view, resolution, dtype, self.force))
         self.message = HELP
-        job.thread.start()
         self._timer = self.figure.canvas.new_timer(interval=POLL_MS)
         self._timer.add_callback(self._poll)
         self._timer.start()
         self._update_status()
-        return job.index
-
-    def _compute(self, job: _Job, view, resolution, dtype, force) -> None:
-        """The background thread: compute the level; the window reads what it writes."""
-        try:
-            # the session starts its cluster on first use: here, not in the window's thread,
-            # so the window stays live meanwhile
-            job.result, _ = dive.zoom_to(self.path, view, self._session, resolution=resolution,
-                                         dtype=dtype, force=force)
-        except Exception as exc:  # noqa: BLE001 - shown in the status line; the window lives on
-            job.error = f"{type(exc).__name__}: {exc}"
+        return index
 
     def _poll(self) -> None:
         """Timer callback: redraw the level being computed as tiles land; finish it at the end."""
         job = self._job
         if job is None:
             return
-        if not job.thread.is_alive():
+        if job.work.finished:
             self._finish(job)
             return
-        root = store.open_root(self.path)
-        if job.index not in store.level_indices(root):
+        progress = self._hub.progress(job.work)
+        if progress is None:  # the level does not exist yet
             return
-        done = store.open_level(root, job.index).done
-        job.done, job.total = int(done.sum()), done.size
+        _, job.done, job.total = progress
         # a big level takes a while to colour; redraw no more often than keeps the window live
         due = time.monotonic() - self._drawn_at >= self._draw_seconds / REDRAW_SHARE
         if job.follow and (job.drawn != job.done or self.level != job.index) and due:
@@ -258,13 +243,14 @@ class Explorer:
         self._timer.stop()
         self._timer = None  # dropped now, not at interpreter exit (ipympl's timers need its loop)
         self._job = None
-        if job.error is not None:
-            self._say(f"level {job.index} failed: {job.error}")
+        work = job.work
+        if work.error is not None:
+            self._say(f"level {job.index} failed: {work.error}")
             return
-        self.message = (f"level {job.result} done in {time.monotonic() - job.started:.1f} s"
+        self.message = (f"level {work.result} done in {time.monotonic() - work.started:.1f} s"
                         + ("" if job.follow else " (d or \u2192 to see it)"))
         if job.follow:
-            self.show(job.result)
+            self.show(work.result)
         else:
             self._update_status()
 
@@ -272,13 +258,13 @@ class Explorer:
         """Block until the level being computed is finished, then draw it (for scripts, tests)."""
         job = self._job
         if job is not None:
-            job.thread.join()
+            job.work.wait()
             self._poll()
 
     def close(self) -> None:
         """Wait for the level being computed, then stop the cluster the zooms started."""
         self.wait()
-        self._session.close()
+        self._hub.close()
 
     # --- keys ---------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ from . import elementary, score
 from .axes import Hyper, hyper_for, kinds_writing
 from .errors import ConfigError
 from .execution import KERNELS
+from .family import outside
 from .models import ACTIVATIONS, MLP, Activation, full_precision
 
 
@@ -110,15 +111,14 @@ def _power_of_two(n: int) -> bool:
 def unsupported(cfg) -> str | None:
     """What of ``cfg`` the fused kernel cannot train, as a phrase; None if it can.
 
-    The kernel is written for the paper's family: two mean-field layers without biases, one
-    output, plain gradient descent without weight decay on the random-regression task, the
-    activations its tests cover, float64 or float32. Triton tensors have power-of-two sides
-    and its dots at least 16 of them, so the hidden and input widths must be powers of two
-    with ``block * width >= 16`` and ``input_dim >= 16`` (padding them is not exact once
-    weights are infinite). The axis kinds are those of learning rates and weight offsets
-    (:data:`KINDS`); every data size and batch size is supported; the per-run measures
-    (snapshots, the Lyapunov twin) are not, and an ensemble's members are plain runs it can
-    train. It needs Pallas' Triton backend, which JAX 0.11 deprecates: a JAX without it
+    The kernel is written for the baseline family (:func:`fractalsweep.family.outside`: no
+    snapshots nor Lyapunov twin, but an ensemble's members are plain runs it can train) with
+    the activations its tests cover, two layers and one output, float64 or float32. Triton
+    tensors have power-of-two sides and its dots at least 16 of them, so the hidden and input
+    widths must be powers of two with ``block * width >= 16`` and ``input_dim >= 16``
+    (padding them is not exact once weights are infinite). The axis kinds are those of
+    learning rates and weight offsets (:data:`KINDS`); every data size and batch size is
+    supported. It needs Pallas' Triton backend, which JAX 0.11 deprecates: a JAX without it
     trains every config with the XLA kernel.
     """
     plan = LAUNCH.get(cfg.dtype)
@@ -127,29 +127,17 @@ def unsupported(cfg) -> str | None:
         (pltriton is not None, f"this JAX ({jax.__version__}, without Pallas' Triton backend)"),
         (plan is not None, f"dtype = {cfg.dtype!r}"),
         (cfg.model.depth == 2, f"model.depth = {cfg.model.depth} (only 2)"),
-        (cfg.model.parameterization == "mean_field",
-         f"model.parameterization = {cfg.model.parameterization!r}"),
-        (not cfg.model.biases, "model.biases = true"),
-        (not cfg.model.residual, "model.residual = true"),
-        (not cfg.training.weight_decay, f"training.weight_decay = {cfg.training.weight_decay}"),
-        (cfg.model.activation in ACTIVATIONS_TESTED,
-         f"model.activation = {cfg.model.activation!r}"),
+        *((False, why) for why in outside(cfg, ACTIVATIONS_TESTED, KINDS)),
         (cfg.data.target_dim == 1, f"data.target_dim = {cfg.data.target_dim} (only 1)"),
-        (cfg.data.task == "random_regression", f"data.task = {cfg.data.task!r}"),
-        (cfg.training.optimizer == "gd", f"training.optimizer = {cfg.training.optimizer!r}"),
-        (cfg.x.kind in KINDS, f"x.kind = {cfg.x.kind!r}"),
-        (cfg.y.kind in KINDS, f"y.kind = {cfg.y.kind!r}"),
         (_power_of_two(width) and width >= min_width,
          f"model.width = {width} (a power of two >= {min_width})"),
         (_power_of_two(cfg.input_dim) and cfg.input_dim >= 16,
          f"input dimension {cfg.input_dim} (a power of two >= 16)"),
-        (not cfg.measures.lyapunov, "measures.lyapunov = true"),
-        (not cfg.measures.snapshots, "measures.snapshots"),
     )
     return next((why for ok, why in checks if not ok), None)
 
 
-def select(cfg, backend: str = "auto", platform: str | None = None) -> str:
+def select(cfg, kernel: str = "auto", platform: str | None = None) -> str:
     """The kernel that trains ``cfg``: ``"xla"`` or ``"pallas"``.
 
     ``auto`` takes the fused kernel only on a GPU (``platform``, default JAX's first
@@ -163,14 +151,14 @@ def select(cfg, backend: str = "auto", platform: str | None = None) -> str:
     >>> select(config.resolve({"model": {"depth": 3}}), "auto", platform="gpu")
     'xla'
     """
-    check(cfg, backend)
-    if backend != "auto":
-        return backend
+    check(cfg, kernel)
+    if kernel != "auto":
+        return kernel
     platform = platform or jax.devices()[0].platform
     return "pallas" if platform == "gpu" and unsupported(cfg) is None else "xla"
 
 
-def check(cfg, backend: str) -> None:
+def check(cfg, kernel: str) -> None:
     """Refuse an unknown kernel, and ``pallas`` for a config the fused kernel does not
     support (:func:`unsupported`), with one line that says what would do.
 
@@ -180,9 +168,9 @@ def check(cfg, backend: str) -> None:
     ...
     fractalsweep.errors.ConfigError: kernel = 'pallas': the fused kernel does not support model.biases = true; use 'xla' or 'auto'
     """
-    if backend not in KERNELS:
-        raise ConfigError(f"kernel = {backend!r}: valid values are {', '.join(KERNELS)}")
-    why = unsupported(cfg) if backend == "pallas" else None
+    if kernel not in KERNELS:
+        raise ConfigError(f"kernel = {kernel!r}: valid values are {', '.join(KERNELS)}")
+    why = unsupported(cfg) if kernel == "pallas" else None
     if why is not None:
         raise ConfigError(f"kernel = 'pallas': the fused kernel does not support {why}; "
                           "use 'xla' or 'auto'")

@@ -1,6 +1,7 @@
 """What every page of one web-explorer server shares (:mod:`fractalsweep.serve`): the store,
 one execution session for the server's lifetime, the registry of jobs under way, and the
-files the server exported.
+files the server exported. The matplotlib explorer (:mod:`fractalsweep.explore`) computes
+its zooms through a hub of its own.
 
 The registry is the :class:`Hub`: a job is keyed by what it makes (a zoom by its window,
 resolution and dtype), and a second request for a key under way gets the same job, so two

@@ -283,7 +283,7 @@ def outputs(cfg) -> dict[str, tuple[str, object]]:
 
 
 def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
-          early_exit: bool = True, backend: str = "auto") -> dict[str, np.ndarray]:
+          early_exit: bool = True, kernel: str = "auto") -> dict[str, np.ndarray]:
     """Train one network per pixel and return :func:`outputs` for each, in the pixels' order.
 
     Parameters
@@ -300,7 +300,7 @@ def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
     early_exit : bool
         Retire a group once all its networks have NaN parameters (bit-identical to
         training on; False is for tests and benchmarks).
-    backend : {"auto", "xla", "pallas"}
+    kernel : {"auto", "xla", "pallas"}
         Which kernel trains the groups (:func:`fused.select`): ``auto`` takes the fused
         Pallas kernel on a GPU for a config it supports, else this module's XLA kernel;
         ``pallas`` on another platform runs it in interpret mode (for tests). Should the
@@ -312,7 +312,7 @@ def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
     (:mod:`fractalsweep.groups`). float64 is enabled for the duration of the call only:
     importing fractalsweep changes no global JAX setting.
     """
-    chosen = fused.select(cfg, backend)
+    chosen = fused.select(cfg, kernel)
     n = np.size(xs)
     if n == 0:
         return {name: np.empty(0, dtype) for name, (dtype, _) in outputs(cfg).items()}
@@ -333,7 +333,7 @@ def train(cfg, arrays: dict, xs, ys, *, group: int | None = None,
             return groups.collect([(m, run(xs[m], ys[m], *inputs))
                                    for m in groups.pack(np.arange(n), group)], n)
         except Exception as exc:
-            if backend != "auto":
+            if kernel != "auto":
                 raise
             warnings.warn(f"the fused kernel failed on this device ({type(exc).__name__}: "
                           f"{exc}); training with the XLA kernel", RuntimeWarning, stacklevel=2)

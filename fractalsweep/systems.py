@@ -49,7 +49,7 @@ class Training:
     def runs(cfg, arrays, xs, ys, kernel: str = "auto", group: int | None = None,
              early_exit: bool = True) -> dict[str, np.ndarray]:
         """One run per pixel, by the kernel of ``cfg``'s dtype: ``kernel`` and ``group`` are
-        the float64/float32 kernel's (:func:`fractalsweep.kernel.train`'s ``backend`` and
+        the float64/float32 kernel's (:func:`fractalsweep.kernel.train`'s ``kernel`` and
         ``group``); double-double has one kernel, with its own groups."""
         if cfg.dtype == DOUBLE_DOUBLE:
             from .ddkernel import train
@@ -57,7 +57,7 @@ class Training:
             return train(cfg, arrays, xs, ys, early_exit=early_exit)
         from .kernel import train
 
-        return train(cfg, arrays, xs, ys, group=group, early_exit=early_exit, backend=kernel)
+        return train(cfg, arrays, xs, ys, group=group, early_exit=early_exit, kernel=kernel)
 
     @staticmethod
     def compute(cfg, arrays, xs, ys, kernel: str = "auto") -> dict[str, np.ndarray]:

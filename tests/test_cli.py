@@ -113,7 +113,7 @@ def test_a_config_its_kernel_cannot_train_is_refused_before_any_work(tmp_path, j
     _one_line_error(cli("run", job_dir / "quickstart.toml", *deep, "--dry-run"),
                     "kernel = 'pallas'", "model.depth = 3", "'xla' or 'auto'")
     _one_line_error(cli("run", job_dir / "quickstart.toml", "--set", "dtype=double-double",
-                        "--set", "model.biases=true", "--dry-run"), "model.biases = True")
+                        "--set", "model.biases=true", "--dry-run"), "model.biases = true")
     _one_line_error(cli("run", job_dir / "quickstart.toml", *deep), "model.depth = 3")
     assert not store.exists()
     cli("run", job_dir / "quickstart.toml", "--store", store, "--scheduler", "sync",

@@ -28,8 +28,8 @@ def _images(cfg, arrays, nudge=False):
     xs, ys = axis_values(cfg.x, tk.N, cfg.dtype), axis_values(cfg.y, tk.N, cfg.dtype)
     if nudge:
         xs, ys = (np.nextafter(v, v.dtype.type(np.inf)) for v in (xs, ys))
-    return {backend: tk.image(kernel.train(cfg, arrays, *flat_pixels(xs, ys), backend=backend))
-            for backend in ("pallas", "xla")}
+    return {choice: tk.image(kernel.train(cfg, arrays, *flat_pixels(xs, ys), kernel=choice))
+            for choice in ("pallas", "xla")}
 
 
 @pytest.mark.parametrize("activation,batch,axes", tk.CASES)
@@ -190,7 +190,7 @@ def test_the_kernel_is_chosen_by_a_setting():
     deep = config.resolve({"model": {"depth": 3}})
     assert fused.select(deep, "auto", platform="gpu") == "xla"
     with pytest.raises(ConfigError, match="model.depth = 3"):
-        kernel.train(deep, {}, [1.0], [1.0], backend="pallas")
+        kernel.train(deep, {}, [1.0], [1.0], kernel="pallas")
     with pytest.raises(ConfigError, match="model.width = 12"):
         fused.select(config.resolve({"model": {"width": 12}}), "pallas")
     with pytest.raises(ConfigError, match="valid values are xla, pallas, auto"):

@@ -17,7 +17,7 @@ from fractalsweep.grid import axis_values, flat_pixels
 
 N = 12  # pixels per side
 STEPS = 80
-BACKENDS = ["xla", "pallas"]  # pallas: the fused kernel, in interpret mode off a GPU
+KERNELS = ["xla", "pallas"]  # pallas: the fused kernel, in interpret mode off a GPU
 
 WINDOWS = {  # log10 bounds that hold converged, diverged and non-finite runs
     "lr": ({"kind": "lr", "layer": 0, "log10": [-1, 4]},
@@ -122,7 +122,7 @@ def _compare_with_reference(cfg, n, full_lr_window=False):
     """The XLA kernel's outputs on an n x n grid against the reference, pixel by pixel."""
     arrays = streams.draw(cfg)
     xs, ys = axis_values(cfg.x, n, "float64"), axis_values(cfg.y, n, "float64")
-    got = image(kernel.train(cfg, arrays, *flat_pixels(xs, ys), backend="xla"), n)
+    got = image(kernel.train(cfg, arrays, *flat_pixels(xs, ys), kernel="xla"), n)
     want, stable = reference_image(cfg, arrays, xs, ys)
     assert 0 < (want["score"] < 0).sum() < n * n, "the window must hold both classes"
     if full_lr_window:
@@ -191,10 +191,10 @@ def test_float32_kernel_agrees_in_sign():
     assert (signs[0] == signs[1]).mean() >= 0.95
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("choice", KERNELS)
 @pytest.mark.parametrize("activation,batch,group", [("tanh", "full", 4), ("tanh", 16, 4),
                                                     ("relu", "full", None)])
-def test_early_exit_is_bit_identical_to_training_on(activation, batch, group, backend):
+def test_early_exit_is_bit_identical_to_training_on(activation, batch, group, choice):
     """Retiring a group (the fused kernel: a block) once all its parameters are NaN changes
     no bit of the results.
 
@@ -208,9 +208,9 @@ def test_early_exit_is_bit_identical_to_training_on(activation, batch, group, ba
                           "grid": {"resolution": side}})
     xs, ys = axis_values(cfg.x, side, "float64"), axis_values(cfg.y, side, "float64")
     arrays = streams.draw(cfg)
-    fast = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, backend=backend)
+    fast = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, kernel=choice)
     full = kernel.train(cfg, arrays, *flat_pixels(xs, ys), group=group, early_exit=False,
-                        backend=backend)
+                        kernel=choice)
     nan_groups = (full["first_nonfinite"].reshape(-1, size) >= 0).all(axis=1)
     assert nan_groups.sum() >= (4 if group else 1), "the window must hold groups that all blow up"
     for name in ("score", "first_nonfinite", "final_loss"):
@@ -221,9 +221,9 @@ def _bits(out, i):
     return {k: v[i].tobytes() for k, v in out.items()}
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("choice", KERNELS)
 @pytest.mark.parametrize("batch", ["full", 16])
-def test_a_pixel_does_not_depend_on_the_call(batch, backend):
+def test_a_pixel_does_not_depend_on_the_call(batch, choice):
     """Same pixel, other neighbours, positions, call sizes and groups of 16 or more: same bits.
 
     Tiling, worker counts, resumption and the zoom ladder's reuse of pixels rely on it. On a
@@ -235,26 +235,26 @@ def test_a_pixel_does_not_depend_on_the_call(batch, backend):
     arrays = streams.draw(cfg)
     rng = np.random.default_rng(0)
     xs, ys = 10 ** rng.uniform(-1, 4, 150), 10 ** rng.uniform(-1, 4, 150)
-    train = partial(kernel.train, cfg, arrays, backend=backend)
+    train = partial(kernel.train, cfg, arrays, kernel=choice)
     alone = _bits(train(xs[:1], ys[:1]), 0)
     cases = [(2, 1, None), (70, 33, None), (150, 149, None)]
-    if not (backend == "xla" and jax.devices()[0].platform == "gpu"):
+    if not (choice == "xla" and jax.devices()[0].platform == "gpu"):
         cases += [(150, 77, 16), (150, 5, 128)]
     for n, pos, group in cases:
         px, py = np.roll(xs[:n], pos), np.roll(ys[:n], pos)  # the pixel moves to index pos
         assert _bits(train(px, py, group=group), pos) == alone, (n, pos)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_one_compile_per_config(backend):
+@pytest.mark.parametrize("choice", KERNELS)
+def test_one_compile_per_config(choice):
     """Calls of any size reuse one compiled group function."""
     cfg = config.resolve({"training": {"steps": 5}})
     arrays = streams.draw(cfg)
     for n in (1, 10, 100, 200):
-        kernel.train(cfg, arrays, np.full(n, 2.0), np.full(n, 3.0), backend=backend)
-    compile_group = fused.compile_kernel if backend == "pallas" else kernel.compile_kernel
+        kernel.train(cfg, arrays, np.full(n, 2.0), np.full(n, 3.0), kernel=choice)
+    compile_group = fused.compile_kernel if choice == "pallas" else kernel.compile_kernel
     compiled = compile_group(kernel.kernel_config(cfg), True)
-    functions = compiled if backend == "xla" else (compiled,)  # start, advance, finish
+    functions = compiled if choice == "xla" else (compiled,)  # start, advance, finish
     assert [f._cache_size() for f in functions] == [1] * len(functions)
 
 
@@ -271,9 +271,9 @@ def _dot_precisions(jaxpr):
                     yield from _dot_precisions(inner)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("choice", KERNELS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_every_matrix_product_runs_at_full_precision(backend, dtype):
+def test_every_matrix_product_runs_at_full_precision(choice, dtype):
     """On a GPU a float32 product at the default precision would run as TF32 (about three
     digits): both kernels' compiled functions ask for the highest precision in every product,
     whatever the caller's default."""
@@ -281,7 +281,7 @@ def test_every_matrix_product_runs_at_full_precision(backend, dtype):
     xs = np.full(8, 2.0, dtype)
     with jax.enable_x64(True), jax.default_matmul_precision("bfloat16"):
         weights, data, batch_idx = kernel.prepare(cfg, streams.draw(cfg))
-        if backend == "pallas":
+        if choice == "pallas":
             jaxpr = fused.compile_kernel(cfg).trace(xs, xs, weights, data, batch_idx).jaxpr
         else:
             group = kernel.compile_kernel(cfg)

@@ -30,7 +30,7 @@ def main() -> None:
     xs, ys = bench._pixels(cfg, args.pixels)
     with jax.enable_x64(True):
         for _ in range(2):
-            kernel.train(cfg, arrays, xs, ys, backend="pallas", group=args.pixels,
+            kernel.train(cfg, arrays, xs, ys, kernel="pallas", group=args.pixels,
                          early_exit=False)
 
 

@@ -139,15 +139,15 @@ def agree(out: Path, args) -> None:
         px, py = flat_pixels(axis_values(cfg.x, AGREE_RESOLUTION, dtype),
                              axis_values(cfg.y, AGREE_RESOLUTION, dtype))
         with jax.default_device(jax.devices("cpu")[0]):
-            cpu = kernel.train(cfg, arrays, px, py, backend="xla", group=256)
+            cpu = kernel.train(cfg, arrays, px, py, kernel="xla", group=256)
         for backend in ("xla", "pallas"):
             try:
                 start = time.perf_counter()
-                first = kernel.train(cfg, arrays, px, py, backend=backend)
+                first = kernel.train(cfg, arrays, px, py, kernel=backend)
                 compile_s = time.perf_counter() - start
-                again = kernel.train(cfg, arrays, px, py, backend=backend)
-                rev = kernel.train(cfg, arrays, px[::-1], py[::-1], backend=backend)
-                small = kernel.train(cfg, arrays, px, py, backend=backend, group=px.size // 4)
+                again = kernel.train(cfg, arrays, px, py, kernel=backend)
+                rev = kernel.train(cfg, arrays, px[::-1], py[::-1], kernel=backend)
+                small = kernel.train(cfg, arrays, px, py, kernel=backend, group=px.size // 4)
             except Exception as exc:  # noqa: BLE001 -- reported as the row's result
                 emit(out, stage="agree", dtype=dtype, backend=backend, error=_error(exc))
                 continue
@@ -160,16 +160,16 @@ def agree(out: Path, args) -> None:
 
 def _rate_row(out, cfg, arrays, method, backend, group, xs, ys, **extra):
     fn = bench.METHODS[method]
-    kwargs = {} if backend is None else {"backend": backend}
+    kwargs = {} if backend is None else {"kernel": backend}
     try:
         with jax.enable_x64(True):
             wall, _ = bench._rate(lambda: fn(cfg, xs, ys, arrays, group, **kwargs),
                                   xs.size, cfg.training.steps, 3)
     except Exception as exc:  # noqa: BLE001 -- reported as the row's result
-        emit(out, stage="rate", dtype=cfg.dtype, method=method, backend=backend, group=group,
+        emit(out, stage="rate", dtype=cfg.dtype, method=method, kernel=backend, group=group,
              error=_error(exc), **extra)
         return None
-    emit(out, stage="rate", dtype=cfg.dtype, method=method, backend=backend, group=group,
+    emit(out, stage="rate", dtype=cfg.dtype, method=method, kernel=backend, group=group,
          net_steps_per_s=wall, peak_fraction=wall * flops_per_net_step(cfg) / PEAK, **extra)
     return wall
 
@@ -208,14 +208,14 @@ def keyframe(out: Path, args) -> None:
                        < args.budget), STRIDES[-1])
         px, py = flat_pixels(xs[::stride], ys[::stride])
         try:
-            kernel.train(cfg, arrays, px[:group], py[:group], backend=backend, group=group)
+            kernel.train(cfg, arrays, px[:group], py[:group], kernel=backend, group=group)
             start = time.perf_counter()
-            res = kernel.train(cfg, arrays, px, py, backend=backend, group=group)
+            res = kernel.train(cfg, arrays, px, py, kernel=backend, group=group)
             wall = time.perf_counter() - start
         except Exception as exc:  # noqa: BLE001 -- reported as the row's result
             emit(out, stage="keyframe", backend=backend, error=_error(exc))
             continue
-        emit(out, stage="keyframe", backend=backend, group=group,
+        emit(out, stage="keyframe", kernel=backend, group=group,
              part=f"1 in {stride} rows and columns",
              variant=dataclasses.astuple(fused.LAUNCH["float64"])
              if backend == "pallas" else None, pixels=int(px.size),
@@ -246,12 +246,12 @@ def variants(out: Path, args) -> None:
         cfg, arrays = baseline(dtype, RATE_STEPS)
         xs, ys = bench._pixels(cfg, RATE_PIXELS)
         check = slice(0, RATE_PIXELS, 16)  # a sample whose classes each variant must keep
-        xla = kernel.train(cfg, arrays, xs[check], ys[check], backend="xla")
+        xla = kernel.train(cfg, arrays, xs[check], ys[check], kernel="xla")
         for variant in chosen:
             _use(variant, dtype)
             try:
                 same = _compare(kernel.train(cfg, arrays, xs[check], ys[check],
-                                             backend="pallas"), xla, 0)["same_class"]
+                                             kernel="pallas"), xla, 0)["same_class"]
             except Exception as exc:  # noqa: BLE001 -- reported as the row's result
                 emit(out, stage="rate", dtype=dtype, variant=variant, error=_error(exc))
                 continue
@@ -357,7 +357,7 @@ def tanh(out: Path, args) -> None:
                 try:
                     wall, _ = bench._rate(partial(kernel.train, cfg, arrays, xs, ys,
                                                   group=group, early_exit=False,
-                                                  backend=backend),
+                                                  kernel=backend),
                                           xs.size, cfg.training.steps, 3)
                 except Exception as exc:  # noqa: BLE001 -- reported as the row's result
                     emit(out, stage="tanh", backend=backend, tanh=name, error=_error(exc))
