@@ -21,11 +21,15 @@ import numpy as np
 
 from . import store
 from .config import single_run
+from .errors import SweepError
+from .execute import RETRIES, run_tasks
 from .execution import Session
 from .grid import DOUBLE_DOUBLE, axis_values
 from .levels import view_of
+from .progress import TileProgress
 from .systems import check_computable, system_of
 from .verify import require_intact
+from .watchdog import MIN_TIMEOUT_S
 
 __all__ = ["HIGHER", "audit", "audit_pixels"]
 
@@ -97,14 +101,29 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
     if sample is not None and sample < score.size:
         pixels = np.sort(np.random.default_rng(seed).choice(score.size, sample, replace=False))
     rows, cols = np.unravel_index(pixels, score.shape)
-    chunks = [(rows[i:i + CHUNK], cols[i:i + CHUNK]) for i in range(0, len(pixels), CHUNK)]
-    if session.in_process:
-        results = [audit_pixels(path, level, r, c, against, kernel) for r, c in chunks]
-    else:
-        client = session.client()
-        results = client.gather([client.submit(audit_pixels, path, level, r, c, against,
-                                               kernel, pure=False) for r, c in chunks])
-    again = np.concatenate(results)
+    tasks = {i: (path, level, rows[i:i + CHUNK], cols[i:i + CHUNK], against, kernel)
+             for i in range(0, len(pixels), CHUNK)}
+    again = np.full(len(pixels), np.nan)
+
+    def finished(start: int, scores) -> None:
+        again[start:start + len(scores)] = scores
+        bar.update(len(scores))
+
+    if tasks and not session.in_process:
+        session.client()  # started first: its dashboard line comes before the bar's
+    bar = TileProgress(len(tasks), 0, enabled=session.progress, unit="task")
+    try:
+        failures, cancelled = run_tasks(session, audit_pixels, tasks, finished, bar,
+                                        lambda: session.execution.tile_timeout or MIN_TIMEOUT_S)
+    finally:
+        bar.close()
+    if failures:
+        raise SweepError(f"the audit of level {level}: {len(failures)} of {len(tasks)} tasks "
+                         f"failed after {RETRIES + 1} attempts, the first with "
+                         f"{min(failures.items())[1]}; the audit recorded nothing")
+    if cancelled:
+        raise SweepError(f"the audit of level {level}: {cancelled} of {len(tasks)} tasks were "
+                         "cancelled (the cluster closed); the audit recorded nothing")
     flipped = (again < 0) != (score[rows, cols] < 0)
     marks = np.full(score.shape, -1, dtype=np.int8)
     marks[rows, cols] = flipped

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 
@@ -125,15 +126,20 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
         if pending and not session.in_process:
             session.client()  # started first: its dashboard line comes before the bar's
         bar = TileProgress(total, report.skipped, enabled=session.progress)
-        failures: dict[tuple[int, int], str] = {}
+
+        def finished(key, summary: dict) -> None:
+            report.summaries.append(summary)
+            bar.update(summary["computed"])  # not the pixels a ladder level copies
+
+        def timeout() -> float:
+            return (session.execution.tile_timeout
+                    or automatic_timeout([s["seconds"] for s in report.summaries]))
+
+        tasks = {i: (path, index, i, run, session.execution.kernel) for i in pending}
         start = time.perf_counter()
         try:
-            if session.in_process:
-                _run_in_process(path, index, pending, report, bar, failures, run,
-                                session.execution.kernel)
-            elif pending:
-                _run_distributed(session, path, index, pending, report, bar, failures, run,
-                                 session.execution.kernel)
+            failures, report.cancelled = run_tasks(session, compute_tile, tasks, finished,
+                                                   bar, timeout)
         finally:
             bar.close()
             report.seconds = time.perf_counter() - start
@@ -181,43 +187,52 @@ def check_limits(path: str, cfg: SweepConfig, index: int, spec: LevelSpec,
     limits.check(f"level {index}", path, estimate, execution.limits)
 
 
-def _run_in_process(path, level, pending, report, bar, failures, run, kernel) -> None:
-    for index in pending:
-        for attempt in range(RETRIES + 1):
-            try:
-                summary = compute_tile(path, level, index, run, kernel)
-            except Exception as exc:  # noqa: BLE001 - any failure of a tile is retried
-                if attempt == RETRIES:
-                    failures[index] = f"{type(exc).__name__}: {exc}"
-                continue
-            report.summaries.append(summary)
-            bar.update(summary)
-            break
+def run_tasks(session: Session, fn: Callable, tasks: dict, finished: Callable,
+              bar: TileProgress, timeout: Callable[[], float]) -> tuple[dict, int]:
+    """Call ``fn(*tasks[key])`` for every key, in this process or on the session's cluster,
+    each retried :data:`RETRIES` times, and ``finished(key, result)`` as each one ends.
 
+    On a cluster, each task takes a GPU of a worker that has one, and a :class:`Watchdog`
+    (with ``timeout()``, asked at each tick) restarts workers that stop making progress and
+    says so through ``bar``. Tiles of levels and the audit's pixels run this way.
 
-def _run_distributed(session, path, level, pending, report, bar, failures, run,
-                     kernel) -> None:
+    Returns
+    -------
+    (failures, cancelled)
+        The error of each key that failed every attempt, one line each; and how many tasks
+        were cancelled because the session closed under them (a server stopping).
+    """
+    failures: dict = {}
+    if session.in_process:
+        for key, args in tasks.items():
+            for attempt in range(RETRIES + 1):
+                try:
+                    result = fn(*args)
+                except Exception as exc:  # noqa: BLE001 - any failure of a task is retried
+                    if attempt == RETRIES:
+                        failures[key] = f"{type(exc).__name__}: {exc}"
+                    continue
+                finished(key, result)
+                break
+        return failures, 0
+    if not tasks:
+        return failures, 0
     from distributed import as_completed
 
     client = session.client()
     has_gpus = any("GPU" in w.get("resources", {})
                    for w in client.scheduler_info()["workers"].values())
     resources = {"GPU": 1} if has_gpus else None
-    futures = {client.submit(compute_tile, path, level, index, run, kernel, pure=False,
-                             retries=RETRIES, resources=resources): index for index in pending}
-    given = session.execution.tile_timeout
-
-    def timeout() -> float:
-        return given or automatic_timeout([s["seconds"] for s in report.summaries])
-
+    futures = {client.submit(fn, *args, pure=False, retries=RETRIES, resources=resources): key
+               for key, args in tasks.items()}
     watchdog = Watchdog(client, timeout, bar.note, session.execution.starts_local_cluster)
-    finished = as_completed(futures)
+    done = as_completed(futures)
+    cancelled = 0
     next_tick = 0.0
-    while not finished.is_empty():
+    while not done.is_empty():
         if client.status != "running":  # the session closed under the run (a server stopping)
-            report.cancelled += finished.count()
-            return
-        if not finished.has_ready():
+            return failures, cancelled + done.count()
+        if not done.has_ready():
             time.sleep(WAIT_S)
             now = time.monotonic()
             if now >= next_tick:
@@ -228,14 +243,14 @@ def _run_distributed(session, path, level, pending, report, bar, failures, run,
                         raise
                 next_tick = now + POLL_S
             continue
-        for future in finished.next_batch(block=False):
+        for future in done.next_batch(block=False):
             try:
-                summary = future.result()
-            except Exception as exc:  # noqa: BLE001 - reported with the tile's index
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - reported with the task's key
                 if isinstance(exc, CancelledError) or client.status != "running":
-                    report.cancelled += 1  # the session closed under it: not the tile's failure
+                    cancelled += 1  # the session closed under it: not the task's failure
                 else:
                     failures[futures[future]] = f"{type(exc).__name__}: {exc}"
                 continue
-            report.summaries.append(summary)
-            bar.update(summary)
+            finished(futures[future], result)
+    return failures, cancelled

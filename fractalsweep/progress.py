@@ -10,18 +10,20 @@ from .status import figure
 
 
 class TileProgress:
-    """A progress bar over tiles that also reports the pixel rate of this run.
+    """A progress bar over tiles (or other tasks, ``unit``) that also reports the pixel rate
+    of this run.
 
     Tiles already done when the run starts count towards the total but not the rate.
     """
 
-    def __init__(self, total: int, done: int, enabled: bool = True):
-        self.bar = tqdm(total=total, initial=done, unit="tile", disable=not enabled,
+    def __init__(self, total: int, done: int, enabled: bool = True, unit: str = "tile"):
+        self.bar = tqdm(total=total, initial=done, unit=unit, disable=not enabled,
                         file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
         self.trained = 0
 
-    def update(self, summary: dict) -> None:
-        self.trained += summary["computed"]  # not the pixels a ladder level copies
+    def update(self, pixels: int) -> None:
+        """One task finished, having computed ``pixels``."""
+        self.trained += pixels
         elapsed = self.bar.format_dict["elapsed"] or 1e-9
         self.bar.set_postfix_str(f"{figure(self.trained / elapsed)} px/s", refresh=False)
         self.bar.update(1)

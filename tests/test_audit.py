@@ -71,3 +71,36 @@ def test_an_audit_computes_with_the_kernel_its_execution_names(tmp_path):
     with pytest.raises(fs.ConfigError, match="kernel = .pallas.: the fused kernel does not"):
         store.level(0).audit(4, execution=pallas, progress=False)
     assert "audit" not in store.level(0).attrs
+
+
+@pytest.mark.parametrize("where", ["sync", "cluster"])
+def test_an_audit_whose_tasks_fail_ends_in_one_line_and_records_nothing(tmp_path, where):
+    """The audit's tasks are retried and named as a run's tiles are: here every one fails
+    (the store's inputs were damaged after the level was computed, in another process: this
+    one would train from the inputs it read)."""
+    job = tmp_path / "job.toml"
+    job.write_text('dtype = "float64"\n[training]\nsteps = 5\n[x]\nlog10 = [-1, 4]\n'
+                   '[y]\nlog10 = [-1, 4]\n[grid]\nresolution = 12\n')
+    path = tmp_path / "f.zarr"
+    made = subprocess.run([sys.executable, "-m", "fractalsweep", "run", job, "--store", path,
+                           "--scheduler", "sync", "--quiet", "--no-render"],
+                          capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr
+    (path / "inputs" / "X" / "c" / "0" / "0").write_bytes(b"not a chunk")
+    store = fs.open(path)
+    execution = SYNC if where == "sync" else fs.Execution(workers=2)
+    with pytest.raises(fs.SweepError, match=r"^the audit of level 0: 2 of 2 tasks failed after "
+                       r"3 attempts, the first with .*; the audit recorded nothing$"):
+        store.level(0).audit(20, execution=execution, progress=False)
+    assert "audit" not in store.level(0).attrs and "audit" not in store.level(0).arrays
+
+
+def test_an_audit_on_a_cluster_shows_its_progress_and_dashboard(tmp_path):
+    store = fs.run({**JOB, "dtype": "float64", "training": {"steps": 5}}, tmp_path / "p.zarr",
+                   execution=SYNC, progress=False)
+    r = subprocess.run([sys.executable, "-m", "fractalsweep", "audit", store.path, "--sample",
+                        "40", "--workers", "2", "--against", "float32"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "Dask dashboard" in r.stderr and "3/3" in r.stderr and "task" in r.stderr, r.stderr
+    assert "of 40 pixels" in r.stdout
