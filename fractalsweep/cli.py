@@ -235,7 +235,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="for a score: 'paper' (default), 'classes' (converged/diverged/"
                              "boundary) or any matplotlib colormap name; for another array a "
                              "colormap name (default: the array's own, e.g. cividis for "
-                             "converged_fraction, RdBu_r centred at 0 for lyapunov)")
+                             "converged_fraction, berlin centred at 0 for lyapunov)")
 
     dimension = sub.add_parser("dimension", help="fractal dimension of a zoom's boundary",
                                description="Box-counting dimension of the boundary "

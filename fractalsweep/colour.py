@@ -26,9 +26,9 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["BOUNDARY", "BUFFER", "CLASS_COLOURS", "CONVERGED", "DIVERGED", "NOT_COMPUTED",
-           "Scale", "classes", "colormap_of", "equalize", "is_score", "scale_of", "to_rgb",
-           "to_rgba", "values_rgb"]
+__all__ = ["BOUNDARY", "BUFFER", "CLASS_COLOURS", "CONVERGED", "DIVERGED", "NEVER",
+           "NOT_COMPUTED", "Scale", "classes", "colormap_of", "equalize", "is_score", "scale_of",
+           "to_rgb", "to_rgba", "values_rgb"]
 
 CONVERGED, DIVERGED, BOUNDARY = 0, 1, 2
 
@@ -167,6 +167,8 @@ def colormap_of(cmap):
 
 
 NOT_COMPUTED = np.array([255, 255, 255], dtype=np.uint8)
+#: RGB of a value that means "never" (:data:`NEVER_VALUES`), apart from every colormap's range
+NEVER = np.array([150, 150, 150], dtype=np.uint8)
 
 
 def to_rgb(score, cmap="paper", reference=None):
@@ -239,9 +241,10 @@ class Scale:
     """A colormap over a value range, for a per-pixel array that is not a score.
 
     Values at or below ``lo`` take the colormap's first colour, at or above ``hi`` its
-    last; ``label`` names the quantity on the picture's colour bar. With ``linear_width``
-    the map is symmetric-logarithmic (matplotlib's ``SymLogNorm``): linear within
-    ``+-linear_width`` of 0, logarithmic beyond, for values spanning many decades of
+    last; ``label`` names the quantity on the picture's colour bar. ``never``: a value that
+    says the event never happened (:data:`NEVER_VALUES`), drawn in :data:`NEVER` grey. With
+    ``linear_width`` the map is symmetric-logarithmic (matplotlib's ``SymLogNorm``): linear
+    within ``+-linear_width`` of 0, logarithmic beyond, for values spanning many decades of
     either sign.
     """
 
@@ -250,6 +253,7 @@ class Scale:
     hi: float
     label: str
     linear_width: float | None = None
+    never: float | None = None
 
     def norm(self):
         """The matplotlib normalization from values to [0, 1] (clipped at the ends)."""
@@ -261,8 +265,13 @@ class Scale:
 
 
 #: Per array: its colour bar's label and default colormap (others: their name, viridis).
+#: The Lyapunov map is dark at 0, so an exponent near 0 is not the white of a pixel not
+#: computed (RdBu_r's centre was).
 SCALES = {"converged_fraction": ("fraction of the ensemble converged", "cividis"),
-          "lyapunov": ("Lyapunov exponent (per step)", "RdBu_r")}
+          "lyapunov": ("Lyapunov exponent (per step)", "berlin"),
+          "first_nonfinite": ("first step with a non-finite loss (grey: never)", "viridis")}
+#: Per array: the value that means the event never happened in the run
+NEVER_VALUES = {"first_nonfinite": -1}
 LYAPUNOV_PERCENTILE = 99  # the range of the Lyapunov map: |values| up to this percentile
 LYAPUNOV_DECADES = 3  # ... of which the map is logarithmic over this many decades
 
@@ -271,11 +280,12 @@ def scale_of(name: str, values, cmap: str | None = None) -> Scale:
     """The default :class:`Scale` of a per-pixel array that is not a score.
 
     ``converged_fraction``: cividis over [0, 1], the whole range whatever the image holds,
-    so pictures compare. ``lyapunov``: the diverging RdBu_r, centred at 0 (white), its
+    so pictures compare. ``lyapunov``: the diverging berlin, centred at 0 (black), its
     range symmetric up to the 99th percentile ``L`` of the finite ``|values|``, and
     symmetric-logarithmic over the three decades below ``L``: blow-ups reach exponents
     a thousand times those of the runs that converge, and both show. Any other array:
-    viridis from its smallest to its largest finite value. ``cmap`` replaces the colormap
+    viridis from its smallest to its largest finite value, leaving out the value that
+    means "never" (``first_nonfinite``'s -1, drawn grey). ``cmap`` replaces the colormap
     (any matplotlib name; ``"paper"`` and ``"classes"``, colourings of scores, are refused).
 
     Examples
@@ -285,14 +295,18 @@ def scale_of(name: str, values, cmap: str | None = None) -> Scale:
     ('cividis', 0.0, 1.0)
     >>> lyapunov = scale_of("lyapunov", [-0.5, 0.1, np.nan])
     >>> lyapunov.cmap, lyapunov.lo, lyapunov.hi, round(lyapunov.linear_width, 9)
-    ('RdBu_r', -0.496, 0.496, 0.000496)
+    ('berlin', -0.496, 0.496, 0.000496)
+    >>> steps = scale_of("first_nonfinite", [-1, 12, 40])
+    >>> steps.lo, steps.hi, steps.never
+    (12.0, 40.0, -1)
     >>> other = scale_of("final_loss", [2.0, 5.0, np.inf], cmap="magma")
     >>> other.cmap, other.lo, other.hi, other.linear_width
     ('magma', 2.0, 5.0, None)
     """
     label, default = SCALES.get(name, (name, "viridis"))
     values = np.asarray(values, dtype=np.float64)
-    finite = values[np.isfinite(values)]
+    never = NEVER_VALUES.get(name)
+    finite = values[np.isfinite(values) & ((values != never) if never is not None else True)]
     if cmap in ("paper", "classes"):
         raise ConfigError(f"cmap {cmap!r} colours scores; {name} takes a matplotlib colormap "
                           "name (e.g. 'viridis')")
@@ -304,14 +318,14 @@ def scale_of(name: str, values, cmap: str | None = None) -> Scale:
         top = top or 1.0
         return Scale(cmap or default, -top, top, label, top / 10**LYAPUNOV_DECADES)
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    return Scale(cmap or default, lo, hi, label)
+    return Scale(cmap or default, lo, hi, label, never=never)
 
 
 def values_rgb(values, scale: Scale):
     """Colour a per-pixel array through ``scale``, rows top to bottom as :func:`to_rgb`.
 
-    NaN (not computed) is :data:`NOT_COMPUTED` white; infinite values take the colormap's
-    ends.
+    NaN (not computed) is :data:`NOT_COMPUTED` white, the scale's ``never`` value
+    :data:`NEVER` grey; infinite values take the colormap's ends.
 
     >>> values_rgb(np.array([[0.0, np.nan]]), Scale("gray", 0.0, 1.0, "x")).tolist()
     [[[0, 0, 0], [255, 255, 255]]]
@@ -323,4 +337,6 @@ def values_rgb(values, scale: Scale):
         position = np.ma.filled(scale.norm()(np.clip(values, -_BIG, _BIG)), np.nan)
     rgb = colormap_of(scale.cmap)(position, bytes=True)[..., :3]
     rgb[np.isnan(values)] = NOT_COMPUTED
+    if scale.never is not None:
+        rgb[values == scale.never] = NEVER
     return np.ascontiguousarray(rgb[::-1])

@@ -154,7 +154,8 @@ def _grey_image(path: str):
 
 
 def _photo(source: str, side: int) -> np.ndarray:
-    """A photo's grey levels averaged over a ``side x side`` grid of cells, bottom row first."""
+    """A photo's 8-bit grey levels resized to ``side x side`` by PIL's box filter (each cell's
+    average, rounded to 8 bits, when ``side`` divides the image's sides), bottom row first."""
     from matplotlib import cbook
     from PIL import Image
 
@@ -235,9 +236,10 @@ class Digits(Task):
     """Classify scikit-learn's bundled 8x8 digits (no download): softmax cross-entropy.
 
     ``data.size`` examples drawn without replacement from the 1797 with the data key; the 64
-    pixel values standardised with the mean and standard deviation of the whole set; the
-    targets one-hot (10 outputs). The final training accuracy (fraction of examples whose
-    largest output is the label, non-finite outputs counting as wrong) is stored per pixel.
+    pixel values standardised with one mean and standard deviation, over all values of the
+    whole set; the targets one-hot (10 outputs). The final training accuracy (fraction of
+    examples whose largest output is the label, non-finite outputs counting as wrong) is
+    stored per pixel.
     """
 
     outputs: ClassVar[dict] = {"accuracy": ("float64", np.nan)}

@@ -16,7 +16,7 @@ from test_kernel import _away_from_boundary
 
 import fractalsweep as fs
 from fractalsweep import config, kernel, lyapunov, streams
-from fractalsweep.colour import NOT_COMPUTED, scale_of, to_rgb, values_rgb
+from fractalsweep.colour import NEVER, NOT_COMPUTED, scale_of, to_rgb, values_rgb
 from fractalsweep.errors import ConfigError
 from fractalsweep.frames import render_frames
 from fractalsweep.grid import axis_values, flat_pixels
@@ -317,6 +317,31 @@ def test_pixels_not_computed_are_white_in_every_array(measured, tmp_path):
                                       values_rgb(values, scale_of(name, values)))
     r = cli("render", path, "--array", "lyapunov", "--cmap", "paper")
     assert r.returncode == 2 and "'paper' colours scores" in r.stderr
+
+
+def test_never_is_grey_and_no_computed_pixel_is_white(tmp_path):
+    """first_nonfinite's -1 ("never") is grey, apart from the step counts' viridis, which
+    starts at the first real step (it was viridis' darkest colour, next to step 0); no
+    computed pixel of a value array is white, the colour of a pixel not computed (RdBu_r
+    drew a Lyapunov exponent near 0 in it)."""
+    from matplotlib.figure import Figure
+
+    job = {"training": {"steps": 300}, "x": {"log10": [-1, 4]}, "y": {"log10": [-1, 4]},
+           "grid": {"resolution": 12}, "measures": {"lyapunov": True}}
+    level = fs.run(job, tmp_path / "n.zarr", execution=fs.Execution(scheduler="sync", tile=6),
+                   progress=False).level(0)
+    first = level["first_nonfinite"]
+    assert (first == -1).any() and (first >= 0).any()
+    shown = level.plot(Figure().subplots(), array="first_nonfinite").get_array()[::-1]
+    assert (shown[first == -1] == NEVER).all()
+    assert not (shown[first >= 0] == NEVER).all(axis=-1).any()
+    assert scale_of("first_nonfinite", first).lo == first[first >= 0].min()
+    lyapunov = level["lyapunov"]
+    assert (np.abs(lyapunov) < 1e-3).any()  # near 0: RdBu_r's (247, 246, 246)
+    for name in ("lyapunov", "first_nonfinite", "final_loss"):
+        shown = level.plot(Figure().subplots(), array=name).get_array()
+        from_white = (NOT_COMPUTED.astype(int) - shown).sum(axis=-1)
+        assert from_white.min() >= 100, name  # of 765 levels: no colour could pass for white
 
 
 def test_animation_over_steps_goes_through_the_snapshots(measured, tmp_path):
