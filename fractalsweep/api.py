@@ -521,6 +521,10 @@ class Level:
         with _session(execution or self.store.execution, progress) as session:
             return audit(self.store.path, self.index, session, sample=sample, against=against)
 
+    def _label_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """The x and y values a picture's ticks name (:func:`fractalsweep.store.label_values`)."""
+        return tuple(store.label_values(self._group, a) for a in ("x", "y"))
+
     def render_audit(self, out: str | Path | None = None) -> Path:
         """Draw the last audit: flipped pixels over the level (``<stem>-L<index>-audit.png``)."""
         from .render import render_audit
@@ -528,8 +532,9 @@ class Level:
         view = self.attrs["view"]
         if "audit" not in self.attrs:
             raise ConfigError(f"level {self.index} has no audit yet; run one first")
-        return render_audit(self.score, self["audit"], self.attrs["audit"], self["x"],
-                            self["y"], out or default_png(self.store.path, f"-L{self.index}-audit"),
+        return render_audit(self.score, self["audit"], self.attrs["audit"],
+                            *self._label_values(),
+                            out or default_png(self.store.path, f"-L{self.index}-audit"),
                             xlabel=view["x"]["label"], ylabel=view["y"]["label"])
 
     def precision(self) -> dict:
@@ -599,7 +604,7 @@ class Level:
             raise ConfigError(f"ax = {ax!r}: expected matplotlib Axes, or None for a new figure")
         view = self.attrs["view"]
         values, colouring = self._colouring(array, cmap)
-        return draw_level(ax, values, self["x"], self["y"], xlabel=view["x"]["label"],
+        return draw_level(ax, values, *self._label_values(), xlabel=view["x"]["label"],
                           ylabel=view["y"]["label"], **colouring)
 
     def render(self, out: str | Path | None = None, cmap: str | None = None,
@@ -614,7 +619,8 @@ class Level:
         view = self.attrs["view"]
         suffix = f"-L{self.index}" + ("" if array == "score" else f"-{array}")
         values, colouring = self._colouring(array, cmap)
-        return render_png(values, self["x"], self["y"], out or default_png(self.store.path, suffix),
+        return render_png(values, *self._label_values(),
+                          out or default_png(self.store.path, suffix),
                           xlabel=view["x"]["label"], ylabel=view["y"]["label"],
                           legend=system_of(self.store.config).legend, **colouring)
 

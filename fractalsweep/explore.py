@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -138,16 +139,16 @@ class Explorer:
         self.image.set_extent((-0.5, nx - 0.5, -0.5, ny - 0.5))
         self.ax.set_xlim(-0.5, nx - 0.5)
         self.ax.set_ylim(-0.5, ny - 0.5)
-        label_ends(self.ax, lvl.group["x"][:], lvl.group["y"][:], self.view["x"].label,
-                   self.view["y"].label)
+        label_ends(self.ax, store.label_values(lvl, "x"), store.label_values(lvl, "y"),
+                   self.view["x"].label, self.view["y"].label)
         self._update_status()
         self._draw_seconds = time.monotonic() - start
         self._drawn_at = time.monotonic()
 
     def _update_status(self) -> None:
         """Two lines: the level shown, then the computation under way or the last message."""
-        windows = [f"{a} {' .. '.join(end_labels(float(self.view[a].lo), float(self.view[a].hi)))}"
-                   for a in ("x", "y")]
+        ends = {a: end_labels(Decimal(self.view[a].lo), Decimal(self.view[a].hi)) for a in "xy"}
+        windows = [f"{a} {' .. '.join(ends[a])}" for a in ("x", "y")]
         done, total = self.tiles
         left = precision.decades_left(self.view, self.resolution, self.dtype)
         parts = [f"level {self.level}", *windows,

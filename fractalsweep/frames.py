@@ -250,7 +250,7 @@ class ZoomPlan:
                 lo, hi = self.ladder[-1].centre[a] - half, self.ladder[-1].centre[a] + half
                 if kf.scale[a] == "log":
                     lo, hi = Decimal(10) ** lo, Decimal(10) ** hi
-                out.append(end_labels(float(lo), float(hi)))
+                out.append(end_labels(lo, hi))
         return tuple(out)
 
     def frames(self):

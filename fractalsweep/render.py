@@ -8,6 +8,7 @@ axes (a notebook's, the explorer's).
 """
 
 import os
+from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
 
@@ -21,19 +22,30 @@ from .errors import ConfigError
 __all__ = ["distinct_labels", "draw_level", "end_labels", "label_ends", "render_audit",
            "render_ladder", "render_png"]
 
-_MIN_DIGITS, _MAX_DIGITS = 3, 17  # 17 significant digits tell any two float64 apart
+# 17 significant digits tell any two float64 apart; a double-double level's values, given as
+# Decimals of hi + lo, need up to 34
+_MIN_DIGITS, _MAX_DIGITS = 3, 34
 _MIN_PX, _MAX_PX = 400, 1000  # longest image side on screen, at 100 px per inch
 _MARGIN_IN = {"left": 0.45, "right": 0.25, "bottom": 0.6, "top": 0.15, "title": 0.35,
               "legend": 0.55}
 
 
 def _format(value, digits):
-    """``value`` with ``digits`` significant digits, exponent written short (1e6, 2.5e-7)."""
-    text = f"{value:.{digits}g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        text = f"{mantissa}e{int(exponent)}"
-    return text
+    """``value`` (a float or a Decimal) with ``digits`` significant digits, as Python's ``g``
+    writes a float (rounded half to even, trailing zeros dropped), the exponent short.
+
+    >>> _format(1e6, 3), _format(2.5e-7, 3), _format(0.125, 2), _format(Decimal("1E+2"), 5)
+    ('1e6', '2.5e-7', '0.12', '100')
+    """
+    if value == 0:
+        return "0"
+    exact = value if isinstance(value, Decimal) else Decimal(float(value))
+    mantissa, exponent = f"{exact:.{digits - 1}e}".split("e")
+    exponent = int(exponent)
+    if -4 <= exponent < digits:
+        text = f"{Decimal(f'{mantissa}e{exponent}'):f}"  # from text: exact at any length
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return f"{mantissa.rstrip('0').rstrip('.') if '.' in mantissa else mantissa}e{exponent}"
 
 
 def end_labels(lo, hi):
@@ -45,8 +57,9 @@ def end_labels(lo, hi):
 
     Parameters
     ----------
-    lo, hi : float
-        Hyperparameter values at the two ends (not log10).
+    lo, hi : float or Decimal
+        Hyperparameter values at the two ends (not log10); Decimals for a window narrower
+        than float64 tells apart (a double-double level's, a forced one's).
 
     Returns
     -------
@@ -59,6 +72,8 @@ def end_labels(lo, hi):
     ('13.29976', '13.29979')
     >>> end_labels(0.001, 1e6)
     ('0.001', '1e6')
+    >>> end_labels(Decimal("12.3456789012345670"), Decimal("12.3456789012345670000001"))
+    ('12.345678901234567', '12.3456789012345670000001')
     """
     return tuple(distinct_labels([lo, hi]))
 
@@ -67,7 +82,8 @@ def distinct_labels(values):
     """Labels for a row of increasing values (axis ticks) in which neighbours differ.
 
     The fewest significant digits (at least 3, at most the 17 that tell any two float64
-    apart) for which no two neighbouring labels are equal, the same for every label.
+    apart, 34 for Decimals) for which no two neighbouring labels are equal, the same for
+    every label.
 
     Examples
     --------
@@ -87,8 +103,8 @@ def label_ends(ax, x, y, xlabel: str, ylabel: str) -> None:
     """Ticks at the two ends of each axis of an image drawn in pixel coordinates, labelled by
     their hyperparameter values (:func:`end_labels`), kept inside the image's span."""
     nx, ny = len(x), len(y)
-    ax.set_xticks([0, nx - 1], end_labels(float(x[0]), float(x[nx - 1])))
-    ax.set_yticks([0, ny - 1], end_labels(float(y[0]), float(y[ny - 1])))
+    ax.set_xticks([0, nx - 1], end_labels(x[0], x[nx - 1]))
+    ax.set_yticks([0, ny - 1], end_labels(y[0], y[ny - 1]))
     for label, align in zip(ax.get_xticklabels(), ("left", "right")):
         label.set_horizontalalignment(align)
     for label, align in zip(ax.get_yticklabels(), ("bottom", "top")):
@@ -209,9 +225,10 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
     ----------
     score : array_like of float, shape (N, M)
         Score image, row 0 at the bottom (y[0]), column 0 at the left (x[0]).
-    x : array_like of float, length M
-        Hyperparameter values of the columns (not log10).
-    y : array_like of float, length N
+    x : array_like of float (or Decimal), length M
+        Hyperparameter values of the columns (not log10); Decimals for a double-double level
+        (:func:`fractalsweep.store.label_values`).
+    y : array_like of float (or Decimal), length N
         Hyperparameter values of the rows (not log10).
     out : str or path-like
         Output file; the format follows its suffix (normally ``.png``).
@@ -238,8 +255,7 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
         ``out``.
     """
     score = np.asarray(score, dtype=np.float64)
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    x, y = np.asarray(x), np.asarray(y)  # Decimals stay: a double-double level's ticks
     if score.ndim != 2 or score.shape != (y.size, x.size):
         raise ValueError(
             f"score shape {score.shape} does not match len(y)={y.size}, len(x)={x.size}"
@@ -294,8 +310,8 @@ def render_ladder(levels, out, *, cmap: str = "paper", columns: int = 6, dpi: in
     FigureCanvasAgg(fig)
     for ax, level in zip(fig.subplots(rows, cols, squeeze=False).ravel(), levels):
         view = level.attrs["view"]
-        width = ", ".join(f"{a} " + "\u2013".join(end_labels(float(view[a]["lo"]),
-                                                          float(view[a]["hi"])))
+        width = ", ".join(f"{a} " + "\u2013".join(end_labels(Decimal(view[a]["lo"]),
+                                                          Decimal(view[a]["hi"])))
                           for a in ("x", "y"))
         ax.imshow(to_rgb(level.score, cmap=cmap), interpolation="nearest")
         ax.set_title(f"level {level.index}", fontsize=8)

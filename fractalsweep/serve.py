@@ -29,7 +29,7 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import localcontext
+from decimal import Decimal, localcontext
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -448,7 +448,7 @@ class Page:
     def _update_status(self) -> None:
         nx, ny = self.resolution
         windows = " \u00b7 ".join(
-            f"{a} {' .. '.join(end_labels(float(self.view[a].lo), float(self.view[a].hi)))}"
+            f"{a} {' .. '.join(end_labels(Decimal(self.view[a].lo), Decimal(self.view[a].hi)))}"
             for a in AXES)
         done, total = self.tiles
         parts = [f"<b>level {self.level}</b> ({nx}x{ny} {self.dtype})", windows,

@@ -38,6 +38,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal, localcontext
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
@@ -48,6 +49,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from . import faults
 from .config import SweepConfig, from_dict
+from .decimals import CONTEXT
 from .errors import StoreError
 from .grid import DOUBLE_DOUBLE, Tiling, auto_tile, axis_values, matching_indices
 
@@ -316,7 +318,11 @@ def read_inputs(path: str) -> tuple[SweepConfig, dict[str, np.ndarray]]:
 @lru_cache(maxsize=4)
 def _read_inputs(path: str, store_id: str) -> tuple[SweepConfig, dict[str, np.ndarray]]:
     root = open_root(path)
-    arrays = {name: arr[...] for name, arr in root["inputs"].arrays()}
+    try:
+        arrays = {name: arr[...] for name, arr in root["inputs"].arrays()}
+    except (KeyError, ValueError) as exc:  # missing, or a checksum or metadata that fails
+        raise StoreError(f"{path}: its inputs are unreadable ({one_line(exc)}); "
+                         f"'fractalsweep verify {path} --repair' redraws them") from None
     return from_dict(root.attrs["fractalsweep"]["config"]), arrays
 
 
@@ -349,8 +355,13 @@ class LevelSpec:
 
 def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec) -> LevelGroup:
     """Create level ``index`` as ``spec`` describes, if the store does not have it yet."""
-    levels = root["levels"]
+    levels = levels_group(root)
     if str(index) in level_keys(root) and index not in level_indices(root):
+        finished = marker_chunks(root, str(index))
+        if finished:  # a level's metadata lost, not a creation cut short (no tile ran yet)
+            raise StoreError(f"level {index}: a folder without level metadata holds {finished} "
+                             f"finished tile(s); 'fractalsweep verify' names the damage; move "
+                             f"levels/{index} out of the store to compute the level anew")
         del levels[str(index)]  # a creation cut short: its attributes, written last, are missing
     if str(index) not in level_keys(root):
         from .systems import system_of
@@ -448,6 +459,19 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+def marker_chunks(root: zarr.Group, key: str) -> int:
+    """Chunks of level ``key``'s tile markers on disk, read from the listing alone (no
+    metadata needed): a tile's marker is written once it is finished."""
+    from zarr.core.sync import sync
+
+    prefix = f"{root.path}/levels/{key}/tiles/c/" if root.path else f"levels/{key}/tiles/c/"
+
+    async def names():
+        return [name async for name in root.store.list_prefix(prefix)]
+
+    return len(sync(names()))
+
+
 def level_keys(root: zarr.Group) -> list[str]:
     """The names under ``levels/`` as the store lists them: a level whose metadata is damaged
     is still named (zarr's own listing would fail on it)."""
@@ -461,10 +485,24 @@ def level_keys(root: zarr.Group) -> list[str]:
     return sorted(name for name in sync(names()) if name != "zarr.json")
 
 
+def levels_group(root: zarr.Group) -> zarr.Group:
+    """The group of the levels; a one-line error if its metadata is missing or unreadable
+    (its levels are then out of reach: ``fractalsweep verify --repair`` rewrites it)."""
+    try:
+        return root["levels"]
+    except KeyError:
+        what = "missing"
+    except ValueError as exc:
+        what = f"unreadable ({one_line(exc)})"
+    raise StoreError(f"the levels group's metadata (levels/zarr.json) is {what}; see "
+                     "'fractalsweep verify'")
+
+
 def level_group(root: zarr.Group, key: str) -> zarr.Group | None:
     """Level ``key``'s group, None if there is none; a one-line error if it is unreadable."""
+    levels = levels_group(root)
     try:
-        return root["levels"][key]
+        return levels[key]
     except KeyError:
         return None
     except ValueError as exc:
@@ -511,6 +549,17 @@ def coordinates(level: LevelGroup, axis: str, where=slice(None)) -> np.ndarray:
     if dtype == DOUBLE_DOUBLE:
         return np.stack([level.array(axis)[where], level.array(f"{axis}_lo")[where]], axis=-1)
     return level.array(axis)[where].astype(dtype)
+
+
+def label_values(level: LevelGroup, axis: str) -> np.ndarray:
+    """The hyperparameter values of ``axis`` to label a picture with: float64, or for a
+    double-double level Decimals of each value's ``hi + lo``, exact (its ends can be one
+    float apart, or none)."""
+    if level.group.attrs["dtype"] != DOUBLE_DOUBLE:
+        return level.array(axis)[:]
+    with localcontext(CONTEXT):
+        return np.array([Decimal(hi) + Decimal(lo) for hi, lo in coordinates(level, axis)],
+                        dtype=object)
 
 
 def write_tile(level: LevelGroup, index: tuple[int, int], results: dict[str, np.ndarray],

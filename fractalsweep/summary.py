@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 
 from . import store
@@ -16,7 +18,8 @@ __all__ = ["describe", "format_info"]
 
 def describe(path: str) -> dict:
     """The store's root metadata and, per level, its window, pixels, tiles and classes, and
-    the tiles a reader cannot trust (``damaged``, see :func:`fractalsweep.verify.damaged_tiles`)."""
+    the tiles a reader cannot trust (``damaged``, see :func:`fractalsweep.verify.damaged_tiles`);
+    ``lost_levels``: the finished tiles of each level whose metadata is lost."""
     root = store.open_root(path)
     meta = dict(root.attrs["fractalsweep"])
     cfg = store.config_of(path)
@@ -41,7 +44,11 @@ def describe(path: str) -> dict:
                        "decades_left": decades_left(view_of(lvl, cfg), attrs["resolution"],
                                                     attrs["dtype"]),
                        "damaged": [list(tile) for tile in damaged]})
-    return {"path": path, **meta, "levels": levels}
+    # levels out of reach: a folder with finished tiles, its metadata lost (verify names it)
+    found = {str(level["level"]) for level in levels}
+    lost = {int(key): n for key in store.level_keys(root) if key.isdigit() and key not in found
+            and (n := store.marker_chunks(root, key))}
+    return {"path": path, **meta, "levels": levels, "lost_levels": lost}
 
 
 def _section(values: dict) -> str:
@@ -49,7 +56,7 @@ def _section(values: dict) -> str:
 
 
 def _window(axis: dict) -> str:
-    lo, hi = end_labels(float(axis["lo"]), float(axis["hi"]))
+    lo, hi = end_labels(Decimal(axis["lo"]), Decimal(axis["hi"]))
     return f"{lo} .. {hi}"
 
 
@@ -76,9 +83,12 @@ def format_info(info: dict) -> str:
     lines += [f"  {name:<9} {_section(value)}" for name, value in cfg.items()
               if isinstance(value, dict)]
     lines.append("  " + _section({k: v for k, v in cfg.items() if not isinstance(v, dict)}))
+    lost = [f"damaged   level {index}: its metadata is lost, {count} finished tile(s) out of "
+            f"reach; see 'fractalsweep verify {info['path']}'"
+            for index, count in info["lost_levels"].items()]
     if not info["levels"]:
-        lines.append("levels    none yet")
-        return "\n".join(lines)
+        lines.append("levels    none" + ("" if lost else " yet"))
+        return "\n".join(lines + lost)
     header = ("level", "kind", "pixels", "dtype", "tiles", "converged", "diverged",
               "reused", "audit", "decades left", "x window", "y window")
     rows = [[str(lv["level"]), lv["kind"], f"{lv['resolution'][0]}x{lv['resolution'][1]}",
@@ -98,4 +108,4 @@ def format_info(info: dict) -> str:
             lines.append(f"damaged   level {lv['level']}: tile(s) {tiles}; 'fractalsweep verify "
                          f"{info['path']} --repair' unmarks them, 'fractalsweep resume' "
                          "recomputes them")
-    return "\n".join(lines)
+    return "\n".join(lines + lost)

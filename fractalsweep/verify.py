@@ -2,16 +2,17 @@
 
 :func:`verify` reads every chunk of every array (each carries checksums, see
 :data:`fractalsweep.store.CODECS`) and checks that every finished tile (one with a marker)
-has all its data chunks, its provenance and no pixel left uncomputed, that each level's
-coordinates are those of its window, and the root metadata and inputs. It reports one
-:class:`Problem` per finding and changes nothing.
+has all its data chunks, no pixel left uncomputed and a provenance record of its own that
+agrees with its score and the stored config, that each level's coordinates are those of its
+window, and the root metadata and inputs. It reports one :class:`Problem` per finding and
+changes nothing.
 
 :func:`repair` fixes what can be recomputed exactly: a damaged tile loses its marker and its
 chunks, so the next ``fractalsweep resume`` (or the command that made its level) computes
 exactly those tiles again, bit-identical to a clean run (a pixel's result does not depend on
-where or when it is computed); coordinates are rewritten from the window, inputs redrawn from
-the config (only if the redraw equals every intact stored value), and a level whose creation
-was cut short is removed. It holds the store's lock, so it never races a running driver.
+where or when it is computed); coordinates are rewritten from the window, the levels
+group's metadata rewritten, inputs redrawn from the config (only if the redraw equals every
+intact stored value), and a level whose creation was cut short is removed. It holds the store's lock, so it never races a running driver.
 
 :func:`require_intact` is the quick check readers (render, dimension, animate) run first:
 a damaged level gives one line naming its tiles instead of a traceback or a silent hole.
@@ -41,9 +42,10 @@ NOT_COMPUTED = {"score": np.nan, "first_nonfinite": -2}
 class Problem:
     """One finding: where (the store, a level, a tile), what, and how it can be repaired.
 
-    ``fix`` is ``"tile"`` (recompute the tile), ``"coordinates"`` (rewrite them from the
-    window), ``"inputs"`` (redraw them from the config), ``"arrays"`` (make a level's missing
-    or malformed arrays anew, empty: the tiles that lost data with them are found and
+    ``fix`` is ``"tile"`` (recompute the tile), ``"levels"`` (rewrite the levels group's
+    metadata, keeping its levels), ``"coordinates"`` (rewrite them from the window),
+    ``"inputs"`` (redraw them from the config), ``"arrays"`` (make a level's missing or
+    malformed arrays anew, empty: the tiles that lost data with them are found and
     recomputed next), ``"remove"`` (a level whose creation was cut short), ``"audit"``
     (remove a damaged audit map, which ``fractalsweep audit`` makes again) or None (cannot be
     repaired in place).
@@ -107,8 +109,10 @@ def verify(path: str) -> Report:
     if cfg is None:
         return report
     _check_inputs(root, cfg, report)
-    if "levels" not in root:
-        report.add("the levels group is missing")
+    try:
+        store.levels_group(root)
+    except StoreError as exc:
+        report.add(str(exc).split("; see ")[0], fix="levels")
         return report
     keys = store.level_keys(root)
     if "0" not in keys:  # not a problem of what is stored: work not done, as unmarked tiles
@@ -155,12 +159,22 @@ def _expected_inputs(cfg) -> dict[str, tuple[int, ...] | None]:
 
 
 def _check_inputs(root: zarr.Group, cfg, report: Report) -> None:
-    group = root.get("inputs")
+    try:
+        group = root.get("inputs")
+    except ValueError as exc:
+        report.add(f"the inputs group's metadata is unreadable ({store.one_line(exc)})",
+                   fix="inputs")
+        return
     for name, shape in _expected_inputs(cfg).items():
-        if group is None or name not in group:
+        try:
+            array = None if group is None else group.get(name)
+        except ValueError as exc:
+            report.add(f"input {name}: metadata unreadable ({store.one_line(exc)})",
+                       fix="inputs")
+            continue
+        if array is None:
             report.add(f"input {name} is missing", fix="inputs")
             continue
-        array = group[name]
         if shape is not None and array.shape != shape:
             report.add(f"input {name} has shape {array.shape}, the config needs {shape}",
                        fix="inputs")
@@ -208,15 +222,31 @@ def _check_level(root: zarr.Group, index: int, cfg, report: Report) -> None:
     for tile in bad:
         note(tile, "marker unreadable")
     done = {tuple(int(i) for i in ix) for ix in np.argwhere(markers.astype(bool))}
-    for name in lvl.pixel_arrays:
-        _check_pixels(lvl, name, done, note, report)
+    values = {name: _check_pixels(lvl, name, done, note, report) for name in lvl.pixel_arrays}
     records, bad = store.read_checked(lvl.group["provenance"])
     report.chunks += lvl.group["provenance"].nchunks
-    for tile in done:
+    # what the config says a tile was computed with (fractal records before 0.6.2 gave
+    # training.steps as their steps)
+    settings = {"steps": cfg.training.steps} if cfg.system.kind == "training" else {}
+    changed: dict[tuple, int] = {}
+    for tile in sorted(done):
+        record = None if tile in bad else store.parse_provenance(records[tile])
         if tile in bad:
             note(tile, "provenance unreadable")
-        elif store.parse_provenance(records[tile]) is None:
+        elif record is None:
             note(tile, "provenance missing or not a record")
+        elif tile not in damage:
+            what = _misplaced(record, {"level": index, "tile": list(tile), "dtype": dtype},
+                              values["score"][lvl.tiling.slices(tile)])
+            if what:
+                note(tile, what)
+            for key, want in settings.items():
+                if key in record and record[key] != want:
+                    changed[key, record[key]] = changed.get((key, record[key]), 0) + 1
+    for (key, theirs), count in changed.items():
+        report.add(f"{count} finished tile(s) were computed with {key} {theirs!r}, the stored "
+                   f"config says {settings[key]!r}: it was changed after they were computed (a "
+                   "resume computes by the changed one)", index)
     for tile, whats in sorted(damage.items()):
         report.add("; ".join(whats), index, tile, fix="tile")
     if "audit" in lvl.group:  # derived, not a tile's: damage removes it to be audited again
@@ -264,10 +294,30 @@ def _unfit(group: zarr.Group, layout: dict[str, dict]) -> dict[str, str]:
     return wrong
 
 
-def _check_pixels(lvl: store.LevelGroup, name: str, done: set, note, report: Report) -> None:
+def _check_pixels(lvl: store.LevelGroup, name: str, done: set, note,
+                  report: Report) -> np.ndarray:
+    """Note the damage in one per-pixel array; returns its values as read."""
     report.chunks += lvl.group[name].nchunks
-    for tile, what in _array_damage(lvl, name, done)[1].items():
+    values, damage = _array_damage(lvl, name, done)
+    for tile, what in damage.items():
         note(tile, what)
+    return values
+
+
+def _misplaced(record: dict, expected: dict, score: np.ndarray) -> str | None:
+    """What a finished tile's provenance record says against where it is stored and against
+    the tile's score (a chunk or a record copied from another tile); None if nothing. Fields
+    an older record lacks are not compared."""
+    for key, want in expected.items():
+        if key in record and record[key] != want:
+            return f"provenance says {key} {record[key]!r}, where this tile has {want!r}"
+    stats = {"converged": int((score < 0).sum()), "min": float(score.min()),
+             "max": float(score.max())}
+    for key, got in stats.items():
+        if key in record and record[key] != got:
+            return (f"score differs from its provenance ({key} {got!r} stored, "
+                    f"{record[key]!r} computed)")
+    return None
 
 
 def _array_damage(lvl: store.LevelGroup, name: str, done: set,
@@ -311,6 +361,9 @@ def repair(path: str, problems: list[Problem]) -> list[str]:
     with store.driver_lock(path):
         root = zarr.open_group(path, mode="r+")
         cfg = from_dict(root.attrs["fractalsweep"]["config"])
+        if any(p.fix == "levels" for p in fixable):
+            _rewrite_group_metadata(root, "levels")
+            done.append("the levels group's metadata rewritten (its levels are kept)")
         if any(p.fix == "inputs" for p in fixable):
             _redraw_inputs(root, cfg)
             done.append("inputs redrawn from the config (bit-identical to the intact values)")
@@ -361,12 +414,30 @@ def _reset_tiles(lvl: store.LevelGroup, tiles: list[tuple[int, int]]) -> None:
         lvl.group.attrs["reused_pixels"] = int(store.read_checked(lvl.group["reused"])[0].sum())
 
 
+def _rewrite_group_metadata(root: zarr.Group, name: str) -> None:
+    """Write group ``name``'s metadata anew (neither holds attributes), keeping what is in
+    it: the damaged or deleted ``zarr.json`` alone is replaced."""
+    from zarr.core.sync import sync
+
+    key = f"{root.path}/{name}/zarr.json" if root.path else f"{name}/zarr.json"
+    sync(root.store.delete(key))
+    zarr.open_group(root.store, path=f"{root.path}/{name}" if root.path else name, mode="a")
+
+
 def _redraw_inputs(root: zarr.Group, cfg) -> None:
     from .streams import draw
 
-    group = root.require_group("inputs")
+    try:
+        group = root.require_group("inputs")
+    except ValueError:  # its metadata unreadable: rewritten, the arrays in it kept
+        _rewrite_group_metadata(root, "inputs")
+        group = root["inputs"]
     fresh = draw(cfg)
     for name, value in fresh.items():
+        try:
+            group.get(name)
+        except ValueError:  # the array's metadata unreadable: its data cannot be read either
+            del group[name]
         if name in group and group[name].shape == value.shape:
             stored, bad = store.read_checked(group[name])
             intact = np.ones(value.shape, dtype=bool)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fractalsweep as fs
-from fractalsweep import ddkernel, kernel, streams
+from fractalsweep import ddkernel, kernel, streams, summary
 from fractalsweep.config import resolve
 from fractalsweep.grid import axis_values, flat_pixels
 
@@ -154,6 +154,18 @@ def test_a_double_double_level_goes_where_float64_cannot(tmp_path):
     assert np.all(hi == hi[0]) and np.all(np.diff(lo) > 0)  # apart only in the remainder
     np.testing.assert_array_equal(x["x_lo"].values, axis_values(deep.view["x"], 5,
                                                                 "double-double")[:, 1])
+    # its labels tell the ends apart, though the ends are one float (they read 30 .. 30)
+    from matplotlib.figure import Figure
+
+    ticks = deep.plot(Figure().subplots()).axes.get_xticklabels()
+    row = summary.format_info(summary.describe(str(tmp_path / "s.zarr"))).splitlines()[-1]
+    with mpmath.workdps(40):
+        ends = [mpmath.mpf(t.get_text()) for t in ticks]
+        exact = [mpmath.mpf(float(h)) + mpmath.mpf(float(low)) for h, low in zip(hi, lo)]
+        window = [mpmath.mpf(v) for v in row.split()[-6:-3:2]]  # x window: 'lo .. hi'
+        span = exact[-1] - exact[0]  # the window's first and last pixels are its ends
+        for labels in (ends, window):
+            assert abs(labels[0] - exact[0]) < span / 8 and abs(labels[1] - exact[-1]) < span / 8
 
 
 def test_unsupported_configs_are_refused_in_one_line():

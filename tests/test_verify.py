@@ -268,3 +268,77 @@ def test_every_chunk_is_checksummed(clean):
         assert names[-1] == "crc32c", (array.path, names)
         assert {"name": "zstd", "configuration": {"level": 0, "checksum": True}} in [
             codec.to_dict() for codec in array.metadata.codecs]
+
+
+@pytest.mark.parametrize("copy", ["levels/0/score/c/0/1", "levels/0/provenance/c/0/0"])
+def test_a_tile_s_chunk_or_record_copied_from_another_tile_is_found(damaged, clean, capsys,
+                                                                    copy):
+    """Valid chunks with valid checksums, in the wrong place: each tile's provenance says
+    where it belongs and what its score holds (verify read them as 0 problems)."""
+    source = damaged / copy
+    shutil.copyfile(source, source.parent.parent / "1" / "1")
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and "level 0 tile (1, 1): " in out, out
+    assert ("score differs from its provenance" if "score" in copy
+            else "provenance says tile [0, 0], where this tile has [1, 1]") in out
+    _repair_and_resume(damaged, capsys, clean)
+
+
+def test_a_config_changed_after_its_tiles_is_named_not_repaired(damaged, capsys):
+    root = zarr.open_group(str(damaged), mode="r+")
+    meta = root.attrs["fractalsweep"]
+    meta["config"]["training"]["steps"] = 60
+    root.attrs["fractalsweep"] = meta
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and ("level 0: 9 finished tile(s) were computed with steps 30, the "
+                            "stored config says 60") in out and "not repairable" in out, out
+
+
+@pytest.mark.parametrize("damage", ["garbage", "deleted"])
+def test_lost_levels_metadata_is_one_line_and_rewritten(damaged, clean, capsys, damage):
+    """The group holding the levels: a traceback in verify and run before, and a deleted one
+    showed a store without levels."""
+    meta = damaged / "levels" / "zarr.json"
+    meta.write_text("{not json") if damage == "garbage" else meta.unlink()
+    for command in ("info", "render", "resume"):
+        status, _, err = _main(capsys, command, damaged)
+        assert status == 2 and err.count("\n") == 1 and "levels/zarr.json" in err, err
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and "the levels group's metadata (levels/zarr.json) is" in out
+    status, out, _ = _main(capsys, "verify", damaged, "--repair")
+    assert status == 0 and "levels group's metadata rewritten" in out
+    assert _main(capsys, "verify", damaged)[0] == 0 and _bits(damaged) == _bits(clean)
+
+
+@pytest.mark.parametrize("node", ["inputs", "inputs/w0"])
+def test_unreadable_input_metadata_is_named_and_redrawn(damaged, clean, capsys, node):
+    (damaged / node / "zarr.json").write_text("{not json")
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and ("metadata is unreadable" in out or "metadata unreadable" in out)
+    status, out, _ = _main(capsys, "verify", damaged, "--repair")
+    assert status == 0 and "inputs redrawn" in out
+    assert _main(capsys, "verify", damaged)[0] == 0
+    for name in ("w0", "w1", "X", "Y"):
+        assert (zarr.open_group(str(damaged), mode="r")[f"inputs/{name}"][:].tobytes()
+                == zarr.open_group(str(clean), mode="r")[f"inputs/{name}"][:].tobytes())
+
+
+def test_damaged_inputs_stop_a_resume_before_any_tile(damaged, capsys):
+    """One line from the driver, not every tile failing its three attempts on the workers."""
+    _overwrite_middle(damaged / "inputs/X/c/0/0")
+    zarr.open_group(str(damaged), mode="r+")["levels/0/tiles"][0, 0] = 0
+    status, _, err = _main(capsys, "resume", damaged, "--scheduler", "sync", "--quiet")
+    assert status == 2 and err.count("\n") == 1 and "its inputs are unreadable" in err, err
+    assert "--repair' redraws them" in err
+
+
+def test_a_level_whose_metadata_is_lost_is_kept_not_computed_over(damaged, capsys):
+    """Its finished tiles cannot be read without the metadata, but they are not deleted: the
+    next run deleted the folder as a creation cut short, and computed the level again."""
+    (damaged / "levels/0/zarr.json").unlink()
+    status, _, err = _main(capsys, "resume", damaged, "--scheduler", "sync", "--quiet")
+    assert status == 2 and err.count("\n") == 1, err
+    assert "level 0: a folder without level metadata holds 9 finished tile(s)" in err
+    assert len(list((damaged / "levels/0/score/c").rglob("*"))) > 9  # its chunks still there
+    status, out, _ = _main(capsys, "info", damaged)
+    assert status == 0 and "level 0: its metadata is lost, 9 finished tile(s)" in out
