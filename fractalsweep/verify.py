@@ -149,7 +149,10 @@ def _check_root(root: zarr.Group, report: Report):
 
 
 def _expected_inputs(cfg) -> dict[str, tuple[int, ...] | None]:
-    """Input arrays a store of ``cfg`` holds, with their shapes where the config fixes them."""
+    """Input arrays a store of ``cfg`` holds, with their shapes where the config fixes them
+    (a fractal's holds none: nothing in it is random)."""
+    if cfg.system.kind != "training":
+        return {}
     shapes: dict[str, tuple[int, ...] | None] = {
         f"w{i}": tuple(shape) for i, shape in enumerate(cfg.layer_shapes)}
     shapes.update(X=None, Y=None)
@@ -184,6 +187,29 @@ def _check_inputs(root: zarr.Group, cfg, report: Report) -> None:
         if damaged:
             report.add(f"input {name}: {len(damaged)} chunk(s) unreadable (checksum or "
                        "decoding failed)", fix="inputs")
+    if not any(p.fix == "inputs" for p in report.problems):
+        _compare_with_redraw(group, cfg, report)
+
+
+def _compare_with_redraw(group: zarr.Group, cfg, report: Report) -> None:
+    """Note inputs that differ from a redraw from the stored config: rewritten with valid
+    checksums (a changed config or a copied array), or drawn by a JAX whose random bits
+    differ from this one's, which is why it is a note, not a problem."""
+    import jax
+
+    from .systems import system_of
+
+    try:
+        fresh = system_of(cfg).draw(cfg)
+    except ConfigError as exc:  # an image file that is not there any more
+        report.notes.append(f"inputs not compared with a redraw: {exc}")
+        return
+    differ = [name for name, value in fresh.items()
+              if name in group and not np.array_equal(group[name][...], value)]
+    if differ:
+        report.notes.append(f"input(s) {', '.join(differ)} differ from a redraw from the stored "
+                            f"config with jax {jax.__version__}: changed after the store was "
+                            "made, or drawn by another JAX version")
 
 
 def _check_level(root: zarr.Group, index: int, cfg, report: Report) -> None:
