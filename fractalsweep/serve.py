@@ -495,7 +495,7 @@ class Page:
                             dtypes=system_of(self.hub.config).dtypes)
         except PrecisionError as exc:
             self.refused = view
-            self._say(f"refused: {exc} \u2014 tick 'force' to compute it anyway", error=True)
+            self._say(f"refused: {exc.reason} \u2014 tick 'force' to compute it anyway", error=True)
             self._full_view()
             return None
         self.refused = None

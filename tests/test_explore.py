@@ -195,6 +195,7 @@ def test_a_refused_zoom_says_why_and_adds_no_level(explorer, path):
     assert explorer.zoom(view, resolution=(4096, 4096)) is None
     status = explorer.status.get_text()
     assert "refused" in status and "float64" in status and "f: force" in status
+    assert "--force" not in status  # the command line's remedy, not the window's
     assert _levels(path) == [0] and explorer.level == 0
     _key(explorer, "f")
     assert explorer.force and "FORCE" in explorer.status.get_text()

@@ -182,6 +182,7 @@ def test_a_refused_zoom_says_so_and_force_computes_it(hub, serve_path):
     assert p.request(view) is None
     message = _text(p.message)
     assert "refused" in message and "float64" in message and "tick 'force'" in message
+    assert "--force" not in message  # the command line's remedy, not the page's
     assert (p.plot.y_range.start, p.plot.y_range.end) == (-0.5, 16.5)  # the level, whole
     assert _levels(serve_path) == [0]
     p.force_box.active = True  # the override computes the refused window
