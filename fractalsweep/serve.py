@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import re
 import signal
 import socket
@@ -248,6 +249,11 @@ def axis_ticks(values: np.ndarray, count: int = TICKS) -> dict[int, str]:
 # --- one browser tab --------------------------------------------------------------------
 
 
+#: What a page shows once its server has stopped or cannot be reached (its browser side only)
+LOST = ('<div id="fs-message" style="color:#b2182b">the server has stopped or cannot be '
+        "reached: this page no longer updates; reload it once the server runs again</div>")
+
+
 def _div(ident: str, text: str = "") -> str:
     return f'<div id="{ident}">{text}</div>'
 
@@ -286,6 +292,8 @@ class Page:
         self._layout()
         doc.js_on_event("document_ready", CustomJS(  # the address bar shows the view shown
             args={"url": self.url}, code="window.history.replaceState(null, '', url.text)"))
+        doc.js_on_event("connection_lost", CustomJS(  # not a page that looks live
+            args={"message": self.message}, code=f"message.text = {json.dumps(LOST)}"))
         doc.add_periodic_callback(self.poll, POLL_MS)
         doc.title = f"fractalsweep: {Path(hub.path).name}"
         try:

@@ -218,3 +218,17 @@ def test_a_page_without_its_backend_says_so(browser, serve_path):
             timeout=30_000)
         expect(page.locator("#fs-status")).to_contain_text("level 0")
         page.close()
+
+
+def test_a_page_whose_server_stopped_says_so(browser, serve_path):
+    """It kept showing its last state, as if live."""
+    from playwright.sync_api import expect
+
+    with served(serve_path, "--scheduler", "sync") as url:
+        page = browser.new_page()
+        page.goto(url)
+        expect(page.locator("#fs-status")).to_contain_text("level 0", timeout=WAIT_MS)
+    expect(page.locator("#fs-message")).to_contain_text(
+        "the server has stopped or cannot be reached: this page no longer updates",
+        timeout=30_000)
+    page.close()
