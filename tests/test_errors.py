@@ -296,7 +296,7 @@ def test_a_huge_level_is_refused_with_its_estimate(tmp_path, capsys):
     assert status == 0 and "a run would be refused" in out
 
 
-def test_impossible_sizes_and_depths(tmp_path, tiny_store, capsys):
+def test_impossible_sizes_and_depths(tmp_path, tiny_store, capsys, monkeypatch):
     for decades in ("nan", "inf", "0"):
         _refused(capsys, "dive", QUICK, "--decades", decades, "--store", tmp_path / "d.zarr",
                  words=("--decades", "finite number > 0"))
@@ -309,6 +309,14 @@ def test_impossible_sizes_and_depths(tmp_path, tiny_store, capsys):
     _refused(capsys, "zoom", tiny_store, "--box", "0", "1", "0", "1", "--log10", "--resolution",
              "2", "100000000", "--scheduler", "sync", words=("files allowed per level",))
     assert not (tmp_path / "d.zarr").exists() and not (tmp_path / "w.zarr").exists()
+    # a saved rate (as test_cost's), so the dry run estimates its years: without one it says
+    # "unknown", as on a machine that never ran the bench
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    saved = tmp_path / "cache" / "fractalsweep" / "bench.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(json.dumps({"device": "cpu:0", "device_kind": "cpu", "rows": [
+        {"dtype": "float64", "method": "kernel", "net_steps_per_s": 1e5,
+         "net_steps_per_cpu_s": 1e5, "flops_per_net_step": 3.3e5}]}))
     for huge in (["grid.resolution=100000", "training.steps=2000000000"],
                  ["ensemble.seeds=100000000000000"]):  # past timedelta's 999999999 days
         status, out, err = _main(capsys, "run", QUICK, *(f"--set={s}" for s in huge),
