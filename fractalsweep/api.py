@@ -261,6 +261,7 @@ class Store:
         from .execute import run_level
 
         cfg = self.config
+        store.refuse_lost_levels(store.open_root(self.path))  # not 'nothing to compute'
         levels = self.levels
         todo = [level.index for level in levels if not level.complete]
         if 0 not in [level.index for level in levels]:

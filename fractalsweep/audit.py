@@ -97,6 +97,7 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
                           "pixel")
     lvl.check_finished(path, "an audit")
     score = require_intact(path, lvl)["score"]
+    store.read_inputs(path)  # damaged inputs: one line now, not every task failing
     pixels = np.arange(score.size)
     if sample is not None and sample < score.size:
         pixels = np.sort(np.random.default_rng(seed).choice(score.size, sample, replace=False))
@@ -120,10 +121,12 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
     if failures:
         raise SweepError(f"the audit of level {level}: {len(failures)} of {len(tasks)} tasks "
                          f"failed after {RETRIES + 1} attempts, the first with "
-                         f"{min(failures.items())[1]}; the audit recorded nothing")
+                         f"{min(failures.items())[1]}; the audit recorded nothing",
+                         resumable=False)
     if cancelled:
         raise SweepError(f"the audit of level {level}: {cancelled} of {len(tasks)} tasks were "
-                         "cancelled (the cluster closed); the audit recorded nothing")
+                         "cancelled (the cluster closed); the audit recorded nothing",
+                         resumable=False)
     flipped = (again < 0) != (score[rows, cols] < 0)
     marks = np.full(score.shape, -1, dtype=np.int8)
     marks[rows, cols] = flipped

@@ -720,7 +720,8 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     except SweepError as exc:
-        return _fail(f"{exc} (finished tiles are kept; run the same command to resume)", 1)
+        return _fail(f"{exc}" + (" (finished tiles are kept; run the same command to resume)"
+                                 if exc.resumable else ""), 1)
     except KeyboardInterrupt:
         return _fail("interrupted" + _kept(args), 130)
     except BrokenPipeError:
@@ -734,7 +735,10 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
 
 
 def _kept(args) -> str:
-    """What an interrupted or failed command keeps: a command that computes, its tiles."""
+    """What an interrupted or failed command keeps: a command that computes, its tiles; an
+    audit, nothing."""
+    if args.command == "audit":
+        return "; the audit recorded nothing"
     return ("; finished tiles are kept, run the same command to resume" if "scheduler" in args
             else "")
 

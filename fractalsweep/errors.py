@@ -43,4 +43,12 @@ class AnimationError(ConfigError):
 
 
 class SweepError(FractalsweepError, RuntimeError):
-    """Tiles failed after their retries; every finished tile is kept in the store."""
+    """Tiles failed after their retries; every finished tile is kept in the store.
+
+    ``resumable``: running the same command again resumes the work (False for an audit,
+    which records nothing until every task is done).
+    """
+
+    def __init__(self, message: str, resumable: bool = True):
+        super().__init__(message)
+        self.resumable = resumable

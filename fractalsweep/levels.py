@@ -85,6 +85,7 @@ def deepest(path: str) -> int:
     root = store.open_root(path)
     found = store.level_indices(root)
     if not found:
+        store.refuse_lost_levels(root)  # levels there, out of reach: not "no level yet"
         raise StoreError(f"{path} has no level yet; run the job first")
     views = {i: view_of(store.open_level(root, i), cfg) for i in found}
     return max(found, key=lambda i: (zoom_factor(views[i], views[found[0]]), -i))

@@ -356,12 +356,8 @@ class LevelSpec:
 def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec) -> LevelGroup:
     """Create level ``index`` as ``spec`` describes, if the store does not have it yet."""
     levels = levels_group(root)
+    refuse_lost_levels(root)  # so a folder without metadata here holds no finished tile
     if str(index) in level_keys(root) and index not in level_indices(root):
-        finished = marker_chunks(root, str(index))
-        if finished:  # a level's metadata lost, not a creation cut short (no tile ran yet)
-            raise StoreError(f"level {index}: a folder without level metadata holds {finished} "
-                             f"finished tile(s); 'fractalsweep verify' names the damage; move "
-                             f"levels/{index} out of the store to compute the level anew")
         del levels[str(index)]  # a creation cut short: its attributes, written last, are missing
     if str(index) not in level_keys(root):
         from .systems import system_of
@@ -470,6 +466,25 @@ def marker_chunks(root: zarr.Group, key: str) -> int:
         return [name async for name in root.store.list_prefix(prefix)]
 
     return len(sync(names()))
+
+
+def lost_levels(root: zarr.Group) -> dict[int, int]:
+    """Levels whose metadata is lost while their folder holds finished tiles, with how many:
+    out of every reader's reach, and never to be computed over."""
+    found = set(level_indices(root))
+    return {int(key): count for key in level_keys(root)
+            if key.isdigit() and int(key) not in found and (count := marker_chunks(root, key))}
+
+
+def refuse_lost_levels(root: zarr.Group) -> None:
+    """Refuse to compute in a store with :func:`lost_levels`: a new level could take a lost
+    one's place, or repeat its window unseen."""
+    lost = lost_levels(root)
+    if lost:
+        named = ", ".join(f"level {i} ({n} finished tile(s))" for i, n in lost.items())
+        raise StoreError(f"a folder without level metadata holds {named}; 'fractalsweep "
+                         "verify' names the damage; move such a folder out of the store's "
+                         "levels/ to compute in it again")
 
 
 def level_keys(root: zarr.Group) -> list[str]:

@@ -44,11 +44,7 @@ def describe(path: str) -> dict:
                        "decades_left": decades_left(view_of(lvl, cfg), attrs["resolution"],
                                                     attrs["dtype"]),
                        "damaged": [list(tile) for tile in damaged]})
-    # levels out of reach: a folder with finished tiles, its metadata lost (verify names it)
-    found = {str(level["level"]) for level in levels}
-    lost = {int(key): n for key in store.level_keys(root) if key.isdigit() and key not in found
-            and (n := store.marker_chunks(root, key))}
-    return {"path": path, **meta, "levels": levels, "lost_levels": lost}
+    return {"path": path, **meta, "levels": levels, "lost_levels": store.lost_levels(root)}
 
 
 def _section(values: dict) -> str:

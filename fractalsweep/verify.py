@@ -251,10 +251,11 @@ def _check_level(root: zarr.Group, index: int, cfg, report: Report) -> None:
     values = {name: _check_pixels(lvl, name, done, note, report) for name in lvl.pixel_arrays}
     records, bad = store.read_checked(lvl.group["provenance"])
     report.chunks += lvl.group["provenance"].nchunks
-    # what the config says a tile was computed with (fractal records before 0.6.2 gave
-    # training.steps as their steps)
-    settings = {"steps": cfg.training.steps} if cfg.system.kind == "training" else {}
-    changed: dict[tuple, int] = {}
+    # the steps the config says a tile was computed with (a fractal's iteration limit, which
+    # its records give as steps from 0.6.2 on: before, training.steps)
+    training = cfg.system.kind == "training"
+    steps = cfg.training.steps if training else cfg.system.max_iter
+    changed: dict[object, list] = {}
     for tile in sorted(done):
         record = None if tile in bad else store.parse_provenance(records[tile])
         if tile in bad:
@@ -266,13 +267,16 @@ def _check_level(root: zarr.Group, index: int, cfg, report: Report) -> None:
                               values["score"][lvl.tiling.slices(tile)])
             if what:
                 note(tile, what)
-            for key, want in settings.items():
-                if key in record and record[key] != want:
-                    changed[key, record[key]] = changed.get((key, record[key]), 0) + 1
-    for (key, theirs), count in changed.items():
-        report.add(f"{count} finished tile(s) were computed with {key} {theirs!r}, the stored "
-                   f"config says {settings[key]!r}: it was changed after they were computed (a "
-                   "resume computes by the changed one)", index)
+            if ("steps" in record and record["steps"] != steps
+                    and (training or _release(record.get("fractalsweep")) >= (0, 6, 2))):
+                changed.setdefault(record["steps"], []).append(tile)
+    for theirs, tiles in changed.items():
+        named = ", ".join(f"({i}, {j})" for i, j in tiles[:8]) + (", ..." if len(tiles) > 8
+                                                                   else "")
+        report.add(f"{len(tiles)} finished tile(s) were computed with steps {theirs!r}, the "
+                   f"stored config says {steps!r}: {named}; the config changed after them, or "
+                   "they were copied from another store (which is right is yours to say: a "
+                   "resume computes by the config)", index)
     for tile, whats in sorted(damage.items()):
         report.add("; ".join(whats), index, tile, fix="tile")
     if "audit" in lvl.group:  # derived, not a tile's: damage removes it to be audited again
@@ -328,6 +332,16 @@ def _check_pixels(lvl: store.LevelGroup, name: str, done: set, note,
     for tile, what in damage.items():
         note(tile, what)
     return values
+
+
+def _release(version) -> tuple[int, ...]:
+    """A fractalsweep version as numbers, ``(0,)`` if it is not one (a source tree's).
+
+    >>> _release("0.6.2"), _release("0+unknown"), _release(None)
+    ((0, 6, 2), (0,), (0,))
+    """
+    parts = str(version).split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else (0,)
 
 
 def _misplaced(record: dict, expected: dict, score: np.ndarray) -> str | None:

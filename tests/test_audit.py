@@ -11,6 +11,7 @@ import fractalsweep as fs
 from fractalsweep import kernel, streams
 from fractalsweep.config import resolve
 from fractalsweep.grid import axis_values, flat_pixels
+from fractalsweep.store import read_inputs
 
 SYNC = fs.Execution(scheduler="sync", tile=6)
 # An overview window in float32: wide, and at 300 steps full of float32 blow-ups
@@ -73,11 +74,10 @@ def test_an_audit_computes_with_the_kernel_its_execution_names(tmp_path):
     assert "audit" not in store.level(0).attrs
 
 
-@pytest.mark.parametrize("where", ["sync", "cluster"])
-def test_an_audit_whose_tasks_fail_ends_in_one_line_and_records_nothing(tmp_path, where):
-    """The audit's tasks are retried and named as a run's tiles are: here every one fails
-    (the store's inputs were damaged after the level was computed, in another process: this
-    one would train from the inputs it read)."""
+def test_damaged_inputs_stop_an_audit_or_fail_its_tasks_in_one_line(tmp_path):
+    """Damaged inputs are refused before any task; inputs damaged once the driver has read
+    them fail every task, retried and named as a run's tiles are. Either way the audit
+    records nothing, and says so (not that finished tiles are kept, as a run does)."""
     job = tmp_path / "job.toml"
     job.write_text('dtype = "float64"\n[training]\nsteps = 5\n[x]\nlog10 = [-1, 4]\n'
                    '[y]\nlog10 = [-1, 4]\n[grid]\nresolution = 12\n')
@@ -86,12 +86,17 @@ def test_an_audit_whose_tasks_fail_ends_in_one_line_and_records_nothing(tmp_path
                            "--scheduler", "sync", "--quiet", "--no-render"],
                           capture_output=True, text=True, timeout=600)
     assert made.returncode == 0, made.stderr
-    (path / "inputs" / "X" / "c" / "0" / "0").write_bytes(b"not a chunk")
     store = fs.open(path)
-    execution = SYNC if where == "sync" else fs.Execution(workers=2)
+    read = read_inputs(str(path))  # this process, the driver, has read the intact inputs
+    (path / "inputs" / "X" / "c" / "0" / "0").write_bytes(b"not a chunk")
     with pytest.raises(fs.SweepError, match=r"^the audit of level 0: 2 of 2 tasks failed after "
-                       r"3 attempts, the first with .*; the audit recorded nothing$"):
-        store.level(0).audit(20, execution=execution, progress=False)
+                       r"3 attempts, the first with .*; the audit recorded nothing$") as failed:
+        store.level(0).audit(20, execution=fs.Execution(workers=2), progress=False)
+    assert not failed.value.resumable and read is not None
+    r = subprocess.run([sys.executable, "-m", "fractalsweep", "audit", path, "--sample", "20",
+                        "--scheduler", "sync"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "its inputs are unreadable" in r.stderr and "resume" not in r.stderr
     assert "audit" not in store.level(0).attrs and "audit" not in store.level(0).arrays
 
 

@@ -343,14 +343,22 @@ def test_damaged_inputs_stop_a_resume_before_any_tile(damaged, capsys):
 
 def test_a_level_whose_metadata_is_lost_is_kept_not_computed_over(damaged, capsys):
     """Its finished tiles cannot be read without the metadata, but they are not deleted: the
-    next run deleted the folder as a creation cut short, and computed the level again."""
-    (damaged / "levels/0/zarr.json").unlink()
-    status, _, err = _main(capsys, "resume", damaged, "--scheduler", "sync", "--quiet")
-    assert status == 2 and err.count("\n") == 1, err
-    assert "level 0: a folder without level metadata holds 9 finished tile(s)" in err
-    assert len(list((damaged / "levels/0/score/c").rglob("*"))) > 9  # its chunks still there
+    next run deleted the folder as a creation cut short, and computed the level again; a
+    zoom to another index computed its window again unseen."""
+    fs.open(str(damaged)).zoom(centre=(30, 300), width=1, log10=True, execution=SYNC,
+                               progress=False)
+    for lost, words in ((1, "level 1 (9 finished tile(s))"),
+                        (0, "level 0 (9 finished tile(s)), level 1 (9 finished tile(s))")):
+        (damaged / f"levels/{lost}/zarr.json").unlink()
+        for command in (["resume", damaged], ["zoom", damaged, "--centre", "1", "1", "--width",
+                                              "1", "--log10"]):
+            status, _, err = _main(capsys, *command, "--scheduler", "sync", "--quiet")
+            assert status == 2 and err.count("\n") == 1, err
+            assert f"a folder without level metadata holds {words}" in err, err
+        assert len(list((damaged / f"levels/{lost}/score/c").rglob("*"))) > 9  # still there
     status, out, _ = _main(capsys, "info", damaged)
     assert status == 0 and "level 0: its metadata is lost, 9 finished tile(s)" in out
+    assert "level 1: its metadata is lost, 9 finished tile(s)" in out
 
 
 def test_inputs_rewritten_with_valid_checksums_are_noted(damaged, capsys):
