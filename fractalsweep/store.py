@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import hashlib
 import json
 import numbers
 import os
@@ -582,18 +583,34 @@ def write_tile(level: LevelGroup, index: tuple[int, int], results: dict[str, np.
     """Write one tile's pixel arrays (whole chunks) and provenance, then its marker.
 
     Every chunk is written, even one that holds only fill values, so that a finished tile
-    missing a chunk on disk is known to be damaged (:mod:`fractalsweep.verify`).
+    missing a chunk on disk is known to be damaged (:mod:`fractalsweep.verify`). The record
+    gets each array's :func:`tile_digest`, so a chunk that decodes but is not this tile's
+    (copied from another tile, rewritten) is found too.
     """
     sy, sx = level.tiling.slices(index)
     shape = (sy.stop - sy.start, sx.stop - sx.start)
+    digests = {}
     for field in level.pixel_arrays:
         array = level.array(field).with_config(WRITE_EVERY_CHUNK)
-        array[sy, sx] = np.asarray(results[field][: shape[0] * shape[1]],
-                                   dtype=array.dtype).reshape(shape)
+        values = np.asarray(results[field][: shape[0] * shape[1]],
+                            dtype=array.dtype).reshape(shape)
+        array[sy, sx] = values
+        digests[field] = tile_digest(values)
     faults.point("tile-data")
-    level.array("provenance")[index] = json.dumps(provenance)
+    level.array("provenance")[index] = json.dumps({**provenance, "digests": digests})
     faults.point("tile-provenance")
     level.array("tiles")[index] = 1
+
+
+def tile_digest(values: np.ndarray) -> str:
+    """A tile's values of one array, as the bytes of its pixels in row order, in 16 hex
+    digits (BLAKE2b); the same however the tile is read back.
+
+    >>> tile_digest(np.zeros((2, 2)))
+    'c50d124a8aaf41a1'
+    """
+    data = np.ascontiguousarray(values).tobytes()
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 def provenance(level: LevelGroup) -> list[dict]:

@@ -3,9 +3,9 @@
 :func:`verify` reads every chunk of every array (each carries checksums, see
 :data:`fractalsweep.store.CODECS`) and checks that every finished tile (one with a marker)
 has all its data chunks, no pixel left uncomputed and a provenance record of its own that
-agrees with its score and the stored config, that each level's coordinates are those of its
-window, and the root metadata and inputs. It reports one :class:`Problem` per finding and
-changes nothing.
+agrees with its arrays (their digests) and the stored config, that each level's coordinates
+are those of its window, and the root metadata and inputs. It reports one :class:`Problem`
+per finding and changes nothing.
 
 :func:`repair` fixes what can be recomputed exactly: a damaged tile loses its marker and its
 chunks, so the next ``fractalsweep resume`` (or the command that made its level) computes
@@ -263,8 +263,9 @@ def _check_level(root: zarr.Group, index: int, cfg, report: Report) -> None:
         elif record is None:
             note(tile, "provenance missing or not a record")
         elif tile not in damage:
+            region = lvl.tiling.slices(tile)
             what = _misplaced(record, {"level": index, "tile": list(tile), "dtype": dtype},
-                              values["score"][lvl.tiling.slices(tile)])
+                              {name: array[region] for name, array in values.items()})
             if what:
                 note(tile, what)
             if ("steps" in record and record["steps"] != steps
@@ -344,13 +345,19 @@ def _release(version) -> tuple[int, ...]:
     return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else (0,)
 
 
-def _misplaced(record: dict, expected: dict, score: np.ndarray) -> str | None:
+def _misplaced(record: dict, expected: dict, tile: dict[str, np.ndarray]) -> str | None:
     """What a finished tile's provenance record says against where it is stored and against
-    the tile's score (a chunk or a record copied from another tile); None if nothing. Fields
-    an older record lacks are not compared."""
+    the tile's arrays as read (``tile``): a chunk or a record copied from another tile, or
+    rewritten; None if nothing. Records from 0.7.0 on hold each array's digest, older ones
+    the score's converged count, minimum and maximum; fields a record lacks are not
+    compared."""
     for key, want in expected.items():
         if key in record and record[key] != want:
             return f"provenance says {key} {record[key]!r}, where this tile has {want!r}"
+    for name, digest in record.get("digests", {}).items():
+        if name in tile and store.tile_digest(tile[name]) != digest:
+            return f"{name} is not what the tile wrote (its provenance's digest differs)"
+    score = tile["score"]
     stats = {"converged": int((score < 0).sum()), "min": float(score.min()),
              "max": float(score.max())}
     for key, got in stats.items():

@@ -279,17 +279,32 @@ def test_every_chunk_is_checksummed(clean):
             codec.to_dict() for codec in array.metadata.codecs]
 
 
-@pytest.mark.parametrize("copy", ["levels/0/score/c/0/1", "levels/0/provenance/c/0/0"])
+@pytest.mark.parametrize("copy", ["levels/0/score/c/0/1", "levels/0/final_loss/c/0/1",
+                                  "levels/0/provenance/c/0/0"])
 def test_a_tile_s_chunk_or_record_copied_from_another_tile_is_found(damaged, clean, capsys,
                                                                     copy):
     """Valid chunks with valid checksums, in the wrong place: each tile's provenance says
-    where it belongs and what its score holds (verify read them as 0 problems)."""
+    where it belongs and the digest of what it wrote (verify read them as 0 problems)."""
     source = damaged / copy
     shutil.copyfile(source, source.parent.parent / "1" / "1")
     status, out, _ = _main(capsys, "verify", damaged)
     assert status == 1 and "level 0 tile (1, 1): " in out, out
-    assert ("score differs from its provenance" if "score" in copy
+    name = copy.split("/")[2]
+    assert (f"{name} is not what the tile wrote (its provenance's digest differs)"
+            if name != "provenance"
             else "provenance says tile [0, 0], where this tile has [1, 1]") in out
+    _repair_and_resume(damaged, capsys, clean)
+
+
+def test_a_copied_score_chunk_is_found_by_an_older_record_s_score_too(damaged, clean, capsys):
+    """Records before 0.7.0 hold no digests: their converged count, min and max find it."""
+    records = zarr.open_group(str(damaged), mode="r+")["levels/0/provenance"]
+    record = json.loads(records[1, 1].item())
+    del record["digests"]
+    records[1, 1] = json.dumps(record)
+    shutil.copyfile(damaged / "levels/0/score/c/0/1", damaged / "levels/0/score/c/1/1")
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and "level 0 tile (1, 1): score differs from its provenance" in out, out
     _repair_and_resume(damaged, capsys, clean)
 
 
