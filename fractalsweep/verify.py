@@ -12,7 +12,8 @@ chunks, so the next ``fractalsweep resume`` (or the command that made its level)
 exactly those tiles again, bit-identical to a clean run (a pixel's result does not depend on
 where or when it is computed); coordinates are rewritten from the window, the levels
 group's metadata rewritten, inputs redrawn from the config (only if the redraw equals every
-intact stored value), and a level whose creation was cut short is removed. It holds the store's lock, so it never races a running driver.
+intact stored value), and a level whose creation was cut short is removed. It holds the
+store's lock, so it never races a running driver.
 
 :func:`require_intact` is the quick check readers (render, dimension, animate) run first:
 a damaged level gives one line naming its tiles instead of a traceback or a silent hole.
