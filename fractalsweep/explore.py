@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -147,7 +146,7 @@ class Explorer:
 
     def _update_status(self) -> None:
         """Two lines: the level shown, then the computation under way or the last message."""
-        ends = {a: end_labels(Decimal(self.view[a].lo), Decimal(self.view[a].hi)) for a in "xy"}
+        ends = {a: end_labels(self.view[a].lo, self.view[a].hi) for a in "xy"}
         windows = [f"{a} {' .. '.join(ends[a])}" for a in ("x", "y")]
         done, total = self.tiles
         left = precision.decades_left(self.view, self.resolution, self.dtype)

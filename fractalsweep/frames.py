@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from functools import partial
 
 import numpy as np
 import zarr
@@ -171,14 +172,16 @@ class _Colours:
 
 
 class _Overlay:
-    """A border, the view's end values and a caption (top right), drawn over a frame.
+    """A border, the view's axis names and end values and a caption (top right), drawn over a
+    frame.
 
-    Text is drawn by matplotlib on one transparent Agg canvas made once: the axis names are
-    drawn there once, and each frame restores that background and draws only the four end
-    values (matplotlib's blitting). Everything else in a frame is plain numpy.
+    Text is drawn by matplotlib on one transparent Agg canvas made once: each frame restores
+    its empty background and draws only the texts (matplotlib's blitting), as a deep view's
+    axis names change with it (:func:`fractalsweep.render.axis_labels`). Everything else in a
+    frame is plain numpy.
     """
 
-    def __init__(self, size: tuple[int, int], labels: tuple[str, str]):
+    def __init__(self, size: tuple[int, int]):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -191,24 +194,25 @@ class _Overlay:
         style = {"color": "white", "fontsize": font_px * 0.72,  # points at 100 dpi
                  "bbox": {"boxstyle": "square,pad=0.25", "facecolor": "black", "alpha": 0.5,
                           "linewidth": 0}}
-        text = self.fig.text
-        text(0.5, 0.01, labels[0], ha="center", va="bottom", **style)
-        text(0.01, 0.5, labels[1], ha="left", va="center", rotation=90, **style)
-        ends = {"animated": True, **style}  # left out of the background, drawn per frame
-        self.x_ends = (text(mx, 0.01, "", ha="left", va="bottom", **ends),
-                       text(0.99, 0.01, "", ha="right", va="bottom", **ends))
-        self.y_ends = (text(0.01, my, "", ha="left", va="bottom", rotation=90, **ends),
-                       text(0.01, 0.99, "", ha="left", va="top", rotation=90, **ends))
-        self.caption = text(0.99, 0.99, "", ha="right", va="top", **ends)
+        text = partial(self.fig.text, animated=True, **style)  # drawn per frame only
+        self.x_texts = (text(0.5, 0.01, "", ha="center", va="bottom"),
+                        text(mx, 0.01, "", ha="left", va="bottom"),
+                        text(0.99, 0.01, "", ha="right", va="bottom"))
+        self.y_texts = (text(0.01, 0.5, "", ha="left", va="center", rotation=90),
+                        text(0.01, my, "", ha="left", va="bottom", rotation=90),
+                        text(0.01, 0.99, "", ha="left", va="top", rotation=90))
+        self.caption = text(0.99, 0.99, "", ha="right", va="top")
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         self.border = max(1, min(width, height) // 256)
 
-    def draw(self, frame: np.ndarray, ends: tuple[tuple[str, str], tuple[str, str]],
+    def draw(self, frame: np.ndarray, axes: tuple[tuple[str, list[str]], ...],
              caption: str = "") -> None:
+        """Draw onto ``frame`` each axis's name and end labels
+        (:func:`fractalsweep.render.axis_labels`) and the caption."""
         self.canvas.restore_region(self.background)
-        for artists, (lo, hi) in zip((self.x_ends, self.y_ends), ends):
-            for artist, value in zip(artists, (lo, hi)):
+        for artists, (name, ends) in zip((self.x_texts, self.y_texts), axes):
+            for artist, value in zip(artists, (name, *ends)):
                 artist.set_text(value)
                 self.fig.draw_artist(artist)
         if caption:
@@ -238,9 +242,10 @@ class ZoomPlan:
     octaves: np.ndarray  # (axis, keyframe), see _geometry
     offsets: np.ndarray
 
-    def view_ends(self, k: int, view: np.ndarray) -> tuple[tuple[str, str], ...]:
-        """End labels of the view at log2 depth ``view`` (per axis), as hyperparameter values."""
-        from .render import end_labels
+    def view_axes(self, k: int, view: np.ndarray) -> tuple[tuple[str, list[str]], ...]:
+        """Name and end labels of each axis of the view at log2 depth ``view`` (per axis),
+        as hyperparameter values (:func:`fractalsweep.render.axis_labels`)."""
+        from .render import axis_labels
 
         out = []
         with localcontext(CONTEXT):
@@ -250,7 +255,7 @@ class ZoomPlan:
                 lo, hi = self.ladder[-1].centre[a] - half, self.ladder[-1].centre[a] + half
                 if kf.scale[a] == "log":
                     lo, hi = Decimal(10) ** lo, Decimal(10) ** hi
-                out.append(end_labels(lo, hi))
+                out.append(axis_labels(kf.label[a], [lo, hi]))
         return tuple(out)
 
     def frames(self):
@@ -260,7 +265,7 @@ class ZoomPlan:
         n_key = len(self.ladder)
         colours = _Colours(zarr.open_group(self.store_path, mode="r"),
                            [f"levels/{kf.level}/score" for kf in self.ladder], self.cmap)
-        overlay = _Overlay(self.size, self.ladder[0].label) if self.overlay else None
+        overlay = _Overlay(self.size) if self.overlay else None
         for s in self.depths:
             k = min(int(s), n_key - 2)
             t = float(s) - k
@@ -284,7 +289,7 @@ class ZoomPlan:
                     _fade_in(frame[r0:r1, c0:c1], packed, alpha)
             frame = _unpacked(frame)
             if overlay is not None:
-                overlay.draw(frame, self.view_ends(k, view))
+                overlay.draw(frame, self.view_axes(k, view))
             yield frame
 
 
@@ -331,15 +336,14 @@ class StepsPlan:
     cmap: str
     overlay: bool
     resolution: tuple[int, int]  # (nx, ny) of the level
-    labels: tuple[str, str]
-    ends: tuple[tuple[str, str], tuple[str, str]]
+    axes: tuple[tuple[str, list[str]], ...]  # render.axis_labels of the ends, per axis
 
     def frames(self):
         """Yield every frame, uint8 (height, width, 3), row 0 at the top."""
         width, height = self.size
         colours = _Colours(zarr.open_group(self.store_path, mode="r"),
                            [f"levels/{self.level}/{name}" for name in self.arrays], self.cmap)
-        overlay = _Overlay(self.size, self.labels) if self.overlay else None
+        overlay = _Overlay(self.size) if self.overlay else None
         cols = sample_axis(width, self.resolution[0], 1.0, 0.0)[2]
         rows = sample_axis(height, self.resolution[1], 1.0, 0.0)[2]
         for s in self.depths:
@@ -352,7 +356,7 @@ class StepsPlan:
                 _fade_in(frame, colours.sample(k + 1, k, weight, rows, cols), t)
             frame = _unpacked(frame)
             if overlay is not None:
-                overlay.draw(frame, self.ends, f"{self.steps[k + round(t)]} steps")
+                overlay.draw(frame, self.axes, f"{self.steps[k + round(t)]} steps")
             yield frame
 
 
@@ -390,19 +394,18 @@ def plan_steps(store_path, level, frames_per_octave, size, cmap, zoom, ease,
     """Check the options, find the level's snapshots and lay out the frames:
     ``frames_per_octave`` frames from one snapshot to the next; ``zoom = "out"`` plays
     training backwards."""
-    from .render import end_labels
+    from .render import axis_labels
 
     _check_options(frames_per_octave, size, cmap, zoom)
     arrays, steps = snapshots_of(store_path, level)
-    group = store.open_level(store.open_root(str(store_path)), level).group
-    view = group.attrs["view"]
-    x, y = group["x"][:], group["y"][:]
+    lvl = store.open_level(store.open_root(str(store_path)), level)
+    view = lvl.group.attrs["view"]
     depths = zoom_schedule(len(arrays) - 1, frames_per_octave, ease)
     return StepsPlan(str(store_path), level, arrays, steps,
                      depths if zoom == "in" else depths[::-1], (size[0], size[1]), cmap,
-                     bool(overlay), tuple(group.attrs["resolution"]),
-                     (view["x"]["label"], view["y"]["label"]),
-                     (end_labels(x[0], x[-1]), end_labels(y[0], y[-1])))
+                     bool(overlay), tuple(lvl.group.attrs["resolution"]),
+                     tuple(axis_labels(view[a]["label"], store.label_values(lvl, a)[[0, -1]])
+                           for a in "xy"))
 
 
 OVER = ("zoom", "steps")  # what an animation goes through

@@ -8,7 +8,7 @@ axes (a notebook's, the explorer's).
 """
 
 import os
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from itertools import pairwise
 from pathlib import Path
 
@@ -17,29 +17,41 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .colour import BUFFER, CLASS_COLOURS, NOT_COMPUTED, Scale, colormap_of, to_rgb, values_rgb
+from .decimals import CONTEXT
 from .errors import ConfigError
 
-__all__ = ["distinct_labels", "draw_level", "end_labels", "label_ends", "render_audit",
-           "render_ladder", "render_png"]
+__all__ = ["axis_labels", "distinct_labels", "draw_level", "end_labels", "label_ends",
+           "level_figure", "render_audit", "render_ladder", "render_png"]
 
 # 17 significant digits tell any two float64 apart; a double-double level's values, given as
 # Decimals of hi + lo, need up to 34
 _MIN_DIGITS, _MAX_DIGITS = 3, 34
+# Longer labels are hard to compare by eye, and a figure's two end labels collide: a narrower
+# window is labelled by offsets from its centre (axis_labels)
+_LONG_DIGITS = 12
 _MIN_PX, _MAX_PX = 400, 1000  # longest image side on screen, at 100 px per inch
 _MARGIN_IN = {"left": 0.45, "right": 0.25, "bottom": 0.6, "top": 0.15, "title": 0.35,
               "legend": 0.55}
 
 
+def _exact(value) -> Decimal:
+    """The exact decimal a float, a Decimal or a decimal string (a stored bound) stands for."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(value) if isinstance(value, str) else Decimal(float(value))
+
+
 def _format(value, digits):
-    """``value`` (a float or a Decimal) with ``digits`` significant digits, as Python's ``g``
-    writes a float (rounded half to even, trailing zeros dropped), the exponent short.
+    """``value`` (a float, a Decimal or a decimal string) with ``digits`` significant digits,
+    as Python's ``g`` writes a float (rounded half to even, trailing zeros dropped), the
+    exponent short.
 
     >>> _format(1e6, 3), _format(2.5e-7, 3), _format(0.125, 2), _format(Decimal("1E+2"), 5)
     ('1e6', '2.5e-7', '0.12', '100')
     """
-    if value == 0:
+    exact = _exact(value)
+    if exact == 0:
         return "0"
-    exact = value if isinstance(value, Decimal) else Decimal(float(value))
     mantissa, exponent = f"{exact:.{digits - 1}e}".split("e")
     exponent = int(exponent)
     if -4 <= exponent < digits:
@@ -48,18 +60,57 @@ def _format(value, digits):
     return f"{mantissa.rstrip('0').rstrip('.') if '.' in mantissa else mantissa}e{exponent}"
 
 
+def _digits(values) -> int:
+    """The fewest significant digits (at least 3, at most 34) at which neighbouring labels
+    differ and each label's last digit is no coarser than the gap to its neighbours: no label
+    is off by more than half that gap (1.2349999 and 1.2350001 differ at 3 digits, as 1.23 and
+    1.24, but are labelled 1.2349999 and 1.2350001). 3 when no number of digits does."""
+    with localcontext(CONTEXT):
+        exact = [_exact(v) for v in values]
+        gaps = [abs(b - a) for a, b in pairwise(exact)]
+    if not gaps or not all(v.is_finite() for v in exact) or min(gaps) == 0:
+        return _MIN_DIGITS
+    near = [min(pair) for pair in pairwise([gaps[0], *gaps, gaps[-1]])]
+    for digits in range(_MIN_DIGITS, _MAX_DIGITS + 1):
+        labels = [_format(value, digits) for value in exact]
+        if all(a != b for a, b in pairwise(labels)) and all(
+                v == 0 or Decimal(1).scaleb(v.adjusted() - digits + 1) <= gap
+                for v, gap in zip(exact, near)):
+            return digits
+    return _MAX_DIGITS
+
+
+def distinct_labels(values):
+    """Labels for a row of increasing values (axis ticks) in which neighbours differ.
+
+    The fewest significant digits (at least 3, at most the 17 that tell any two float64
+    apart, 34 for Decimals) for which no two neighbouring labels are equal and none is off by
+    more than half the gap to its neighbours, the same for every label.
+
+    Examples
+    --------
+    >>> distinct_labels([13.29976231, 13.29977418, 13.29978604])
+    ['13.29976', '13.29977', '13.29979']
+    >>> distinct_labels([0.1, 3.16, 100.0])
+    ['0.1', '3.16', '100']
+    """
+    digits = _digits(values)
+    return [_format(value, digits) for value in values]
+
+
 def end_labels(lo, hi):
     """Labels for the two ends of an axis that tell them apart.
 
     Deep zoom windows span a tiny relative range, so a fixed precision would print the same
-    number at both ends; use the fewest significant digits (at least 3) for which the two
-    labels differ (:func:`distinct_labels`).
+    number at both ends; use the fewest significant digits (at least 3) that tell them apart
+    (:func:`distinct_labels`).
 
     Parameters
     ----------
-    lo, hi : float or Decimal
-        Hyperparameter values at the two ends (not log10); Decimals for a window narrower
-        than float64 tells apart (a double-double level's, a forced one's).
+    lo, hi : float, Decimal or str
+        Hyperparameter values at the two ends (not log10); Decimals or decimal strings (a
+        stored window's bounds) for a window narrower than float64 tells apart (a
+        double-double level's, a forced one's).
 
     Returns
     -------
@@ -72,46 +123,72 @@ def end_labels(lo, hi):
     ('13.29976', '13.29979')
     >>> end_labels(0.001, 1e6)
     ('0.001', '1e6')
-    >>> end_labels(Decimal("12.3456789012345670"), Decimal("12.3456789012345670000001"))
+    >>> end_labels("12.3456789012345670", "12.3456789012345670000001")
     ('12.345678901234567', '12.3456789012345670000001')
     """
     return tuple(distinct_labels([lo, hi]))
 
 
-def distinct_labels(values):
-    """Labels for a row of increasing values (axis ticks) in which neighbours differ.
+def axis_labels(name: str, values) -> tuple[str, list[str]]:
+    """An axis's name and the labels of a row of increasing values on it (its ticks), for a
+    figure: a PNG, an animation's overlay, the web explorer.
 
-    The fewest significant digits (at least 3, at most the 17 that tell any two float64
-    apart, 34 for Decimals) for which no two neighbouring labels are equal, the same for
-    every label.
+    Values that 12 significant digits tell apart are labelled as such
+    (:func:`distinct_labels`). A narrower window (a deep zoom's, a double-double level's)
+    would need up to 34 digits per label: hard to compare by eye, and too long for two labels
+    to sit side by side. The name then carries a centre, to one digit more than the ends
+    need, and each value is labelled by its offset from it, rounded to a power of ten at
+    most a tenth of the smallest gap between neighbours.
+
+    Parameters
+    ----------
+    name : str
+        The axis's name, e.g. ``"lr_in"``.
+    values : sequence of float, Decimal or str
+        Hyperparameter values (not log10), increasing; Decimals or decimal strings for a
+        window narrower than float64 tells apart.
+
+    Returns
+    -------
+    tuple
+        ``(name, labels)``: the name, with ``" - centre"`` where the labels are offsets.
 
     Examples
     --------
-    >>> distinct_labels([13.29976231, 13.29977418, 13.29978604])
-    ['13.29976', '13.29977', '13.29979']
-    >>> distinct_labels([0.1, 3.16, 100.0])
-    ['0.1', '3.16', '100']
+    >>> axis_labels("lr_in", [0.001, 1e6])
+    ('lr_in', ['0.001', '1e6'])
+    >>> axis_labels("lr_in", ["12.345678901234567", "12.34567890123456701"])
+    ('lr_in - 12.345678901234567005', ['-5e-18', '+5e-18'])
     """
-    for digits in range(_MIN_DIGITS, _MAX_DIGITS + 1):
-        labels = [_format(value, digits) for value in values]
-        if all(a != b for a, b in pairwise(labels)):
-            return labels
-    return [_format(value, _MIN_DIGITS) for value in values]
+    digits = _digits(values)
+    if digits <= _LONG_DIGITS:
+        return name, [_format(value, digits) for value in values]
+    with localcontext(CONTEXT):
+        exact = [_exact(value) for value in values]
+        centre = Decimal(_format((exact[0] + exact[-1]) / 2, digits + 1))
+        quantum = Decimal(1).scaleb(min(b - a for a, b in pairwise(exact)).adjusted() - 1)
+        offsets = [((value - centre) / quantum).to_integral_value() * quantum
+                   for value in exact]
+    sign = "-" if centre >= 0 else "+"
+    return (f"{name} {sign} {_format(abs(centre), digits + 1)}",
+            [("+" if offset > 0 else "") + _format(offset, _MAX_DIGITS) for offset in offsets])
 
 
 def label_ends(ax, x, y, xlabel: str, ylabel: str) -> None:
     """Ticks at the two ends of each axis of an image drawn in pixel coordinates, labelled by
-    their hyperparameter values (:func:`end_labels`), kept inside the image's span."""
+    their hyperparameter values (:func:`axis_labels`), kept inside the image's span."""
     nx, ny = len(x), len(y)
-    ax.set_xticks([0, nx - 1], end_labels(x[0], x[nx - 1]))
-    ax.set_yticks([0, ny - 1], end_labels(y[0], y[ny - 1]))
+    xname, xends = axis_labels(xlabel, [x[0], x[nx - 1]])
+    yname, yends = axis_labels(ylabel, [y[0], y[ny - 1]])
+    ax.set_xticks([0, nx - 1], xends)
+    ax.set_yticks([0, ny - 1], yends)
     for label, align in zip(ax.get_xticklabels(), ("left", "right")):
         label.set_horizontalalignment(align)
     for label, align in zip(ax.get_yticklabels(), ("bottom", "top")):
         label.set_rotation(90)
         label.set_verticalalignment(align)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(xname)
+    ax.set_ylabel(yname)
 
 
 def draw_level(ax, score, x, y, *, xlabel: str, ylabel: str, cmap: str = "paper",
@@ -215,11 +292,26 @@ def save(fig, out, dpi) -> Path:
 
 def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dpi=100,
                legend=None, scale: Scale | None = None):
-    """Write one level of a sweep as a labelled image, with a colour legend if given.
+    """Write one level of a sweep as a labelled image (:func:`level_figure`) to ``out``, a
+    file whose suffix gives its format (normally ``.png``), at ``dpi``: the layout is fixed
+    in inches, so raising it enlarges the whole figure (e.g. 200 for print).
 
-    The image occupies about one screen pixel per score pixel at ``dpi=100`` (longest side
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    return save(level_figure(score, x, y, xlabel=xlabel, ylabel=ylabel, cmap=cmap,
+                             title=title, legend=legend, scale=scale), out, dpi)
+
+
+def level_figure(score, x, y, *, xlabel, ylabel, cmap="paper", title=None, legend=None,
+                 scale: Scale | None = None) -> Figure:
+    """One level of a sweep as a labelled figure, with a colour legend if given.
+
+    The image occupies about one screen pixel per score pixel at 100 dpi (longest side
     scaled into 400 .. 1000 px, aspect kept), with ticks only at the two ends of each axis,
-    labelled by :func:`end_labels`.
+    labelled by :func:`axis_labels`.
 
     Parameters
     ----------
@@ -230,17 +322,12 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
         (:func:`fractalsweep.store.label_values`).
     y : array_like of float (or Decimal), length N
         Hyperparameter values of the rows (not log10).
-    out : str or path-like
-        Output file; the format follows its suffix (normally ``.png``).
     xlabel, ylabel : str
         Axis titles.
     cmap : str
         Colouring, see :func:`fractalsweep.colour.to_rgb`.
     title : str, optional
         Figure title.
-    dpi : float
-        Output resolution; the layout is fixed in inches, so raising it enlarges the whole
-        figure (e.g. 200 for print).
     legend : (str, str) or None
         What the negative and the positive scores mean (a system's ``legend``, see
         :mod:`fractalsweep.systems`), drawn below the image with their colours; None for none.
@@ -251,8 +338,8 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
 
     Returns
     -------
-    pathlib.Path
-        ``out``.
+    matplotlib.figure.Figure
+        On its own Agg canvas.
     """
     score = np.asarray(score, dtype=np.float64)
     x, y = np.asarray(x), np.asarray(y)  # Decimals stay: a double-double level's ticks
@@ -282,7 +369,7 @@ def render_png(score, x, y, out, *, xlabel, ylabel, cmap="paper", title=None, dp
                               width_in / fig_w, 0.4 / fig_h)), cmap, legend)
     if title:
         ax.set_title(title)
-    return save(fig, out, dpi)
+    return fig
 
 
 def render_ladder(levels, out, *, cmap: str = "paper", columns: int = 6, dpi: int = 100):
@@ -310,8 +397,7 @@ def render_ladder(levels, out, *, cmap: str = "paper", columns: int = 6, dpi: in
     FigureCanvasAgg(fig)
     for ax, level in zip(fig.subplots(rows, cols, squeeze=False).ravel(), levels):
         view = level.attrs["view"]
-        width = ", ".join(f"{a} " + "\u2013".join(end_labels(Decimal(view[a]["lo"]),
-                                                          Decimal(view[a]["hi"])))
+        width = ", ".join(f"{a} " + "\u2013".join(end_labels(view[a]["lo"], view[a]["hi"]))
                           for a in ("x", "y"))
         ax.imshow(to_rgb(level.score, cmap=cmap), interpolation="nearest")
         ax.set_title(f"level {level.index}", fontsize=8)

@@ -64,7 +64,7 @@ from .errors import ConfigError, FractalsweepError, PrecisionError
 from .execution import Execution
 from .explore import CMAPS, POLL_MS, REDRAW_SHARE
 from .hub import EXPORTS, Hub, Job
-from .render import distinct_labels, end_labels
+from .render import axis_labels, end_labels
 from .systems import system_of
 from .verify import damage_note, damaged_tiles
 from .views import AXES, View, box_to_view, box_view, window
@@ -232,18 +232,21 @@ def placement(view: View, resolution, target: View, target_resolution) -> tuple[
     return x, y, dw, dh
 
 
-def axis_ticks(values: np.ndarray, count: int = TICKS) -> dict[int, str]:
-    """Tick labels of an axis drawn in pixel coordinates: pixel index -> its value.
+def axis_ticks(name: str, values: np.ndarray, count: int = TICKS) -> tuple[str, dict[int, str]]:
+    """The name and tick labels of an axis drawn in pixel coordinates: pixel index -> its
+    value.
 
     ``count`` pixels spread evenly from the first to the last, labelled with their
-    hyperparameter values (not log10), with as many digits as tell neighbours apart.
+    hyperparameter values (not log10), or offsets from a centre the name gives
+    (:func:`fractalsweep.render.axis_labels`).
 
-    >>> axis_ticks(np.array([0.1, 1.0, 10.0, 100.0, 1000.0]), 3)
-    {0: '0.1', 2: '10', 4: '1e3'}
+    >>> axis_ticks("lr", np.array([0.1, 1.0, 10.0, 100.0, 1000.0]), 3)
+    ('lr', {0: '0.1', 2: '10', 4: '1e3'})
     """
     n = len(values)
     positions = sorted({round(k * (n - 1) / (count - 1)) for k in range(count)})
-    return dict(zip(positions, distinct_labels([float(values[p]) for p in positions])))
+    name, labels = axis_labels(name, [values[p] for p in positions])
+    return name, dict(zip(positions, labels))
 
 
 # --- one browser tab --------------------------------------------------------------------
@@ -252,6 +255,12 @@ def axis_ticks(values: np.ndarray, count: int = TICKS) -> dict[int, str]:
 #: What a page shows once its server has stopped or cannot be reached (its browser side only)
 LOST = ('<div id="fs-message" style="color:#b2182b">the server has stopped or cannot be '
         "reached: this page no longer updates; reload it once the server runs again</div>")
+
+
+def _exact_text(value) -> str:
+    """A pixel's hyperparameter value in full: a float's shortest repr, a double-double
+    level's exact decimal."""
+    return str(value) if isinstance(value, Decimal) else repr(float(value))
 
 
 def _div(ident: str, text: str = "") -> str:
@@ -411,7 +420,7 @@ class Page:
         changed = index != self.level
         self.level, self.view = index, levels.view_of(lvl, self.hub.config)
         self.resolution, self.dtype = (nx, ny), group.attrs["dtype"]
-        self.values = {name: store.read_checked(group[name])[0] for name in ("x", "y")}
+        self.values = {name: store.label_values(lvl, name) for name in ("x", "y")}
         self.score, self.classes = score, classes(score)
         self.tiles = (int(lvl.done.sum()), lvl.done.size)
         self.source.data = _image_data(level_image(score, self.cmap), nx, ny)
@@ -441,10 +450,9 @@ class Page:
         scale = FRAME / max(nx, ny)
         self.plot.frame_width, self.plot.frame_height = round(nx * scale), round(ny * scale)
         for axis, name in ((self.plot.xaxis[0], "x"), (self.plot.yaxis[0], "y")):
-            ticks = axis_ticks(self.values[name])
+            axis.axis_label, ticks = axis_ticks(attrs["view"][name]["label"], self.values[name])
             axis.ticker.ticks = list(ticks)
             axis.major_label_overrides = ticks
-            axis.axis_label = attrs["view"][name]["label"]
 
     def _full_view(self) -> None:
         """The whole level in the picture: for a new level, and after a zoom that makes none
@@ -456,7 +464,7 @@ class Page:
     def _update_status(self) -> None:
         nx, ny = self.resolution
         windows = " \u00b7 ".join(
-            f"{a} {' .. '.join(end_labels(Decimal(self.view[a].lo), Decimal(self.view[a].hi)))}"
+            f"{a} {' .. '.join(end_labels(self.view[a].lo, self.view[a].hi))}"
             for a in AXES)
         done, total = self.tiles
         parts = [f"<b>level {self.level}</b> ({nx}x{ny} {self.dtype})", windows,
@@ -687,7 +695,7 @@ class Page:
         score = self.score[j, i]
         what = ("not computed yet" if np.isnan(score) else
                 f"score {score:.6g} ({NAMES[int(self.classes[j, i])]})")
-        labels = [f"{self.view[a].label} = {float(self.values[a][k])!r}"
+        labels = [f"{self.view[a].label} = {_exact_text(self.values[a][k])}"
                   for a, k in (("x", i), ("y", j))]
         self.readout.text = _div("fs-readout", html.escape(
             f"pixel ({i}, {j}): {labels[0]}, {labels[1]}: {what}"))

@@ -570,9 +570,9 @@ def coordinates(level: LevelGroup, axis: str, where=slice(None)) -> np.ndarray:
 def label_values(level: LevelGroup, axis: str) -> np.ndarray:
     """The hyperparameter values of ``axis`` to label a picture with: float64, or for a
     double-double level Decimals of each value's ``hi + lo``, exact (its ends can be one
-    float apart, or none)."""
+    float apart, or none). A damaged chunk of a float64 axis reads as NaN."""
     if level.group.attrs["dtype"] != DOUBLE_DOUBLE:
-        return level.array(axis)[:]
+        return read_checked(level.array(axis))[0]
     with localcontext(CONTEXT):
         return np.array([Decimal(hi) + Decimal(lo) for hi, lo in coordinates(level, axis)],
                         dtype=object)

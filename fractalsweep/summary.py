@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import numpy as np
 
 from . import store
@@ -52,7 +50,7 @@ def _section(values: dict) -> str:
 
 
 def _window(axis: dict) -> str:
-    lo, hi = end_labels(Decimal(axis["lo"]), Decimal(axis["hi"]))
+    lo, hi = end_labels(axis["lo"], axis["hi"])
     return f"{lo} .. {hi}"
 
 

@@ -233,3 +233,23 @@ def test_codec_choice():
     assert choose_codec(".GIF", (512, 512)) == "gif"
     with pytest.raises(AnimationError, match="output must end"):
         choose_codec("", (512, 512))
+
+
+@pytest.mark.parametrize("size", [(320, 320), (512, 288)])
+def test_overlay_of_the_deepest_view_keeps_its_texts_apart(size):
+    """An overlay's axis names and end labels for a window 34 digits tell apart (the deepest
+    double-double level): no two texts of an axis overlap, none leaves the frame."""
+    from fractalsweep.frames import _Overlay
+    from fractalsweep.render import axis_labels
+
+    lo, hi = (Decimal(f"12.34567890123456789012345678901{d}") for d in ("234", "237"))
+    axes = tuple(axis_labels(name, [lo, hi]) for name in ("lr_in", "lr_out"))
+    overlay = _Overlay(size)
+    overlay.draw(np.zeros((size[1], size[0], 3), np.uint8), axes, "120 steps")
+    renderer = overlay.canvas.get_renderer()
+    for texts in (overlay.x_texts, overlay.y_texts):
+        boxes = [t.get_window_extent(renderer) for t in texts]
+        assert [t.get_text() for t in texts][1:] == ["-1.5e-32", "+1.5e-32"]
+        assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2)), boxes
+        assert all(overlay.fig.bbox.contains(b.x0, b.y0) and overlay.fig.bbox.contains(b.x1, b.y1)
+                   for b in boxes), boxes

@@ -1,7 +1,12 @@
+import itertools
+from decimal import Decimal, localcontext
+
 import matplotlib
 import matplotlib.image
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fractalsweep.colour import (
     BOUNDARY,
@@ -12,7 +17,7 @@ from fractalsweep.colour import (
     equalize,
     to_rgb,
 )
-from fractalsweep.render import end_labels, render_png
+from fractalsweep.render import axis_labels, end_labels, render_png
 
 
 def test_equalize_hand_computed():
@@ -135,9 +140,47 @@ def test_end_labels_deep_zoom():
 
 def test_end_labels_wide_and_minimum_digits():
     assert end_labels(1e-3, 1e6) == ("0.001", "1e6")
-    assert end_labels(0.267398835471957, 0.267398835475071) == ("0.26739883547", "0.26739883548")
     assert end_labels(2.0, 2.0) == ("2", "2")
     assert end_labels(1.23456, 9.87654) == ("1.23", "9.88")
+    # ends 3.1e-12 apart differ at 11 digits ("...547", "...548") but each would be up to
+    # 5e-12 off: a label's last digit is no coarser than the window's width
+    assert end_labels(0.267398835471957, 0.267398835475071) == ("0.267398835472",
+                                                                "0.267398835475")
+    assert end_labels(1.2349999, 1.2350001) == ("1.2349999", "1.2350001")  # not 1.23, 1.24
+
+
+WINDOWS = st.tuples(st.decimals(-1000, 1000, places=6), st.integers(-33, 2),
+                    st.integers(1, 99), st.integers(2, 6))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(WINDOWS)
+def test_axis_labels_locate_every_value(window):
+    """Read back as numbers (the name's centre plus an offset, where it has one), the labels
+    of a row of values are each within half the smallest gap of their value."""
+    start, exponent, step, count = window
+    with localcontext(prec=60):
+        step = Decimal(step).scaleb(exponent)
+        values = [start + k * step for k in range(count)]
+        name, labels = axis_labels("lr", values)
+        centre = Decimal(0)
+        if name != "lr":
+            assert name.startswith(("lr - ", "lr + "))
+            centre = Decimal(name[5:]) * (1 if name[3] == "-" else -1)
+        assert len(labels) == count and all(len(label) <= 25 for label in labels)
+        for value, label in zip(values, labels):
+            assert abs(centre + Decimal(label) - value) <= step / 2, (name, labels)
+    if name == "lr":  # labelled as values: 12 significant digits at most
+        assert all(len(label.split("e")[0].lstrip("-").replace(".", "").strip("0")) <= 12
+                   for label in labels), labels
+
+
+def test_axis_labels_of_a_deep_window():
+    lo, hi = Decimal("12.345678901234567"), Decimal("12.34567890123456701")
+    assert axis_labels("lr_in", [lo, hi]) == ("lr_in - 12.345678901234567005", ["-5e-18", "+5e-18"])
+    assert axis_labels("w", [Decimal("-30.5") + k * Decimal("1e-22") for k in range(3)]) == \
+        ("w + 30.4999999999999999999999", ["-1e-22", "0", "+1e-22"])
+    assert axis_labels("lr", [0.5, 0.75, 1.0]) == ("lr", ["0.5", "0.75", "1"])
 
 
 @pytest.mark.parametrize(("shape", "min_px", "max_px"), [((30, 20), 400, 700), ((1200, 1200), 1000, 1400)])
@@ -165,3 +208,22 @@ def test_classes_draw_no_boundary_against_pixels_not_computed():
     out = classes(score)
     assert out[0, 1] == CONVERGED and out[1, 1] == BOUNDARY  # the sign change below it
     assert out[2, 0] == BOUNDARY and out[2, 1] == BOUNDARY
+
+
+@pytest.mark.parametrize("digits", [17, 25, 34])
+def test_deep_window_labels_fit_a_small_figure(digits):
+    """A window that ``digits`` significant digits tell apart (34: the deepest double-double
+    level), labelled in a 400-pixel figure: no two texts of an axis overlap, none leaves it."""
+    from fractalsweep.render import level_figure
+
+    lo = Decimal("12.345678901234567890123456789012345"[:digits + 1])
+    values = np.array([lo, lo + Decimal(3).scaleb(lo.adjusted() - digits + 1)], dtype=object)
+    fig = level_figure(np.zeros((2, 2)), values, values, xlabel="lr_in", ylabel="lr_out")
+    ax = fig.axes[0]
+    fig.canvas.draw()  # places the axis names
+    renderer = fig.canvas.get_renderer()
+    for axis in (ax.xaxis, ax.yaxis):
+        boxes = [t.get_window_extent(renderer) for t in (*axis.get_ticklabels(), axis.label)]
+        assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2)), boxes
+        assert all(fig.bbox.contains(b.x0, b.y0) and fig.bbox.contains(b.x1, b.y1)
+                   for b in boxes), boxes
