@@ -59,6 +59,9 @@ from .levels import find_ladder
 METHODS = ("sliding", "paper")
 COUNT = 10  # paper: box sizes per image
 SMALLEST = 10  # paper: smallest box side, in cells
+# the paper's recipe on a smaller image has boxes from 10 cells to its side over less than two
+# octaves, each most of the image: counts of 1 to 4, and a slope of 0 read as a dimension
+PAPER_SMALLEST_IMAGE = 4 * SMALLEST
 FIT_SMALLEST = 16  # sliding: smallest fitted box side, in pixels
 FIT_FRACTION = 8  # sliding: the largest fitted box is at most 1/8 of the image
 PER_OCTAVE = 4  # sliding: box sizes per factor 2
@@ -295,14 +298,19 @@ def image_counts(score: np.ndarray, method: str = "sliding"
 
     Examples
     --------
-    >>> rows = np.indices((21, 21))[0]
-    >>> sizes, counts, _ = image_counts(rows - 10.5, "paper")  # one straight row of cells
+    >>> rows = np.indices((41, 41))[0]
+    >>> sizes, counts, _ = image_counts(rows - 20.5, "paper")  # one straight row of cells
     >>> sizes.tolist(), counts.tolist()
-    ([10, 11, 12, 13, 14, 15, 16, 17, 19, 20], [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 1.0])
+    ([10, 12, 14, 16, 19, 22, 25, 29, 34, 40], [4.0, 4.0, 3.0, 3.0, 3.0, 2.0, 2.0, 2.0, 2.0, 1.0])
     """
     score = np.asarray(score, dtype=float)
     mask = boundary(score)
     if method == "paper":
+        if min(mask.shape) < PAPER_SMALLEST_IMAGE:
+            raise ConfigError(f"an image of {min(mask.shape) + 1} pixels is too small for the "
+                              f"paper method: its boxes, from {SMALLEST} cells to the image's "
+                              f"side, need two octaves (at least {PAPER_SMALLEST_IMAGE + 1} "
+                              "pixels)")
         sizes = box_sizes(min(mask.shape))
         return sizes, box_counts(mask, sizes).astype(float), np.ones(sizes.size, dtype=bool)
     sizes, fitted = sliding_sizes(min(score.shape))

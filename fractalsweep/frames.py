@@ -177,8 +177,9 @@ class _Overlay:
 
     Text is drawn by matplotlib on one transparent Agg canvas made once: each frame restores
     its empty background and draws only the texts (matplotlib's blitting), as a deep view's
-    axis names change with it (:func:`fractalsweep.render.axis_labels`). Everything else in a
-    frame is plain numpy.
+    axis names change with it (:func:`fractalsweep.render.axis_labels`). An axis name is
+    shrunk where it would not fit between its end labels (a deep view's, in a small frame).
+    Everything else in a frame is plain numpy.
     """
 
     def __init__(self, size: tuple[int, int]):
@@ -191,7 +192,8 @@ class _Overlay:
         self.canvas = FigureCanvasAgg(self.fig)
         font_px = max(8.0, min(width, height) / 45)
         mx, my = 2.2 * font_px / width, 2.2 * font_px / height  # keeps the corners apart
-        style = {"color": "white", "fontsize": font_px * 0.72,  # points at 100 dpi
+        self.points = font_px * 0.72  # at 100 dpi
+        style = {"color": "white", "fontsize": self.points,
                  "bbox": {"boxstyle": "square,pad=0.25", "facecolor": "black", "alpha": 0.5,
                           "linewidth": 0}}
         text = partial(self.fig.text, animated=True, **style)  # drawn per frame only
@@ -206,14 +208,33 @@ class _Overlay:
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         self.border = max(1, min(width, height) // 256)
 
+    def _fit(self, along: int, name, lo, hi) -> None:
+        """Centre an axis name between its end labels (``along`` 0: the x axis, 1: the y
+        axis), shrunk where it is longer than the room there."""
+        renderer = self.canvas.get_renderer()
+        pad = self.points * 100 / 72 * 0.25  # each text's box reaches this far past it
+        start = lo.get_window_extent(renderer).get_points()[1, along] + 2 * pad
+        stop = hi.get_window_extent(renderer).get_points()[0, along] - 2 * pad
+        name.set_fontsize(self.points)
+        for _ in range(3):  # a text's extent is not quite proportional to its size
+            size = name.get_window_extent(renderer).size[along] + 2 * pad
+            if size <= stop - start:
+                break
+            name.set_fontsize(name.get_fontsize() * max(stop - start, 0.0) / size)
+        position = list(name.get_position())
+        position[along] = (start + stop) / 2 / self.fig.bbox.size[along]
+        name.set_position(position)
+
     def draw(self, frame: np.ndarray, axes: tuple[tuple[str, list[str]], ...],
              caption: str = "") -> None:
         """Draw onto ``frame`` each axis's name and end labels
         (:func:`fractalsweep.render.axis_labels`) and the caption."""
         self.canvas.restore_region(self.background)
-        for artists, (name, ends) in zip((self.x_texts, self.y_texts), axes):
+        for along, artists, (name, ends) in zip((0, 1), (self.x_texts, self.y_texts), axes):
             for artist, value in zip(artists, (name, *ends)):
                 artist.set_text(value)
+            self._fit(along, *artists)
+            for artist in artists:
                 self.fig.draw_artist(artist)
         if caption:
             self.caption.set_text(caption)

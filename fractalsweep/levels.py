@@ -32,7 +32,7 @@ __all__ = ["Keyframe", "deepest", "find_ladder", "find_level", "level_for", "vie
 def view_of(level: store.LevelGroup | zarr.Group, cfg: SweepConfig) -> View:
     """A level's window (from its group's attributes) as ``{"x": AxisConfig, "y":
     AxisConfig}`` (the job's axis kinds)."""
-    view = getattr(level, "group", level).attrs["view"]
+    view = getattr(level, "group", level).attrs["view"]  # checked by store.open_level
     return {a: dataclasses.replace(getattr(cfg, a), lo=view[a]["lo"], hi=view[a]["hi"])
             for a in AXES}
 
@@ -58,10 +58,12 @@ def _same(view: View, stored: dict, resolution, dtype: str) -> bool:
 def find_level(root: zarr.Group, view: View, resolution, dtype: str) -> int | None:
     """The level with this window (module docstring), resolution and dtype, if the store has
     one."""
+    levels = store.levels_group(root)
     for index in store.level_indices(root):
-        attrs = root["levels"][str(index)].attrs
-        if (tuple(attrs["resolution"]) == tuple(resolution) and attrs["dtype"] == dtype
-                and _same(view, attrs["view"], resolution, dtype)):
+        group = levels[str(index)]
+        if (tuple(group.attrs["resolution"]) == tuple(resolution)
+                and group.attrs["dtype"] == dtype
+                and _same(view, store.level_view(group, index), resolution, dtype)):
             return index
     return None
 
@@ -114,7 +116,7 @@ class Keyframe:
 
 
 def _keyframe(index: int, group: zarr.Group) -> Keyframe:
-    view = group.attrs["view"]
+    view = store.level_view(group, index)
     windows = [window(AxisConfig(lo=view[a]["lo"], hi=view[a]["hi"], scale=view[a]["scale"]))
                for a in AXES]
     return Keyframe(level=index, centre=(windows[0][0], windows[1][0]),
@@ -161,7 +163,7 @@ def find_ladder(store_path, *, rtol: float = 1e-3) -> list[Keyframe]:
         If no two complete levels form a ladder.
     """
     root = store.open_root(str(store_path))
-    levels = root["levels"]
+    levels = store.levels_group(root)
     indices = store.level_indices(root)
     complete = [_keyframe(i, levels[str(i)]) for i in indices
                 if levels[str(i)]["tiles"][:].all()]

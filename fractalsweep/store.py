@@ -49,9 +49,9 @@ import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from . import faults
-from .config import SweepConfig, from_dict
-from .decimals import CONTEXT
-from .errors import StoreError
+from .config import SCALES, SweepConfig, from_dict
+from .decimals import CONTEXT, parse
+from .errors import ConfigError, StoreError
 from .grid import DOUBLE_DOUBLE, Tiling, auto_tile, axis_values, matching_indices
 
 FORMAT = 1
@@ -221,8 +221,9 @@ def open_root(path: str, mode: str = "r") -> zarr.Group:
     except ValueError as exc:
         raise _unreadable_root(path, exc) from None
     if "fractalsweep" not in root.attrs:
-        raise StoreError(f"{path}: {CUT_SHORT}" if CREATING in root.attrs
-                         else f"{path}: a zarr group, but not a fractalsweep store")
+        raise StoreError(f"{path}: "
+                         f"{missing_metadata(root, 'a zarr group, but not a fractalsweep store')}")
+    root_meta(root, path)
     return root
 
 
@@ -230,9 +231,30 @@ CUT_SHORT = ("its creation was cut short (nothing was computed in it); the 'frac
              "that made it makes it again")
 
 
+def missing_metadata(root: zarr.Group, otherwise: str) -> str:
+    """Why a group lacks a store's root metadata: lost, while its levels hold finished tiles
+    (never to be computed over); a creation cut short (:data:`CUT_SHORT`); or ``otherwise``."""
+    finished = sum(marker_chunks(root, key) for key in level_keys(root) if key.isdigit())
+    if finished:
+        return (f"its root metadata (the 'fractalsweep' attribute) is lost, while its levels "
+                f"hold {finished} finished tile(s); nothing is computed over them (see "
+                "'fractalsweep verify')")
+    return CUT_SHORT if CREATING in root.attrs else otherwise
+
+
 def _unreadable_root(path: str, exc: ValueError) -> StoreError:
     return StoreError(f"{path}: its root metadata (zarr.json) is unreadable ({one_line(exc)}); "
                       f"see 'fractalsweep verify {path}'")
+
+
+def root_meta(root: zarr.Group, path: str) -> dict:
+    """The root's fractalsweep metadata (format, id, config, ...); a one-line error where it
+    is not a table holding a config table."""
+    meta = root.attrs["fractalsweep"]
+    if not (isinstance(meta, dict) and isinstance(meta.get("config"), dict) and "id" in meta):
+        raise StoreError(f"{path}: its root metadata (the 'fractalsweep' attribute) is "
+                         f"damaged; see 'fractalsweep verify {path}'")
+    return meta
 
 
 def config_of(path: str) -> SweepConfig:
@@ -259,13 +281,15 @@ def create_or_check(path: str, cfg: SweepConfig,
         root = None
     except ValueError as exc:
         raise _unreadable_root(path, exc) from None
-    if root is not None and CREATING in root.attrs and "fractalsweep" not in root.attrs:
+    if root is not None and "fractalsweep" not in root.attrs:
+        why = missing_metadata(root, "a zarr group, but not a fractalsweep store; choose "
+                                     "another --store")
+        if why != CUT_SHORT:
+            raise StoreError(f"{path}: {why}")
         _remove_contents(path)  # a creation cut short (killed): start it again
         root = None
     if root is not None:
-        meta = root.attrs.get("fractalsweep")
-        if meta is None:
-            raise StoreError(f"{path} exists and is not a fractalsweep store; choose another --store")
+        meta = root_meta(root, path)
         # the name only labels the sweep (the default store name): any name resumes it
         diff = _first_difference(from_dict(meta["config"]).to_dict() | {"name": cfg.name},
                                  cfg.to_dict())
@@ -536,6 +560,26 @@ def level_indices(root: zarr.Group) -> list[int]:
 PARTS = ("reused", "x", "y", "provenance", "tiles")
 
 
+def level_view(group: zarr.Group, index: int) -> dict:
+    """A level's window (its ``view`` attribute): each axis's ``lo``, ``hi``, ``scale`` and
+    ``label``; a one-line error naming what is unreadable, since every picture, zoom and
+    ladder computes with its bounds."""
+    try:
+        view = group.attrs["view"]
+        for a in ("x", "y"):
+            axis = view[a]
+            for key in ("lo", "hi"):
+                parse(f"view.{a}.{key}", axis[key])
+            if axis["scale"] not in SCALES or not isinstance(axis["label"], str):
+                raise ConfigError(f"view.{a}.scale = {axis['scale']!r}, view.{a}.label = "
+                                  f"{axis['label']!r}")
+    except (KeyError, TypeError, ConfigError) as exc:
+        raise StoreError(f"level {index}: its window is missing or unreadable "
+                         f"({exc if isinstance(exc, ConfigError) else one_line(exc)}); see "
+                         "'fractalsweep verify'") from None
+    return view
+
+
 def open_level(root: zarr.Group, index: int) -> LevelGroup:
     """Level ``index``, its arrays' metadata checked; a one-line error if it is missing or
     damaged beyond reading."""
@@ -545,6 +589,7 @@ def open_level(root: zarr.Group, index: int) -> LevelGroup:
     group = level_group(root, str(index))
     if group is None or "view" not in group.attrs:
         raise StoreError(f"no level {index} in this store; levels are {level_indices(root)}")
+    level_view(group, index)
     try:
         nx, ny = group.attrs["resolution"]
         level = LevelGroup(group, Tiling(ny, nx, group.attrs["tile"]))

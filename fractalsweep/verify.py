@@ -102,6 +102,8 @@ def verify(path: str) -> Report:
     except (OSError, ValueError) as exc:
         report.add(f"root metadata unreadable: {store.one_line(exc)}")
         return report
+    if not _looks_like_a_store(root):
+        raise StoreError(f"{path}: a zarr group, but not a fractalsweep store")
     holder = store.read_lock(path)
     if holder and store.holder_alive(holder) is not False:
         report.notes.append(f"a run is computing this store now (pid {holder['pid']} on "
@@ -130,11 +132,25 @@ def verify(path: str) -> Report:
     return report
 
 
+def _looks_like_a_store(root: zarr.Group) -> bool:
+    """Whether ``root`` is a fractalsweep store, however damaged: its metadata, the mark of a
+    creation under way, or its inputs or levels (a store whose attributes were lost)."""
+    if "fractalsweep" in root.attrs or store.CREATING in root.attrs:
+        return True
+    try:
+        return "levels" in root or "inputs" in root
+    except ValueError:  # a member whose metadata is unreadable: something was there
+        return True
+
+
 def _check_root(root: zarr.Group, report: Report):
     meta = root.attrs.get("fractalsweep")
+    if meta is None:
+        report.add(store.missing_metadata(root, "the root attributes hold no fractalsweep "
+                                                "metadata"))
+        return None
     if not isinstance(meta, dict):
-        report.add(store.CUT_SHORT if store.CREATING in root.attrs
-                   else "the root attributes hold no fractalsweep metadata")
+        report.add(f"the root's fractalsweep metadata is not a table ({meta!r:.60})")
         return None
     missing = [key for key in ROOT_KEYS if key not in meta]
     if missing:

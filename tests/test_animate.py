@@ -235,10 +235,11 @@ def test_codec_choice():
         choose_codec("", (512, 512))
 
 
-@pytest.mark.parametrize("size", [(320, 320), (512, 288)])
+@pytest.mark.parametrize("size", [(160, 160), (240, 240), (320, 320), (512, 288), (512, 512)])
 def test_overlay_of_the_deepest_view_keeps_its_texts_apart(size):
     """An overlay's axis names and end labels for a window 34 digits tell apart (the deepest
-    double-double level): no two texts of an axis overlap, none leaves the frame."""
+    double-double level): no two texts' boxes overlap, none leaves the frame; the names are
+    shrunk only where they would not fit between the ends."""
     from fractalsweep.frames import _Overlay
     from fractalsweep.render import axis_labels
 
@@ -247,9 +248,12 @@ def test_overlay_of_the_deepest_view_keeps_its_texts_apart(size):
     overlay = _Overlay(size)
     overlay.draw(np.zeros((size[1], size[0], 3), np.uint8), axes, "120 steps")
     renderer = overlay.canvas.get_renderer()
-    for texts in (overlay.x_texts, overlay.y_texts):
-        boxes = [t.get_window_extent(renderer) for t in texts]
-        assert [t.get_text() for t in texts][1:] == ["-1.5e-32", "+1.5e-32"]
-        assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2)), boxes
-        assert all(overlay.fig.bbox.contains(b.x0, b.y0) and overlay.fig.bbox.contains(b.x1, b.y1)
-                   for b in boxes), boxes
+    texts = (*overlay.x_texts, *overlay.y_texts, overlay.caption)
+    assert [t.get_text() for t in texts] == [axes[0][0], "-1.5e-32", "+1.5e-32", axes[1][0],
+                                             "-1.5e-32", "+1.5e-32", "120 steps"]
+    boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in texts]
+    assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2)), boxes
+    frame = overlay.fig.bbox.padded(1)  # a box's pad may pass the 1-px border
+    assert all(frame.contains(b.x0, b.y0) and frame.contains(b.x1, b.y1) for b in boxes), boxes
+    if min(size) >= 512:
+        assert overlay.x_texts[0].get_fontsize() == overlay.caption.get_fontsize()

@@ -165,6 +165,15 @@ def test_sliding_counts_measure_a_line_across_the_image_by_its_length():
     assert box_counts(mask, [64]).tolist() == [5]  # one grid: whole boxes, 300 / 64 rounded up
 
 
+def test_paper_method_refuses_images_too_small_for_two_octaves_of_boxes():
+    """On 17 px keyframes its boxes (10 to 16 cells) counted 2 at every size: a dimension of
+    0.000 with the interval 0.000 to 0.000."""
+    with pytest.raises(ValueError, match="33 pixels is too small for the paper method.*41"):
+        dimension_of_images([half_plane(33)], method="paper")
+    line = dimension_of_images([half_plane(41)], method="paper")  # the smallest it takes
+    assert line.sizes[0][0] == 10 and line.sizes[0][-1] == 40 and line.dimension > 0.5
+
+
 def test_box_sizes_are_rounded_log_spaced_and_distinct():
     sizes = box_sizes(4095)
     assert sizes[0] == 10 and sizes[-1] == 4095 and len(sizes) == 10

@@ -382,3 +382,72 @@ def test_inputs_rewritten_with_valid_checksums_are_noted(damaged, capsys):
     inputs["w0"][...] = inputs["w0"][...] * (1 + 1e-7)
     status, _, err = _main(capsys, "verify", damaged)
     assert status == 0 and "note: input(s) w0 differ from a redraw from the stored config" in err
+
+
+def _edit_attributes(meta, edit):
+    doc = json.loads(meta.read_text())
+    edit(doc["attributes"])
+    meta.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("garble", [{"lo": "abc"}, {"scale": "spiral"}])
+def test_a_level_s_garbled_window_is_one_line_everywhere(damaged, capsys, garble):
+    """A level's window is what every picture, zoom and ladder computes with: garbled, it was
+    a decimal traceback in info, verify, zoom, dimension and animate."""
+    _edit_attributes(damaged / "levels/0/zarr.json", lambda a: a["view"]["x"].update(garble))
+    for command, *options in (["info"], ["status"], ["render"], ["dimension"],
+                              ["animate", "--out", damaged.parent / "a.gif"],
+                              ["resume", "--scheduler", "sync"],
+                              ["zoom", "--centre", "30", "300", "--width", "1", "--scheduler",
+                               "sync"]):
+        status, _, err = _main(capsys, command, damaged, *options)
+        assert status == 2 and err.count("\n") == 1, (command, err)
+        assert "level 0: its window is missing or unreadable" in err, (command, err)
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and f"view.x.{next(iter(garble))}" in out and "not repairable" in out
+
+
+def test_garbled_root_metadata_is_one_line_everywhere(damaged, capsys):
+    """The root's 'fractalsweep' attribute not a table: a TypeError in every command, and
+    verify called it a creation cut short."""
+    _edit_attributes(damaged / "zarr.json", lambda a: a.update(fractalsweep=[1]))
+    for command, *options in (["info"], ["status"], ["render"], ["resume"],
+                              ["run", "--store", damaged, "--scheduler", "sync"]):
+        args = (damaged, *options) if command != "run" else (_job_file(damaged.parent),
+                                                             *options)
+        status, _, err = _main(capsys, command, *args)
+        assert status == 2 and err.count("\n") == 1, (command, err)
+        assert "its root metadata (the 'fractalsweep' attribute) is damaged" in err, err
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and "the root's fractalsweep metadata is not a table ([1])" in out
+
+
+def _job_file(folder):
+    path = folder / "job.toml"
+    path.write_text('[training]\nsteps = 30\n[x]\nlog10 = [-1, 4]\n[y]\nlog10 = [-1, 4]\n'
+                    '[grid]\nresolution = [10, 9]\n')
+    return path
+
+
+@pytest.mark.parametrize("where", ["plain", "levels"])
+def test_verify_of_a_group_that_is_no_store_is_one_line(damaged, tmp_path, capsys, where):
+    """A zarr group without a store's metadata, inputs or levels (a store's own subgroup
+    too) is not a store: verify gave a damage report of it, exit 1."""
+    path = damaged / "levels" if where == "levels" else tmp_path / "group.zarr"
+    zarr.open_group(str(path), mode="a")
+    status, _, err = _main(capsys, "verify", path)
+    assert status == 2 and err.strip().endswith("a zarr group, but not a fractalsweep store")
+
+
+def test_a_store_whose_root_metadata_is_lost_is_not_made_again_over_its_tiles(damaged, capsys):
+    """Without its 'fractalsweep' attribute, a store (which keeps the mark of its creation)
+    read as a creation cut short: the next run deleted it, finished tiles and all."""
+    _edit_attributes(damaged / "zarr.json", lambda a: a.pop("fractalsweep"))
+    lost = "its root metadata (the 'fractalsweep' attribute) is lost, while its levels hold 9"
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and lost in out
+    for command, *args in (["info", damaged], ["run", _job_file(damaged.parent), "--store",
+                                               damaged, "--scheduler", "sync"]):
+        status, _, err = _main(capsys, command, *args)
+        assert status == 2 and err.count("\n") == 1 and lost in err, (command, err)
+    assert zarr.open_group(str(damaged / "levels/0"), mode="r")["tiles"][:].all()
