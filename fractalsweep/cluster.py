@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .config import ConfigError
+from .config import ConfigError, is_integer, is_number
 
 # XLA's intra-op threads buy little for these small ops; one process per core is faster.
 CPU_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -294,7 +295,9 @@ def _cores_for(n: int) -> list[int | None]:
 
 @dataclass(frozen=True)
 class Profile:
-    """A batch-system cluster profile (``jobs/clusters/*.toml``, see docs/cluster.md)."""
+    """A batch-system cluster profile (``jobs/clusters/*.toml``, see docs/cluster.md); every
+    value is checked as it is made (:data:`PROFILE_KEYS`), so a bad one is a line naming its
+    key, not a traceback from dask-jobqueue or a worker job script that cannot work."""
 
     system: str = "slurm"
     queue: str | None = None
@@ -316,16 +319,85 @@ class Profile:
     mem_fraction: float | None = None
     net_steps_per_second: float | None = None  # per worker; else the last `fractalsweep bench`
 
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            valid, expected = PROFILE_KEYS[f.name]  # a field without its check: a KeyError
+            if not ((value is None and f.default is None) or valid(value)):
+                raise ConfigError(f"{f.name} = {value!r}: expected {expected}")
+        if self.max_jobs is not None and self.max_jobs < self.jobs:
+            raise ConfigError(f"max_jobs = {self.max_jobs}: expected at least jobs "
+                              f"({self.jobs}), the jobs an adaptive cluster keeps")
+
     @property
     def walltime_seconds(self) -> int:
-        parts = [int(p) for p in self.walltime.replace("-", ":").split(":")]
-        seconds = 0
-        for p, unit in zip(reversed(parts), (1, 60, 3600, 86400)):
-            seconds += p * unit
-        return seconds
+        return _seconds(self.walltime)
 
 
 SYSTEMS = ("slurm", "pbs")
+# [D-]HH:MM:SS: the batch systems' shorter forms are read apart (a bare number is minutes to
+# SLURM, seconds to PBS), and the workers' --lifetime is reckoned from the walltime
+WALLTIME = re.compile(r"(\d+-)?\d+:[0-5]\d:[0-5]\d", re.ASCII)
+
+
+def is_fraction(value: object) -> bool:
+    """A GPU memory fraction JAX can preallocate: 0 < F <= 1."""
+    return is_number(value) and 0 < value <= 1
+
+
+def _is_text(value: object) -> bool:
+    """A non-empty string: an empty queue or path would go into the job script as a bare
+    directive."""
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_size(value: object) -> bool:
+    """A memory size as dask-jobqueue reads it (``dask.utils.parse_bytes``), of a byte or
+    more."""
+    from dask.utils import parse_bytes
+
+    if not _is_text(value):
+        return False
+    try:
+        return parse_bytes(value) >= 1
+    except ValueError:
+        return False
+
+
+def _is_walltime(value: object) -> bool:
+    """:data:`WALLTIME`, and longer than nothing."""
+    return (isinstance(value, str) and WALLTIME.fullmatch(value) is not None
+            and _seconds(value) > 0)
+
+
+def _seconds(walltime: str) -> int:
+    """The seconds of a :data:`WALLTIME`."""
+    days, _, clock = walltime.rpartition("-")
+    hours, minutes, seconds = (int(part) for part in clock.split(":"))
+    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+COUNT = (lambda v: is_integer(v) and v >= 1, "an integer >= 1")
+TEXT = (_is_text, "a non-empty string")
+LINES = (lambda v: isinstance(v, list) and all(isinstance(line, str) for line in v),
+         "a list of strings")
+#: each key of a :class:`Profile`: whether a value is valid, and what is (said when not)
+PROFILE_KEYS = {
+    "system": (lambda v: v in SYSTEMS, f"one of {', '.join(SYSTEMS)}"),
+    "queue": TEXT, "account": TEXT, "interface": TEXT, "local_directory": TEXT,
+    "log_directory": TEXT, "python": TEXT,
+    "gpus_per_job": (lambda v: is_integer(v) and v in (0, 1),
+                     "1 (one job per GPU, scale with jobs) or 0 for CPU workers"),
+    "cores": COUNT, "jobs": COUNT, "max_jobs": COUNT,
+    "memory": (_is_size, "a size like '64GB' or '1.5GiB', as dask's parse_bytes reads it"),
+    "walltime": (_is_walltime, ("[D-]HH:MM:SS with minutes and seconds below 60, e.g. "
+                                "'04:00:00' or '1-12:00:00'")),
+    "adaptive": (lambda v: isinstance(v, bool), "true or false"),
+    "env_setup": LINES, "extra_directives": LINES, "skip_directives": LINES,
+    "mem_fraction": (is_fraction, "a number 0 < F <= 1"),
+    "net_steps_per_second": (lambda v: is_number(v) and 0 < v < float("inf"),
+                             "a number > 0 (one worker's net-steps per second)"),
+}
 
 
 def load_profile(path: str) -> Profile:
@@ -334,7 +406,10 @@ def load_profile(path: str) -> Profile:
     if not p.is_file():
         raise ConfigError(f"cluster profile not found: {path}")
     try:
-        raw = tomllib.loads(p.read_text())
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"cluster profile {path}: not UTF-8 text; expected a TOML file "
+                          "like jobs/clusters/slurm-gpu.toml") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     fields = {f.name for f in dataclasses.fields(Profile)}
@@ -342,22 +417,10 @@ def load_profile(path: str) -> Profile:
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} in cluster profile {path}; valid keys "
                           f"are {', '.join(sorted(fields))}")
-    profile = Profile(**raw)
-    if profile.system not in SYSTEMS:
-        raise ConfigError(f"system = {profile.system!r}: valid systems are {', '.join(SYSTEMS)}")
-    if profile.gpus_per_job not in (0, 1):
-        raise ConfigError(f"gpus_per_job = {profile.gpus_per_job}: use 1 (one job per GPU, "
-                          "scale with jobs) or 0 for CPU workers")
-    for key in ("cores", "jobs"):
-        if not isinstance(getattr(profile, key), int) or getattr(profile, key) < 1:
-            raise ConfigError(f"{key} = {getattr(profile, key)!r}: expected an integer >= 1")
     try:
-        seconds = profile.walltime_seconds
-    except ValueError:
-        seconds = 0
-    if seconds <= 0:
-        raise ConfigError(f"walltime = {profile.walltime!r}: expected [D-]HH:MM:SS")
-    return profile
+        return Profile(**raw)
+    except ConfigError as e:
+        raise ConfigError(f"cluster profile {path}: {e}") from None
 
 
 def _jobqueue_kwargs(profile: Profile) -> dict:
@@ -453,26 +516,38 @@ def scheduler_address(path: str) -> str:
     if not isinstance(address, str):
         raise ConfigError(f"scheduler file {path}: no address in it; is it a Dask scheduler "
                           "file?")
+    check_address(address, f"the scheduler of {path}")
     return address
 
 
-def check_reachable(address: str, what: str) -> None:
-    """Refuse, within about :data:`CONNECT_TIMEOUT_S`, a scheduler address of a transport
-    distributed does not know, one nothing listens at, and (over plain TCP) one where
-    something else listens."""
+def check_address(address: str, what: str) -> tuple[str, str, int]:
+    """The transport, host and port of a scheduler address, or a one-line error naming
+    ``what``; reads no network, so that every command can refuse a malformed address first,
+    before it finds that it has nothing to compute (distributed's client would raise a
+    ValueError)."""
     from distributed.comm.addressing import parse_address, parse_host_port
     from distributed.comm.registry import backends
 
-    try:
-        scheme, location = parse_address(address)
-        host, port = parse_host_port(location)
-    except ValueError:
-        raise ConfigError(f"{what} {address!r}: expected an address like tcp://host:8786, or "
-                          "'sync'") from None
+    scheme, location = parse_address(address)
     if scheme not in backends:
         raise ConfigError(f"{what} {address}: {scheme}:// is not a scheduler's transport (the "
                           f"dashboard's http:// link is not its address); valid: "
                           f"{', '.join(sorted(backends))}, e.g. tcp://host:8786")
+    try:
+        host, port = parse_host_port(location)
+    except ValueError:
+        host, port = "", 0
+    if not 0 < port < 65536:
+        raise ConfigError(f"{what} {address!r}: expected an address like tcp://host:8786, or "
+                          "'sync'")
+    return scheme, host, port
+
+
+def check_reachable(address: str, what: str) -> None:
+    """Refuse, within about :data:`CONNECT_TIMEOUT_S`, a scheduler address that is
+    malformed (:func:`check_address`), one nothing listens at, and (over plain TCP) one
+    where something else listens."""
+    scheme, host, port = check_address(address, what)
     if scheme not in ("tcp", "tls"):
         return  # other transports are left to the client's own timeout
     try:

@@ -358,8 +358,18 @@ def _dataclass(section: str, cls: type, raw: Any) -> Any:
     return cls(**raw)
 
 
+def is_integer(value: Any) -> bool:
+    """An int, not a bool (which Python counts as one): TOML's ``true`` is no count."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """An int or a float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _int(key: str, value: Any, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_integer(value):
         raise ConfigError(f"{key} = {value!r}: expected an integer >= {minimum}")
     if value < minimum:
         raise ConfigError(f"{key} = {value}: must be >= {minimum}")
@@ -375,8 +385,7 @@ def _bool(key: str, value: Any) -> bool:
 
 
 def _number(key: str, value: Any) -> float:
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not math.isfinite(value)):
+    if not is_number(value) or not math.isfinite(value):
         raise ConfigError(f"{key} = {value!r}: expected a finite number")
     return float(value)
 

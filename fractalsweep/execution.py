@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from . import cluster
+from .config import is_integer, is_number
 from .errors import ConfigError
 
 __all__ = ["KERNELS", "Execution", "Session"]
@@ -45,9 +46,12 @@ class Execution:
     ----------
     scheduler : str, optional
         ``"sync"`` to compute in this process (tiny runs, tests, debugging), or the address of
-        a running Dask scheduler (``tcp://host:8786``).
+        a running Dask scheduler (``tcp://host:8786``). A malformed address is refused here
+        (:func:`~fractalsweep.cluster.check_address`); whether one answers, a session's
+        :meth:`~Session.preflight` asks.
     scheduler_file : str, optional
-        The scheduler file of a running Dask cluster.
+        The scheduler file of a running Dask cluster; a missing one, or one naming a
+        malformed address, is refused here.
     cluster : str, Path or cluster.Profile, optional
         A SLURM or PBS cluster profile (a path to its TOML file, or the loaded profile):
         workers are started as batch jobs through dask-jobqueue.
@@ -102,8 +106,7 @@ class Execution:
                                   f"{' or '.join(t.__name__ for t in types)}")
         for key in ("mem_fraction", "tile_timeout"):
             value = getattr(self, key)
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, (int, float))):
+            if value is not None and not is_number(value):
                 raise ConfigError(f"{_named(key)} = {value!r}: expected a number")
         flag(_named("limits"), self.limits)
         for key in ("scheduler", "scheduler_file", "cluster"):
@@ -123,15 +126,14 @@ class Execution:
                               f"{where}")
         for key in ("workers", "tile"):
             value = getattr(self, key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
+            if value is not None and (not is_integer(value) or value < 1):
                 raise ConfigError(f"{_named(key)} = {value!r}: expected an integer >= 1")
         if self.workers is not None:
             cluster.check_local_workers(self.workers)
         if self.kernel not in KERNELS:
             raise ConfigError(f"{_named('kernel')} = {self.kernel!r}: valid values are "
                               f"{', '.join(KERNELS)}")
-        if self.mem_fraction is not None and not 0 < self.mem_fraction <= 1:
+        if self.mem_fraction is not None and not cluster.is_fraction(self.mem_fraction):
             raise ConfigError(f"{_named('mem_fraction')} = {self.mem_fraction}: expected "
                               "0 < F <= 1")
         if self.tile_timeout is not None and not 0 < self.tile_timeout < float("inf"):
@@ -139,6 +141,12 @@ class Execution:
                               "seconds > 0")
         if isinstance(self.cluster, (str, Path)):
             object.__setattr__(self, "cluster", cluster.load_profile(self.cluster))
+        # read now, without the network: a command refuses them before it finds it has
+        # nothing to compute; whether the scheduler answers, a session's preflight asks
+        if self.scheduler and not self.in_process:
+            cluster.check_address(self.scheduler, "scheduler")
+        if self.scheduler_file:
+            cluster.scheduler_address(self.scheduler_file)
         if self.gpus is not None:
             gpus = tuple(str(g).strip() for g in self.gpus)
             if not all(g.isdigit() for g in gpus):

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,6 +206,27 @@ def test_the_explorer_runs_as_a_widget_in_a_jupyter_kernel(store, tmp_path):
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
                for o in outputs), outputs
     assert fs.open(path).level(1).complete
+
+
+def test_a_place_to_compute_that_cannot_be_is_refused_as_the_execution_is_made(store):
+    """The address, the scheduler file and the cluster profile, each read without the
+    network: an audit given a malformed address raised distributed's ValueError, and a
+    profile that is not text (or not TOML of the right kinds) a traceback of its own."""
+    from fractalsweep.cluster import Profile
+
+    level, picture = store.level(0), Path(__file__).resolve().parents[1] / "docs" / "adam.png"
+    refused = [
+        (lambda: level.audit(4, against="float32", execution=Execution(scheduler="bogus")),
+         "scheduler 'bogus': expected an address like tcp://host:8786, or 'sync'"),
+        (lambda: Execution(scheduler_file="/nonexistent/scheduler.json"), "not found"),
+        (lambda: Execution(cluster=str(picture)), f"{picture}: not UTF-8 text"),
+        (lambda: Execution(cluster=Profile(memory=32)), "memory = 32: expected a size"),
+    ]
+    for call, words in refused:
+        with pytest.raises(fs.ConfigError) as error:
+            call()
+        assert words in str(error.value) and "\n" not in str(error.value), str(error.value)
+    assert "audit" not in level.attrs
 
 
 def test_arguments_of_the_wrong_kind_are_one_line_errors(store, tmp_path):

@@ -379,6 +379,84 @@ def test_a_listener_that_is_not_a_scheduler_is_one_line(tmp_path, capsys, reply,
     assert not (tmp_path / "s.zarr").exists()
 
 
+@pytest.fixture(scope="module")
+def finished_store(tmp_path_factory):
+    """A store of the quick job (TINY's settings) with every tile done: level 0 and a zoom."""
+    path = tmp_path_factory.mktemp("finished") / "f.zarr"
+    cfg = fs.job_config(QUICK, ["grid.resolution=4", "training.steps=10"])
+    fs.run(cfg, str(path), execution=Execution(scheduler="sync"), progress=False).zoom(
+        centre=(1, 1), width=2, log10=True)
+    return path
+
+
+ZOOMED = ["--centre", "1", "1", "--width", "2", "--log10"]  # finished_store's level 1
+
+
+@pytest.mark.parametrize("where,words", [
+    *((f"--scheduler={address}", "expected an address like tcp://host:8786")
+      for address in ("bogus", "localhost", "tcp://", "-1", "tcp://127.0.0.1:99999")),
+    ("--scheduler=http://x:1", "http:// is not a scheduler's transport"),
+    ("--scheduler-file={tmp}/none.json", "not found"),
+    ("--scheduler-file={tmp}/bogus.json", "expected an address like tcp://host:8786"),
+])
+def test_a_malformed_scheduler_is_refused_first_even_with_nothing_to_compute(
+        finished_store, tmp_path, capsys, where, words):
+    """Read without the network, before anything else: a command with nothing left to do
+    (a finished store, a window already zoomed, a dry run) exited 0 on it, and an audit,
+    whose pixels are not a level's tiles, printed distributed's traceback."""
+    (tmp_path / "bogus.json").write_text(json.dumps({"address": "bogus"}))
+    where = where.format(tmp=tmp_path)
+    before = sorted(p.name for p in finished_store.rglob("*"))
+    for command in (["run", QUICK, "--store", finished_store, *TINY[:4]],
+                    ["run", QUICK, "--store", tmp_path / "new.zarr", "--dry-run"],
+                    ["resume", finished_store], ["zoom", finished_store, *ZOOMED],
+                    ["ladder", finished_store, "--widest", "2"],
+                    ["audit", finished_store, "--against", "float32", "--sample", "4",
+                     "--png", tmp_path / "a.png"]):
+        no_picture = ["--no-render"] if command[0] in ("run", "zoom", "ladder") else []
+        _refused(capsys, *command, where, "--quiet", *no_picture, words=(words,))
+    assert sorted(p.name for p in finished_store.rglob("*")) == before
+    assert not (tmp_path / "new.zarr").exists() and not (tmp_path / "a.png").exists()
+
+
+@pytest.mark.parametrize("line,words", [
+    ('memory = "lots"', ["memory = 'lots'", "a size like '64GB'"]),
+    ("memory = 32", ["memory = 32", "a size like '64GB'"]),
+    ('memory = "-5GB"', ["memory = '-5GB'", "a size like '64GB'"]),
+    ("walltime = 5", ["walltime = 5", "[D-]HH:MM:SS"]),
+    ('walltime = "99:99:99"', ["walltime = '99:99:99'", "below 60"]),
+    ('walltime = "60"', ["walltime = '60'", "[D-]HH:MM:SS"]),  # SLURM: minutes; PBS: seconds
+    ("extra_directives = [1]", ["extra_directives = [1]", "a list of strings"]),
+    ('env_setup = "module load cuda"', ["env_setup = 'module load cuda'", "a list of strings"]),
+    ('skip_directives = "--mem"', ["skip_directives = '--mem'", "a list of strings"]),
+    ('net_steps_per_second = "x"', ["net_steps_per_second = 'x'", "a number > 0"]),
+    ("net_steps_per_second = -1", ["net_steps_per_second = -1", "a number > 0"]),
+    ("mem_fraction = 2", ["mem_fraction = 2", "0 < F <= 1"]),
+    ("max_jobs = 0", ["max_jobs = 0", "an integer >= 1"]),
+    ("adaptive = true\njobs = 4\nmax_jobs = 2", ["max_jobs = 2", "at least jobs (4)"]),
+    ('adaptive = "yes"', ["adaptive = 'yes'", "true or false"]),
+    ("queue = [1]", ["queue = [1]", "a non-empty string"]),
+    ('account = ""', ["account = ''", "a non-empty string"]),
+    ("python = 3", ["python = 3", "a non-empty string"]),
+])
+def test_every_cluster_profile_value_is_checked_by_its_key(tmp_path, capsys, line, words):
+    """Each was a traceback (from dask, or the cost estimate) or went into the worker's job
+    script as it was (a GPU fraction of 2, a negative rate, a string run as a list)."""
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'system = "slurm"\n{line}\n')
+    error = _refused(capsys, "run", QUICK, "--store", tmp_path / "n.zarr", "--cluster", profile,
+                     "--dry-run", words=[f"cluster profile {profile}", *words])
+    assert "expected" in error
+    assert not (tmp_path / "n.zarr").exists()
+
+
+def test_a_cluster_profile_that_is_not_text_is_one_line(tmp_path, capsys):
+    picture = ROOT / "docs" / "adam.png"
+    _refused(capsys, "run", QUICK, "--store", tmp_path / "n.zarr", "--cluster", picture,
+             "--dry-run", words=(str(picture), "not UTF-8 text"))
+    assert not (tmp_path / "n.zarr").exists()
+
+
 def test_status_names_a_dead_driver(tiny_store, capsys):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()
