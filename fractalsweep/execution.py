@@ -291,6 +291,7 @@ class Session:
         if self.closed:
             raise ConfigError("this session is closed; open another with Execution.session()")
         if self._client is None:
+            self.preflight()  # audit, explore and serve reach here without a run's preflight
             ex = self.execution
             if ex.scheduler or ex.scheduler_file:
                 address = ex.scheduler or cluster.scheduler_address(ex.scheduler_file)

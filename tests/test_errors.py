@@ -348,9 +348,12 @@ def test_nowhere_to_compute_is_one_line_within_seconds(tmp_path, capsys, where, 
     (b"HTTP/1.1 400 Bad Request\r\n\r\n", ["not as a Dask scheduler", "MemoryError"]),
     (None, ["not as a Dask scheduler", "no Dask handshake within 10 s"]),  # a web server
 ])
-def test_a_listener_that_is_not_a_scheduler_is_one_line(tmp_path, capsys, reply, words):
+@pytest.mark.parametrize("command", ["run", "audit"])
+def test_a_listener_that_is_not_a_scheduler_is_one_line(tmp_path, capsys, reply, words, command,
+                                                        finished_store):
     """distributed's client would read the reply's first bytes as a message size (a traceback
-    about exbibytes) or wait for a handshake forever."""
+    about exbibytes) or wait for a handshake forever (an audit did: it checked nothing before
+    its client connected)."""
     import socket
     import threading
 
@@ -369,9 +372,10 @@ def test_a_listener_that_is_not_a_scheduler_is_one_line(tmp_path, capsys, reply,
 
     threading.Thread(target=serve, daemon=True).start()
     address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    args = (["run", QUICK, "--store", tmp_path / "s.zarr"] if command == "run" else
+            ["audit", finished_store, "--against", "float32", "--sample", "4"])
     try:
-        _refused(capsys, "run", QUICK, "--store", tmp_path / "s.zarr", "--scheduler", address,
-                 "--quiet", words=words)
+        _refused(capsys, *args, "--scheduler", address, "--quiet", words=words)
     finally:
         listener.close()
         for conn in accepted:
