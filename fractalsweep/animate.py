@@ -15,6 +15,7 @@ import time
 from fractions import Fraction
 
 from .errors import AnimationError
+from .execution import flag
 from .frames import plan
 from .render import output_path
 from .video import MIN_SIDE, choose_codec, encode
@@ -94,6 +95,7 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
     {'path': 'zoom.mp4', 'frames': 136, 'size': (512, 512), 'codec': 'h264', ...}
     """
     start = time.perf_counter()
+    flag("progress", progress)
     out = output_path(out, "out", picture=False)
     if not (isinstance(fps, (int, float, Fraction)) and not isinstance(fps, bool)
             and 0 < fps < math.inf):

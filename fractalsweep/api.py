@@ -21,6 +21,7 @@ Example
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -32,6 +33,7 @@ from . import levels, precision, store, views
 from .config import SweepConfig, apply_overrides, load_job, resolve
 from .errors import ConfigError, FractalsweepError
 from .execution import Execution, Session, flag
+from .systems import check_computable
 
 if TYPE_CHECKING:  # the kernel (and JAX) load only when something is computed
     from .execute import RunReport
@@ -91,7 +93,13 @@ def _where(execution: Where | None) -> Where:
     if execution is not None and not isinstance(execution, (Execution, Session)):
         raise ConfigError(f"execution = {execution!r}: expected fractalsweep.Execution(...) or "
                           "an open Session")
-    return execution or Execution()
+    return Execution() if execution is None else execution
+
+
+def _or_own(execution: Where | None, own: Where) -> Where:
+    """``execution`` where given, else a handle's ``own``: only None is "not given", so an
+    empty list or mapping is refused by :func:`_where`, not read as the default."""
+    return own if execution is None else _where(execution)
 
 
 @contextlib.contextmanager
@@ -243,6 +251,7 @@ class Store:
         """
         from . import verify
 
+        repair = flag("repair", repair)
         report, done = verify.verify(self.path), []
         for _ in range(3 if repair else 0):  # arrays made anew may show damaged tiles next
             if not any(p.fix for p in report.problems):
@@ -266,7 +275,7 @@ class Store:
         todo = [level.index for level in levels if not level.complete]
         if 0 not in [level.index for level in levels]:
             todo.insert(0, 0)
-        with _session(execution or self.execution, progress) as session:
+        with _session(_or_own(execution, self.execution), progress) as session:
             return [Level(self, i, run_level(self.path, cfg, session, i)) for i in todo]
 
     def zoom(self, x=None, y=None, *, centre=None, width=None, auto: bool = False,
@@ -302,6 +311,11 @@ class Store:
         from . import dive
         from .grid import resolution_pair
 
+        auto, log10, force = flag("auto", auto), flag("log10", log10), flag("force", force)
+        flag("progress", progress)
+        execution = _or_own(execution, self.execution)
+        if dtype is not None:  # only None is the default: a dtype it computes in, or refused
+            check_computable(dataclasses.replace(self.config, dtype=dtype))
         base = self.deepest().index if level is None else self.level(level).index
         given = [name for name, on in (("a box", x is not None or y is not None),
                                        ("centre", centre is not None), ("auto", auto)) if on]
@@ -326,7 +340,7 @@ class Store:
             else:
                 view = views.box_view(current, x=x, y=y, log10=log10)
             kind = "zoom"
-        with _session(execution or self.execution, progress) as session:
+        with _session(execution, progress) as session:
             index, report = dive.zoom_to(self.path, view, session, resolution=resolution,
                                          dtype=dtype, force=force, kind=kind)
         return Level(self, index, report)
@@ -346,7 +360,7 @@ class Store:
             cfg = self.config
             widest = 6 if "log" in (cfg.x.scale, cfg.y.scale) else self.level(0).view
         self._require_intact([base], every_array=True)
-        with _session(execution or self.execution, progress) as session:
+        with _session(_or_own(execution, self.execution), progress) as session:
             indices = dive.ladder(self.path, base, session, widest=widest)
         return [Level(self, i) for i in indices]
 
@@ -361,10 +375,11 @@ class Store:
         if (isinstance(decades, bool) or not isinstance(decades, (int, float))
                 or not 0 < decades < float("inf")):
             raise ConfigError(f"decades = {decades!r}: expected a finite number > 0")
+        box_fraction = _fraction(box_fraction)  # before a cluster starts
         self._require_intact(every_array=True)
-        with _session(execution or self.execution, progress) as session:
+        with _session(_or_own(execution, self.execution), progress) as session:
             indices = dive.dive(self.path, self.config, decades, session,
-                                box_fraction=_fraction(box_fraction))
+                                box_fraction=box_fraction)
         return [Level(self, i) for i in indices]
 
     def animate(self, out: str | Path, **options) -> dict:
@@ -409,7 +424,7 @@ class Store:
         (:func:`fractalsweep.explore.explore`)."""
         from .explore import explore
 
-        where = _where(execution or self.execution)
+        where = _or_own(execution, self.execution)
         where = where.execution if isinstance(where, Session) else where
         return explore(self.path, level=level, execution=where)
 
@@ -497,10 +512,16 @@ class Level:
         from .verify import require_intact
 
         names = [*self.arrays, *(c for c in ("x", "y", "x_lo", "y_lo") if c in self._group.group)]
-        if name not in names:
-            raise ConfigError(f"level {self.index} has no array {name!r}; it has "
+        return require_intact(self.store.path, self._group,
+                              (self._one_of(name, names, "array"),))[name]
+
+    def _one_of(self, name: str, names: list[str], what: str) -> str:
+        """``name`` if it is one of ``names``, else a one-line error listing them (a name is
+        a str: a list or an array is refused, not compared element by element)."""
+        if not isinstance(name, str) or name not in names:
+            raise ConfigError(f"level {self.index} has no {what} {name!r}; it has "
                               f"{', '.join(names)}")
-        return require_intact(self.store.path, self._group, (name,))[name]
+        return name
 
     @property
     def score(self) -> np.ndarray:
@@ -519,7 +540,7 @@ class Level:
         """
         from .audit import audit
 
-        with _session(execution or self.store.execution, progress) as session:
+        with _session(_or_own(execution, self.store.execution), progress) as session:
             return audit(self.store.path, self.index, session, sample=sample, against=against)
 
     def _label_values(self) -> tuple[np.ndarray, np.ndarray]:
@@ -533,9 +554,9 @@ class Level:
         view = self.attrs["view"]
         if "audit" not in self.attrs:
             raise ConfigError(f"level {self.index} has no audit yet; run one first")
+        out = default_png(self.store.path, f"-L{self.index}-audit") if out is None else out
         return render_audit(self.score, self["audit"], self.attrs["audit"],
-                            *self._label_values(),
-                            out or default_png(self.store.path, f"-L{self.index}-audit"),
+                            *self._label_values(), out,
                             xlabel=view["x"]["label"], ylabel=view["y"]["label"])
 
     def precision(self) -> dict:
@@ -567,14 +588,14 @@ class Level:
     def _colouring(self, array: str, cmap: str | None) -> tuple[np.ndarray, dict]:
         """An array's values and how to draw them: the paper's colouring (or ``cmap``) for
         a score, else its :func:`~fractalsweep.colour.scale_of`."""
-        from .colour import is_score, scale_of
+        from .colour import is_score, scale_of, score_colormap
 
-        if array not in self.arrays:
-            raise ConfigError(f"level {self.index} has no per-pixel array {array!r}; it has "
-                              f"{', '.join(self.arrays)}")
-        values = self[array]
+        self._one_of(array, self.arrays, "per-pixel array")
         if is_score(array):
-            return values, {"cmap": cmap or "paper"}
+            cmap = "paper" if cmap is None else cmap  # only None: "" or [] is refused
+            score_colormap(cmap)
+            return self[array], {"cmap": cmap}
+        values = self[array]
         # pixels not computed hold the fill value (first_nonfinite's -2, reused's 0): not data
         computed = self._group.finished(self._group.done)
         values = np.where(computed, values.astype(np.float64), np.nan)
@@ -617,11 +638,11 @@ class Level:
         from .render import render_png
         from .systems import system_of
 
+        values, colouring = self._colouring(array, cmap)  # checks array: a name
         view = self.attrs["view"]
         suffix = f"-L{self.index}" + ("" if array == "score" else f"-{array}")
-        values, colouring = self._colouring(array, cmap)
         return render_png(values, *self._label_values(),
-                          out or default_png(self.store.path, suffix),
+                          default_png(self.store.path, suffix) if out is None else out,
                           xlabel=view["x"]["label"], ylabel=view["y"]["label"],
                           legend=system_of(self.store.config).legend, **colouring)
 

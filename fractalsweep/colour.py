@@ -20,6 +20,7 @@ Matplotlib is imported lazily, inside the colouring functions only, so that the
 numeric parts stay importable and cheap in worker processes.
 """
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,7 @@ from .errors import ConfigError
 
 __all__ = ["BOUNDARY", "BUFFER", "CLASS_COLOURS", "CONVERGED", "DIVERGED", "NEVER",
            "NOT_COMPUTED", "Scale", "classes", "colormap_of", "equalize", "is_score", "scale_of",
-           "to_rgb", "to_rgba", "values_rgb"]
+           "score_colormap", "to_rgb", "to_rgba", "values_rgb"]
 
 CONVERGED, DIVERGED, BOUNDARY = 0, 1, 2
 
@@ -154,16 +155,21 @@ def classes(score):
 
 def colormap_of(cmap):
     """The matplotlib colormap of a colouring: ``"paper"`` is ``Spectral``, any other name a
-    matplotlib colormap; an unknown name is a one-line error naming the valid choices."""
+    matplotlib colormap. The one check of a cmap: anything else, an unknown name or not a
+    name at all (a list, an array, 0), is a one-line error naming the valid choices."""
     import matplotlib
 
-    try:
-        return matplotlib.colormaps["Spectral" if cmap == "paper" else cmap]
-    except KeyError:
-        raise ConfigError(
-            f"unknown cmap {cmap!r}; valid choices are 'paper', 'classes', "
-            "or any matplotlib colormap name (e.g. 'viridis', 'Spectral')"
-        ) from None
+    if isinstance(cmap, str):
+        with contextlib.suppress(KeyError):
+            return matplotlib.colormaps["Spectral" if cmap == "paper" else cmap]
+    raise ConfigError(f"unknown cmap {cmap!r}; valid choices are 'paper', 'classes', "
+                      "or any matplotlib colormap name (e.g. 'viridis', 'Spectral')")
+
+
+def score_colormap(cmap):
+    """The colormap of a score's colouring, or None for ``"classes"`` (drawn with
+    :data:`CLASS_COLOURS`); anything else is :func:`colormap_of`'s one-line error."""
+    return None if isinstance(cmap, str) and cmap == "classes" else colormap_of(cmap)
 
 
 NOT_COMPUTED = np.array([255, 255, 255], dtype=np.uint8)
@@ -196,10 +202,10 @@ def to_rgb(score, cmap="paper", reference=None):
     score = np.asarray(score, dtype=np.float64)
     if score.ndim != 2:
         raise ValueError(f"score must be 2-D, got shape {score.shape}")
-    if cmap == "classes":
+    colormap = score_colormap(cmap)
+    if colormap is None:
         rgb = CLASS_COLOURS[classes(score)]
     else:
-        colormap = colormap_of(cmap)
         rgb = colormap((equalize(score, reference) + 1.0) / 2.0, bytes=True)[..., :3]
     rgb[np.isnan(score)] = NOT_COMPUTED  # a level still being computed shows its holes
     return np.ascontiguousarray(rgb[::-1])
@@ -307,18 +313,19 @@ def scale_of(name: str, values, cmap: str | None = None) -> Scale:
     values = np.asarray(values, dtype=np.float64)
     never = NEVER_VALUES.get(name)
     finite = values[np.isfinite(values) & ((values != never) if never is not None else True)]
-    if cmap in ("paper", "classes"):
+    cmap = default if cmap is None else cmap
+    if isinstance(cmap, str) and cmap in ("paper", "classes"):
         raise ConfigError(f"cmap {cmap!r} colours scores; {name} takes a matplotlib colormap "
                           "name (e.g. 'viridis')")
-    colormap_of(cmap or default)  # an unknown name fails here, with the valid choices
+    colormap_of(cmap)  # an unknown name, or no name, fails here, with the valid choices
     if name == "converged_fraction":
-        return Scale(cmap or default, 0.0, 1.0, label)
+        return Scale(cmap, 0.0, 1.0, label)
     if name == "lyapunov":
         top = float(np.percentile(np.abs(finite), LYAPUNOV_PERCENTILE)) if finite.size else 0.0
         top = top or 1.0
-        return Scale(cmap or default, -top, top, label, top / 10**LYAPUNOV_DECADES)
+        return Scale(cmap, -top, top, label, top / 10**LYAPUNOV_DECADES)
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    return Scale(cmap or default, lo, hi, label, never=never)
+    return Scale(cmap, lo, hi, label, never=never)
 
 
 def values_rgb(values, scale: Scale):

@@ -192,11 +192,15 @@ TOP_LEVEL = ("dtype", "scheme", "seed", "name")
 
 def load_job(path: str | Path) -> dict[str, Any]:
     """Read a TOML job file into a plain mapping (not yet validated)."""
+    if not str(path).strip():  # Path("") is ".", the working directory
+        raise ConfigError(f"job {str(path)!r}: give a path to a TOML job file (see jobs/)")
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; give a TOML job file (see jobs/)")
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"job file not found: {path}")
+    if not path.is_file():  # a device, a FIFO, a socket: it would read as nothing, or block
+        raise ConfigError(f"{path} is not a regular file; give a TOML job file (see jobs/)")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
@@ -433,11 +437,11 @@ def check_range(name: str, axis: AxisConfig, dtype: str) -> None:
 
 def _check_value(label: str, text: str, dtype: str, positive: bool) -> None:
     info = np.finfo("float64" if dtype == DOUBLE_DOUBLE else dtype)  # dd: float64's range
-    value = abs(Decimal(text))
-    if value > Decimal(float(info.max)):
+    value = Decimal(text)  # named with its sign; its magnitude is what the dtype must hold
+    if abs(value) > Decimal(float(info.max)):
         raise ConfigError(f"{label} = {value:.6g}: beyond {dtype}'s largest number "
                           f"({float(info.max):.3g})")
-    if positive and value < Decimal(float(info.tiny)):
+    if positive and abs(value) < Decimal(float(info.tiny)):
         raise ConfigError(f"{label} = {value:.6g}: below {dtype}'s smallest normal "
                           f"number ({float(info.tiny):.3g})")
 

@@ -478,7 +478,7 @@ def dimension_of_images(scores: Iterable[np.ndarray], method: str = "sliding",
     >>> bool(low <= 1 <= high)
     True
     """
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; methods are {', '.join(METHODS)}")
     if (isinstance(confidence, bool) or not isinstance(confidence, (int, float))
             or not 0 < confidence < 1):

@@ -33,7 +33,8 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
     """
     cfg = store.config_of(path)
     resolution = tuple(resolution or cfg.grid.resolution)
-    spec = LevelSpec(view, resolution, dtype or cfg.dtype, kind=kind, reuse_from=reuse_from,
+    dtype = cfg.dtype if dtype is None else dtype  # only None: "" or 0 is refused below
+    spec = LevelSpec(view, resolution, dtype, kind=kind, reuse_from=reuse_from,
                      tile=session.execution.tile_for(resolution))
     check_computable(dataclasses.replace(cfg, dtype=spec.dtype))  # a dtype it computes in
     root = store.open_root(path)
@@ -55,7 +56,8 @@ def auto_view(path: str, level: int, *, box_fraction: float = 0.25, resolution=N
     return targets.auto_target(lvl.group["score"][:], levels.view_of(lvl, cfg),
                                box_fraction=box_fraction,
                                resolution=resolution or lvl.group.attrs["resolution"],
-                               dtype=dtype or lvl.group.attrs["dtype"], force=force,
+                               dtype=lvl.group.attrs["dtype"] if dtype is None else dtype,
+                               force=force,
                                dtypes=system_of(cfg).dtypes)
 
 

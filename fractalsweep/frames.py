@@ -27,9 +27,10 @@ import numpy as np
 import zarr
 
 from . import store
-from .colour import CLASS_COLOURS, classes, colormap_of, equalize
+from .colour import CLASS_COLOURS, classes, equalize, score_colormap
 from .decimals import CONTEXT
 from .errors import AnimationError
+from .execution import flag
 from .keyframes import blend_weight, geometry, zoom_schedule
 from .levels import Keyframe, find_ladder
 from .score import snapshot_name
@@ -121,11 +122,9 @@ class _Colours:
         self.root, self.paths = root, paths
         self.scores: dict[int, np.ndarray] = {}
         self.values: dict[tuple[int, int | None], np.ndarray] = {}
-        if cmap == "classes":
-            self.lut = None
-        else:
-            colormap = colormap_of(cmap)
-            self.lut = _packed(colormap(np.arange(_LUT_SIZE), bytes=True)[:, :3])
+        colormap = score_colormap(cmap)
+        self.lut = (None if colormap is None
+                    else _packed(colormap(np.arange(_LUT_SIZE), bytes=True)[:, :3]))
 
     def _score(self, j: int) -> np.ndarray:
         if j not in self.scores:
@@ -323,10 +322,9 @@ def _check_options(frames_per_octave, size, cmap, zoom) -> None:
     if (not isinstance(size, (tuple, list)) or len(size) != 2
             or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 2 for n in size)):
         raise AnimationError(f"size = {size!r}: expected (width, height), integers >= 2")
-    if zoom not in ("in", "out"):
+    if not isinstance(zoom, str) or zoom not in ("in", "out"):
         raise AnimationError(f"zoom = {zoom!r}: valid values are 'in', 'out'")
-    if cmap != "classes":
-        colormap_of(cmap)  # an unknown name fails here, once
+    score_colormap(cmap)  # an unknown name, or no name, fails here, once
 
 
 def plan_zoom(store_path, frames_per_octave, size, cmap, zoom, ease, overlay) -> ZoomPlan:
@@ -335,7 +333,7 @@ def plan_zoom(store_path, frames_per_octave, size, cmap, zoom, ease, overlay) ->
     ladder = find_ladder(store_path)
     depths = zoom_schedule(len(ladder) - 1, frames_per_octave, ease)
     return ZoomPlan(str(store_path), ladder, depths if zoom == "in" else depths[::-1],
-                 (size[0], size[1]), cmap, bool(overlay), *geometry(ladder))
+                 (size[0], size[1]), cmap, overlay, *geometry(ladder))
 
 
 @dataclass(frozen=True)
@@ -424,7 +422,7 @@ def plan_steps(store_path, level, frames_per_octave, size, cmap, zoom, ease,
     depths = zoom_schedule(len(arrays) - 1, frames_per_octave, ease)
     return StepsPlan(str(store_path), level, arrays, steps,
                      depths if zoom == "in" else depths[::-1], (size[0], size[1]), cmap,
-                     bool(overlay), tuple(lvl.group.attrs["resolution"]),
+                     overlay, tuple(lvl.group.attrs["resolution"]),
                      tuple(axis_labels(view[a]["label"], store.label_values(lvl, a)[[0, -1]])
                            for a in "xy"))
 
@@ -435,11 +433,12 @@ OVER = ("zoom", "steps")  # what an animation goes through
 def plan(store_path, over, level, frames_per_octave, size, cmap, zoom, ease, overlay):
     """The plan of an animation over a zoom's ladder (:class:`ZoomPlan`) or over the
     training steps of ``level`` (:class:`StepsPlan`; level 0 when None)."""
-    if over == "steps":
-        return plan_steps(store_path, level or 0, frames_per_octave, size, cmap, zoom, ease,
-                          overlay)
-    if over != "zoom":
+    if not isinstance(over, str) or over not in OVER:
         raise AnimationError(f"over = {over!r}: valid values are {', '.join(OVER)}")
+    ease, overlay = flag("ease", ease), flag("overlay", overlay)
+    if over == "steps":
+        return plan_steps(store_path, 0 if level is None else level, frames_per_octave, size,
+                          cmap, zoom, ease, overlay)
     if level is not None:
         raise AnimationError("level picks the level of an animation over steps; a zoom goes "
                              "through the keyframe ladder")

@@ -16,7 +16,16 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .colour import BUFFER, CLASS_COLOURS, NOT_COMPUTED, Scale, colormap_of, to_rgb, values_rgb
+from .colour import (
+    BUFFER,
+    CLASS_COLOURS,
+    NOT_COMPUTED,
+    Scale,
+    colormap_of,
+    score_colormap,
+    to_rgb,
+    values_rgb,
+)
 from .decimals import CONTEXT
 from .errors import ConfigError
 
@@ -214,13 +223,13 @@ def draw_level(ax, score, x, y, *, xlabel: str, ylabel: str, cmap: str = "paper"
 def _legend(ax, cmap: str, labels: tuple[str, str]) -> None:
     """What the colours mean: ``labels`` of the negative and the positive class."""
     ax.set_axis_off()
-    if cmap == "classes":
+    colormap = score_colormap(cmap)
+    if colormap is None:
         names = (*(label.split(":")[0] for label in labels), "boundary")
         for i, (name, rgb) in enumerate(zip(names, CLASS_COLOURS)):
             ax.add_patch(_patch((i / 3 + 0.01, 0.45), 0.04, 0.5, rgb / 255))
             ax.text(i / 3 + 0.06, 0.7, name, va="center", fontsize=8)
         return
-    colormap = colormap_of(cmap)
     # equalize() puts converged pixels on [BUFFER, 1] (fast .. slow), diverged on
     # [-1, -BUFFER] (slow, next to the boundary .. fast blow-up); see fractalsweep.colour.
     for x0, lo, hi, text in ((0.0, BUFFER, 1.0, labels[0]), (0.52, -BUFFER, -1.0, labels[1])):

@@ -58,7 +58,7 @@ from bokeh.server.server import Server
 from tornado.web import HTTPError, RequestHandler
 
 from . import levels, precision, store
-from .colour import classes, colormap_of, to_rgba
+from .colour import classes, score_colormap, to_rgba
 from .decimals import CONTEXT, parse
 from .errors import ConfigError, FractalsweepError, PrecisionError
 from .execution import Execution
@@ -157,8 +157,7 @@ def parse_query(arguments: Mapping[str, list]) -> Query:
     if level is not None and not re.fullmatch(r"[0-9]{1,9}", level):
         raise ConfigError(f"level={level}: expected a level number (0, 1, ...)")
     cmap = given.get("cmap", CMAPS[0])
-    if cmap != "classes":
-        colormap_of(cmap)
+    score_colormap(cmap)
     window = None
     if "x" in given or "y" in given:
         if level is not None:

@@ -111,7 +111,7 @@ def check_computable(cfg, kernel: str = "auto") -> None:
     fractalsweep.errors.ConfigError: dtype = 'double-double': system.kind = 'mandelbrot' computes in float64 or float32
     """
     dtypes = system_of(cfg).dtypes
-    if cfg.dtype not in dtypes:
+    if not isinstance(cfg.dtype, str) or cfg.dtype not in dtypes:  # a name: no array compares
         raise ConfigError(f"dtype = {cfg.dtype!r}: system.kind = {cfg.system.kind!r} "
                           f"computes in {' or '.join(dtypes)}")
     if cfg.system.kind != "training":

@@ -77,7 +77,7 @@ def choose_codec(suffix: str, size: tuple[int, int], codec: str | None = None) -
         raise AnimationError(f"output must end in .gif or one of {', '.join(VIDEO_SUFFIXES)};"
                              f" got {suffix or 'no suffix'!r}")
     if codec is not None:
-        if codec not in ENCODERS:
+        if not isinstance(codec, str) or codec not in ENCODERS:
             raise AnimationError(f"codec {codec!r}: valid codecs are {', '.join(ENCODERS)}")
         return codec
     macroblocks = math.ceil(size[0] / 16) * math.ceil(size[1] / 16)

@@ -265,6 +265,23 @@ def test_arguments_of_the_wrong_kind_are_one_line_errors(store, tmp_path):
         (lambda: level.plot(ax="notaxes"), "ax = 'notaxes': expected matplotlib Axes"),
         (lambda: store.ladder(widest={"x": 1}, execution=SYNC), "widest = {'x': 1}"),
         (lambda: fs.open("nosuchfs://bucket/s.zarr"), "Protocol not known: nosuchfs"),
+        # flags are True or False, not truthy; only None means "the default"
+        (lambda: store.verify(repair="no"), "repair = 'no': expected True or False"),
+        (lambda: store.zoom(centre=(10, 100), width=1, force="no"), "force = 'no': expected"),
+        (lambda: store.zoom(auto="yes"), "auto = 'yes': expected True or False"),
+        (lambda: store.zoom(centre=(1, 2), width=1, log10=(1, 2, 3)), "log10 = (1, 2, 3)"),
+        (lambda: store.zoom(centre=(10, 100), width=1, dtype=0, execution=SYNC),
+         "dtype = 0: system.kind = 'training' computes in float64 or float32"),
+        (lambda: store.zoom(centre=(10, 100), width=1, dtype={}, execution=SYNC), "dtype = {}"),
+        (lambda: store.zoom(centre=(10, 100), width=1, execution=[]), "execution = []"),
+        (lambda: store.resume(execution={}), "execution = {}: expected"),
+        (lambda: store.animate(tmp_path / "a.gif", ease="no"), "ease = 'no': expected True"),
+        (lambda: store.animate(tmp_path / "a.gif", overlay="no"), "overlay = 'no'"),
+        (lambda: store.animate(tmp_path / "a.gif", overlay=np.array([1, 2])), "overlay = array"),
+        (lambda: store.animate(tmp_path / "a.gif", progress="no"), "progress = 'no'"),
+        (lambda: store.animate(tmp_path / "a.mp4", codec=[]), "codec []: valid codecs are"),
+        (lambda: level.render(""), "out '': give a file name"),
+        (lambda: level.plot(array=np.array([1, 2])), "no per-pixel array array([1, 2]); it has"),
     ]
     for call, words in refused:
         with pytest.raises(fs.AnimationError if words in ("fps = inf", "to 10000")
@@ -273,3 +290,35 @@ def test_arguments_of_the_wrong_kind_are_one_line_errors(store, tmp_path):
         assert words in str(error.value) and "\n" not in str(error.value), str(error.value)
     assert len(store.levels) == made and "audit" not in level.attrs
     assert not (tmp_path / "e.zarr").exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("cmap", [["viridis"], {"a": 1}, np.array([1, 2]), 0, [], {}, ""])
+def test_a_cmap_is_a_colouring_s_name_or_refused(store, tmp_path, cmap):
+    """Of any kind, and falsy ones too: only None means the paper's colouring."""
+    from matplotlib.figure import Figure
+
+    level, words = store.level(0), f"unknown cmap {cmap!r}; valid choices are 'paper'"
+    for call in (lambda: level.render(tmp_path / "r.png", cmap=cmap),
+                 lambda: level.render(tmp_path / "r.png", cmap=cmap, array="final_loss"),
+                 lambda: level.plot(ax=Figure().subplots(), cmap=cmap),
+                 lambda: store.animate(tmp_path / "a.gif", cmap=cmap)):
+        with pytest.raises(fs.ConfigError) as error:
+            call()
+        assert words in str(error.value) and "\n" not in str(error.value), str(error.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verify_repairs_only_when_repair_is_true(tmp_path):
+    """``repair="no"`` was truthy: it unmarked the damaged tile for recomputation."""
+    store = fs.run(JOB, tmp_path / "s.zarr", execution=SYNC, progress=False)
+    chunk = tmp_path / "s.zarr" / "levels" / "0" / "score" / "c" / "1" / "1"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    for value in ("no", 0, None):
+        with pytest.raises(fs.ConfigError, match="expected True or False"):
+            store.verify(repair=value)
+    report = store.verify(repair=False)
+    assert len(report.problems) == 1, report.problems
+    assert str(report.problems[0]).startswith("level 0 tile (1, 1): score chunk unreadable")
+    assert report.repaired == [] and store.level(0).tiles_done == 9

@@ -72,6 +72,8 @@ def test_job_files_that_are_not_job_files(tmp_path, capsys):
     _refused(capsys, "run", bad, "--dry-run", words=("not UTF-8",))
     (tmp_path / "dir.toml").mkdir()
     _refused(capsys, "run", tmp_path / "dir.toml", "--dry-run", words=("is a directory",))
+    _refused(capsys, "run", "/dev/null", "--dry-run", words=("/dev/null is not a regular file",))
+    _refused(capsys, "run", "", "--dry-run", words=("job '': give a path to a TOML job file",))
 
 
 @pytest.mark.parametrize("override,words", [
@@ -100,6 +102,7 @@ def test_values_refused_before_anything_is_made(tmp_path, capsys, override, word
     ("fractals/julia_rabbit", "system.max_iter=99999999999", ["max_iter", "at most 2147483647"]),
     ("fractals/julia_rabbit", 'system.c=["1e999999999999", 0]', ["system.c[0]", "beyond any"]),
     ("fractals/julia_rabbit", 'system.c=[0, "1e400"]', ["system.c[1]", "float64's largest"]),
+    ("fractals/mandelbrot", "x.lo='-1e400'", ["x.lo = -1e+400: beyond float64's largest"]),
     ("fractals/julia_rabbit", "system.root=1", ["system.root", "newton"]),
     ("fractals/julia_rabbit", "training.steps=5", ["training.steps", "training systems only"]),
 ])
@@ -250,6 +253,9 @@ def test_empty_names_and_wrong_kinds_of_job(tmp_path, tiny_store, capsys):
              words=("--gpu-mem-fraction", "0 < F <= 1"))
     _refused(capsys, "serve", tiny_store, "--host", "", "--scheduler", "sync",
              words=("--host ''",))
+    _refused(capsys, "render", tiny_store, "--out", tmp_path / "r.png", "--cmap", "",
+             words=("unknown cmap ''", "valid choices"))
+    assert not (tmp_path / "r.png").exists()
     _refused(capsys, "bench", "--job", ROOT / "jobs" / "fractals" / "mandelbrot.toml",
              words=("system.kind = 'mandelbrot'", "training"))
 
@@ -708,6 +714,45 @@ def test_generated_zoom_windows(capsys, tiny_store, mode, numbers, log10, force,
     flags = ["--log10"] * log10 + ["--force"] * force + ["--float32-preview"] * preview
     _runs_or_one_line(capsys, ["zoom", tiny_store, *how, *flags, "--resolution", "5",
                                "--scheduler", "sync", "--quiet", "--no-render"])
+
+
+NOT_BOOLS = st.one_of(GARBAGE, st.none(), st.just(np.array([1, 2]))).filter(
+    lambda value: not isinstance(value, bool))
+FLAGGED = {  # API calls taking a flag: each refused before any work unless True or False
+    "repair": lambda store, out, v: store.verify(repair=v),
+    "force": lambda store, out, v: store.zoom(centre=(10, 100), width=1, force=v),
+    "log10": lambda store, out, v: store.zoom(centre=(1, 2), width=0.5, log10=v),
+    "auto": lambda store, out, v: store.zoom(auto=v),
+    "ease": lambda store, out, v: store.animate(out, ease=v),
+    "overlay": lambda store, out, v: store.animate(out, overlay=v),
+    "progress": lambda store, out, v: store.animate(out, progress=v),
+}
+
+
+@PROPERTY
+@given(name=st.sampled_from(sorted(FLAGGED)), value=NOT_BOOLS)
+def test_generated_flags_are_true_or_false_or_refused(tiny_store, scratch, name, value):
+    with pytest.raises(fs.ConfigError) as error:
+        FLAGGED[name](fs.open(str(tiny_store)), scratch / "a.gif", value)
+    assert str(error.value) == f"{name} = {value!r}: expected True or False"
+    assert not (scratch / "a.gif").exists()
+
+
+@PROPERTY
+@given(cmap=st.one_of(GARBAGE, st.sampled_from(["paper", "classes", "magma", "Viridis"]),
+                      st.just(np.array([1, 2]))))
+def test_generated_cmaps_draw_or_are_refused_in_one_line(tiny_store, scratch, cmap):
+    import matplotlib
+
+    out = scratch / f"{uuid.uuid4().hex}.png"
+    named = isinstance(cmap, str) and cmap in (*matplotlib.colormaps, "paper", "classes")
+    try:
+        fs.open(str(tiny_store)).level(0).render(out, cmap=cmap)
+    except fs.ConfigError as error:
+        assert not named and not out.exists(), (cmap, error)
+        assert str(error).startswith(f"unknown cmap {cmap!r}; valid")
+    else:
+        assert named and out.stat().st_size > 0, cmap
 
 
 def test_a_store_made_by_the_properties_is_still_whole(tiny_store):
