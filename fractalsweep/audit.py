@@ -81,20 +81,23 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
     """
     from .errors import ConfigError
 
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
+                               or sample < 1):
+        raise ConfigError(f"sample = {sample!r}: expected an integer >= 1, or None for every "
+                          "pixel")
+    if against is not None and not isinstance(against, str):
+        raise ConfigError(f"against = {against!r}: expected a dtype's name, or None for the "
+                          "next precision up")
     root = store.open_root(path)
     lvl = store.open_level(root, level)
     dtype = lvl.group.attrs["dtype"]
-    against = against or HIGHER.get(dtype)
+    against = HIGHER.get(dtype) if against is None else against
     if against is None or against == dtype:
         others = [d for d in ("float64", "float32", DOUBLE_DOUBLE) if d != dtype]
         raise ConfigError(f"level {level} is {dtype}; audit it against another dtype "
                           f"(--against {' or '.join(others)})")
     kernel = session.execution.kernel
     check_computable(dataclasses.replace(store.config_of(path), dtype=against), kernel)
-    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
-                               or sample < 1):
-        raise ConfigError(f"sample = {sample!r}: expected an integer >= 1, or None for every "
-                          "pixel")
     lvl.check_finished(path, "an audit")
     score = require_intact(path, lvl)["score"]
     store.read_inputs(path)  # damaged inputs: one line now, not every task failing

@@ -98,7 +98,8 @@ class Execution:
 
     def __post_init__(self):
         kinds = {"scheduler": (str,), "scheduler_file": (str,),
-                 "cluster": (str, Path, cluster.Profile), "gpus": (tuple, list)}
+                 "cluster": (str, Path, cluster.Profile), "gpus": (tuple, list),
+                 "kernel": (str,)}
         for key, types in kinds.items():
             value = getattr(self, key)
             if value is not None and not isinstance(value, types):

@@ -282,6 +282,9 @@ def test_arguments_of_the_wrong_kind_are_one_line_errors(store, tmp_path):
         (lambda: store.animate(tmp_path / "a.mp4", codec=[]), "codec []: valid codecs are"),
         (lambda: level.render(""), "out '': give a file name"),
         (lambda: level.plot(array=np.array([1, 2])), "no per-pixel array array([1, 2]); it has"),
+        (lambda: Execution(kernel=np.array([1, 2])), "kernel (--kernel) = array([1, 2]): expected"),
+        (lambda: level.audit(against=np.array([1, 2]), execution=SYNC), "against = array([1, 2])"),
+        (lambda: level.audit(sample=np.array([1, 2]), execution=SYNC), "sample = array([1, 2])"),
     ]
     for call, words in refused:
         with pytest.raises(fs.AnimationError if words in ("fps = inf", "to 10000")
