@@ -154,8 +154,8 @@ def test_zoom_box_auto_preview_and_guard_from_the_command_line(overview):
 def test_dive_then_resume_then_animate(tmp_path, job_dir):
     store_path = tmp_path / "d.zarr"
     args = ["dive", job_dir / "quickstart.toml", "--decades", "1", "--store", store_path,
-            "--scheduler", "sync", "--quiet", "--set", "grid.resolution=20",
-            "--tile", "8", "--set", "training.steps=30"]
+            "--scheduler", "sync", "--quiet", "--set", "grid.resolution=40",
+            "--tile", "16", "--set", "training.steps=30"]
     r = cli(*args)
     assert r.returncode == 0, r.stderr
     sheet = tmp_path / "d-ladder.png"  # every keyframe of the ladder on one picture
@@ -165,13 +165,13 @@ def test_dive_then_resume_then_animate(tmp_path, job_dir):
     assert n_levels >= 4
     assert all(root[f"levels/{k}/tiles"][:].all() for k in root["levels"].group_keys())
     deepest = levels.deepest(str(store_path))
-    assert root[f"levels/{deepest}"].attrs["resolution"] == [21, 21]  # aligned for the ladder
+    assert root[f"levels/{deepest}"].attrs["resolution"] == [41, 41]  # aligned for the ladder
 
     again = cli(*args)
     assert again.returncode == 0, again.stderr
     assert len(list(zarr.open_group(str(store_path), mode="r")["levels"].group_keys())) == n_levels
 
-    r = cli("dimension", store_path, "--method", "paper")  # 21 px: too small for the default
+    r = cli("dimension", store_path, "--method", "paper")  # 41 px: too small for the default
     assert r.returncode == 0, r.stderr
     assert "boundary dimension" in r.stdout and "method paper" in r.stdout
     r = cli("dimension", store_path, "--levels", "99")

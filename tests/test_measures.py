@@ -253,9 +253,10 @@ def cli(*args):
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory, job_dir):
-    """A 16x16 store with every measure, computed from the command line."""
+    """A 41x41 store (the paper method's smallest) with every measure, computed from the
+    command line."""
     path = tmp_path_factory.mktemp("measures") / "m.zarr"
-    sets = ["grid.resolution=16", f"training.steps={STEPS}", "x.log10=[-1,4]",
+    sets = ["grid.resolution=41", f"training.steps={STEPS}", "x.log10=[-1,4]",
             "y.log10=[-1,4]", "ensemble.seeds=3", "measures.lyapunov=true",
             "measures.snapshots=[5,20]"]
     r = cli("run", job_dir / "quickstart.toml", "--store", path, "--scheduler", "sync",
@@ -345,7 +346,7 @@ def test_never_is_grey_and_no_computed_pixel_is_white(tmp_path):
 
 
 def test_animation_over_steps_goes_through_the_snapshots(measured, tmp_path):
-    options = {"over": "steps", "size": (16, 16), "frames_per_octave": 3, "ease": False}
+    options = {"over": "steps", "size": (41, 41), "frames_per_octave": 3, "ease": False}
     frames = list(render_frames(measured, **options))
     assert len(frames) == 2 * 3 + 1  # snapshots 5, 20 and the score at 40
     group = zarr.open_group(str(measured), mode="r")["levels/0"]
