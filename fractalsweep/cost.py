@@ -128,7 +128,7 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     nx, ny = cfg.grid.resolution
     tile = execution.tile_for((nx, ny))
     tiles = tiles_of((nx, ny), tile)
-    done = _done_already(path)
+    done = _done_already(path, cfg)
     if cfg.system.kind == "training":
         lines = _training(cfg, execution, tile, tiles)
         if done is None:  # a new store reads its data first (drawing them may be huge)
@@ -152,16 +152,13 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     return lines
 
 
-def _done_already(path: str) -> tuple[int, int] | None:
-    """Tiles done and in all of level 0 of the store at ``path``, if there is one."""
+def _done_already(path: str, cfg: SweepConfig) -> tuple[int, int] | None:
+    """Tiles done and in all of level 0 of the store at ``path``, if there is one; a one-line
+    error where a run would refuse the store (:func:`fractalsweep.store.existing`)."""
     from . import store
-    from .errors import StoreError
 
-    try:
-        root = store.open_root(path)
-    except StoreError:
-        return None
-    if 0 not in store.level_indices(root):
+    root = store.existing(path, cfg)
+    if root is None or 0 not in store.level_indices(root):
         return None
     done = store.open_level(root, 0).done
     return int(done.sum()), int(done.size)

@@ -210,16 +210,14 @@ class _Overlay:
     def _fit(self, along: int, name, lo, hi) -> None:
         """Centre an axis name between its end labels (``along`` 0: the x axis, 1: the y
         axis), shrunk where it is longer than the room there."""
+        from .render import shrink_to
+
         renderer = self.canvas.get_renderer()
         pad = self.points * 100 / 72 * 0.25  # each text's box reaches this far past it
         start = lo.get_window_extent(renderer).get_points()[1, along] + 2 * pad
         stop = hi.get_window_extent(renderer).get_points()[0, along] - 2 * pad
         name.set_fontsize(self.points)
-        for _ in range(3):  # a text's extent is not quite proportional to its size
-            size = name.get_window_extent(renderer).size[along] + 2 * pad
-            if size <= stop - start:
-                break
-            name.set_fontsize(name.get_fontsize() * max(stop - start, 0.0) / size)
+        shrink_to(name, stop - start - 2 * pad, along, renderer)
         position = list(name.get_position())
         position[along] = (start + stop) / 2 / self.fig.bbox.size[along]
         name.set_position(position)

@@ -179,13 +179,27 @@ def axis_labels(name: str, values) -> tuple[str, list[str]]:
         offsets = [((value - centre) / quantum).to_integral_value() * quantum
                    for value in exact]
     sign = "-" if centre >= 0 else "+"
-    return (f"{name} {sign} {_format(abs(centre), digits + 1)}",
+    return (f"{name} {sign} {_format(centre.copy_abs(), digits + 1)}",
             [("+" if offset > 0 else "") + _format(offset, _MAX_DIGITS) for offset in offsets])
+
+
+def shrink_to(text, room: float, along: int, renderer) -> None:
+    """Shrink ``text``'s font until its extent along ``along`` (0: x, 1: y) is at most
+    ``room`` pixels; a text's extent is not quite proportional to its size, hence up to three
+    tries."""
+    for _ in range(3):
+        size = text.get_window_extent(renderer).size[along]
+        if size <= room:
+            return
+        text.set_fontsize(text.get_fontsize() * max(room, 0.0) / size)
 
 
 def label_ends(ax, x, y, xlabel: str, ylabel: str) -> None:
     """Ticks at the two ends of each axis of an image drawn in pixel coordinates, labelled by
-    their hyperparameter values (:func:`axis_labels`), kept inside the image's span."""
+    their hyperparameter values (:func:`axis_labels`), kept inside the image's span; an axis
+    name longer than the figure (a deep window's, with its centre) is shrunk to fit it."""
+    import matplotlib
+
     nx, ny = len(x), len(y)
     xname, xends = axis_labels(xlabel, [x[0], x[nx - 1]])
     yname, yends = axis_labels(ylabel, [y[0], y[ny - 1]])
@@ -196,8 +210,16 @@ def label_ends(ax, x, y, xlabel: str, ylabel: str) -> None:
     for label, align in zip(ax.get_yticklabels(), ("bottom", "top")):
         label.set_rotation(90)
         label.set_verticalalignment(align)
-    ax.set_xlabel(xname)
-    ax.set_ylabel(yname)
+    size = matplotlib.rcParams["axes.labelsize"]  # not a smaller one left by a deeper level
+    ax.set_xlabel(xname, fontsize=size)
+    ax.set_ylabel(yname, fontsize=size)
+    get_renderer = getattr(ax.figure.canvas, "get_renderer", None)  # Agg's, ipympl's
+    if get_renderer is not None:
+        edges, extent = ax.bbox.get_points(), ax.figure.bbox.size
+        for along, label in ((0, ax.xaxis.label), (1, ax.yaxis.label)):
+            centre = edges[:, along].mean()  # a name is centred on its axis
+            shrink_to(label, 2 * min(centre, extent[along] - centre) - 4, along,
+                      get_renderer())
 
 
 def draw_level(ax, score, x, y, *, xlabel: str, ylabel: str, cmap: str = "paper",

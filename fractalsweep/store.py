@@ -247,19 +247,75 @@ def _unreadable_root(path: str, exc: ValueError) -> StoreError:
                       f"see 'fractalsweep verify {path}'")
 
 
+# the root's 'fractalsweep' attribute: each key, and the type of its value
+ROOT_KEYS = {"format": int, "id": str, "config": dict, "versions": dict, "created": str}
+
+
+def root_meta_problems(meta) -> list[str]:
+    """What is wrong with a root's 'fractalsweep' attribute: not a table, or keys missing or
+    holding another type (:data:`ROOT_KEYS`)."""
+    if not isinstance(meta, dict):
+        return [f"the root's fractalsweep metadata is not a table ({meta!r:.60})"]
+    missing = [key for key in ROOT_KEYS if key not in meta]
+    return [*([f"root metadata lacks {', '.join(missing)}"] if missing else []),
+            *(f"root metadata {key} = {meta[key]!r:.60}: expected a {kind.__name__}"
+              for key, kind in ROOT_KEYS.items() if key in meta
+              and not isinstance(meta[key], kind))]
+
+
 def root_meta(root: zarr.Group, path: str) -> dict:
-    """The root's fractalsweep metadata (format, id, config, ...); a one-line error where it
-    is not a table holding a config table."""
+    """The root's fractalsweep metadata (:data:`ROOT_KEYS`); a one-line error naming the
+    first thing wrong with it."""
     meta = root.attrs["fractalsweep"]
-    if not (isinstance(meta, dict) and isinstance(meta.get("config"), dict) and "id" in meta):
+    problems = root_meta_problems(meta)
+    if problems:
         raise StoreError(f"{path}: its root metadata (the 'fractalsweep' attribute) is "
-                         f"damaged; see 'fractalsweep verify {path}'")
+                         f"damaged ({problems[0]}); see 'fractalsweep verify {path}'")
     return meta
 
 
 def config_of(path: str) -> SweepConfig:
     """The resolved config a store was made with."""
     return from_dict(open_root(path).attrs["fractalsweep"]["config"])
+
+
+def existing(path: str, cfg: SweepConfig) -> zarr.Group | None:
+    """The store at ``path`` (read-only) if there is one that ``cfg`` resumes; None where
+    there is none, or a creation cut short, which a run makes again. Changes nothing: a dry
+    run asks it too.
+
+    Raises
+    ------
+    StoreError
+        Where a run refuses ``path``: a store of another configuration, or with damaged root
+        metadata, or a folder or zarr group that is no store.
+    """
+    check_location(path)
+    try:
+        root = zarr.open_group(path, mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+        local = _local_path(path)
+        if local is not None and local.exists() and any(p.name != LOCK for p in local.iterdir()):
+            raise StoreError(f"{path} exists and is not a fractalsweep store; choose another "
+                             "--store") from None
+        return None
+    except ValueError as exc:
+        raise _unreadable_root(path, exc) from None
+    if "fractalsweep" not in root.attrs:
+        why = missing_metadata(root, "a zarr group, but not a fractalsweep store; choose "
+                                     "another --store")
+        if why == CUT_SHORT:
+            return None
+        raise StoreError(f"{path}: {why}")
+    meta = root_meta(root, path)
+    # the name only labels the sweep (the default store name): any name resumes it
+    diff = _first_difference(from_dict(meta["config"]).to_dict() | {"name": cfg.name},
+                             cfg.to_dict())
+    if diff:
+        key, theirs, ours = diff
+        raise StoreError(f"{path} holds another configuration ({key} is {theirs!r} there, "
+                         f"{ours!r} here); use the same settings to resume, or a new --store")
+    return root
 
 
 def create_or_check(path: str, cfg: SweepConfig,
@@ -274,35 +330,12 @@ def create_or_check(path: str, cfg: SweepConfig,
     StoreError
         If the store exists and holds another configuration; nothing in it is changed.
     """
-    check_location(path)
-    try:
-        root = zarr.open_group(path, mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
-        root = None
-    except ValueError as exc:
-        raise _unreadable_root(path, exc) from None
-    if root is not None and "fractalsweep" not in root.attrs:
-        why = missing_metadata(root, "a zarr group, but not a fractalsweep store; choose "
-                                     "another --store")
-        if why != CUT_SHORT:
-            raise StoreError(f"{path}: {why}")
-        _remove_contents(path)  # a creation cut short (killed): start it again
-        root = None
-    if root is not None:
-        meta = root_meta(root, path)
-        # the name only labels the sweep (the default store name): any name resumes it
-        diff = _first_difference(from_dict(meta["config"]).to_dict() | {"name": cfg.name},
-                                 cfg.to_dict())
-        if diff:
-            key, theirs, ours = diff
-            raise StoreError(
-                f"{path} holds another configuration ({key} is {theirs!r} there, {ours!r} here);"
-                " use the same settings to resume, or a new --store"
-            )
+    if existing(path, cfg) is not None:
         return zarr.open_group(path, mode="r+")
+    with contextlib.suppress(FileNotFoundError, zarr.errors.GroupNotFoundError):
+        zarr.open_group(path, mode="r")  # a group existing() passed over: a creation cut short
+        _remove_contents(path)  # (killed): start it again
     local = _local_path(path)
-    if local is not None and local.exists() and any(p.name != LOCK for p in local.iterdir()):
-        raise StoreError(f"{path} exists and is not a fractalsweep store; choose another --store")
     try:
         root = zarr.open_group(path, mode="a" if local is not None else "w-",
                                attributes={CREATING: _now()})

@@ -34,7 +34,6 @@ from .errors import ConfigError, StoreError
 __all__ = ["Problem", "Report", "damage_note", "damaged_tiles", "repair", "require_intact",
            "verify"]
 
-ROOT_KEYS = ("format", "id", "config", "versions", "created")
 # "not computed" values the store documents (docs/store.md): in a finished tile, damage
 NOT_COMPUTED = {"score": np.nan, "first_nonfinite": -2}
 
@@ -149,12 +148,10 @@ def _check_root(root: zarr.Group, report: Report):
         report.add(store.missing_metadata(root, "the root attributes hold no fractalsweep "
                                                 "metadata"))
         return None
+    for problem in store.root_meta_problems(meta):
+        report.add(problem)
     if not isinstance(meta, dict):
-        report.add(f"the root's fractalsweep metadata is not a table ({meta!r:.60})")
         return None
-    missing = [key for key in ROOT_KEYS if key not in meta]
-    if missing:
-        report.add(f"root metadata lacks {', '.join(missing)}")
     if meta.get("format") != store.FORMAT:
         report.add(f"root format {meta.get('format')!r}: this fractalsweep reads format "
                    f"{store.FORMAT}")

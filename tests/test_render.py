@@ -162,7 +162,8 @@ def test_axis_labels_locate_every_value(window):
     with localcontext(prec=60):
         step = Decimal(step).scaleb(exponent)
         values = [start + k * step for k in range(count)]
-        name, labels = axis_labels("lr", values)
+    name, labels = axis_labels("lr", values)  # in Python's 28-digit context: not its own
+    with localcontext(prec=60):
         centre = Decimal(0)
         if name != "lr":
             assert name.startswith(("lr - ", "lr + "))
@@ -213,12 +214,17 @@ def test_classes_draw_no_boundary_against_pixels_not_computed():
 @pytest.mark.parametrize("digits", [17, 25, 34])
 def test_deep_window_labels_fit_a_small_figure(digits):
     """A window that ``digits`` significant digits tell apart (34: the deepest double-double
-    level), labelled in a 400-pixel figure: no two texts of an axis overlap, none leaves it."""
+    level), labelled in a 400-pixel figure: no two texts of an axis overlap, none leaves it
+    (a long axis name, with its centre, is shrunk to fit)."""
     from fractalsweep.render import level_figure
 
-    lo = Decimal("12.345678901234567890123456789012345"[:digits + 1])
-    values = np.array([lo, lo + Decimal(3).scaleb(lo.adjusted() - digits + 1)], dtype=object)
-    fig = level_figure(np.zeros((2, 2)), values, values, xlabel="lr_in", ylabel="lr_out")
+    lo = Decimal("271.8281828459045235360287471352662497757")  # no trailing zeros
+    with localcontext(prec=60):
+        values = np.array([lo + k * Decimal(3).scaleb(lo.adjusted() - digits + 1) / 15
+                           for k in range(16)], dtype=object)
+    fig = level_figure(np.zeros((16, 16)), values, values, xlabel="learning rate (layer 0)",
+                       ylabel="learning rate (layer 1)",
+                       legend=("converged", "diverged"))
     ax = fig.axes[0]
     fig.canvas.draw()  # places the axis names
     renderer = fig.canvas.get_renderer()

@@ -412,7 +412,8 @@ def test_garbled_root_metadata_is_one_line_everywhere(damaged, capsys):
     verify called it a creation cut short."""
     _edit_attributes(damaged / "zarr.json", lambda a: a.update(fractalsweep=[1]))
     for command, *options in (["info"], ["status"], ["render"], ["resume"],
-                              ["run", "--store", damaged, "--scheduler", "sync"]):
+                              ["run", "--store", damaged, "--scheduler", "sync"],
+                              ["run", "--store", damaged, "--dry-run"]):
         args = (damaged, *options) if command != "run" else (_job_file(damaged.parent),
                                                              *options)
         status, _, err = _main(capsys, command, *args)
@@ -451,3 +452,38 @@ def test_a_store_whose_root_metadata_is_lost_is_not_made_again_over_its_tiles(da
         status, _, err = _main(capsys, command, *args)
         assert status == 2 and err.count("\n") == 1 and lost in err, (command, err)
     assert zarr.open_group(str(damaged / "levels/0"), mode="r")["tiles"][:].all()
+
+
+@pytest.mark.parametrize("edit", [{"versions": None}, {"versions": 5}, {"created": None},
+                                  {"id": 7}])
+def test_root_metadata_with_a_key_lost_or_of_another_type_is_one_line(damaged, capsys, edit):
+    """info raised a KeyError or a TypeError (18 lines); verify passed versions = 5."""
+    def damage(attributes):
+        meta = attributes["fractalsweep"]
+        for key, value in edit.items():
+            if value is None:
+                del meta[key]
+            else:
+                meta[key] = value
+
+    _edit_attributes(damaged / "zarr.json", damage)
+    for command in ("info", "status", "render"):
+        status, _, err = _main(capsys, command, damaged)
+        assert status == 2 and err.count("\n") == 1 and "root metadata" in err, (command, err)
+    status, out, _ = _main(capsys, "verify", damaged)
+    key = next(iter(edit))
+    assert status == 1 and f"root metadata {'lacks' if edit[key] is None else key}" in out, out
+
+
+def test_a_dry_run_refuses_what_a_run_refuses(damaged, capsys):
+    """It priced a store of another configuration as "0 missing" tiles, and a damaged or
+    foreign one as new, exit 0, where the run itself refuses them."""
+    job = _job_file(damaged.parent)
+    status, _, err = _main(capsys, "run", job, "--store", damaged, "--dry-run", "--set",
+                           "training.steps=31")
+    assert status == 2 and "holds another configuration (training.steps is 30" in err, err
+    assert _main(capsys, "run", job, "--store", damaged, "--dry-run")[0] == 0
+    zarr.open_group(str(damaged.parent / "group.zarr"), mode="a")
+    status, _, err = _main(capsys, "run", job, "--store", damaged.parent / "group.zarr",
+                           "--dry-run")
+    assert status == 2 and "a zarr group, but not a fractalsweep store" in err, err
