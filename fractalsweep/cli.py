@@ -573,6 +573,9 @@ def cmd_dimension(args) -> int:
                              confidence=args.confidence, level_set=level_set)
     if args.levels is None:
         _unfinished_note(store)
+    if isnan(result.dimension):  # JSON too: NaN is not JSON, and there is nothing to plot
+        raise ConfigError(f"{args.store}: no boundary of {result.level_set} at two or more "
+                          f"fitted box sizes in levels {list(result.levels)}; nothing to measure")
     if args.plot:
         try:
             plot_dimension(result, args.plot)
@@ -581,9 +584,6 @@ def cmd_dimension(args) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
         return 0
-    if isnan(result.dimension):
-        raise ConfigError(f"{args.store}: no boundary of {result.level_set} at two or more "
-                          f"fitted box sizes in levels {list(result.levels)}; nothing to measure")
     print(f"{args.store}: {result}")
     return 0
 

@@ -237,8 +237,7 @@ def missing_metadata(root: zarr.Group, otherwise: str) -> str:
     finished = sum(marker_chunks(root, key) for key in level_keys(root) if key.isdigit())
     if finished:
         return (f"its root metadata (the 'fractalsweep' attribute) is lost, while its levels "
-                f"hold {finished} finished tile(s); nothing is computed over them (see "
-                "'fractalsweep verify')")
+                f"hold {finished} finished tile(s); nothing is computed over them")
     return CUT_SHORT if CREATING in root.attrs else otherwise
 
 

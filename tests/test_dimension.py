@@ -340,6 +340,10 @@ def test_cli_prints_the_estimate_its_interval_and_box_sizes(ladder_store, tmp_pa
     assert "90% interval" in line and "box sizes 10-40 px, 2 levels, method paper" in line
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
+    for output in ([], ["--json"]):  # no boundary: one line, and no NaN printed as JSON
+        assert main(["dimension", path, "--method", "paper", "--level-set", "score=1e300",
+                     *output]) == 2
+        assert "nothing to measure" in capsys.readouterr().err
     assert main(["dimension", path, "--method", "paper", "--json", "--levels", "0"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["levels"] == [0] and data["fit_range"] == [10, 40]
