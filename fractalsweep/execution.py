@@ -250,6 +250,7 @@ class Session:
         self.dashboard: str | None = None
         self._stack = contextlib.ExitStack()
         self._client = None
+        self._checked = False  # preflight passed: a run asks before its store, then its client
         self.closed = False
 
     def __enter__(self) -> Self:
@@ -273,7 +274,7 @@ class Session:
         does not answer, GPUs named that this machine does not show. Starts nothing; run
         before a store or a lock is made."""
         ex = self.execution
-        if self._client is not None or self.in_process:
+        if self._checked or self.in_process:
             return
         if ex.cluster is not None:
             cluster.check_batch_system(ex.cluster)
@@ -284,6 +285,7 @@ class Session:
             cluster.check_reachable(ex.scheduler, "scheduler")
         elif ex.gpus:
             cluster.check_gpus(ex.gpus)
+        self._checked = True
 
     def client(self):
         """The Dask client: connects (starting the cluster if needed) on the first call."""
