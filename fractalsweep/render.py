@@ -174,12 +174,12 @@ def axis_labels(name: str, values) -> tuple[str, list[str]]:
         return name, [_format(value, digits) for value in values]
     with localcontext(CONTEXT):
         exact = [_exact(value) for value in values]
-        centre = Decimal(_format((exact[0] + exact[-1]) / 2, digits + 1))
+        centre = _format((exact[0] + exact[-1]) / 2, digits + 1)  # the offsets are from it
         quantum = Decimal(1).scaleb(min(b - a for a, b in pairwise(exact)).adjusted() - 1)
-        offsets = [((value - centre) / quantum).to_integral_value() * quantum
+        offsets = [((value - Decimal(centre)) / quantum).to_integral_value() * quantum
                    for value in exact]
-    sign = "-" if centre >= 0 else "+"
-    return (f"{name} {sign} {_format(centre.copy_abs(), digits + 1)}",
+    minus = centre.startswith("-")
+    return (f"{name} {'+' if minus else '-'} {centre.removeprefix('-')}",
             [("+" if offset > 0 else "") + _format(offset, _MAX_DIGITS) for offset in offsets])
 
 
