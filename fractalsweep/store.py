@@ -221,12 +221,12 @@ def open_root(path: str, mode: str = "r") -> zarr.Group:
     except ValueError as exc:
         raise _unreadable_root(path, exc) from None
     if "fractalsweep" not in root.attrs:
-        raise StoreError(f"{path}: "
-                         f"{missing_metadata(root, 'a zarr group, but not a fractalsweep store')}")
+        raise StoreError(f"{path}: {missing_metadata(root, NOT_A_STORE)}")
     root_meta(root, path)
     return root
 
 
+NOT_A_STORE = "a zarr group, but not a fractalsweep store"
 CUT_SHORT = ("its creation was cut short (nothing was computed in it); the 'fractalsweep run' "
              "that made it makes it again")
 
@@ -301,8 +301,7 @@ def existing(path: str, cfg: SweepConfig) -> zarr.Group | None:
     except ValueError as exc:
         raise _unreadable_root(path, exc) from None
     if "fractalsweep" not in root.attrs:
-        why = missing_metadata(root, "a zarr group, but not a fractalsweep store; choose "
-                                     "another --store")
+        why = missing_metadata(root, f"{NOT_A_STORE}; choose another --store")
         if why == CUT_SHORT:
             return None
         raise StoreError(f"{path}: {why}")

@@ -102,7 +102,7 @@ def verify(path: str) -> Report:
         report.add(f"root metadata unreadable: {store.one_line(exc)}")
         return report
     if not _looks_like_a_store(root):
-        raise StoreError(f"{path}: a zarr group, but not a fractalsweep store")
+        raise StoreError(f"{path}: {store.NOT_A_STORE}")
     holder = store.read_lock(path)
     if holder and store.holder_alive(holder) is not False:
         report.notes.append(f"a run is computing this store now (pid {holder['pid']} on "
