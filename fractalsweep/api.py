@@ -273,6 +273,8 @@ class Store:
         store.refuse_lost_levels(store.open_root(self.path))  # not 'nothing to compute'
         levels = self.levels
         todo = [level.index for level in levels if not level.complete]
+        self._require_intact([level.index for level in levels if level.complete],
+                             listed=True)  # run_level checks the others
         if 0 not in [level.index for level in levels]:
             todo.insert(0, 0)
         with _session(_or_own(execution, self.execution), progress) as session:
@@ -409,15 +411,18 @@ class Store:
         return store_dimension(self.path, levels=levels, method=method, confidence=confidence,
                                level_set=level_set)
 
-    def _require_intact(self, indices: list[int] | None = None, every_array: bool = False):
+    def _require_intact(self, indices: list[int] | None = None, every_array: bool = False,
+                        listed: bool = False):
         """A one-line error naming the damaged tiles of these levels (default: all), in
-        their score or, with ``every_array``, in any per-pixel array (a ladder copies them)."""
+        their score or, with ``every_array``, in any per-pixel array (a ladder copies them);
+        with ``listed``, a chunk missing from any per-pixel array counts too."""
         from .verify import require_intact
 
         root = store.open_root(self.path)
         for index in store.level_indices(root) if indices is None else indices:
             lvl = store.open_level(root, index)
-            require_intact(self.path, lvl, lvl.pixel_arrays if every_array else ("score",))
+            require_intact(self.path, lvl, lvl.pixel_arrays if every_array else ("score",),
+                           lvl.pixel_arrays if listed else ())
 
     def explore(self, level: int | None = None, execution: Execution | None = None):
         """The interactive explorer: a window, or an ipympl widget in Jupyter

@@ -29,6 +29,7 @@ from .status import figure
 from .store import LevelSpec
 from .systems import check_computable, system_of
 from .tile import compute_tile
+from .verify import require_intact
 from .watchdog import Watchdog, automatic_timeout
 
 RETRIES = 2
@@ -119,6 +120,8 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     with store.driver_lock(path):
         root = store.create_or_check(path, cfg, lambda: system_of(cfg).draw(cfg))
         lvl = store.ensure_level(root, index, cfg, spec)
+        if existing is not None:  # skipping its finished tiles must not pass over damage
+            require_intact(path, lvl, listed=lvl.pixel_arrays)
         pending = lvl.pending()
         if pending:
             store.read_inputs(path)  # damaged inputs: one line now, not every tile failing

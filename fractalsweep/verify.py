@@ -545,12 +545,14 @@ def damage_note(path: str, damaged: list[tuple[int, ...]]) -> str:
             f"them and 'fractalsweep resume {path}' recomputes them")
 
 
-def require_intact(path: str, lvl: store.LevelGroup, names=("score",)) -> dict:
+def require_intact(path: str, lvl: store.LevelGroup, names=("score",), listed=()) -> dict:
     """``names`` arrays of a level for a reader (per-pixel arrays, the coordinates ``x``,
     ``y`` and a double-double level's ``x_lo``, ``y_lo``), or a one-line error naming the
-    damaged tiles and how to repair them."""
+    damaged tiles and how to repair them (the arrays ``listed`` checked for missing chunks
+    only, as :func:`damaged_tiles` does)."""
     coordinates = [name for name in names if name in ("x", "y", "x_lo", "y_lo")]
-    values, damaged = damaged_tiles(lvl, [name for name in names if name not in coordinates])
+    values, damaged = damaged_tiles(lvl, [name for name in names if name not in coordinates],
+                                    listed)
     where = f"{path} level {lvl.group.basename}"
     if damaged:
         raise StoreError(f"{where}: {damage_note(path, damaged)}")

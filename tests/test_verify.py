@@ -487,3 +487,20 @@ def test_a_dry_run_refuses_what_a_run_refuses(damaged, capsys):
     status, _, err = _main(capsys, "run", job, "--store", damaged.parent / "group.zarr",
                            "--dry-run")
     assert status == 2 and "a zarr group, but not a fractalsweep store" in err, err
+
+
+def test_a_resume_or_run_over_damaged_tiles_names_them(damaged, clean, capsys):
+    """resume said "every level is complete; nothing to compute" and a second run skipped
+    every tile, over a damaged one; with a tile left to compute as well, resume computed it
+    and left the damage behind, unnamed."""
+    _overwrite_middle(damaged / "levels/0/score/c/1/1")
+    for command in (["resume", damaged], ["run", _job_file(damaged.parent), "--store", damaged]):
+        status, out, err = _main(capsys, *command, "--scheduler", "sync", "--quiet")
+        assert status == 2 and err.count("\n") == 1 and not out, (command, out, err)
+        assert "level 0: damaged tile(s) (1, 1)" in err and "--repair" in err, err
+    zarr.open_group(str(damaged), mode="r+")["levels/0/tiles"][0, 0] = 0
+    status, _, err = _main(capsys, "resume", damaged, "--scheduler", "sync", "--quiet")
+    assert status == 2 and "damaged tile(s) (1, 1)" in err, err
+    with pytest.raises(StoreError, match=r"damaged tile\(s\) \(1, 1\)"):
+        fs.open(str(damaged)).resume(execution=SYNC, progress=False)
+    assert "2 tiles computed, 7 already done" in _repair_and_resume(damaged, capsys, clean)
