@@ -30,7 +30,7 @@ from .decimals import CONTEXT
 from .errors import ConfigError
 
 __all__ = ["axis_labels", "distinct_labels", "draw_level", "end_labels", "label_ends",
-           "level_figure", "render_audit", "render_ladder", "render_png"]
+           "ladder_figure", "level_figure", "render_audit", "render_ladder", "render_png"]
 
 # 17 significant digits tell any two float64 apart; a double-double level's values, given as
 # Decimals of hi + lo, need up to 34
@@ -403,42 +403,47 @@ def level_figure(score, x, y, *, xlabel, ylabel, cmap="paper", title=None, legen
     return fig
 
 
-def render_ladder(levels, out, *, cmap: str = "paper", columns: int = 6, dpi: int = 100):
-    """A contact sheet of a keyframe ladder: every level as a thumbnail, widest first.
+def ladder_figure(levels, *, cmap: str = "paper", columns: int = 6) -> Figure:
+    """A contact sheet of a keyframe ladder: every level as a thumbnail, widest first, each
+    titled by its index and its window written below it, one axis per line
+    (:func:`axis_labels`: a deep window's as offsets from its centre), shrunk to the
+    thumbnail's width.
 
     Parameters
     ----------
     levels : list of fractalsweep.Level
         The ladder's levels (:meth:`fractalsweep.Store.ladder`), in the order drawn.
-    out : str or path-like
-        Output file.
     cmap : str
         Colouring, as for :func:`render_png`.
     columns : int
         Thumbnails per row.
-
-    Returns
-    -------
-    pathlib.Path
-        ``out``.
     """
     rows = -(-len(levels) // columns)
     cols = min(columns, len(levels))
     fig = Figure(figsize=(2.0 * cols, 2.25 * rows))
     FigureCanvasAgg(fig)
+    room = fig.bbox.width / cols - 8  # a thumbnail's cell, less a gap to its neighbour
     for ax, level in zip(fig.subplots(rows, cols, squeeze=False).ravel(), levels):
         view = level.attrs["view"]
-        width = ", ".join(f"{a} " + "\u2013".join(end_labels(view[a]["lo"], view[a]["hi"]))
-                          for a in ("x", "y"))
+        lines = []
+        for a in ("x", "y"):
+            name, (lo, hi) = axis_labels(a, [view[a]["lo"], view[a]["hi"]])
+            lines.append(f"{name}: {lo} .. {hi}")
         ax.imshow(to_rgb(level.score, cmap=cmap), interpolation="nearest")
         ax.set_title(f"level {level.index}", fontsize=8)
-        ax.set_xlabel(width, fontsize=5)
+        shrink_to(ax.set_xlabel("\n".join(lines), fontsize=5), room, 0, fig.canvas.get_renderer())
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in fig.axes[len(levels):]:
         ax.set_axis_off()
     fig.tight_layout()
-    return save(fig, out, dpi)
+    return fig
+
+
+def render_ladder(levels, out, *, cmap: str = "paper", columns: int = 6, dpi: int = 100):
+    """:func:`ladder_figure` saved to ``out`` (PNG, or what the suffix names); returns
+    ``out`` as a :class:`pathlib.Path`."""
+    return save(ladder_figure(levels, cmap=cmap, columns=columns), out, dpi)
 
 
 AUDIT_COLOURS = {"flipped": np.array([255, 215, 0], dtype=np.uint8),  # gold

@@ -211,6 +211,33 @@ def test_classes_draw_no_boundary_against_pixels_not_computed():
     assert out[2, 0] == BOUNDARY and out[2, 1] == BOUNDARY
 
 
+def test_a_ladder_sheet_labels_deep_windows_inside_their_thumbnails():
+    """The sheet wrote both ends of both axes in full on one line: at double-double depth,
+    four 34-digit numbers ran across the neighbouring thumbnails."""
+    from types import SimpleNamespace
+
+    from fractalsweep.render import ladder_figure
+
+    lo = Decimal("271.8281828459045235360287471352662497757")
+    levels = []
+    for index, digits in enumerate((3, 17, 25, 34)):
+        with localcontext(prec=60):
+            hi = str(lo + Decimal(3).scaleb(lo.adjusted() - digits + 1))
+        axis = {"lo": str(lo), "hi": hi}
+        levels.append(SimpleNamespace(index=index, score=np.zeros((8, 8)),
+                                      attrs={"view": {"x": axis, "y": axis}}))
+    fig = ladder_figure(levels, columns=2)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.xaxis.label.get_window_extent(renderer) for ax in fig.axes]
+    assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2)), boxes
+    assert all(fig.bbox.contains(b.x0, b.y0) and fig.bbox.contains(b.x1, b.y1)
+               for b in boxes), boxes
+    deepest = fig.axes[3].xaxis.label.get_text().splitlines()
+    assert deepest[0] == "x - 271.8281828459045235360287471352664: -1.5e-31 .. +1.5e-31"
+    assert fig.axes[0].xaxis.label.get_text().splitlines()[1] == "y: 272 .. 275"
+
+
 @pytest.mark.parametrize("digits", [17, 25, 34])
 def test_deep_window_labels_fit_a_small_figure(digits):
     """A window that ``digits`` significant digits tell apart (34: the deepest double-double
