@@ -420,9 +420,11 @@ def cmd_run(args) -> int:
     cfg = api.job_config(args.job, args.overrides)
     path = _store_path(args, cfg)
     if args.dry_run:
-        from .cluster import job_script
+        from .cluster import check_gpus, job_script
         from .cost import estimate
 
+        if execution.gpus:  # the run's preflight refuses them first; the rest of it asks the
+            check_gpus(execution.gpus)  # network or the batch system, which a dry run does not
         if execution.cluster is not None:
             print(job_script(execution.cluster))
         print(f"store {path}: " + "\n".join(estimate(cfg, path, execution)))

@@ -33,6 +33,17 @@ def test_a_network_that_cannot_fit_is_refused_before_anything_runs(job_dir):
         cost.estimate(resolve({"model": {"width": 100_000}}), "w.zarr", Execution())
 
 
+def test_a_dry_run_refuses_gpus_the_machine_does_not_show(job_dir, monkeypatch, capsys):
+    """It printed a GPU plan for --gpus 0 on a machine without GPUs; the run refuses them."""
+    from fractalsweep import cli
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    status = cli.main(["run", str(job_dir / "quickstart.toml"), "--gpus", "0", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert status == 2 and not out and err.count("\n") == 1, out + err
+    assert "gpus = 0: no GPU 0 on this machine (its GPUs: none" in err, err
+
+
 def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
     """From the bench's rate per CPU-second on a CPU: a CPU worker is one core, while the
     bench's wall-clock rate counts every core XLA's threads used."""
