@@ -175,8 +175,11 @@ def find_ladder(store_path, *, rtol: float = 1e-3) -> list[Keyframe]:
         chain[deep.level] = max(parents, key=len, default=[]) + [deep]
     best = max(sorted(chain.values(), key=lambda c: c[-1].level), key=len, default=[])
     if len(best) < 2:
+        unfinished = sorted(set(indices) - {kf.level for kf in complete})
+        resume = (f"; level(s) {', '.join(map(str, unfinished))} not finished: 'fractalsweep "
+                  f"resume {store_path}' finishes them" if unfinished else "")
         raise AnimationError(
             f"{store_path}: no zoom ladder: need at least 2 complete levels sharing a centre, "
             f"each twice as wide as the next ({len(complete)} of {len(indices)} levels complete,"
-            f" longest chain {len(best)})")
+            f" longest chain {len(best)}{resume})")
     return best

@@ -93,6 +93,7 @@ def test_find_ladder_needs_two_complete_rungs(tmp_path):
     with pytest.raises(ValueError, match="no zoom ladder") as err:
         find_ladder(path)
     assert "\n" not in str(err.value) and "1 of 2 levels complete" in str(err.value)
+    assert f"level(s) 1 not finished: 'fractalsweep resume {path}'" in str(err.value)
 
 
 def test_zoom_schedule_constant_and_eased():
