@@ -31,7 +31,7 @@ import numpy as np
 from . import config, ddkernel, kernel, optimizers, score, streams
 from .axes import hyper_for
 from .cluster import CORE_VARIABLE, worker_env
-from .cost import check_memory, flops_per_net_step
+from .cost import check_memory
 from .errors import ConfigError
 from .fused import select
 from .grid import DOUBLE_DOUBLE, axis_values
@@ -227,7 +227,7 @@ def _measure(pixels, steps, repeats, job, group, dtypes, methods, kernels) -> li
         base = rates.get(("naive", None), (np.nan,))[0]
         calls = _calls(group, dtype)
         rows += [{"dtype": dtype, "method": name, "kernel": chosen,
-                  "flops_per_net_step": flops_per_net_step(cfg),
+                  "job": job,
                   "group": None if name == "naive" else calls,
                   "net_steps_per_s": wall, "net_steps_per_cpu_s": cpu, "ratio": wall / base}
                  for (name, chosen), (wall, cpu) in rates.items()]

@@ -39,22 +39,25 @@ GPU_REFERENCE = ("NVIDIA H100", {("pallas", "float64"): 31.9e6, ("pallas", "floa
 def flops_per_net_step(cfg: SweepConfig) -> float:
     """Floating-point operations of one training step of one network.
 
-    Each weight matrix costs a multiply-add per entry and data row forward, and two backward
-    (the weight gradient and the signal to the layer below), on the full batch for the
-    recorded loss and, for a minibatch, again on its rows; each hidden unit costs an
-    activation per row.
+    Each weight matrix costs a multiply-add per entry and data row forward and one backward
+    (its gradient), and one more backward for the signal to the layer below, which the first
+    layer, on the data, has not; on the full batch for the recorded loss and, for a
+    minibatch, again on its rows. Each hidden unit costs an activation per row forward and
+    two operations backward (its derivative from the activation's output).
 
     >>> from fractalsweep.config import resolve
-    >>> round(flops_per_net_step(resolve({})))  # the baseline: 272 rows, 272 weights
-    539648
+    >>> round(flops_per_net_step(resolve({})))  # the baseline: 272 rows, 256 + 16 weights
+    400384
     """
     weights = sum(a * b for a, b in cfg.layer_shapes)
+    first = cfg.layer_shapes[0][0] * cfg.layer_shapes[0][1]
     hidden = cfg.model.width * (cfg.model.depth - 1)
     rows = cfg.n_data
     gradient_rows = cfg.batch_size or rows
     forward = 2 * weights + ACTIVATION_FLOPS * hidden
+    backward = 2 * weights + 2 * (weights - first) + 2 * hidden
     batch_pass = 0 if cfg.batch_size is None else forward  # the minibatch's own forward
-    return rows * forward + gradient_rows * (batch_pass + 4 * weights + 2 * hidden)
+    return rows * forward + gradient_rows * (batch_pass + backward)
 
 
 def networks_per_pixel(cfg: SweepConfig) -> int:

@@ -78,10 +78,10 @@ def saved_measurement(dtype: str) -> tuple[float, str, float, str] | None:
     On a CPU the rate per CPU-second: a CPU worker is one single-threaded process on a core
     of its own, as the bench's measuring process is (:func:`fractalsweep.bench.run`; a
     bench saved by an earlier version, which measured free on every core, gave about a fifth
-    less).
+    less). Rows saved before 0.9.0 are not used: they do not name the job they measured, and
+    they counted the first layer's signal to the data in its flop, which no kernel computes.
     """
     from . import config
-    from .bench import BASELINE
     from .cost import flops_per_net_step
 
     saved = _saved()
@@ -89,9 +89,9 @@ def saved_measurement(dtype: str) -> tuple[float, str, float, str] | None:
         return None
     for measured in (DOUBLE_DOUBLE, "float64") if dtype == DOUBLE_DOUBLE else (dtype,):
         for row in saved["rows"]:
-            if row["dtype"] == measured and row["method"] == "kernel":
-                flops = (row.get("flops_per_net_step")
-                         or flops_per_net_step(config.resolve(BASELINE)))
+            # a row without its job is of before 0.9.0, whose flop count cannot be redone
+            if row["dtype"] == measured and row["method"] == "kernel" and "job" in row:
+                flops = flops_per_net_step(config.resolve(row["job"]))
                 per_core = (row.get("net_steps_per_cpu_s") if saved["device_kind"] == "cpu"
                             else None)
                 return per_core or row["net_steps_per_s"], saved["device_kind"], flops, measured

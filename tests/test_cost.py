@@ -15,10 +15,13 @@ from fractalsweep.kernel import group_size
 
 def test_flops_follow_the_weights_rows_and_batch():
     base = cost.flops_per_net_step(resolve({}))
-    # 272 rows x 272 weights: 2 (forward) + 4 (backward) multiply-adds each, plus tanh
-    assert base == 272 * (6 * 272 + 2 * 16 + cost.ACTIVATION_FLOPS * 16)
-    wide = resolve({"model": {"width": 64}})  # weights grow 16x, rows (= params) too
-    assert cost.flops_per_net_step(wide) > 200 * base
+    # 272 rows; per row the products X W0 (16 x 16) and h w1 (16 x 1) forward, their weight
+    # gradients backward and the signal through w1 (not through W0: X is data); 16 tanh
+    # forward and their derivative from the output backward
+    products = 2 * (256 + 16) + 2 * (256 + 16) + 2 * 16
+    assert base == 272 * (products + cost.ACTIVATION_FLOPS * 16 + 2 * 16) == 400_384
+    wide = resolve({"model": {"width": 64}})  # weights grow 15x (4160), rows (= params) too
+    assert cost.flops_per_net_step(wide) > 150 * base
     minibatch = resolve({"training": {"batch": 16}})
     assert cost.flops_per_net_step(minibatch) < base  # the gradient on 16 rows, not 272
 
@@ -53,7 +56,7 @@ def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
     base = resolve({})
     saved.write_text(json.dumps({"device": "cpu:0", "device_kind": "cpu", "rows": [
         {"dtype": "float64", "method": "kernel", "net_steps_per_s": 1.8e5,
-         "net_steps_per_cpu_s": 1e5, "flops_per_net_step": cost.flops_per_net_step(base)}]}))
+         "net_steps_per_cpu_s": 1e5, "job": {}}]}))
     job = {"grid": {"resolution": 100}, "training": {"steps": 360}}
     where = (str(tmp_path / "s.zarr"), Execution(workers=2, gpus=()))
     lines = cost.estimate(resolve(job), *where)
@@ -78,6 +81,27 @@ def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
     assert "net-steps in 1 tile of 100x100;" in one  # not "1 tiles of 128x128"
 
 
+def test_a_bench_saved_before_the_flop_count_changed_is_not_scaled_from(tmp_path, monkeypatch):
+    """Rows of before 0.9.0 name no job, and counted 539,648 flop per baseline net-step (the
+    first layer's signal to the data included): scaled by today's count, the baseline's
+    estimate would have been 1.35x too fast."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    saved = tmp_path / "fractalsweep" / "bench.json"
+    saved.parent.mkdir()
+    saved.write_text(json.dumps({"device": "cpu:0", "device_kind": "cpu", "rows": [
+        {"dtype": "float64", "method": "kernel", "net_steps_per_s": 1e5,
+         "net_steps_per_cpu_s": 1e5, "flops_per_net_step": 539648}]}))
+    assert measurements.saved_measurement("float64") is None
+    lines = cost.estimate(resolve({}), str(tmp_path / "s.zarr"), Execution(workers=2, gpus=()))
+    assert any(line.startswith("estimated worker-hours: unknown (run 'fractalsweep bench'")
+               for line in lines), lines
+    rows = bench.run(pixels=8, group=8, steps=3, repeats=1, dtypes=("float64",),
+                     methods=("kernel",), kernels=("xla",))
+    measurements.save(rows)
+    assert measurements.saved_measurement("float64")[2] == cost.flops_per_net_step(
+        resolve({})) == 400_384
+
+
 def test_estimates_never_scale_from_the_fused_kernel_interpreted(tmp_path, monkeypatch):
     """Off a GPU the fused kernel runs in interpret mode (a third of the XLA kernel's rate
     here): a bench of it is shown, not saved, and the saved measurement stays."""
@@ -100,7 +124,7 @@ def test_a_bench_of_one_dtype_keeps_the_others_saved_rates(tmp_path, monkeypatch
 
     def rows(dtype, rate):
         return [{"dtype": dtype, "method": "kernel", "kernel": "xla", "net_steps_per_s": rate,
-                 "net_steps_per_cpu_s": rate, "flops_per_net_step": 1.0}]
+                 "net_steps_per_cpu_s": rate, "job": {}}]
 
     measurements.save(rows("float64", 100.0) + rows("float32", 200.0))
     measurements.save(rows("double-double", 1.0))
