@@ -281,7 +281,7 @@ class Store:
             return [Level(self, i, run_level(self.path, cfg, session, i)) for i in todo]
 
     def zoom(self, x=None, y=None, *, centre=None, width=None, auto: bool = False,
-             log10: bool = False, level: int | None = None, box_fraction: float = 0.25,
+             log10: bool = False, level: int | None = None, box_fraction: float | None = None,
              resolution=None, dtype: str | None = None, force: bool = False,
              execution: Where | None = None, progress: bool = True) -> Level:
         """Compute a new level: a box, a centre and width, or the automatic target.
@@ -295,8 +295,9 @@ class Store:
 
         Parameters
         ----------
-        box_fraction : float
-            For ``auto``: the new window's width as a fraction of the level's (0 < f < 1).
+        box_fraction : float, optional
+            For ``auto`` only: the new window's width as a fraction of the level's
+            (0 < f < 1; default 0.25).
         resolution : int or (nx, ny), optional
             Pixels of the new level (default: the job's).
         dtype : str, optional
@@ -327,6 +328,9 @@ class Store:
         if width is not None and centre is None:
             raise ConfigError("width goes with centre; a box gives its bounds, auto its "
                               "box_fraction")
+        if box_fraction is not None and not auto:
+            raise ConfigError(f"box_fraction = {box_fraction!r} goes with auto; a box gives "
+                              "its bounds, centre its width")
         resolution = None if resolution is None else resolution_pair(resolution)
         if auto:
             self._require_intact([base])
@@ -366,7 +370,7 @@ class Store:
             indices = dive.ladder(self.path, base, session, widest=widest)
         return [Level(self, i) for i in indices]
 
-    def dive(self, decades: float, *, box_fraction: float = 0.25,
+    def dive(self, decades: float, *, box_fraction: float | None = None,
              execution: Where | None = None, progress: bool = True) -> list[Level]:
         """Unattended deep zoom from level 0: auto-zoom until ``decades`` of zoom, then the
         keyframe ladder up to level 0's width. Resumable: call it again.
@@ -434,7 +438,12 @@ class Store:
         return explore(self.path, level=level, execution=where)
 
 
-def _fraction(value: float) -> float:
+def _fraction(value: float | None) -> float:
+    """An automatic zoom's ``box_fraction``, checked; None for the default."""
+    from .targets import BOX_FRACTION
+
+    if value is None:
+        return BOX_FRACTION
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
         raise ConfigError(f"box_fraction = {value!r}: expected 0 < F < 1")
     return float(value)

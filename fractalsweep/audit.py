@@ -20,7 +20,7 @@ import datetime
 import numpy as np
 
 from . import store
-from .config import single_run
+from .config import DTYPES, single_run
 from .errors import SweepError
 from .execute import RETRIES, run_tasks
 from .execution import Session
@@ -85,15 +85,15 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
                                or sample < 1):
         raise ConfigError(f"sample = {sample!r}: expected an integer >= 1, or None for every "
                           "pixel")
-    if against is not None and not isinstance(against, str):
-        raise ConfigError(f"against = {against!r}: expected a dtype's name, or None for the "
-                          "next precision up")
+    if against is not None and not (isinstance(against, str) and against in DTYPES):
+        raise ConfigError(f"against = {against!r}: expected {', '.join(DTYPES)}, or None for "
+                          "the next precision up")
     root = store.open_root(path)
     lvl = store.open_level(root, level)
     dtype = lvl.group.attrs["dtype"]
     against = HIGHER.get(dtype) if against is None else against
     if against is None or against == dtype:
-        others = [d for d in ("float64", "float32", DOUBLE_DOUBLE) if d != dtype]
+        others = [d for d in DTYPES if d != dtype]
         raise ConfigError(f"level {level} is {dtype}; audit it against another dtype "
                           f"(--against {' or '.join(others)})")
     kernel = session.execution.kernel

@@ -165,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="how deep to go, in decades of zoom")
     dive.add_argument("--store", help="zarr store (default: ./<job file stem>.zarr)")
     _add_overrides(dive)
-    dive.add_argument("--box-fraction", type=float, default=0.25, metavar="F",
+    dive.add_argument("--box-fraction", type=float, metavar="F",
                       help="zoom factor per auto step and axis (default 0.25)")
     _add_picture(dive, "<store stem>-ladder.png: every keyframe, widest first")
 
@@ -368,11 +368,10 @@ def _store_path(args, cfg) -> str:
     return path
 
 
-def _box_fraction(args) -> float:
-    """Checked before any work starts (a dive would otherwise compute its overview first)."""
-    if args.box_fraction is None:
-        return 0.25
-    if not 0 < args.box_fraction < 1:
+def _box_fraction(args) -> float | None:
+    """Checked before any work starts (a dive would otherwise compute its overview first);
+    None where not given: the API's default."""
+    if args.box_fraction is not None and not 0 < args.box_fraction < 1:
         raise ConfigError(f"--box-fraction {args.box_fraction}: expected 0 < F < 1")
     return args.box_fraction
 
@@ -485,7 +484,7 @@ def cmd_ladder(args) -> int:
 
 
 def cmd_dive(args) -> int:
-    from .targets import box_steps
+    from .targets import BOX_FRACTION, box_steps
 
     _output(args.png, "--png")
     execution = _execution(args)
@@ -494,7 +493,7 @@ def cmd_dive(args) -> int:
     if not 0 < args.decades < float("inf"):
         raise ConfigError(f"--decades {args.decades}: expected a finite number > 0")
     box_fraction = _box_fraction(args)
-    box_steps(*cfg.grid.resolution, box_fraction)  # before the overview is computed
+    box_steps(*cfg.grid.resolution, box_fraction or BOX_FRACTION)  # before the overview
     with execution.session(not args.quiet) as session:  # one cluster for the whole dive
         ladder = api.run(cfg, path, execution=session).dive(args.decades,
                                                             box_fraction=box_fraction)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 
+import numpy as np
+
 from .errors import ConfigError
 
 PRECISION = 60  # digits of decimal arithmetic on bounds and coordinates
@@ -23,7 +25,8 @@ EXPONENT = 10000
 
 
 def parse(label: str, value: Any) -> Decimal:
-    """A finite decimal from a str, int, float or Decimal, or a one-line error naming ``label``.
+    """A finite decimal from a str, int, float or Decimal (or a NumPy array's number), or a
+    one-line error naming ``label``.
 
     A float means the decimal its shortest repr shows (0.1 is the decimal 0.1).
 
@@ -34,6 +37,8 @@ def parse(label: str, value: Any) -> Decimal:
     ...
     fractalsweep.errors.ConfigError: x.lo = 'abc': not a decimal number
     """
+    if isinstance(value, np.integer | np.floating):
+        value = value.item()  # np.float32(0.1) is 0.10000000149011612, as float() says
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise ConfigError(f"{label} = {value!r}: expected a number")
     try:
@@ -91,10 +96,13 @@ def readable(bound: str) -> str:
 
 
 def pair(label: str, value: Any, parts: str, scalar_ok: bool = False) -> tuple[Any, Any]:
-    """``value`` as a pair (a scalar is repeated if ``scalar_ok``), or a one-line error."""
-    if scalar_ok and not isinstance(value, (tuple, list)):
+    """``value`` as a pair (a scalar is repeated if ``scalar_ok``), or a one-line error; a
+    1-D NumPy array is a sequence as a tuple or a list is."""
+    sequence = isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray)
+                                                    and value.ndim == 1)
+    if scalar_ok and not sequence:
         return value, value
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
+    if not sequence or len(value) != 2:
         either = "a number or " if scalar_ok else ""
         raise ConfigError(f"{label} = {value!r}: expected {either}a pair {parts}")
     return value[0], value[1]

@@ -46,7 +46,7 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
     return index, run_level(path, cfg, session, index, spec)
 
 
-def auto_view(path: str, level: int, *, box_fraction: float = 0.25, resolution=None,
+def auto_view(path: str, level: int, *, box_fraction: float = targets.BOX_FRACTION, resolution=None,
               dtype: str | None = None, force: bool = False) -> dict:
     """The most boundary-rich box of ``level`` that precision still allows
     (:func:`fractalsweep.targets.auto_target`)."""
@@ -80,7 +80,7 @@ def ladder(path: str, level: int, session: Session, *, widest=6) -> list[int]:
 
 
 def dive(path: str, cfg: SweepConfig, decades: float, session: Session, *,
-         box_fraction: float = 0.25, widest=None) -> list[int]:
+         box_fraction: float = targets.BOX_FRACTION, widest=None) -> list[int]:
     """From the job's overview, auto-target and zoom until ``decades`` of zoom, then fill in
     the keyframe ladder up to the overview's width (or ``widest``). Resumable: run the same
     call again. Returns the ladder's levels, widest first.

@@ -16,6 +16,8 @@ from .grid import resolution_pair
 from .precision import _room, refusal
 from .views import AXES, View, _pixel_view
 
+BOX_FRACTION = 0.25  # the automatic zoom's window, as a fraction of its level's per axis
+
 
 def _origins(cells: int, box: int) -> np.ndarray:
     """Candidate box origins: every quarter box, and flush with the far edge."""
@@ -108,7 +110,8 @@ def box_steps(nx: int, ny: int, fraction) -> tuple[int, int]:
     return by, bx
 
 
-def auto_target(score: np.ndarray, view: View, *, box_fraction: float = 0.25, scales: int = 5,
+def auto_target(score: np.ndarray, view: View, *, box_fraction: float = BOX_FRACTION,
+                scales: int = 5,
                 resolution: Any = None, dtype="float64", force: bool = False,
                 dtypes: Sequence[str] = ()) -> View:
     """The next view: the most boundary-complex box of a level that precision still allows.

@@ -252,6 +252,12 @@ def test_arguments_of_the_wrong_kind_are_one_line_errors(store, tmp_path):
         (lambda: store.zoom(centre=(10, 100), width=1, dtype="int32"), "computes in float64"),
         (lambda: level.audit(sample=0, execution=SYNC), "sample = 0"),
         (lambda: level.audit(against="float16", execution=SYNC), "'float16'"),
+        (lambda: level.audit(against="nope", execution=SYNC),  # it named dtype, not against
+         "against = 'nope': expected float64, float32, double-double"),
+        (lambda: store.zoom(x=(1, 2), box_fraction=5), "box_fraction = 5 goes with auto"),
+        (lambda: store.zoom(centre=(1, 2), width=1, box_fraction="junk"),
+         "box_fraction = 'junk' goes with auto"),
+        (lambda: store.zoom(auto=True, box_fraction=5), "box_fraction = 5: expected 0 < F < 1"),
         (lambda: store.dimension([0], confidence="0.9"), "confidence '0.9': not between"),
         (lambda: store.dimension([0], level_set="score"), "level_set = 'score'"),
         (lambda: store.dimension(5), "levels = 5"),
@@ -293,6 +299,22 @@ def test_arguments_of_the_wrong_kind_are_one_line_errors(store, tmp_path):
         assert words in str(error.value) and "\n" not in str(error.value), str(error.value)
     assert len(store.levels) == made and "audit" not in level.attrs
     assert not (tmp_path / "e.zarr").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_numpy_pairs_are_pairs(tmp_path):
+    """A 1-D array of two was refused as "expected a pair (lo, hi)"; lists and tuples were
+    taken."""
+    store = fs.run(JOB, tmp_path / "s.zarr", execution=SYNC, progress=False)
+    level = store.zoom(centre=np.array([30.0, 300.0]), width=np.array([1, 1]),
+                       execution=SYNC, progress=False)
+    assert store.zoom(centre=(30.0, 300.0), width=(1, 1), execution=SYNC,
+                      progress=False).index == level.index == 1
+    boxed = store.zoom(x=np.array([20, 40]), y=np.array([200.0, 400.0]), execution=SYNC,
+                       progress=False)
+    assert boxed.index == 2 and store.zoom(x=[20, 40], y=(200.0, 400.0), execution=SYNC,
+                                           progress=False).index == 2
+    with pytest.raises(fs.ConfigError, match=r"x = array\(\[1, 2, 3\]\): expected a pair"):
+        store.zoom(x=np.array([1, 2, 3]))
 
 
 @pytest.mark.parametrize("cmap", [["viridis"], {"a": 1}, np.array([1, 2]), 0, [], {}, ""])
