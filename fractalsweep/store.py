@@ -217,7 +217,7 @@ def open_root(path: str, mode: str = "r") -> zarr.Group:
     try:
         root = zarr.open_group(path, mode=mode)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
-        raise StoreError(f"{path}: no fractalsweep store there") from None
+        raise StoreError(f"{path}: {lost_root(path) or NO_STORE}") from None
     except ValueError as exc:
         raise _unreadable_root(path, exc) from None
     if "fractalsweep" not in root.attrs:
@@ -226,6 +226,7 @@ def open_root(path: str, mode: str = "r") -> zarr.Group:
     return root
 
 
+NO_STORE = "no fractalsweep store there"
 NOT_A_STORE = "a zarr group, but not a fractalsweep store"
 CUT_SHORT = ("its creation was cut short (nothing was computed in it); the 'fractalsweep run' "
              "that made it makes it again")
@@ -239,6 +240,19 @@ def missing_metadata(root: zarr.Group, otherwise: str) -> str:
         return (f"its root metadata (the 'fractalsweep' attribute) is lost, while its levels "
                 f"hold {finished} finished tile(s); nothing is computed over them")
     return CUT_SHORT if CREATING in root.attrs else otherwise
+
+
+def lost_root(path: str) -> str | None:
+    """Why a folder without a root ``zarr.json`` is not a store to read or make again: its
+    levels hold finished tiles (their marker chunks, counted on disk); None where they do not.
+    """
+    local = _local_path(path)
+    levels = local / "levels" if local is not None else None
+    if levels is None or not levels.is_dir():
+        return None
+    finished = sum(1 for chunk in levels.glob("*/tiles/c/**/*") if chunk.is_file())
+    return (f"its root metadata (zarr.json) is lost, while its levels hold {finished} finished "
+            "tile(s); nothing is computed over them" if finished else None)
 
 
 def _unreadable_root(path: str, exc: ValueError) -> StoreError:
@@ -295,7 +309,8 @@ def existing(path: str, cfg: SweepConfig) -> zarr.Group | None:
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         local = _local_path(path)
         if local is not None and local.exists() and any(p.name != LOCK for p in local.iterdir()):
-            raise StoreError(f"{path} exists and is not a fractalsweep store; choose another "
+            raise StoreError(f"{path}: {lost_root(path)}" if lost_root(path) else
+                             f"{path} exists and is not a fractalsweep store; choose another "
                              "--store") from None
         return None
     except ValueError as exc:
@@ -789,8 +804,12 @@ def driver_lock(path: str):
     except OSError as exc:
         raise StoreError(f"{path}: cannot write there ({exc.strerror}); a store that cannot "
                          "be written can still be read (info, render, verify)") from None
-    with os.fdopen(fd, "w") as f:
-        json.dump({"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}, f)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump({"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}, f)
+    except OSError:  # a full disk: an empty lock file would refuse every later run
+        lock.unlink(missing_ok=True)
+        raise
     try:
         yield
     finally:

@@ -90,14 +90,18 @@ def verify(path: str) -> Report:
     Raises
     ------
     StoreError
-        If there is no zarr group at ``path`` at all.
+        If there is no zarr group at ``path`` at all (nor levels with finished tiles).
     """
     report = Report(path)
     store.check_location(path)
     try:
         root = zarr.open_group(path, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
-        raise StoreError(f"{path}: no fractalsweep store there") from None
+        lost = store.lost_root(path)
+        if lost is None:
+            raise StoreError(f"{path}: {store.NO_STORE}") from None
+        report.add(lost)  # not repairable: the config was in it
+        return report
     except (OSError, ValueError) as exc:
         report.add(f"root metadata unreadable: {store.one_line(exc)}")
         return report

@@ -6,6 +6,7 @@ up. After each, the same command resumes and the arrays end bit-identical to a c
 and `verify` finds nothing wrong. docs/reliability.md lists these tests and their figures.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -262,6 +263,26 @@ def small_disk(tmp_path):
         pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_disk_full_as_the_lock_is_written_leaves_no_lock_to_refuse_the_resume(job, clean,
+                                                                                small_disk):
+    """The lock file was made, then its holder could not be written into it: the empty file
+    refused every later run as "not a fractalsweep lock file", after space was freed too."""
+    path = small_disk / "s.zarr"
+    sync = ("--scheduler", "sync", "--no-limits")
+    subprocess.run(_run_args(job, path, sync), capture_output=True, timeout=600)  # fills it
+    filler = small_disk / "filler"
+    with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
+        while True:  # every last block: the lock's few bytes do not fit either
+            f.write(bytes(512))
+    resume = [sys.executable, "-m", "fractalsweep", "resume", str(path), "--scheduler", "sync"]
+    full = subprocess.run(resume, capture_output=True, text=True, timeout=600)
+    assert full.returncode == 1 and "No space left on device" in full.stderr, full.stderr
+    assert not (path / store.LOCK).exists()
+    filler.unlink()
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    _resumes_identical(job, path, clean, sync)
 
 
 @pytest.mark.parametrize("where", [("--scheduler", "sync"), ("--workers", "2")])

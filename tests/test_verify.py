@@ -504,3 +504,18 @@ def test_a_resume_or_run_over_damaged_tiles_names_them(damaged, clean, capsys):
     with pytest.raises(StoreError, match=r"damaged tile\(s\) \(1, 1\)"):
         fs.open(str(damaged)).resume(execution=SYNC, progress=False)
     assert "2 tiles computed, 7 already done" in _repair_and_resume(damaged, capsys, clean)
+
+
+def test_a_store_whose_root_zarr_json_is_lost_is_named_not_called_no_store(damaged, capsys):
+    """Every command said "no fractalsweep store there" of a folder whose levels hold nine
+    finished tiles."""
+    (damaged / "zarr.json").unlink()
+    lost = "its root metadata (zarr.json) is lost, while its levels hold 9 finished tile(s)"
+    for command, *args in (["info", damaged], ["resume", damaged],
+                           ["run", _job_file(damaged.parent), "--store", damaged,
+                            "--scheduler", "sync"]):
+        status, _, err = _main(capsys, command, *args)
+        assert status == 2 and err.count("\n") == 1 and lost in err, (command, err)
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and lost in out and "1 problem(s)" in out, out
+    assert zarr.open_group(str(damaged / "levels/0"), mode="r")["tiles"][:].all()
