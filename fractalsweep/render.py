@@ -28,6 +28,7 @@ from .colour import (
 )
 from .decimals import CONTEXT
 from .errors import ConfigError
+from .files import written_whole
 
 __all__ = ["axis_labels", "distinct_labels", "draw_level", "end_labels", "label_ends",
            "ladder_figure", "level_figure", "render_audit", "render_ladder", "render_png"]
@@ -315,9 +316,11 @@ def output_path(out, label: str = "out", picture: bool = True) -> Path:
 
 
 def save(fig, out, dpi) -> Path:
-    """Write ``fig`` to ``out`` (:func:`output_path`); returns the path written."""
+    """Write ``fig`` to ``out`` (:func:`output_path`), whole or not at all
+    (:func:`~fractalsweep.files.written_whole`); returns the path written."""
     path = output_path(out)
-    fig.savefig(path, dpi=dpi)
+    with written_whole(path) as partial:
+        fig.savefig(partial, dpi=dpi, format=path.suffix[1:].lower())
     return path
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AnimationError
+from .files import written_whole
 
 __all__ = ["ENCODERS", "MIN_SIDE", "VIDEO_SUFFIXES", "choose_codec", "encode"]
 
@@ -135,11 +135,10 @@ def encode(frames: Iterable[np.ndarray], out: Path, size: tuple[int, int], fps, 
     """
     from tqdm.auto import tqdm
 
-    partial = str(out.with_name(f".{out.name}.part"))
-    cmd = _ffmpeg_command(partial, out.suffix.lower(), codec, size, fps)
     bar = tqdm(total=total, unit="frame", file=sys.stderr, disable=not progress,
                dynamic_ncols=True)
-    with tempfile.TemporaryFile() as log:
+    with tempfile.TemporaryFile() as log, written_whole(out) as partial:
+        cmd = _ffmpeg_command(str(partial), out.suffix.lower(), codec, size, fps)
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
         try:
             try:
@@ -160,13 +159,10 @@ def encode(frames: Iterable[np.ndarray], out: Path, size: tuple[int, int], fps, 
                 cause = re.sub(r"^(\w*\[[^]]*\]:? ?)+", "", lines[0]) if lines else "no message"
                 raise AnimationError(f"ffmpeg failed (exit {proc.returncode}) writing {out}: "
                                      f"{cause}")
-            os.replace(partial, out)
         except BaseException:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            with contextlib.suppress(OSError):  # not ours to remove (a folder): keep the cause
-                Path(partial).unlink(missing_ok=True)
             raise
         finally:
             bar.close()

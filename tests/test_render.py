@@ -260,3 +260,28 @@ def test_deep_window_labels_fit_a_small_figure(digits):
         assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2)), boxes
         assert all(fig.bbox.contains(b.x0, b.y0) and fig.bbox.contains(b.x1, b.y1)
                    for b in boxes), boxes
+
+
+def test_a_picture_that_cannot_be_written_whole_leaves_the_one_before(tmp_path):
+    """savefig wrote straight into the file: a file-size limit (or a full disk) left a
+    truncated PNG where a good one was."""
+    import shlex
+    import subprocess
+    import sys
+
+    import fractalsweep as fs
+    from fractalsweep import Execution
+
+    store = fs.run({"training": {"steps": 10}, "grid": {"resolution": 17}}, tmp_path / "s.zarr",
+                   execution=Execution(scheduler="sync"), progress=False)
+    before = store.level(0).render(tmp_path / "q.png").read_bytes()
+    assert len(before) > 8192
+
+    render = shlex.join([sys.executable, "-m", "fractalsweep", "render", str(tmp_path / "s.zarr"),
+                         "--out", str(tmp_path / "q.png"), "--cmap", "classes"])
+    # files of at most 8 KiB; SIGXFSZ ignored, so that a write past it fails, not the process
+    failed = subprocess.run(["bash", "-c", f"trap '' XFSZ; ulimit -f 8; exec {render}"],
+                            capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 1 and "File too large" in failed.stderr, failed.stderr
+    assert (tmp_path / "q.png").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.png", "s.zarr"]
