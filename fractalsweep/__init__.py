@@ -11,10 +11,9 @@ implementation. docs/api.md walks through it.
 ('tanh', (32, 32), 'float64')
 """
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import Level, Store, job_config, open, run
-from .config import SweepConfig
 from .errors import (
     AnimationError,
     ConfigError,
@@ -23,7 +22,6 @@ from .errors import (
     StoreError,
     SweepError,
 )
-from .execution import Execution
 
 try:
     __version__ = version("fractalsweep")
@@ -33,3 +31,20 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = ["AnimationError", "ConfigError", "Execution", "FractalsweepError", "Level",
            "PrecisionError", "Store", "StoreError", "SweepConfig", "SweepError", "__version__",
            "job_config", "open", "run"]
+
+# Imported on first use (PEP 562): JAX, zarr and Dask take about 2 s to import, and the
+# ``fractalsweep`` command imports this package before it can catch a Ctrl-C in them.
+_LAZY = {"Level": "api", "Store": "api", "job_config": "api", "open": "api", "run": "api",
+         "SweepConfig": "config", "Execution": "execution"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

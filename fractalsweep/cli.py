@@ -745,7 +745,8 @@ def _kept(args) -> str:
 
 
 def command() -> None:
-    """The ``fractalsweep`` command (its console script and ``python -m fractalsweep``).
+    """The ``fractalsweep`` command, once its modules are imported
+    (:func:`fractalsweep.__main__.command`: the console script, ``python -m fractalsweep``).
 
     Everything left is frozen before the interpreter exits (``gc.freeze``): its exit
     collections would otherwise go over every object once more, only for the process to
@@ -754,7 +755,3 @@ def command() -> None:
     status = main(own_process=True)
     gc.freeze()
     sys.exit(status)
-
-
-if __name__ == "__main__":
-    command()

@@ -519,6 +519,19 @@ def _processes(driver) -> list[str]:
     return [" ".join(p.cmdline()) for p in driver.children(recursive=True)]
 
 
+def test_ctrl_c_while_the_command_imports_prints_one_line(tmp_path):
+    """Its modules take about 2 s to import; a Ctrl-C then printed the import's traceback
+    (27-30 lines ending in KeyboardInterrupt). Sent once NumPy is loaded, which zarr imports
+    first thing (Python's own start-up, before, is no command's to end in one line)."""
+    def importing(driver) -> bool:
+        return any("_multiarray_umath" in m.path for m in driver.memory_maps())
+
+    status, err = _interrupt(tmp_path / "s.zarr", importing)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 130 and len(lines) == 1, err
+    assert lines[0].startswith("fractalsweep: error: interrupted"), err
+
+
 def test_ctrl_c_prints_one_line_and_keeps_the_lock_clean(tmp_path):
     path = tmp_path / "s.zarr"
     # once a first tile is finished: workers started and busy
