@@ -453,10 +453,26 @@ def ensure_level(root: zarr.Group, index: int, cfg: SweepConfig, spec: LevelSpec
             "reuse_from": spec.reuse_from, "reused_pixels": 0, "integrity": INTEGRITY,
             "created": _now(),
         })
-        if spec.reuse_from is not None:
-            group.attrs["reused_pixels"] = _copy_shared_pixels(
-                open_level(root, spec.reuse_from), open_level(root, index))
-    return open_level(root, index)
+    level = open_level(root, index)
+    _share_pixels(root, level)
+    return level
+
+
+def _share_pixels(root: zarr.Group, level: LevelGroup) -> None:
+    """Copy the pixels a ladder level shares with its ``reuse_from`` level, unless copied.
+
+    The level counts from its attributes on, so a driver killed during the copy leaves it
+    to the next one (a re-run of the ladder or dive, a resume), which copies again: the copy
+    is owed while ``reused_pixels`` is 0 (written once it ends) and no tile is finished (a
+    tile keeps the ``reused`` it was computed with). Copying over a partial copy writes the
+    same values, so the level ends as if the first copy had not been cut short.
+    """
+    source = level.group.attrs["reuse_from"]
+    if source is None or level.group.attrs["reused_pixels"] or level.done.any():
+        return
+    copied = _copy_shared_pixels(open_level(root, source), level)
+    if copied:
+        level.group.attrs["reused_pixels"] = copied
 
 
 def level_layout(cfg: SweepConfig, resolution, tile: int, dtype: str) -> dict[str, dict]:
@@ -501,8 +517,10 @@ def write_coordinates(group: zarr.Group, view: dict, resolution, dtype: str) -> 
 def _copy_shared_pixels(source: LevelGroup, target: LevelGroup) -> int:
     """Copy every pixel whose coordinates, as used by the kernel, equal the source's.
 
-    Runs in the coordinator before any tile of ``target`` is computed, so writing whole
-    arrays here races with nobody. Returns the number of pixels copied.
+    Runs in the coordinator before any tile of ``target`` is finished, so writing whole
+    arrays here races with nobody, and again after a copy cut short: the shared pixels of
+    ``target`` are overwritten and ``reused`` written whole. Returns the number of pixels
+    copied.
     """
     if not source.done.all() or source.group.attrs["dtype"] != target.group.attrs["dtype"]:
         return 0

@@ -1,6 +1,8 @@
 """Zoom levels, the keyframe ladder with shared pixels, and the unattended dive."""
 
 import json
+import shutil
+import signal
 import subprocess
 import sys
 from decimal import Decimal
@@ -11,7 +13,7 @@ import pytest
 import zarr
 
 import fractalsweep as fs
-from fractalsweep import Execution, dive, levels, store, targets, views
+from fractalsweep import Execution, dive, levels, store, targets, verify, views
 from fractalsweep.config import resolve
 from fractalsweep.errors import ConfigError
 
@@ -65,6 +67,88 @@ def test_ladder_copies_shared_pixels_and_matches_a_fresh_computation(overview, t
     with SYNC.session(progress=False) as session:
         again = dive.ladder(overview, index, session, widest=0.2)
     assert again == ladder and levels.deepest(overview) == index
+
+
+# A ladder run whose driver is SIGKILLed after the first `writes` chunk writes of a ladder
+# level's copy of shared pixels, or, with more, once the copy is done (its count not written).
+COPY_CUT_SHORT = """
+import os, signal, sys
+from zarr.storage import LocalStore
+from fractalsweep import cli, store
+
+left, copy, write = int(sys.argv[1]), store._copy_shared_pixels, LocalStore._set
+
+async def counted(self, *args, **kwargs):
+    global left
+    if left == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    left -= 1
+    await write(self, *args, **kwargs)
+
+def cut_short(*args):
+    LocalStore._set = counted
+    copy(*args)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+store._copy_shared_pixels = cut_short
+sys.exit(cli.main(sys.argv[2:]))
+"""
+DEEP = {"centre": ("30", "300"), "width": 0.05}  # its ladder to 0.2 decades: 2 levels
+
+
+@pytest.fixture(scope="module")
+def deep_zoom(tmp_path_factory):
+    """An overview and a deep zoom (level 1), and the same store with its ladder made in one
+    uninterrupted run (levels 2 and 3)."""
+    cfg = resolve(JOB)
+    base = str(tmp_path_factory.mktemp("ladder") / "base.zarr")
+    fs.run(cfg, base, execution=SYNC, progress=False)
+    with SYNC.session(progress=False) as session:
+        dive.zoom_to(base, views.centre_view({"x": cfg.x, "y": cfg.y}, **DEEP), session)
+    clean = base.replace("base", "clean")
+    shutil.copytree(base, clean)
+    fs.open(clean).ladder(1, widest=0.2, execution=SYNC, progress=False)
+    return base, _written(clean)
+
+
+def _written(path):
+    """Every level's attributes and arrays (values and chunks on disk), but the times and
+    provenance records, which differ from run to run."""
+    written = {}
+    for key, group in zarr.open_group(path, mode="r")["levels"].groups():
+        written[key, "attrs"] = {k: v for k, v in group.attrs.items() if k != "created"}
+        for name, array in group.arrays():
+            if name != "provenance":
+                written[key, name] = array[:].tobytes(), store.chunks_on_disk(array)
+    return written
+
+
+@pytest.mark.parametrize("writes, rerun", [
+    (0, "ladder"),  # attributes written, no pixel copied
+    (2, "resume"),  # some chunks of the first array copied
+    (13, "ladder"),  # every result array copied, some chunks of reused
+    (99, "resume"),  # the copy done, reused_pixels not written
+])
+def test_a_ladder_killed_while_copying_shared_pixels_resumes_the_copy(deep_zoom, tmp_path,
+                                                                      writes, rerun):
+    """The level's attributes come before its copy, so its re-run found the level made and
+    never copied: it trained the shared pixels again, and ``reused`` and ``reused_pixels``
+    differed from an uninterrupted run's (the scores did not)."""
+    base, clean = deep_zoom
+    path = str(tmp_path / "s.zarr")
+    shutil.copytree(base, path)
+    args = ["ladder", path, "--level", "1", "--widest", "0.2", "--scheduler", "sync",
+            "--tile", TILE, "--quiet", "--no-render"]
+    killed = subprocess.run([sys.executable, "-c", COPY_CUT_SHORT, str(writes), *map(str, args)],
+                            capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert zarr.open_group(path, mode="r")["levels/2"].attrs["reuse_from"] == 1
+    if rerun == "resume":
+        assert [lv.index for lv in fs.open(path).resume(execution=SYNC, progress=False)] == [2]
+    fs.open(path).ladder(1, widest=0.2, execution=SYNC, progress=False)
+    got = _written(path)
+    assert [key for key in clean if got.get(key) != clean[key]] == []
+    assert got.keys() == clean.keys() and verify.verify(path).problems == []
 
 
 @pytest.mark.parametrize("centre, width, widest, doublings", [
