@@ -291,7 +291,9 @@ class Store:
         ``(wx, wy)``), or ``auto=True``; values are hyperparameter values, or their log10
         with ``log10``. The window is taken relative to ``level`` (default: the deepest):
         an axis without new bounds keeps that level's. A window the store already has is
-        resumed, not added again.
+        resumed, not added again; so is an interrupted automatic zoom from the deepest
+        level, taken again from the level it was taken from (its own level, unfinished, is
+        the deepest now).
 
         Parameters
         ----------
@@ -333,9 +335,13 @@ class Store:
                               "its bounds, centre its width")
         resolution = None if resolution is None else resolution_pair(resolution)
         if auto:
-            self._require_intact([base])
-            view = dive.auto_view(self.path, base, box_fraction=_fraction(box_fraction),
-                                  resolution=resolution, dtype=dtype, force=force)
+            settings = {"box_fraction": _fraction(box_fraction), "resolution": resolution,
+                        "dtype": dtype, "force": force}
+            view = (dive.interrupted_auto_view(self.path, base, **settings) if level is None
+                    else None)  # the same zoom run again finishes its level
+            if view is None:
+                self._require_intact([base])
+                view = dive.auto_view(self.path, base, **settings)
             kind = "auto"
         else:
             current = self.level(base).view

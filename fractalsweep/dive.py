@@ -20,6 +20,7 @@ from .execution import Session
 from .grid import DOUBLE_DOUBLE
 from .store import LevelSpec
 from .systems import check_computable, system_of
+from .verify import require_intact
 
 
 def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
@@ -32,8 +33,7 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
     level's index and the run's report.
     """
     cfg = store.config_of(path)
-    resolution = tuple(resolution or cfg.grid.resolution)
-    dtype = cfg.dtype if dtype is None else dtype  # only None: "" or 0 is refused below
+    resolution, dtype = _size(cfg, resolution, dtype)
     spec = LevelSpec(view, resolution, dtype, kind=kind, reuse_from=reuse_from,
                      tile=session.execution.tile_for(resolution))
     check_computable(dataclasses.replace(cfg, dtype=spec.dtype))  # a dtype it computes in
@@ -46,8 +46,37 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
     return index, run_level(path, cfg, session, index, spec)
 
 
-def auto_view(path: str, level: int, *, box_fraction: float = targets.BOX_FRACTION, resolution=None,
-              dtype: str | None = None, force: bool = False) -> dict:
+def _size(cfg: SweepConfig, resolution, dtype: str | None) -> tuple[tuple[int, int], str]:
+    """A new level's resolution and dtype: the job's unless given."""
+    return (tuple(resolution or cfg.grid.resolution),
+            cfg.dtype if dtype is None else dtype)  # only None: "" or 0 is refused later
+
+
+def interrupted_auto_view(path: str, level: int, **settings) -> dict | None:
+    """The window of ``level``, the deepest, if it is an unfinished automatic zoom that an
+    automatic zoom with ``settings`` (those of :func:`auto_view`) from the deepest of the
+    other levels makes again; None otherwise.
+
+    An interrupted ``zoom --auto`` leaves its level the deepest, so the same command run
+    again would zoom from it and be refused for it being unfinished; asked for this window
+    instead, it finishes that level (found again by its window, :func:`zoom_to`). The window
+    is taken again, not guessed from the level's attributes, so a zoom with other settings,
+    or a level taken from elsewhere, is still refused.
+    """
+    root = store.open_root(path)
+    lvl = store.open_level(root, level)
+    if (lvl.group.attrs["kind"] != "auto" or lvl.done.all()
+            or len(store.level_indices(root)) < 2):
+        return None
+    earlier = levels.deepest(path, leaving_out=level)
+    require_intact(path, store.open_level(root, earlier))
+    view = auto_view(path, earlier, **settings)
+    size = _size(store.config_of(path), settings.get("resolution"), settings.get("dtype"))
+    return view if levels.find_level(root, view, *size) == level else None
+
+
+def auto_view(path: str, level: int, *, box_fraction: float = targets.BOX_FRACTION,
+              resolution=None, dtype: str | None = None, force: bool = False) -> dict:
     """The most boundary-rich box of ``level`` that precision still allows
     (:func:`fractalsweep.targets.auto_target`)."""
     cfg = store.config_of(path)

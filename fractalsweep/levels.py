@@ -79,13 +79,13 @@ def zoom_factor(deep: View, wide: View) -> float:
     return min(float((window(wide[a])[1] / window(deep[a])[1]).log10()) for a in AXES)
 
 
-def deepest(path: str) -> int:
+def deepest(path: str, leaving_out: int | None = None) -> int:
     """The level the most decades below level 0, counted on its less zoomed axis
     (:func:`zoom_factor`: a box narrow on one axis only is no deeper than its wider side);
-    ties: the lowest index."""
+    ties: the lowest index. ``leaving_out`` a level: the deepest before it was added."""
     cfg = store.config_of(path)
     root = store.open_root(path)
-    found = store.level_indices(root)
+    found = [i for i in store.level_indices(root) if i != leaving_out]
     if not found:
         store.refuse_lost_levels(root)  # levels there, out of reach: not "no level yet"
         raise StoreError(f"{path} has no level yet; run the job first")

@@ -1,10 +1,12 @@
 """Zoom levels, the keyframe ladder with shared pixels, and the unattended dive."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
 
 import matplotlib.image
@@ -13,7 +15,7 @@ import pytest
 import zarr
 
 import fractalsweep as fs
-from fractalsweep import Execution, dive, levels, store, targets, verify, views
+from fractalsweep import Execution, dive, faults, levels, store, targets, verify, views
 from fractalsweep.config import resolve
 from fractalsweep.errors import ConfigError
 
@@ -233,6 +235,43 @@ def test_zoom_box_auto_preview_and_guard_from_the_command_line(overview):
     r = cli("zoom", overview, "--box", "1e20", "1e30", "10", "100", "--scheduler", "sync",
             "--quiet", "--no-render")  # every digit, not 31 of them for 1e30
     assert r.returncode == 0 and "level 3: x 1e+20 .. 1e+30, y 10 .. 100" in r.stdout, r.stdout
+
+
+def test_an_interrupted_automatic_zoom_run_again_finishes_its_level(overview, tmp_path):
+    """Interrupted, ``zoom --auto`` said to run the same command to resume, which refused:
+    it zoomed from the deepest level, now its own unfinished one."""
+    clean = str(tmp_path / "clean.zarr")
+    shutil.copytree(overview, clean)
+    fs.open(clean).zoom(auto=True, box_fraction=0.5, execution=SYNC, progress=False)
+    args = [sys.executable, "-m", "fractalsweep", "zoom", overview, "--auto", "--box-fraction",
+            "0.5", "--scheduler", "sync", "--tile", str(TILE), "--quiet", "--no-render"]
+    hung = tmp_path / "hung"  # the first tile hangs once its data are written: Ctrl-C
+    zoom = subprocess.Popen(args, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, faults.VARIABLE: f"tile-data:hang:{hung}"})
+    try:
+        deadline = time.monotonic() + 300
+        while not hung.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        zoom.send_signal(signal.SIGINT)
+        assert zoom.wait(timeout=120) == 130
+    finally:
+        zoom.kill()
+    said = zoom.stderr.read()
+    assert "interrupted; finished tiles are kept, run the same command to resume" in said
+    assert fs.open(overview).level(1).tiles_done == 0 and levels.deepest(overview) == 1
+
+    with pytest.raises(fs.StoreError, match="level 1 is not finished"):  # another zoom
+        fs.open(overview).zoom(auto=True, box_fraction=0.75, execution=SYNC, progress=False)
+    again = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"{overview} level 1: 9 tiles computed, 0 already done" in again.stdout
+    assert _written(overview) == _written(clean)  # level 1 finished, and no level 2
+
+    box = fs.open(overview).zoom(x=("20", "40"), y=("200", "400"), execution=SYNC,
+                                 progress=False)
+    zarr.open_group(overview, mode="r+")[f"levels/{box.index}/tiles"][0, 0] = 0  # interrupted
+    with pytest.raises(fs.StoreError, match=f"level {box.index} is not finished"):
+        fs.open(overview).zoom(auto=True, box_fraction=0.5, execution=SYNC, progress=False)
 
 
 def test_dive_then_resume_then_animate(tmp_path, job_dir):
