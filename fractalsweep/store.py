@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import fcntl
 import hashlib
 import json
 import numbers
@@ -777,6 +778,31 @@ def holder_alive(holder: dict) -> bool | None:
     return _alive(holder["pid"]) if holder.get("host") == socket.gethostname() else None
 
 
+def _unwritable(path: str, exc: OSError) -> StoreError:
+    return StoreError(f"{path}: cannot write there ({exc.strerror}); a store that cannot be "
+                      "written can still be read (info, render, verify)")
+
+
+@contextlib.contextmanager
+def _one_at_a_time(folder: Path):
+    """Drivers on this machine taking the lock of ``folder`` one after another (``flock`` on
+    the folder, released as it closes): two that found the same dead driver's lock both took
+    it over, the second removing the lock the first had just made. Unserialized where the
+    folder cannot be opened or its filesystem has no ``flock``."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        fd = None
+    try:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def _take_lock(path: str, lock: Path) -> int:
     """Create the lock file, taking over one left by a dead driver on this host."""
     for _ in range(3):
@@ -818,16 +844,20 @@ def driver_lock(path: str):
     lock = local / LOCK
     try:
         local.mkdir(parents=True, exist_ok=True)
-        fd = _take_lock(path, lock)
     except OSError as exc:
-        raise StoreError(f"{path}: cannot write there ({exc.strerror}); a store that cannot "
-                         "be written can still be read (info, render, verify)") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump({"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}, f)
-    except OSError:  # a full disk: an empty lock file would refuse every later run
-        lock.unlink(missing_ok=True)
-        raise
+        raise _unwritable(path, exc) from None
+    with _one_at_a_time(local):
+        try:
+            fd = _take_lock(path, lock)
+        except OSError as exc:
+            raise _unwritable(path, exc) from None
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump({"host": socket.gethostname(), "pid": os.getpid(),
+                           "started": _now()}, f)
+        except OSError:  # a full disk: an empty lock file would refuse every later run
+            lock.unlink(missing_ok=True)
+            raise
     try:
         yield
     finally:

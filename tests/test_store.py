@@ -185,3 +185,46 @@ def test_status_rate_is_measured_over_the_latest_run(tmp_path):
             - datetime.datetime.fromisoformat(latest[0]["finished"])).total_seconds()
     stats = level_status(store.open_level(store.open_root(path), 0))
     assert stats["pixels_per_s"] == pytest.approx(sum(r["pixels"] for r in latest[1:]) / span)
+
+
+def test_two_drivers_finding_a_dead_driver_s_lock_do_not_both_take_it_over(tmp_path):
+    """Each read the dead holder, removed the lock and made its own: the second removed the
+    lock the first had just made, and both computed. Here the first is held up between
+    reading the holder and taking over, where the race is."""
+    import socket
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "s.zarr"
+    path.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid no process has now
+    (path / store.LOCK).write_text(json.dumps({"host": socket.gethostname(), "pid": gone.pid,
+                                               "started": "earlier"}))
+    driver = textwrap.dedent(f"""
+        import sys, time
+        from fractalsweep import store
+        if sys.argv[1] == "slow":
+            alive = store.holder_alive
+            def holder_alive(holder):
+                print("read", flush=True)
+                time.sleep(2)
+                return alive(holder)
+            store.holder_alive = holder_alive
+        try:
+            with store.driver_lock({str(path)!r}):
+                print("holds", flush=True)
+                time.sleep(3)
+        except store.StoreError as exc:
+            print("refused:", exc, flush=True)
+        """)
+    slow = subprocess.Popen([sys.executable, "-c", driver, "slow"], stdout=subprocess.PIPE,
+                            text=True)
+    assert slow.stdout.readline() == "read\n"
+    fast = subprocess.run([sys.executable, "-c", driver, "fast"], capture_output=True,
+                          text=True, timeout=60)
+    assert slow.communicate(timeout=60)[0] == "holds\n"
+    assert fast.stdout.startswith(f"refused: {path} is being computed by another run "
+                                  f"(pid {slow.pid} "), fast.stdout + fast.stderr
+    assert not (path / store.LOCK).exists()
