@@ -153,7 +153,7 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
             store.record_failures(lvl, failures)
         if report.cancelled and not failures:
             raise SweepError(f"{report.cancelled} tile(s) of level {index} were cancelled, not "
-                             f"computed (the cluster closed); 'fractalsweep resume {path}' "
+                             f"computed (the session closed); 'fractalsweep resume {path}' "
                              "computes them")
         if failures:
             first, error = next(iter(sorted(failures.items())))
@@ -205,11 +205,14 @@ def run_tasks(session: Session, fn: Callable, tasks: dict, finished: Callable,
     -------
     (failures, cancelled)
         The error of each key that failed every attempt, one line each; and how many tasks
-        were cancelled because the session closed under them (a server stopping).
+        were cancelled because the session closed under them (a server stopping; in this
+        process, the tasks not started yet when it closed).
     """
     failures: dict = {}
     if session.in_process:
-        for key, args in tasks.items():
+        for started, (key, args) in enumerate(tasks.items()):
+            if session.closed:  # a server stopping: it waits for the task under way only
+                return failures, len(tasks) - started
             for attempt in range(RETRIES + 1):
                 try:
                     result = fn(*args)

@@ -4,7 +4,9 @@ Inert unless the environment variable :data:`VARIABLE` names a phase. Its value 
 ``PHASE:ACTION:ONCE_FILE``: when a process (the driver, or a Dask worker, which inherits the
 variable) reaches :func:`point` ``(PHASE)`` and can create ``ONCE_FILE`` (it must not exist
 yet), it performs ``ACTION``: ``kill`` (SIGKILL itself, as a power cut or the OOM killer
-would) or ``hang`` (sleep until killed, as a stuck device or filesystem would). The file
+would), ``hang`` (sleep until killed, as a stuck device or filesystem would) or ``slow``
+(sleep :data:`SLOW_S` seconds, then go on, as a slow tile would: long enough for a test to
+act while that phase is under way). The file
 makes the fault happen exactly once across every process and retry, so the tests can then
 check that the same command resumes and ends bit-identical to a clean run.
 
@@ -28,6 +30,7 @@ import time
 
 VARIABLE = "FRACTALSWEEP_FAULT"
 PHASES = ("store-inputs", "level-arrays", "tile-data", "tile-provenance")
+SLOW_S = 5.0
 
 
 def point(phase: str) -> None:
@@ -44,5 +47,7 @@ def point(phase: str) -> None:
         return  # it happened already, in this process or another
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if action == "slow":
+        time.sleep(SLOW_S)
     while action == "hang":
         time.sleep(3600)

@@ -103,6 +103,7 @@ class Hub:
         self._labels: dict[int, str] = {}
         self._lock = threading.Lock()  # the registries above
         self._compute = threading.Lock()  # one driver at a time
+        self._stopping = False  # closed: no compute job starts
         self.level_options()  # a level whose metadata is unreadable: one line now, not per page
         self.session = self.execution.session(progress=False)
         self.backend: Job | None = None
@@ -116,8 +117,18 @@ class Hub:
             self.backend = self.submit(("backend",), "backend", lambda job: None)
 
     def close(self) -> None:
-        """Stop the cluster the session started (levels under way keep their finished tiles)."""
+        """Close the session (stopping the cluster it started), then wait for the level under
+        way to stop: it keeps its finished tiles and releases the store's lock. In this
+        process it stops after the tile it computes; not waited for, it was cut short by the
+        interpreter's exit inside JAX's C++ code, which aborts the process ('terminate
+        called ...'), and left its lock behind. A cluster still starting is not waited for
+        (its start cannot be cut short); jobs queued behind do not start."""
+        with self._lock:
+            self._stopping = True
+            job = self.computing
         self.session.close()
+        if job is not None and job.state != "connecting":
+            job.wait()
 
     # --- the registry ---------------------------------------------------------------------
 
@@ -141,7 +152,11 @@ class Hub:
         try:
             with self._compute if compute else contextlib.nullcontext():
                 if compute:
-                    self.computing = job
+                    with self._lock:  # close() sees this job computing, or it does not start
+                        if self._stopping:  # a call given the closed session opens a new one
+                            job.error = "the server is stopping"
+                            return
+                        self.computing = job
                     if not self._connect(job):
                         return
                 job.state = "running"

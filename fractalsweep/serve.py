@@ -24,9 +24,11 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import os
 import re
 import signal
 import socket
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -792,4 +794,20 @@ def serve(path: str, *, port: int = 8050, host: str = "127.0.0.1",
             pass
         server.stop()
     finally:
+        _stop(hub)
+
+
+def _stop(hub: Hub) -> None:
+    """Close the hub, which waits for the level under way to stop (in this process, after
+    the tile it computes: the interpreter's exit must not cut JAX's C++ code short, which
+    aborts the process). A second Ctrl-C meanwhile ends the process at once, as a kill
+    would and without the interpreter's exit: the tile under way is computed again by a
+    resume, and the lock it leaves is taken over by the next run on this machine."""
+    try:
+        if hub.computing is not None and hub.session.in_process:
+            print("stopping after the tile under way (Ctrl-C again stops at once)", flush=True)
         hub.close()
+    except KeyboardInterrupt:
+        print(f"fractalsweep: error: interrupted; finished tiles are kept, 'fractalsweep "
+              f"resume {hub.path}' computes the rest", file=sys.stderr, flush=True)
+        os._exit(130)

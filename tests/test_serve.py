@@ -5,11 +5,13 @@ import html
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import dask
 import distributed  # noqa: F401 - its config defaults exist before dask.config.set
@@ -19,7 +21,7 @@ from bokeh.document import Document
 from bokeh.events import MouseMove, RangesUpdate
 
 import fractalsweep as fs
-from fractalsweep import Execution, store, views
+from fractalsweep import Execution, faults, store, views
 from fractalsweep.cli import main
 from fractalsweep.colour import classes, to_rgb
 from fractalsweep.hub import Hub
@@ -350,6 +352,76 @@ def test_cli_serve_refuses_a_busy_port_in_one_line(serve_path, capsys):
     assert len(err) == 1 and "--host ::1: IPv6 addresses are not supported" in err[0]
     assert main(["serve", serve_path, "--port", "70000"]) == 2
     assert main(["serve", serve_path + "-missing", "--scheduler", "sync"]) == 2
+
+
+def _serving_mid_tile(serve_path, tmp_path):
+    """``serve --scheduler sync`` with a zoom under way, its first tile held 5 s by the fault
+    hook: a signal sent now lands in the middle of a tile every time."""
+    slowed = tmp_path / "slowed"
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "fractalsweep", "serve", serve_path, "--scheduler", "sync",
+         "--tile", "8", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env={**os.environ, faults.VARIABLE: f"tile-data:slow:{slowed}"})
+    assert server.stdout.readline().startswith("fractalsweep serve:")
+    assert server.stdout.readline().startswith("from your own machine: ssh")
+    # a page opened on a window the store lacks starts its zoom
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/?x=10,100&y=10,100", timeout=60).read()
+    deadline = time.monotonic() + 120
+    while not slowed.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert slowed.exists(), "the zoom's first tile was not reached"
+    return server
+
+
+def _resumes(serve_path):
+    r = subprocess.run([sys.executable, "-m", "fractalsweep", "resume", serve_path,
+                        "--scheduler", "sync"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert fs.open(serve_path).level(1).complete
+
+
+def test_a_sync_server_stopped_mid_zoom_finishes_its_tile_and_frees_the_store(serve_path,
+                                                                              tmp_path):
+    """SIGTERM while a zoom computes in the server's process (--scheduler sync): the process
+    aborted ('terminate called after throwing ...', status 134, 4 times in 5), the zoom's
+    thread cut short inside JAX's C++ code by the interpreter's exit, and the store's lock
+    was left behind. The server now waits for the tile under way, then stops."""
+    server = _serving_mid_tile(serve_path, tmp_path)
+    try:
+        server.terminate()
+        out, err = server.communicate(timeout=120)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0, err
+    for abort in ("terminate called", "FATAL", "Traceback"):
+        assert abort not in err, err
+    assert store.read_lock(serve_path) is None  # released: the next run needs no take-over
+    assert fs.open(serve_path).level(1).tiles_done == 1  # the tile under way, kept
+    assert "stopping after the tile under way" in out
+    _resumes(serve_path)
+
+
+def test_a_second_ctrl_c_stops_a_sync_server_at_once(serve_path, tmp_path):
+    """Ctrl-C again while the server waits for its tile: it stops at once, without the
+    interpreter's exit that aborts the process (it was that exit, with a traceback)."""
+    server = _serving_mid_tile(serve_path, tmp_path)
+    try:
+        server.send_signal(signal.SIGINT)
+        assert server.stdout.readline().startswith("stopping after the tile under way")
+        server.send_signal(signal.SIGINT)
+        err = server.communicate(timeout=60)[1]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 130, err
+    assert err.strip() == (f"fractalsweep: error: interrupted; finished tiles are kept, "
+                           f"'fractalsweep resume {serve_path}' computes the rest")
+    assert fs.open(serve_path).level(1).tiles_done == 0  # stopped in its first tile
+    _resumes(serve_path)  # the lock of the process gone is taken over
 
 
 def test_a_damaged_store_is_shown_or_refused_in_one_line(serve_path, capsys):
