@@ -289,7 +289,8 @@ class Hub:
         """The level list: ``(index, description)`` per level, in index order."""
         root = store.open_root(self.path)
         found = store.level_indices(root)
-        with self._lock:
+        with self._lock:  # a removed level's label is not that of the next level of its index
+            self._labels = {i: label for i, label in self._labels.items() if i in found}
             missing = [i for i in found if i not in self._labels]
         if missing:
             overview = levels.view_of(store.open_level(root, found[0]), self.config)

@@ -11,6 +11,7 @@ its 40th digit).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
@@ -95,9 +96,14 @@ def deepest(path: str, leaving_out: int | None = None) -> int:
 
 def step(path: str, level: int, offset: int) -> int:
     """The level ``offset`` places from ``level`` in index order, stopping at the ends (the
-    explorers' back and forward)."""
+    explorers' back and forward). A ``level`` no longer in the store (``verify --repair``
+    removes one whose creation was cut short) counts from where it was: one place forward
+    is the level after it."""
     found = store.level_indices(store.open_root(path))
-    return found[min(max(found.index(level) + offset, 0), len(found) - 1)]
+    at = bisect.bisect_left(found, level) + offset
+    if level not in found and offset > 0:
+        at -= 1  # the level after a removed one stands in its place
+    return found[min(max(at, 0), len(found) - 1)]
 
 
 @dataclass(frozen=True)

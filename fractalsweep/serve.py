@@ -410,7 +410,11 @@ class Page:
     def show(self, index: int) -> None:
         """Draw level ``index`` as the store holds it now; missing tiles are transparent."""
         start = time.monotonic()
-        lvl = store.open_level(store.open_root(self.hub.path), index)
+        root = store.open_root(self.hub.path)
+        if index not in store.level_indices(root):
+            self._lost(index)
+            return
+        lvl = store.open_level(root, index)
         group = lvl.group
         values, damaged = damaged_tiles(lvl)  # a damaged tile's pixels read as NaN
         score = values["score"]
@@ -443,6 +447,15 @@ class Page:
         self._drawn = (index, self.tiles[0])
         self._draw_seconds = time.monotonic() - start
         self._drawn_at = time.monotonic()
+
+    def _lost(self, index: int) -> None:
+        """Level ``index`` left the store under the page (``verify --repair`` removes a level
+        whose creation was cut short; a folder deleted by hand): say so and show the deepest
+        level, instead of a traceback in the server's log and a page that stops answering."""
+        deepest = self.hub.store.deepest().index
+        self.go(deepest)
+        self._say(f"level {index} is no longer in this store; showing the deepest level, "
+                  f"{deepest}", error=True)
 
     def _frame(self, attrs: dict) -> None:
         """Axes, ticks and ranges for a newly shown level."""
@@ -558,6 +571,8 @@ class Page:
                 self._finish_export(self.export_job)
             if time.monotonic() - self._listed_at >= LIST_EVERY_S:
                 self._refresh_levels()
+                if str(self.level) not in (value for value, _ in self.level_list.options):
+                    self._lost(self.level)
         except FractalsweepError as exc:  # the store changed under the page
             self._say(str(exc), error=True)
         backend = _div("fs-backend", html.escape(self.hub.backend_status()))

@@ -219,6 +219,39 @@ def test_navigation_colours_and_the_level_list(hub, serve_path):
     np.testing.assert_array_equal(_shown(p), level_image(score, "classes"))
 
 
+def test_a_level_removed_under_the_page_is_said_and_left(hub, serve_path):
+    """``verify --repair`` removes a level whose creation was cut short (or its folder is
+    deleted) while pages show it: back, forward and the colourings failed with a traceback
+    in the server's log ('1 is not in list', 'no level 1 in this store'), and the page no
+    longer answered."""
+    wide = fs.open(serve_path).level(0).view
+    for box in ((2, 9), (4, 12)):  # levels 1 and 2; 1 is the narrower, the deepest
+        hub.zoom(box_to_view(wide, (17, 17), box, box), (17, 17), "float64").wait()
+    ahead, behind, coloured, idle = (page(hub, level="1") for _ in range(4))
+    shutil.rmtree(f"{serve_path}/levels/1")
+    ahead.step(1)  # back and forward count from where it was
+    behind.step(-1)
+    assert ahead.level == 2 and behind.level == 0
+    coloured.colours.active = 1
+    idle._listed_at = 0.0  # the page looks at the level list now
+    idle.poll()
+    for p in (coloured, idle):
+        assert p.level == 2 and p.cmap == ("classes" if p is coloured else "paper")
+        assert _text(p.message) == ("level 1 is no longer in this store; showing the deepest "
+                                    "level, 2")
+    # the last level removed, the next one takes its index: the list describes the new one
+    shutil.rmtree(f"{serve_path}/levels/2")
+    idle._listed_at = 0.0
+    idle.poll()
+    assert idle.level == 0 and [i for i, _ in idle.level_list.options] == ["0"]
+    hub.zoom(box_to_view(wide, (17, 17), (6, 10), (6, 10)), (17, 17), "float64").wait()
+    fresh = Hub(serve_path, SYNC)
+    try:
+        assert hub.level_options() == fresh.level_options()
+    finally:
+        fresh.close()
+
+
 def test_stepping_away_from_a_computing_level_stays_there(hub, serve_path):
     p = page(hub)
     job = p.zoom_box(*BOX)
