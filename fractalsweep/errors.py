@@ -22,12 +22,14 @@ class PrecisionError(ConfigError):
     """The working dtype cannot keep neighbouring pixels of a requested level apart.
 
     ``reason`` is the message without its ``advice``, for a caller whose remedies differ (a
-    dive takes no ``--force``).
+    dive takes no ``--force``). ``forcible``: forcing computes the level anyway (pixels too
+    close for the dtype); a bound beyond the dtype's range is refused even then.
     """
 
-    def __init__(self, reason: str, advice: str = ""):
+    def __init__(self, reason: str, advice: str = "", forcible: bool = False):
         super().__init__(f"{reason}; {advice}" if advice else reason)
         self.reason = reason
+        self.forcible = forcible
 
 
 class NoBoundaryError(ConfigError):

@@ -206,7 +206,7 @@ class Explorer:
             precision.guard(view, resolution, dtype, force=self.force,
                             dtypes=system_of(self.cfg).dtypes)
         except PrecisionError as exc:
-            self._say(f"refused: {exc.reason} (f: force)")
+            self._say(f"refused: {exc.reason}{' (f: force)' if exc.forcible else ''}")
             return None
         index = levels.level_for(store.open_root(self.path), view, resolution, dtype)
         # the hub's job starts the session's cluster on first use: not in the window's

@@ -127,7 +127,8 @@ def refusal(name: str, room: dict[str, Any], n: int, dtype,
                           f"{room['limit']:.1g} here; this view is "
                           f"{room['relative_width']:.1g}{collide}",
                           "use --force or a coarser resolution"
-                          + (", or compute it in double-double" if deeper else ""))
+                          + (", or compute it in double-double" if deeper else ""),
+                          forcible=True)
 
 
 def guard(view: View, resolution: Any, dtype="float64", force: bool = False, *,

@@ -519,13 +519,15 @@ class Page:
     def request(self, view: View) -> Job | None:
         """Show ``view`` as a level of the shown level's resolution and dtype: the store's own
         if complete, else computed (or joined, if another tab asked first) and drawn as its
-        tiles land. A window the precision guard refuses is kept for the force box."""
+        tiles land. A window the precision guard refuses is kept for the force box, where
+        forcing computes it (not a bound beyond the dtype's range)."""
         try:
             precision.guard(view, self.resolution, self.dtype, force=self.force,
                             dtypes=system_of(self.hub.config).dtypes)
         except PrecisionError as exc:
-            self.refused = view
-            self._say(f"refused: {exc.reason} \u2014 tick 'force' to compute it anyway", error=True)
+            self.refused = view if exc.forcible else None
+            hint = " \u2014 tick 'force' to compute it anyway" if exc.forcible else ""
+            self._say(f"refused: {exc.reason}{hint}", error=True)
             self._full_view()
             return None
         self.refused = None

@@ -194,6 +194,19 @@ def test_a_refused_zoom_says_so_and_force_computes_it(hub, serve_path):
     assert fs.open(serve_path).level(1).view["x"].hi == "13.00000000000001"
 
 
+@pytest.mark.parametrize("x", ["1e-400,1", "1,1e400"])
+def test_a_window_force_cannot_compute_does_not_offer_force(hub, serve_path, x):
+    """A bound below float64's smallest normal number, or beyond its largest, is refused even
+    forced (as by the command line and the API, whose messages do not offer --force): the
+    page offered "tick 'force'" all the same, and ticking it refused the window again."""
+    p = page(hub, x=x, y="1,10")
+    message = _text(p.message)
+    assert message.startswith("refused: x.") and "float64's" in message, message
+    assert "force" not in message and p.refused is None
+    p.force_box.active = True
+    assert _text(p.message) == message and p.job is None and _levels(serve_path) == [0]
+
+
 def test_navigation_colours_and_the_level_list(hub, serve_path):
     view = box_to_view(fs.open(serve_path).level(0).view, (17, 17), (2, 9), (2, 9))
     hub.zoom(view, (17, 17), "float64").wait()
