@@ -427,6 +427,9 @@ class Page:
         self.resolution, self.dtype = (nx, ny), group.attrs["dtype"]
         self.values = {name: store.label_values(lvl, name) for name in ("x", "y")}
         self.score, self.classes = score, classes(score)
+        self.damaged = np.zeros(score.shape, bool)  # the hover readout names these pixels
+        for tile in damaged:
+            self.damaged[lvl.tiling.slices(tile)] = True
         self.tiles = (int(lvl.done.sum()), lvl.done.size)
         self.source.data = _image_data(level_image(score, self.cmap), nx, ny)
         if changed:  # a zoom of the picture waiting to settle was on the level before
@@ -711,7 +714,8 @@ class Page:
             return
         self._hovered = (i, j)
         score = self.score[j, i]
-        what = ("not computed yet" if np.isnan(score) else
+        what = ("its tile is damaged (not drawn)" if self.damaged[j, i] else
+                "not computed yet" if np.isnan(score) else
                 f"score {score:.6g} ({NAMES[int(self.classes[j, i])]})")
         labels = [f"{self.view[a].label} = {_exact_text(self.values[a][k])}"
                   for a, k in (("x", i), ("y", j))]

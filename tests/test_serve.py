@@ -472,8 +472,8 @@ def test_a_second_ctrl_c_stops_a_sync_server_at_once(serve_path, tmp_path):
 
 def test_a_damaged_store_is_shown_or_refused_in_one_line(serve_path, capsys):
     """A damaged tile is left out of the picture and named in the page (it was an HTTP 500
-    on every page load); a level whose metadata is unreadable is refused at start, as by
-    `info`."""
+    on every page load) and in the hover readout (which called its pixels not computed yet);
+    a level whose metadata is unreadable is refused at start, as by `info`."""
     score = fs.open(serve_path).level(0).score
     with open(f"{serve_path}/levels/0/score/c/0/0", "r+b") as chunk:
         chunk.truncate(5)
@@ -489,6 +489,10 @@ def test_a_damaged_store_is_shown_or_refused_in_one_line(serve_path, capsys):
     assert _text(p.message) == (f"level 0: damaged tile(s) (0, 0), (1, 1); 'fractalsweep verify "
                                 f"{serve_path} --repair' unmarks them and 'fractalsweep resume "
                                 f"{serve_path}' recomputes them; they are not drawn")
+    p.plot._trigger_event(MouseMove(p.plot, x=9.0, y=10.0, sx=0, sy=0))  # in tile (1, 1)
+    assert _text(p.readout).endswith(": its tile is damaged (not drawn)")
+    p.plot._trigger_event(MouseMove(p.plot, x=9.0, y=2.0, sx=0, sy=0))  # tile (0, 1): intact
+    assert f"score {score[2, 9]:.6g}" in _text(p.readout)
 
     shutil.rmtree(f"{serve_path}/levels/0/tiles")
     with pytest.raises(fs.StoreError, match="level 0: an array or attribute is missing"):
