@@ -310,9 +310,9 @@ def existing(path: str, cfg: SweepConfig) -> zarr.Group | None:
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         local = _local_path(path)
         if local is not None and local.exists() and any(p.name != LOCK for p in local.iterdir()):
-            raise StoreError(f"{path}: {lost_root(path)}" if lost_root(path) else
-                             f"{path} exists and is not a fractalsweep store; choose another "
-                             "--store") from None
+            lost = lost_root(path)
+            raise StoreError(f"{path}: {lost}" if lost else f"{path} exists and is not a "
+                             "fractalsweep store; choose another --store") from None
         return None
     except ValueError as exc:
         raise _unreadable_root(path, exc) from None
