@@ -423,7 +423,8 @@ def ladder_figure(levels, *, cmap: str = "paper", columns: int = 6) -> Figure:
     """
     rows = -(-len(levels) // columns)
     cols = min(columns, len(levels))
-    fig = Figure(figsize=(2.0 * cols, 2.25 * rows))
+    # constrained: tight_layout left a row's titles over the window lines of the row above
+    fig = Figure(figsize=(2.2 * cols, 2.6 * rows), layout="constrained")
     FigureCanvasAgg(fig)
     room = fig.bbox.width / cols - 8  # a thumbnail's cell, less a gap to its neighbour
     for ax, level in zip(fig.subplots(rows, cols, squeeze=False).ravel(), levels):
@@ -434,12 +435,11 @@ def ladder_figure(levels, *, cmap: str = "paper", columns: int = 6) -> Figure:
             lines.append(f"{name}: {lo} .. {hi}")
         ax.imshow(to_rgb(level.score, cmap=cmap), interpolation="nearest")
         ax.set_title(f"level {level.index}", fontsize=8)
-        shrink_to(ax.set_xlabel("\n".join(lines), fontsize=5), room, 0, fig.canvas.get_renderer())
+        shrink_to(ax.set_xlabel("\n".join(lines), fontsize=6), room, 0, fig.canvas.get_renderer())
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in fig.axes[len(levels):]:
         ax.set_axis_off()
-    fig.tight_layout()
     return fig
 
 

@@ -213,23 +213,25 @@ def test_classes_draw_no_boundary_against_pixels_not_computed():
 
 def test_a_ladder_sheet_labels_deep_windows_inside_their_thumbnails():
     """The sheet wrote both ends of both axes in full on one line: at double-double depth,
-    four 34-digit numbers ran across the neighbouring thumbnails."""
+    four 34-digit numbers ran across the neighbouring thumbnails; and a row's titles sat on
+    the window lines of the row above."""
     from types import SimpleNamespace
 
     from fractalsweep.render import ladder_figure
 
     lo = Decimal("271.8281828459045235360287471352662497757")
     levels = []
-    for index, digits in enumerate((3, 17, 25, 34)):
+    for index, digits in enumerate((3, 17, 25, 34, 3, 4)):
         with localcontext(prec=60):
             hi = str(lo + Decimal(3).scaleb(lo.adjusted() - digits + 1))
         axis = {"lo": str(lo), "hi": hi}
         levels.append(SimpleNamespace(index=index, score=np.zeros((8, 8)),
                                       attrs={"view": {"x": axis, "y": axis}}))
-    fig = ladder_figure(levels, columns=2)
+    fig = ladder_figure(levels, columns=3)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    boxes = [ax.xaxis.label.get_window_extent(renderer) for ax in fig.axes]
+    boxes = [text.get_window_extent(renderer) for ax in fig.axes
+             for text in (ax.xaxis.label, ax.title)]
     assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2)), boxes
     assert all(fig.bbox.contains(b.x0, b.y0) and fig.bbox.contains(b.x1, b.y1)
                for b in boxes), boxes
