@@ -8,6 +8,7 @@ whichever way a worker is started.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -130,9 +131,11 @@ def worker_env(gpu: str | None, *, mem_fraction: float | None = None,
 
 
 def visible_gpus() -> list[str]:
-    """GPU indices on this machine (from ``CUDA_VISIBLE_DEVICES`` or ``nvidia-smi``)."""
+    """GPU indices on this machine (from ``CUDA_VISIBLE_DEVICES`` or ``nvidia-smi``). As CUDA
+    reads the variable, a negative index ends the list: ``-1`` hides every GPU."""
     if "CUDA_VISIBLE_DEVICES" in os.environ:
-        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+        shown = [g.strip() for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+        return list(itertools.takewhile(lambda g: not g.startswith("-"), shown))
     return list(_nvidia_smi_gpus())
 
 

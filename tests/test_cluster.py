@@ -176,9 +176,13 @@ def test_gpus_the_machine_does_not_show_are_refused(monkeypatch):
     Execution(gpus=("1", "0")).session().preflight()
     with pytest.raises(ConfigError, match=r"gpus = 0,2: no GPU 2 on this machine \(its GPUs: 0, 1,"):
         Execution(gpus=("0", "2")).session().preflight()
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    with pytest.raises(ConfigError, match="no GPU 0 on this machine .its GPUs: none"):
-        Execution(gpus=("0",)).session().preflight()
+    for hidden in ("", "-1"):  # -1: CUDA's usual way to hide every GPU
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
+        with pytest.raises(ConfigError, match="no GPU 0 on this machine .its GPUs: none"):
+            Execution(gpus=("0",)).session().preflight()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,-1,1")  # CUDA stops at the -1
+    with pytest.raises(ConfigError, match=r"no GPU 1 on this machine \(its GPUs: 0,"):
+        Execution(gpus=("1",)).session().preflight()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8d5bd1a4")  # by UUID: not comparable
     Execution(gpus=("0",)).session().preflight()
     Execution(gpus=()).session().preflight()  # CPU workers only
