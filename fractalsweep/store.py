@@ -238,22 +238,26 @@ def missing_metadata(root: zarr.Group, otherwise: str) -> str:
     (never to be computed over); a creation cut short (:data:`CUT_SHORT`); or ``otherwise``."""
     finished = sum(marker_chunks(root, key) for key in level_keys(root) if key.isdigit())
     if finished:
-        return (f"its root metadata (the 'fractalsweep' attribute) is lost, while its levels "
-                f"hold {finished} finished tile(s); nothing is computed over them")
+        return _lost_over_tiles("the 'fractalsweep' attribute", finished)
     return CUT_SHORT if CREATING in root.attrs else otherwise
 
 
 def lost_root(path: str) -> str | None:
     """Why a folder without a root ``zarr.json`` is not a store to read or make again: its
-    levels hold finished tiles (their marker chunks, counted on disk); None where they do not.
-    """
+    levels hold finished tiles (:func:`marker_chunks`, read from the folder's listing); None
+    where they do not."""
     local = _local_path(path)
-    levels = local / "levels" if local is not None else None
-    if levels is None or not levels.is_dir():
+    if local is None or not (local / "levels").is_dir():
         return None
-    finished = sum(1 for chunk in levels.glob("*/tiles/c/**/*") if chunk.is_file())
-    return (f"its root metadata (zarr.json) is lost, while its levels hold {finished} finished "
-            "tile(s); nothing is computed over them" if finished else None)
+    listing = zarr.storage.LocalStore(local, read_only=True)
+    finished = sum(_listed(listing, f"levels/{folder.name}/tiles/c/")
+                   for folder in (local / "levels").iterdir() if folder.name.isdigit())
+    return _lost_over_tiles("zarr.json", finished) if finished else None
+
+
+def _lost_over_tiles(metadata: str, finished: int) -> str:
+    return (f"its root metadata ({metadata}) is lost, while its levels hold {finished} "
+            "finished tile(s); nothing is computed over them")
 
 
 def _unreadable_root(path: str, exc: ValueError) -> StoreError:
@@ -548,12 +552,16 @@ def one_line(exc: BaseException) -> str:
 def marker_chunks(root: zarr.Group, key: str) -> int:
     """Chunks of level ``key``'s tile markers on disk, read from the listing alone (no
     metadata needed): a tile's marker is written once it is finished."""
+    prefix = f"{root.path}/levels/{key}/tiles/c/" if root.path else f"levels/{key}/tiles/c/"
+    return _listed(root.store, prefix)
+
+
+def _listed(listing, prefix: str) -> int:
+    """How many keys of the zarr store ``listing`` start with ``prefix``."""
     from zarr.core.sync import sync
 
-    prefix = f"{root.path}/levels/{key}/tiles/c/" if root.path else f"levels/{key}/tiles/c/"
-
     async def names():
-        return [name async for name in root.store.list_prefix(prefix)]
+        return [name async for name in listing.list_prefix(prefix)]
 
     return len(sync(names()))
 
