@@ -11,9 +11,10 @@ animation over steps takes its keyframes from the level's snapshots
 from __future__ import annotations
 
 import math
+import numbers
 import time
-from fractions import Fraction
 
+from .config import is_integer, is_number
 from .errors import AnimationError
 from .execution import flag
 from .frames import plan
@@ -97,10 +98,10 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
     start = time.perf_counter()
     flag("progress", progress)
     out = output_path(out, "out", picture=False)
-    if not (isinstance(fps, (int, float, Fraction)) and not isinstance(fps, bool)
-            and 0 < fps < math.inf):
+    if not (is_number(fps) and 0 < fps < math.inf):
         raise AnimationError(f"fps = {fps!r}: expected a finite number > 0")
-    if isinstance(size, (tuple, list)) and any(isinstance(n, int) and n > MAX_SIDE for n in size):
+    fps = fps if isinstance(fps, numbers.Rational) else float(fps)  # Fraction refuses np.float32
+    if isinstance(size, (tuple, list)) and any(is_integer(n) and n > MAX_SIDE for n in size):
         raise AnimationError(f"size = {size!r}: at most {MAX_SIDE} pixels a side")
     kind = choose_codec(out.suffix, (1, 1), codec)  # or HEVC past 4K, whose limit is H.264's
     if fps > MAX_FPS[kind]:  # checked before any reading

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import levels, precision, store, views
-from .config import SweepConfig, apply_overrides, load_job, resolve
+from .config import SweepConfig, apply_overrides, is_number, load_job, resolve
 from .errors import ConfigError, FractalsweepError
 from .execution import Execution, Session, flag
 from .systems import check_computable
@@ -384,8 +384,7 @@ class Store:
         Returns the ladder's levels, widest first.
         """
         from . import dive
-        if (isinstance(decades, bool) or not isinstance(decades, (int, float))
-                or not 0 < decades < float("inf")):
+        if not is_number(decades) or not 0 < decades < float("inf"):
             raise ConfigError(f"decades = {decades!r}: expected a finite number > 0")
         box_fraction = _fraction(box_fraction)  # before a cluster starts
         self._require_intact(every_array=True)
@@ -450,7 +449,7 @@ def _fraction(value: float | None) -> float:
 
     if value is None:
         return BOX_FRACTION
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+    if not is_number(value) or not 0 < value < 1:
         raise ConfigError(f"box_fraction = {value!r}: expected 0 < F < 1")
     return float(value)
 

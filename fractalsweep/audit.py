@@ -20,7 +20,7 @@ import datetime
 import numpy as np
 
 from . import store
-from .config import DTYPES, single_run
+from .config import DTYPES, is_integer, single_run
 from .errors import SweepError
 from .execute import RETRIES, run_tasks
 from .execution import Session
@@ -81,8 +81,7 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
     """
     from .errors import ConfigError
 
-    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
-                               or sample < 1):
+    if sample is not None and (not is_integer(sample) or sample < 1):
         raise ConfigError(f"sample = {sample!r}: expected an integer >= 1, or None for every "
                           "pixel")
     if against is not None and not (isinstance(against, str) and against in DTYPES):
@@ -97,7 +96,10 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
         raise ConfigError(f"level {level} is {dtype}; audit it against another dtype "
                           f"(--against {' or '.join(others)})")
     kernel = session.execution.kernel
-    check_computable(dataclasses.replace(store.config_of(path), dtype=against), kernel)
+    # the score is all an audit recomputes (audit_pixels): what the store measures besides
+    # (snapshots, an ensemble, the twin) is no reason to refuse a dtype
+    check_computable(single_run(dataclasses.replace(store.config_of(path), dtype=against)),
+                     kernel)
     lvl.check_finished(path, "an audit")
     score = require_intact(path, lvl)["score"]
     store.read_inputs(path)  # damaged inputs: one line now, not every task failing

@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import itertools
 import math
+import numbers
 import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -324,7 +325,7 @@ def _measures(raw: Any, cfg: SweepConfig) -> MeasuresConfig:
         raise ConfigError(f"measures.snapshots = {snapshots!r}: expected a list of step counts, "
                           "e.g. [50, 100, 200]")
     for count in snapshots:
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= steps:
+        if not is_integer(count) or not 1 <= count <= steps:
             raise ConfigError(f"measures.snapshots: {count!r} is not a step count from 1 to "
                               f"training.steps = {steps}")
     if list(snapshots) != sorted(set(snapshots)):
@@ -362,14 +363,25 @@ def _dataclass(section: str, cls: type, raw: Any) -> Any:
     return cls(**raw)
 
 
+def _plain(raw: Any) -> Any:
+    """``raw`` with each NumPy scalar as the Python number or bool it holds: a notebook's
+    ``np.int64(64)`` is a count like ``64``, and the stored JSON config holds only these."""
+    if isinstance(raw, dict):
+        return {key: _plain(value) for key, value in raw.items()}
+    if isinstance(raw, (list, tuple)):
+        return type(raw)(_plain(value) for value in raw)
+    return raw.item() if isinstance(raw, np.generic) else raw
+
+
 def is_integer(value: Any) -> bool:
-    """An int, not a bool (which Python counts as one): TOML's ``true`` is no count."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An integer, Python's or NumPy's (a notebook's ``np.int64``), not a bool (which Python
+    counts as one): TOML's ``true`` is no count."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def is_number(value: Any) -> bool:
-    """An int or a float, not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A real number, Python's or NumPy's (``np.float32`` too), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _int(key: str, value: Any, minimum: int, maximum: int | None = None) -> int:
@@ -507,6 +519,7 @@ def resolve(raw: dict[str, Any], *, stored: bool = False) -> SweepConfig:
     from .models import ACTIVATIONS, PARAMETERIZATIONS
     from .optimizers import OPTIMIZERS
 
+    raw = _plain(raw)
     unknown = sorted(set(raw) - set(SECTIONS) - set(TOP_LEVEL))
     if unknown:
         valid = ", ".join([*SECTIONS, *TOP_LEVEL])

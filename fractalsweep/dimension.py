@@ -53,6 +53,7 @@ import numpy as np
 
 from . import store
 from .boundary import boundary, box_counts, sliding_box_counts
+from .config import is_integer, is_number
 from .errors import ConfigError, StoreError
 from .levels import find_ladder
 
@@ -480,8 +481,7 @@ def dimension_of_images(scores: Iterable[np.ndarray], method: str = "sliding",
     """
     if not isinstance(method, str) or method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; methods are {', '.join(METHODS)}")
-    if (isinstance(confidence, bool) or not isinstance(confidence, (int, float))
-            or not 0 < confidence < 1):
+    if not is_number(confidence) or not 0 < confidence < 1:
         raise ConfigError(f"confidence {confidence!r}: not between 0 and 1, or not a number")
     sizes, counts, fitted = [], [], []
     for score in scores:
@@ -512,8 +512,7 @@ def checked_levels(levels) -> list[int]:
     if isinstance(levels, (str, bytes)) or not isinstance(levels, Iterable):
         raise ConfigError(f"levels = {levels!r}: expected a list of level indices")
     levels = list(levels)
-    if not levels or not all(isinstance(level, (int, np.integer))
-                             and not isinstance(level, bool) for level in levels):
+    if not levels or not all(is_integer(level) for level in levels):
         raise ConfigError(f"levels = {levels!r}: expected a list of one or more level indices")
     levels = [int(level) for level in levels]
     repeated = sorted({level for level in levels if levels.count(level) > 1})

@@ -109,6 +109,8 @@ class Execution:
             value = getattr(self, key)
             if value is not None and not is_number(value):
                 raise ConfigError(f"{_named(key)} = {value!r}: expected a number")
+            if value is not None:  # a NumPy number as Python's, as the JSON it goes to holds
+                object.__setattr__(self, key, float(value))
         flag(_named("limits"), self.limits)
         for key in ("scheduler", "scheduler_file", "cluster"):
             if isinstance(getattr(self, key), str) and not getattr(self, key).strip():
@@ -129,6 +131,8 @@ class Execution:
             value = getattr(self, key)
             if value is not None and (not is_integer(value) or value < 1):
                 raise ConfigError(f"{_named(key)} = {value!r}: expected an integer >= 1")
+            if value is not None:
+                object.__setattr__(self, key, int(value))
         if self.workers is not None:
             cluster.check_local_workers(self.workers)
         if self.kernel not in KERNELS:

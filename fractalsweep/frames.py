@@ -28,6 +28,7 @@ import zarr
 
 from . import store
 from .colour import CLASS_COLOURS, classes, equalize, score_colormap
+from .config import is_integer
 from .decimals import CONTEXT
 from .errors import AnimationError
 from .execution import flag
@@ -313,12 +314,11 @@ class ZoomPlan:
 
 def _check_options(frames_per_octave, size, cmap, zoom) -> None:
     """Refuse, with one line, options no animation can be made with."""
-    if isinstance(frames_per_octave, bool) or not isinstance(frames_per_octave, int) \
-            or not 1 <= frames_per_octave <= MAX_FRAMES_PER_OCTAVE:
+    if not is_integer(frames_per_octave) or not 1 <= frames_per_octave <= MAX_FRAMES_PER_OCTAVE:
         raise AnimationError(f"frames_per_octave = {frames_per_octave!r}: expected an integer "
                              f"from 1 to {MAX_FRAMES_PER_OCTAVE}")
     if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 2 for n in size)):
+            or not all(is_integer(n) and n >= 2 for n in size)):
         raise AnimationError(f"size = {size!r}: expected (width, height), integers >= 2")
     if not isinstance(zoom, str) or zoom not in ("in", "out"):
         raise AnimationError(f"zoom = {zoom!r}: valid values are 'in', 'out'")

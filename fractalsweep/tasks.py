@@ -135,7 +135,7 @@ def mandelbrot(x, y, window=MANDELBROT_WINDOW, iterations: int = MANDELBROT_ITER
     z = np.zeros_like(c)
     value = np.full(c.shape, float(iterations))
     alive = np.ones(c.shape, bool)
-    for n in range(iterations):
+    for n in range(1, iterations + 1):  # z is z_n: z_0 = 0 is no step
         z[alive] = z[alive] ** 2 + c[alive]
         escaped = alive & (np.abs(z) > 2.0**8)
         value[escaped] = n + 1 - np.log2(np.log(np.abs(z[escaped])))
@@ -154,8 +154,9 @@ def _grey_image(path: str):
 
 
 def _photo(source: str, side: int) -> np.ndarray:
-    """A photo's 8-bit grey levels resized to ``side x side`` by PIL's box filter (each cell's
-    average, rounded to 8 bits, when ``side`` divides the image's sides), bottom row first."""
+    """A photo's 8-bit grey levels resized to ``side x side`` by PIL's box filter, bottom row
+    first: each cell's average when ``side`` divides the image's sides, to within one grey
+    level (PIL averages rows, then columns, rounding to 8 bits after each)."""
     from matplotlib import cbook
     from PIL import Image
 

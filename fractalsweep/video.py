@@ -10,8 +10,11 @@ interrupted run never leaves a truncated video at the output path.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
+import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +37,8 @@ VIDEO_SUFFIXES = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
 #: The smallest frame side an encoder takes, found with the bundled ffmpeg: x265 refuses 14
 #: pixels, SVT-AV1 crashes at 8 (H.264 takes 2)
 MIN_SIDE = {"hevc": 16, "av1": 10}
+#: A full disk or quota, a file-size limit: the machine's refusals, not the request's
+MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 ENCODERS = {"h264": ("libx264",), "hevc": ("libx265",), "av1": ("libsvtav1", "libaom-av1")}
 _ENCODER_ARGS = {  # visually lossless for this content, the codecs' usual speed presets
     "libx264": ["-preset", "medium", "-crf", "18"],
@@ -120,6 +125,26 @@ def _ffmpeg_command(path: str, suffix: str, codec: str, size, fps) -> list[str]:
                                  *faststart, "-f", VIDEO_SUFFIXES[suffix], path]
 
 
+def _failure(returncode: int, log: str, out: Path) -> Exception:
+    """Why ffmpeg failed, from its exit status and error output: what the machine refused (a
+    full disk, a file-size limit, which kills ffmpeg with SIGXFSZ) as the OSError Python
+    raises for its own files, anything else as an :class:`AnimationError`."""
+    refused = [code for code in MACHINE_ERRNOS if os.strerror(code) in log]
+    if returncode == -signal.SIGXFSZ or refused:
+        code = refused[0] if refused else errno.EFBIG
+        return OSError(code, os.strerror(code), str(out))
+    # The first line past the encoder's own chatter ("Svt[info]: ...") names the cause, the
+    # rest is ffmpeg unwinding; its "[x265 @ 0x..]" prefixes are dropped
+    lines = [line for line in log.strip().splitlines()
+             if not re.match(r"\w+\[(info|warn)\]", line)]
+    cause = re.sub(r"^(\w*\[[^]]*\]:? ?)+", "", lines[0]) if lines else "no message"
+    how = f"exit {returncode}"
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            how = f"killed by {signal.Signals(-returncode).name}"
+    return AnimationError(f"ffmpeg failed ({how}) writing {out}: {cause}")
+
+
 def encode(frames: Iterable[np.ndarray], out: Path, size: tuple[int, int], fps, codec: str,
            total: int, progress: bool = True) -> None:
     """Write ``frames`` (uint8, height x width x 3, row 0 at the top) to ``out`` with ffmpeg.
@@ -132,6 +157,8 @@ def encode(frames: Iterable[np.ndarray], out: Path, size: tuple[int, int], fps, 
     ------
     AnimationError
         If ffmpeg fails; its first line of error output is in the message.
+    OSError
+        If the machine refused the file (:data:`MACHINE_ERRNOS`).
     """
     from tqdm.auto import tqdm
 
@@ -152,13 +179,7 @@ def encode(frames: Iterable[np.ndarray], out: Path, size: tuple[int, int], fps, 
                     proc.stdin.close()  # end of input: ffmpeg finishes the file
             if proc.wait() != 0:
                 log.seek(0)
-                lines = log.read().decode(errors="replace").strip().splitlines()
-                # The first line past the encoder's own chatter ("Svt[info]: ...") names the
-                # cause, the rest is ffmpeg unwinding; its "[x265 @ 0x..]" prefixes are dropped
-                lines = [line for line in lines if not re.match(r"\w+\[(info|warn)\]", line)]
-                cause = re.sub(r"^(\w*\[[^]]*\]:? ?)+", "", lines[0]) if lines else "no message"
-                raise AnimationError(f"ffmpeg failed (exit {proc.returncode}) writing {out}: "
-                                     f"{cause}")
+                raise _failure(proc.returncode, log.read().decode(errors="replace"), out)
         except BaseException:
             if proc.poll() is None:
                 proc.kill()

@@ -1,9 +1,12 @@
 """The zoom-animation exporter on a real three-keyframe store, encoded and decoded for real."""
 
 import dataclasses
+import errno
 import itertools
 import re
+import shlex
 import subprocess
+import sys
 from decimal import Decimal, localcontext
 
 import imageio_ffmpeg
@@ -225,6 +228,26 @@ def test_encoder_failure_leaves_nothing(ladder_store, tmp_path):
         animate(ladder_store, tmp_path / "small.mkv", size=(side, side), codec=codec,
                 frames_per_octave=1, progress=False)
     assert not (tmp_path / "tiny.mp4").exists()
+
+
+def test_a_full_disk_or_a_file_size_limit_is_the_machine_s_refusal(ladder_store, tmp_path):
+    """Python's own words for the file and status 1, as for every other file (a bad request
+    is status 2); under a file-size limit ffmpeg dies of SIGXFSZ, which read "ffmpeg failed
+    (exit -25) ...: no message"."""
+    out = tmp_path / "z.gif"
+    out.write_bytes(b"the old animation")
+    (tmp_path / ".z.gif.part").symlink_to("/dev/full")  # every write: no space left
+    with pytest.raises(OSError) as full:
+        animate(ladder_store, out, size=(64, 64), frames_per_octave=1, progress=False)
+    assert full.value.errno == errno.ENOSPC and full.value.filename == str(out)
+    command = shlex.join([sys.executable, "-m", "fractalsweep", "animate", ladder_store, "--out",
+                          str(out), "--size", "256x256", "--quiet"])
+    limited = subprocess.run(["bash", "-c", f"ulimit -f 8; exec {command}"],
+                             capture_output=True, text=True, timeout=300)
+    assert limited.returncode == 1, limited.stderr
+    assert limited.stderr == f"fractalsweep: error: File too large ({out})\n"
+    assert out.read_bytes() == b"the old animation" and [p.name for p in tmp_path.iterdir()] == [
+        "z.gif"]
 
 
 def test_codec_choice():

@@ -317,6 +317,36 @@ def test_numpy_pairs_are_pairs(tmp_path):
         store.zoom(x=np.array([1, 2, 3]))
 
 
+def test_numpy_numbers_are_numbers(tmp_path):
+    """A notebook's NumPy scalars (``np.int64`` from ``arange``, ``np.float32`` from an
+    array) were refused where Python's are taken: "expected an integer >= 1"."""
+    from fractalsweep.dimension import dimension_of_images
+
+    job = {"training": {"steps": np.int64(30)}, "x": {"log10": [np.int64(-1), np.float32(4)]},
+           "y": {"log10": [-1, 4]}, "grid": {"resolution": [np.int64(17), 17]},
+           "measures": {"snapshots": [np.int64(10)]}}
+    numpy = Execution(scheduler="sync", tile=np.int64(8), tile_timeout=np.float32(60))
+    store = fs.run(job, tmp_path / "n.zarr", execution=numpy, progress=False)
+    plain = {**JOB, "measures": {"snapshots": [10]}}
+    assert store.config == fs.job_config(plain)  # as read back from the store's JSON
+    level = store.zoom(auto=True, box_fraction=np.float32(0.5), execution=numpy, progress=False)
+    assert level.index == 1 and level.audit(sample=np.int64(4), execution=numpy,
+                                            progress=False)["pixels"] == 4
+    assert (Execution(workers=np.int64(1), mem_fraction=np.float64(0.5))
+            == Execution(workers=1, mem_fraction=0.5))
+    rows, cols = np.indices((128, 128))
+    disc = np.where((rows - 64) ** 2 + (cols - 64) ** 2 < 50 ** 2, -1.0, 1.0)
+    images = [disc, -disc]
+    assert (dimension_of_images(images, levels=np.arange(2), confidence=np.float32(0.5))
+            == dimension_of_images(images, confidence=0.5))
+    ladder = fs.run(JOB, tmp_path / "z.zarr", execution=SYNC, progress=False)
+    ladder.zoom(centre=(30, 300), width=0.1, progress=False)
+    ladder.ladder(widest=0.35, progress=False)
+    out = ladder.animate(tmp_path / "z.gif", fps=np.float32(10), size=(np.int64(32), 32),
+                         frames_per_octave=np.int64(3), progress=False)
+    assert out["frames"] > 0
+
+
 @pytest.mark.parametrize("cmap", [["viridis"], {"a": 1}, np.array([1, 2]), 0, [], {}, ""])
 def test_a_cmap_is_a_colouring_s_name_or_refused(store, tmp_path, cmap):
     """Of any kind, and falsy ones too: only None means the paper's colouring."""

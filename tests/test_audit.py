@@ -52,6 +52,20 @@ def test_a_double_double_sample_and_the_command_line(tmp_path):
     assert store.level(0).render_audit(tmp_path / "one.png").stat().st_size > 10_000
 
 
+def test_a_store_s_measures_do_not_stop_a_double_double_audit(tmp_path):
+    """The score is all an audit recomputes: it was refused, "the double-double kernel
+    trains ... the score alone; not measures.snapshots", for what it does not train."""
+    job = {**JOB, "dtype": "float64", "training": {"steps": 30}}
+    measured = {**job, "measures": {"snapshots": [10], "lyapunov": True},
+                "ensemble": {"seeds": 2}}
+    plain, store = (fs.run(j, tmp_path / f"{n}.zarr", execution=SYNC, progress=False)
+                    for n, j in (("p", job), ("m", measured)))
+    report = store.level(0).audit(8, execution=SYNC, progress=False)
+    assert report["against"] == "double-double" and report["pixels"] == 8
+    plain.level(0).audit(8, execution=SYNC, progress=False)
+    np.testing.assert_array_equal(store.level(0)["audit"], plain.level(0)["audit"])
+
+
 def test_an_audit_needs_a_finished_level_and_another_dtype(tmp_path):
     store = fs.run({**JOB, "dtype": "float64", "training": {"steps": 5}}, tmp_path / "c.zarr",
                    execution=SYNC, progress=False)

@@ -20,11 +20,30 @@ def test_mandelbrot_escape_times():
     window = (-2.0, 2.0, -2.0, 2.0)  # (x, y) in [-1, 1]^2 is c = 2x + 2iy
     inside = tasks.mandelbrot(np.array([0.0, -0.5]), np.array([0.0, 0.0]), window)
     assert inside.tolist() == [tasks.MANDELBROT_ITERATIONS] * 2  # c = 0 and c = -1 stay bounded
-    # c = 2 + 2i: z1 = c, z2 = 2 + 10i, z3 = -94 + 42i, z4 = 5074 - 7894i escapes |z| > 256 at
-    # n = 3 (the fourth iterate): value 4 - log2(log|z4|)
+    # c = 2 + 2i: z1 = c, z2 = 2 + 10i, z3 = -94 + 42i, z4 = 5074 - 7894i is the first past
+    # 256: n = 4, value n + 1 - log2(log|z4|) (it was 4 - ..., one iterate short)
     z4 = (-94 + 42j) ** 2 + (2 + 2j)
     far = tasks.mandelbrot(np.array([1.0]), np.array([1.0]), window)
-    assert far[0] == pytest.approx(4 - np.log2(np.log(abs(z4))), rel=1e-12)
+    assert far[0] == pytest.approx(5 - np.log2(np.log(abs(z4))), rel=1e-12)
+
+
+def test_the_mandelbrot_target_is_the_mandelbrot_system_s_smooth_escape_time():
+    """One definition, two implementations (a NumPy task, a JAX system): where a point escapes
+    they differ by the system's log2(log 256) only; the target was one iterate short."""
+    from fractalsweep.systems import system_of
+
+    x, y = tasks.image_grid(24)
+    target = tasks.mandelbrot(x, y)
+    re_lo, re_hi, im_lo, im_hi = tasks.MANDELBROT_WINDOW
+    cfg = resolve({"system": {"kind": "mandelbrot", "max_iter": tasks.MANDELBROT_ITERATIONS},
+                   "x": {"kind": "re", "lo": -1, "hi": 1, "scale": "linear"},
+                   "y": {"kind": "im", "lo": -1, "hi": 1, "scale": "linear"}})
+    c_re, c_im = re_lo + (x + 1) / 2 * (re_hi - re_lo), im_lo + (y + 1) / 2 * (im_hi - im_lo)
+    system = system_of(cfg).compute(cfg, {}, c_re, c_im)["score"]
+    escaped = system > 0
+    assert escaped.sum() > 400 and (target[~escaped] == tasks.MANDELBROT_ITERATIONS).all()
+    np.testing.assert_allclose(target[escaped] + np.log2(np.log(256)), system[escaped],
+                               rtol=1e-12)
 
 
 def test_image_fit_data():
