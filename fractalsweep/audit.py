@@ -107,7 +107,8 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
     if sample is not None and sample < score.size:
         pixels = np.sort(np.random.default_rng(seed).choice(score.size, sample, replace=False))
     rows, cols = np.unravel_index(pixels, score.shape)
-    tasks = {i: (path, level, rows[i:i + CHUNK], cols[i:i + CHUNK], against, kernel)
+    where = store.for_workers(path)
+    tasks = {i: (where, level, rows[i:i + CHUNK], cols[i:i + CHUNK], against, kernel)
              for i in range(0, len(pixels), CHUNK)}
     again = np.full(len(pixels), np.nan)
 
@@ -130,7 +131,7 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
                          resumable=False)
     if cancelled:
         raise SweepError(f"the audit of level {level}: {cancelled} of {len(tasks)} tasks were "
-                         "cancelled (the cluster closed); the audit recorded nothing",
+                         f"cut short ({session.why_cut_short}); the audit recorded nothing",
                          resumable=False)
     flipped = (again < 0) != (score[rows, cols] < 0)
     marks = np.full(score.shape, -1, dtype=np.int8)

@@ -291,14 +291,23 @@ def _worker() -> None:
 
 
 def table(rows: list[dict]) -> str:
-    """The rows as an aligned text table."""
+    """The rows as an aligned text table; the fused kernel's rows off a GPU are marked, as
+    its interpreted rate says nothing of its speed (beside XLA's, one would read as one)."""
+    from .fused import interpret_here
+
+    interpreted = interpret_here()
     header = (f"{'dtype':13} {'method':15} {'kernel':7} {'group':>6} {'net-steps/s':>12} "
               f"{'per CPU-s':>10} {'vs naive':>9}")
     lines = [header]
-    lines += [f"{r['dtype']:13} {r['method']:15} {r['kernel'] or '-':7} {r['group'] or '-':>6} "
+    marked = [r["kernel"] == "pallas" and interpreted for r in rows]
+    lines += [f"{r['dtype']:13} {r['method']:15} {(r['kernel'] or '-') + '*' * m:7} "
+              f"{r['group'] or '-':>6} "
               f"{figure(r['net_steps_per_s']):>12} {figure(r['net_steps_per_cpu_s']):>10} "
               + (f"{r['ratio']:>8.2f}x" if np.isfinite(r["ratio"]) else f"{'-':>9}")
-              for r in rows]
+              for r, m in zip(rows, marked)]
+    if any(marked):
+        lines.append("* interpreted off a GPU (Pallas' interpret mode, for tests): a rate that "
+                     "says nothing of the fused kernel's speed, and is not saved")
     core = rows[0]["core"] if rows else None
     if core is not None:
         lines.append(f"on core {core} alone, as one local CPU worker trains (a local cluster "

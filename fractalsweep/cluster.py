@@ -7,6 +7,7 @@ whichever way a worker is started.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -211,12 +212,18 @@ def local_cluster(workers: int | None = None, gpus: list[str] | None = None,
     # The scheduler and the nannies (in this process) read the settings as they start; a
     # nanny hands its ``config`` to its worker at every (re)start. A worker restarted later
     # (one killed, ``Client.restart``) is spawned.
-    with warnings.catch_warnings(), dask.config.set(settings):
-        # A dashboard port another cluster holds is no problem: the dashboard moves to a free
-        # port, and the link printed says where (distributed's warning is four lines).
-        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+    with _any_dashboard_port(), dask.config.set(settings):
         return SpecCluster(workers=specs, scheduler=scheduler, name="fractalsweep",
                            silence_logs=logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def _any_dashboard_port():
+    """A dashboard port another cluster holds is no problem: the dashboard moves to a free
+    port, and the link printed says where (distributed's warning is four lines)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+        yield
 
 
 WORKERS_PER_CORE = 4  # at most, on a local cluster: more would only take turns on the cores
@@ -225,6 +232,13 @@ WORKERS_PER_CORE = 4  # at most, on a local cluster: more would only take turns 
 def local_cpu_workers(workers: int | None = None) -> int:
     """The CPU workers of a local cluster: ``workers``, default one per core."""
     return workers or os.cpu_count() or 1
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity; every core where none can be read)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def check_local_workers(workers: int) -> None:
@@ -455,12 +469,34 @@ def _jobqueue_kwargs(profile: Profile) -> dict:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
+_JOBQUEUE_IMPORT = threading.Lock()
+
+
+def _jobqueue():
+    """The dask_jobqueue package, imported without the Ctrl-C handler that its ``runner``
+    module installs as it is imported: ``sys.exit()``, which ended a run stopped with Ctrl-C
+    with status 0 and not a word, and which fails outside the main thread (a web explorer's
+    zoom on a batch cluster did). Only the importing thread's installs are dropped."""
+    with _JOBQUEUE_IMPORT:
+        install, importer = signal.signal, threading.get_ident()
+
+        def dropped(signum, handler):
+            if threading.get_ident() == importer:
+                return signal.getsignal(signum)
+            return install(signum, handler)
+
+        signal.signal = dropped
+        try:
+            import dask_jobqueue
+        finally:
+            signal.signal = install
+    return dask_jobqueue
+
+
 def job_script(profile: Profile) -> str:
     """The batch script one worker job would run (nothing is submitted)."""
-    from dask_jobqueue.pbs import PBSJob
-    from dask_jobqueue.slurm import SLURMJob
-
-    job_cls = {"slurm": SLURMJob, "pbs": PBSJob}[profile.system]
+    jobqueue = _jobqueue()
+    job_cls = {"slurm": jobqueue.slurm.SLURMJob, "pbs": jobqueue.pbs.PBSJob}[profile.system]
     job = job_cls(scheduler="tcp://SCHEDULER:8786", name="fractalsweep-worker",
                   **_jobqueue_kwargs(profile))
     return job.job_script()
@@ -468,10 +504,10 @@ def job_script(profile: Profile) -> str:
 
 def batch_cluster(profile: Profile):
     """Start a dask-jobqueue cluster for ``profile`` and submit its worker jobs."""
-    from dask_jobqueue import PBSCluster, SLURMCluster
-
-    cls = {"slurm": SLURMCluster, "pbs": PBSCluster}[profile.system]
-    cluster = cls(**_jobqueue_kwargs(profile))
+    jobqueue = _jobqueue()
+    cls = {"slurm": jobqueue.SLURMCluster, "pbs": jobqueue.PBSCluster}[profile.system]
+    with _any_dashboard_port():
+        cluster = cls(**_jobqueue_kwargs(profile))
     if profile.adaptive:
         cluster.adapt(minimum_jobs=profile.jobs, maximum_jobs=profile.max_jobs or profile.jobs)
     else:
@@ -584,6 +620,8 @@ def _handshake(address: str, what: str) -> None:
         done.result()
     except Exception as exc:  # noqa: BLE001 - whatever fails, it is not a scheduler to use
         why = (f"no Dask handshake within {CONNECT_TIMEOUT_S} s" if isinstance(exc, TimeoutError)
+               # its first bytes read as the size of a message: exbibytes, not worth naming
+               else "its reply is no Dask message" if isinstance(exc, MemoryError)
                else one_line(exc))
         raise ConfigError(f"{what} {address} answers, but not as a Dask scheduler ({why}); "
                           "give the address the scheduler printed, e.g. tcp://host:8786") from None

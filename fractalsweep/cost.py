@@ -175,7 +175,7 @@ def _tiles(tiles: int, tile: int, nx: int, ny: int) -> str:
 def _training(cfg: SweepConfig, execution, tile: int, tiles: int) -> list[str]:
     """:func:`estimate`'s lines on training ``cfg``: its work, memory, worker-hours and wall
     time."""
-    from . import ddkernel, kernel, measurements
+    from . import cluster, ddkernel, kernel, measurements
     from .status import duration
 
     profile = execution.cluster
@@ -207,12 +207,15 @@ def _training(cfg: SweepConfig, execution, tile: int, tiles: int) -> list[str]:
                      f"net-steps/s per {kind} ({source})")
     if rate is not None and workers:
         each = -(-tiles // workers)
+        # local CPU workers beyond the cores take turns on them, each at a share of a core
+        cores = cluster.usable_cores() if execution.starts_local_cluster and not gpu else workers
+        sharing = f" sharing {cores} core{'s' * (cores > 1)}" if cores < workers else ""
         seconds = _busiest(nx, ny, tile, each, lambda pixels: -(-pixels * networks // group)
-                           * group * cfg.training.steps) / rate
+                           * group * cfg.training.steps) / rate * max(workers / cores, 1)
         wall = f"{seconds:.3g} s" if seconds < 60 else duration(seconds)
         lines.append(f"estimated wall time: {wall} of training, "
-                     f"{tiles} tile{'s' * (tiles > 1)} on {workers} {kind}{'s' * (workers > 1)}, "
-                     f"up to {each} each (start-up, reading and writing not counted)")
+                     f"{tiles} tile{'s' * (tiles > 1)} on {workers} {kind}{'s' * (workers > 1)}"
+                     f"{sharing}, up to {each} each (start-up, reading and writing not counted)")
     return lines
 
 

@@ -48,7 +48,7 @@ class RunReport:
     seconds: float = 0.0
     dashboard: str | None = None  # the Dask dashboard of the cluster that computed it
     work: str = "trained"  # what was done to a pixel: a fractal's are "computed"
-    cancelled: int = 0  # tiles whose computation was cancelled (the cluster closed under it)
+    cancelled: int = 0  # tiles not seen to finish: the session closed, or the scheduler went
 
     @property
     def computed(self) -> int:
@@ -140,7 +140,8 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
             return (session.execution.tile_timeout
                     or automatic_timeout([s["seconds"] for s in report.summaries]))
 
-        tasks = {i: (path, index, i, run, session.execution.kernel) for i in pending}
+        where = store.for_workers(path)
+        tasks = {i: (where, index, i, run, session.execution.kernel) for i in pending}
         start = time.perf_counter()
         try:
             failures, report.cancelled = run_tasks(session, compute_tile, tasks, finished,
@@ -152,9 +153,8 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
         if failures or lvl.group.attrs.get("failed"):
             store.record_failures(lvl, failures)
         if report.cancelled and not failures:
-            raise SweepError(f"{report.cancelled} tile(s) of level {index} were cancelled, not "
-                             f"computed (the session closed); 'fractalsweep resume {path}' "
-                             "computes them")
+            raise SweepError(f"{report.cancelled} tile(s) of level {index} were not seen to "
+                             f"finish ({session.why_cut_short})")
         if failures:
             first, error = next(iter(sorted(failures.items())))
             hint = (f"; 'fractalsweep verify {path} --repair' clears damaged chunks"
@@ -205,8 +205,8 @@ def run_tasks(session: Session, fn: Callable, tasks: dict, finished: Callable,
     -------
     (failures, cancelled)
         The error of each key that failed every attempt, one line each; and how many tasks
-        were cancelled because the session closed under them (a server stopping; in this
-        process, the tasks not started yet when it closed).
+        were cut short (:attr:`Session.why_cut_short`; in this process, the tasks not
+        started yet when it closed).
     """
     failures: dict = {}
     if session.in_process:
@@ -238,7 +238,7 @@ def run_tasks(session: Session, fn: Callable, tasks: dict, finished: Callable,
     cancelled = 0
     next_tick = 0.0
     while not done.is_empty():
-        if client.status != "running":  # the session closed under the run (a server stopping)
+        if client.status != "running":  # closed under the run, or its scheduler is gone
             return failures, cancelled + done.count()
         if not done.has_ready():
             time.sleep(WAIT_S)
@@ -256,7 +256,7 @@ def run_tasks(session: Session, fn: Callable, tasks: dict, finished: Callable,
                 result = future.result()
             except Exception as exc:  # noqa: BLE001 - reported with the task's key
                 if isinstance(exc, CancelledError) or client.status != "running":
-                    cancelled += 1  # the session closed under it: not the task's failure
+                    cancelled += 1  # cut short: not the task's failure
                 else:
                     failures[futures[future]] = f"{type(exc).__name__}: {exc}"
                 continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import signal
 import sys
@@ -264,13 +265,20 @@ class Session:
         self.close()
 
     def close(self) -> None:
+        self.closed = True  # first: a run that sees its client go knows why (why_cut_short)
         self._stack.close()
         self._client = None
-        self.closed = True
 
     @property
     def in_process(self) -> bool:
         return self.execution.in_process
+
+    @property
+    def why_cut_short(self) -> str:
+        """Why tasks under way ended without their results: this session closed under them
+        (a server stopping), or else its scheduler went away (whose workers may still have
+        finished some: resuming finds which)."""
+        return "the session closed" if self.closed else "the scheduler was lost"
 
     def preflight(self) -> None:
         """Fail within seconds, with one line, where computing cannot start: a batch system
@@ -301,7 +309,12 @@ class Session:
             self.preflight()  # audit, explore and serve reach here without a run's preflight
             ex = self.execution
             if ex.scheduler or ex.scheduler_file:
+                from distributed.utils import silence_logging_cmgr
+
                 address = ex.scheduler or cluster.scheduler_address(ex.scheduler_file)
+                # as a local cluster's: a scheduler lost mid-run was a traceback of the
+                # client's reconnecting before the run's one line, which names it
+                self._stack.enter_context(silence_logging_cmgr(logging.CRITICAL))
                 try:
                     client = Client(address, timeout=cluster.CONNECT_TIMEOUT_S)
                 except (OSError, TimeoutError) as exc:

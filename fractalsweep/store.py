@@ -756,6 +756,17 @@ def _local_path(path: str) -> Path | None:
     return None if "://" in path else Path(path)
 
 
+def for_workers(path: str) -> str:
+    """``path`` as workers find it: a relative path made absolute, since workers started by
+    hand or by a batch system work in folders of their own (a URL is kept as it is).
+
+    >>> import os
+    >>> for_workers("s3://bucket/a.zarr"), for_workers("a.zarr") == os.path.abspath("a.zarr")
+    ('s3://bucket/a.zarr', True)
+    """
+    return path if _local_path(path) is None else os.path.abspath(path)
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from fractalsweep import Execution, bench, cost, ddkernel, fused, measurements
+from fractalsweep import Execution, bench, cluster, cost, ddkernel, fused, measurements
 from fractalsweep.config import resolve
 from fractalsweep.errors import ConfigError
 from fractalsweep.kernel import group_size
@@ -67,6 +67,12 @@ def test_hours_scale_a_saved_measurement_by_flops(tmp_path, monkeypatch):
     assert lines[-2].startswith("estimated wall time: 23 s of training, 49 tiles on 2 "
                                 "workers, up to 25 each")
     assert lines[-1].startswith("level 0: 10,000 pixels in 49 tiles")  # 7 x 7 of 16 px
+    # 4 workers on 2 cores take turns, each at half a core: 13 tiles on the busiest,
+    # 13 x 256 x 360 / 1e5 s x 2 (it was estimated as if each had a core: 12 s)
+    monkeypatch.setattr(cluster, "usable_cores", lambda: 2)
+    assert cost.estimate(resolve(job), where[0], Execution(workers=4, gpus=()))[-2].startswith(
+        "estimated wall time: 24 s of training, 49 tiles on 4 workers sharing 2 cores, up to "
+        "13 each")
     for elsewhere in (Execution(scheduler="tcp://127.0.0.1:8786"), Execution(scheduler="sync")):
         assert not any(line.startswith("estimated wall time")
                        for line in cost.estimate(resolve(job), where[0], elsewhere))
@@ -116,6 +122,11 @@ def test_estimates_never_scale_from_the_fused_kernel_interpreted(tmp_path, monke
     if fused.interpret_here():
         assert measurements.save(rows[1:]) is None
         assert measurements.saved_measurement("float64")[0] == rate
+    # and the table marks it: beside XLA's rate, an unmarked one read as the kernel's speed
+    lines = bench.table(rows).splitlines()
+    marked = fused.interpret_here()
+    assert lines[1].split()[2] == "xla" and lines[2].split()[2] == "pallas" + "*" * marked
+    assert ("* interpreted off a GPU" in lines[3]) == marked
 
 
 def test_a_bench_of_one_dtype_keeps_the_others_saved_rates(tmp_path, monkeypatch):

@@ -220,6 +220,39 @@ def test_worker_killed_between_data_and_marker(job, clean, tmp_path, phase):
     assert verify.verify(str(path)).problems == []
 
 
+def test_a_scheduler_killed_mid_sweep_is_one_line_then_resumed(job, clean, tmp_path):
+    """A scheduler of one's own (``--scheduler``) lost mid-run: the client's reconnecting
+    printed its ERROR line (and, at other moments, its tracebacks) before the run's line,
+    which said "the session closed"."""
+    import socket
+    from pathlib import Path
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
+                                  address.rsplit(":", 1)[1], "--no-dashboard"], **quiet)
+    # the worker hangs in a tile: the run is under way, and cannot finish, when it goes
+    worker = subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                              env=_with_fault(tmp_path, "tile-data", "hang"), **quiet)
+    path = tmp_path / "s.zarr"
+    try:
+        run = subprocess.Popen(_run_args(job, path, ("--scheduler", address)), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _wait_for(lambda: (tmp_path / "fault-fired").exists(), timeout=300)
+        scheduler.kill()
+        _, err = run.communicate(timeout=120)
+    finally:
+        for process in (scheduler, worker):
+            process.kill()
+            process.wait()
+    assert run.returncode == 1 and err.count("\n") == 1, err
+    assert "were not seen to finish (the scheduler was lost)" in err, err
+    _resumes_identical(job, path, clean, ("--scheduler", "sync"))
+
+
 @pytest.mark.parametrize("local,words", [
     (False, "batch jobs still queued"), (True, "its local workers stopped and were not replaced")])
 def test_a_cluster_without_workers_is_named_once_a_minute(local, words):

@@ -7,9 +7,11 @@ bit-identical to an in-process run. This needs root (daemons, /etc/slurm, apt-ge
 the module is skipped with the reason, shown in pytest's ``-ra`` summary.
 """
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -137,6 +139,16 @@ def _profile(tmp_path: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _port_held(port: int):
+    """``port`` held, as another cluster's dashboard would (already, if it is not free)."""
+    with socket.socket() as sock:
+        with contextlib.suppress(OSError):
+            sock.bind(("", port))
+            sock.listen()
+        yield
+
+
 def _fractalsweep(*args, cwd) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fractalsweep", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd, timeout=RUN_TIMEOUT_S)
@@ -156,13 +168,14 @@ def test_sweep_through_slurm_matches_in_process(slurm, tmp_path):
     profile = _profile(tmp_path)
     store = tmp_path / "slurm.zarr"
     before = set(_queue())
-    with Watcher() as seen:
+    with Watcher() as seen, _port_held(8787):
         start = time.perf_counter()
         run = _fractalsweep("run", JOB, "--store", store, "--cluster", profile, "--quiet",
                             "--no-render", "--tile", "8", *(a for o in OVERRIDES for a in ("--set", o)),
                             cwd=tmp_path)
         seconds = time.perf_counter() - start
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
+    assert "already in use" not in run.stderr, run.stderr  # distributed's four lines
 
     # The workers were SLURM jobs: dask-jobqueue submitted profile.jobs = 2 of them, and every
     # tile was computed by a process inside one of those jobs on this node.
@@ -212,3 +225,32 @@ def test_dry_run_prints_the_batch_script_and_submits_nothing(slurm, tmp_path):
     time.sleep(1)
     assert _queue() == before
     assert not store.exists()
+
+
+def test_ctrl_c_ends_a_cluster_run_in_one_line_and_the_same_command_resumes(slurm, tmp_path):
+    """dask-jobqueue's runner module made Ctrl-C call ``sys.exit()``: the run ended with
+    status 0 and not a word, its store unfinished."""
+    profile, store, hung = _profile(tmp_path), tmp_path / "c.zarr", tmp_path / "hung"
+    sweep = ["--tile", "8", *(a for o in OVERRIDES for a in ("--set", o))]
+    # one tile hangs (in a worker of a SLURM job, which inherits the variable): the run is
+    # under way, and cannot finish, when the Ctrl-C comes
+    run = subprocess.Popen(
+        [sys.executable, "-m", "fractalsweep", "run", JOB, "--store", store, "--cluster",
+         profile, "--quiet", "--no-render", *sweep], cwd=tmp_path, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=os.environ | {"FRACTALSWEEP_FAULT": f"tile-data:hang:{hung}"})
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not hung.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    assert err.startswith("fractalsweep: error: interrupted") and err.count("\n") == 1, err
+    resumed = _fractalsweep("resume", store, "--cluster", profile, "--quiet", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    cfg = resolve(apply_overrides(load_job(JOB), OVERRIDES))
+    fs.run(cfg, str(tmp_path / "sync.zarr"), execution=Execution(tile=8, scheduler="sync"),
+           progress=False)
+    got, want = _arrays(store), _arrays(tmp_path / "sync.zarr")
+    for name, value in want.items():
+        assert got[name].tobytes() == value.tobytes(), name
