@@ -7,6 +7,7 @@ whichever way a worker is started.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import itertools
@@ -22,6 +23,7 @@ import tempfile
 import threading
 import tomllib
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +33,7 @@ from .config import ConfigError, is_integer, is_number
 # XLA's intra-op threads buy little for these small ops; one process per core is faster.
 CPU_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 LIFETIME_MARGIN_S = 600  # workers retire this long before the walltime, so no tile is cut
+LIFETIME_STAGGER_S = 60  # ... give or take this, or a tenth of the lifetime if that is less
 CONNECT_TIMEOUT_S = 10  # a scheduler that does not answer within this is reported, not awaited
 SUBMIT = {"slurm": "sbatch", "pbs": "qsub"}  # the command each batch system submits jobs with
 WORKER_SETUP = "fractalsweep.worker_setup"  # preloaded by local workers: Ctrl-C is the driver's
@@ -368,6 +371,19 @@ def _is_text(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
+def _is_log_directory(value: object) -> bool:
+    """A folder this user can write in, or make: dask-jobqueue makes it as it builds the
+    first job, and a path under a file (or a folder not ours) would fail there, as an OSError.
+    Read without writing anything (a dry run writes nothing), so a folder that refuses new
+    folders though it looks writable (/proc to root) is found by the run's preflight
+    (:func:`check_batch_system`), which makes it."""
+    if not _is_text(value):
+        return False
+    path = Path(value).absolute()
+    nearest = next(p for p in (path, *path.parents) if p.exists())
+    return nearest.is_dir() and os.access(nearest, os.W_OK | os.X_OK)
+
+
 def _is_size(value: object) -> bool:
     """A memory size as dask-jobqueue reads it (``dask.utils.parse_bytes``), of a byte or
     more."""
@@ -402,7 +418,10 @@ LINES = (lambda v: isinstance(v, list) and all(isinstance(line, str) for line in
 PROFILE_KEYS = {
     "system": (lambda v: v in SYSTEMS, f"one of {', '.join(SYSTEMS)}"),
     "queue": TEXT, "account": TEXT, "interface": TEXT, "local_directory": TEXT,
-    "log_directory": TEXT, "python": TEXT,
+    "python": TEXT,
+    "log_directory": (_is_log_directory, ("a folder that exists or can be made: the nearest "
+                                          "existing part of its path a folder this user can "
+                                          "write in")),
     "gpus_per_job": (lambda v: is_integer(v) and v in (0, 1),
                      "1 (one job per GPU, scale with jobs) or 0 for CPU workers"),
     "cores": COUNT, "jobs": COUNT, "max_jobs": COUNT,
@@ -449,7 +468,10 @@ def _jobqueue_kwargs(profile: Profile) -> dict:
     if gpu:
         del env["CUDA_VISIBLE_DEVICES"]  # the batch system assigns the job its GPU
     lifetime = max(profile.walltime_seconds - LIFETIME_MARGIN_S, profile.walltime_seconds // 2)
-    extra_args = ["--lifetime", f"{lifetime}s", "--lifetime-stagger", "60s"]
+    # the stagger keeps the workers from retiring together; a tenth at most, so that the
+    # workers of a short walltime do not retire almost at once
+    stagger = min(LIFETIME_STAGGER_S, lifetime // 10)
+    extra_args = ["--lifetime", f"{lifetime}s", "--lifetime-stagger", f"{stagger}s"]
     directives = list(profile.extra_directives)
     if profile.gpus_per_job:
         extra_args += ["--resources", "GPU=1"]
@@ -494,25 +516,130 @@ def _jobqueue():
 
 
 def job_script(profile: Profile) -> str:
-    """The batch script one worker job would run (nothing is submitted)."""
+    """The batch script one worker job would run; nothing is submitted or made. dask-jobqueue
+    makes the log directory as it builds a job, so the script is built with an empty
+    temporary folder in its place."""
     jobqueue = _jobqueue()
     job_cls = {"slurm": jobqueue.slurm.SLURMJob, "pbs": jobqueue.pbs.PBSJob}[profile.system]
-    job = job_cls(scheduler="tcp://SCHEDULER:8786", name="fractalsweep-worker",
-                  **_jobqueue_kwargs(profile))
-    return job.job_script()
+    with tempfile.TemporaryDirectory() as stand_in:
+        logs = {"log_directory": stand_in} if profile.log_directory else {}
+        job = job_cls(scheduler="tcp://SCHEDULER:8786", name="fractalsweep-worker",
+                      **_jobqueue_kwargs(profile) | logs)
+        script = job.job_script()
+    return script.replace(stand_in, profile.log_directory or stand_in)
+
+
+#: how a batch system lists the jobs it still holds (queued, running, ending) among some job
+#: ids, and what it says when it holds none of them (squeue then exits with status 1)
+HELD_JOBS = {"slurm": (["squeue", "-h", "-o", "%i %T", "-j"], "Invalid job id")}
+JOBS_EVERY_S = 10  # how often a batch cluster asks which of its jobs are still held
 
 
 def batch_cluster(profile: Profile):
-    """Start a dask-jobqueue cluster for ``profile`` and submit its worker jobs."""
+    """Start a dask-jobqueue cluster for ``profile`` and submit its worker jobs.
+
+    The cluster keeps ``jobs`` jobs (up to ``max_jobs`` when adaptive) as an adaptive pool:
+    ``scale`` submits jobs once, and one that ends (its worker retired by ``--lifetime``
+    before the walltime, the job cancelled) would not be replaced; the pool submits another.
+    :class:`BatchJobs` replaces the jobs that end before their worker connects.
+    """
+    from tornado.ioloop import PeriodicCallback
+
     jobqueue = _jobqueue()
     cls = {"slurm": jobqueue.SLURMCluster, "pbs": jobqueue.PBSCluster}[profile.system]
     with _any_dashboard_port():
         cluster = cls(**_jobqueue_kwargs(profile))
-    if profile.adaptive:
-        cluster.adapt(minimum_jobs=profile.jobs, maximum_jobs=profile.max_jobs or profile.jobs)
-    else:
-        cluster.scale(jobs=profile.jobs)
+    cluster.adapt(minimum_jobs=profile.jobs,
+                  maximum_jobs=(profile.adaptive and profile.max_jobs) or profile.jobs)
+    cluster.batch_jobs = BatchJobs(cluster, profile)
+    check = PeriodicCallback(cluster.batch_jobs.check, JOBS_EVERY_S * 1000)
+    cluster.periodic_callbacks["fractalsweep-jobs"] = check  # stopped as the cluster closes
+    cluster.loop.add_callback(check.start)
     return cluster
+
+
+class BatchJobs:
+    """The worker jobs of a batch cluster as its batch system holds them (SLURM's; other
+    systems are not asked).
+
+    distributed forgets a job, and the cluster's pool submits another in its place, when the
+    job's worker leaves the scheduler. A job that ends before its worker connects (cancelled
+    while queued, a worker that fails as it starts) has no worker to leave and would be
+    waited for forever: every :data:`JOBS_EVERY_S` the batch system is asked which jobs it
+    still holds, and a job it has not held for longer than distributed's
+    ``lost-worker-timeout``, whose worker is not connected, is forgotten here, so the pool
+    replaces it. (A worker that connected left before its job ended, so distributed has
+    forgotten that job by then; forgetting it too could close the job started in its place.)
+    """
+
+    def __init__(self, cluster, profile: Profile):
+        import dask
+        from dask.utils import parse_timedelta
+
+        self.cluster = cluster
+        self.profile = profile
+        self.held: dict[str, str] | None = None  # job id -> state, at the last answer
+        self.ended: dict[str, float] = {}  # job id -> when first found ended
+        self.replaced = 0  # jobs that ended before their worker connected
+        self.lost_after = parse_timedelta(
+            dask.config.get("distributed.deploy.lost-worker-timeout"))
+
+    async def check(self) -> None:
+        jobs = {name: job for name, job in self.cluster.workers.items()
+                if getattr(job, "job_id", None)}
+        held = await _held_jobs(self.profile.system, [job.job_id for job in jobs.values()])
+        if held is None:
+            return
+        self.held = held
+        now = asyncio.get_running_loop().time()
+        self.ended = {job.job_id: self.ended.get(job.job_id, now) for job in jobs.values()
+                      if job.job_id not in held}
+        connected = {w["name"] for w in self.cluster.scheduler_info["workers"].values()}
+        for name, job in jobs.items():
+            if (now - self.ended.get(job.job_id, now) > self.lost_after
+                    and name not in connected and self.cluster.workers.get(name) is job):
+                del self.cluster.workers[name]  # the pool submits a job in its place
+                self.replaced += 1
+
+    def summary(self) -> str:
+        """What the batch system says of the cluster's jobs, for a run without workers."""
+        system = self.profile.system.upper()
+        if self.held is None:
+            jobs = f"{len(self.cluster.workers)} worker jobs submitted ({system} not asked)"
+        else:
+            states = Counter(state.lower() for state in self.held.values())
+            jobs = (f"{system} holds {len(self.held)} of its {len(self.cluster.worker_spec)} "
+                    f"worker jobs" + "".join(f", {n} {state}" for state, n in
+                                             sorted(states.items())))
+        if self.replaced:
+            logs = self.profile.log_directory
+            jobs += (f"; {self.replaced} ended before their worker connected and were "
+                     f"resubmitted" + (f" (their logs: {logs})" if logs else ""))
+        return (f"{jobs}; workers of running jobs that do not connect cannot reach the "
+                "scheduler (see the dashboard)")
+
+
+async def _held_jobs(system: str, ids: list[str]) -> dict[str, str] | None:
+    """Job id -> state of the jobs among ``ids`` that the batch system still holds, or None
+    where it is not asked or does not answer. Asked without blocking: the cluster's
+    scheduler runs on the same event loop."""
+    if system not in HELD_JOBS or not ids:
+        return None
+    command, holds_none = HELD_JOBS[system]
+    try:
+        ask = await asyncio.create_subprocess_exec(*command, ",".join(ids),
+                                                   stdout=subprocess.PIPE,
+                                                   stderr=subprocess.PIPE)
+    except OSError:
+        return None
+    try:
+        out, err = await asyncio.wait_for(ask.communicate(), CONNECT_TIMEOUT_S * 3)
+    except TimeoutError:
+        ask.kill()
+        return None
+    if ask.returncode != 0:
+        return {} if holds_none in err.decode(errors="replace") else None
+    return dict(line.split(maxsplit=1) for line in out.decode().splitlines() if line.strip())
 
 
 def check_batch_system(profile: Profile) -> None:
@@ -526,6 +653,13 @@ def check_batch_system(profile: Profile) -> None:
     if shutil.which(command) is None:
         raise ConfigError(f"system = {profile.system!r}: {command!r} is not on PATH here; run on "
                           "a machine that submits jobs (a login node), or use --scheduler")
+    if profile.log_directory:
+        try:
+            os.makedirs(profile.log_directory, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"log_directory = {profile.log_directory!r}: cannot be made "
+                              f"({exc.strerror}); expected a folder that exists or can be "
+                              "made") from None
     if profile.system != "slurm":
         return
     with tempfile.NamedTemporaryFile("w", suffix=".sh") as script:

@@ -233,7 +233,7 @@ def run_tasks(session: Session, fn: Callable, tasks: dict, finished: Callable,
     resources = {"GPU": 1} if has_gpus else None
     futures = {client.submit(fn, *args, pure=False, retries=RETRIES, resources=resources): key
                for key, args in tasks.items()}
-    watchdog = Watchdog(client, timeout, bar.note, session.execution.starts_local_cluster)
+    watchdog = Watchdog(client, timeout, bar.note, session.no_workers)
     done = as_completed(futures)
     cancelled = 0
     next_tick = 0.0

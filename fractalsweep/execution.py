@@ -255,6 +255,7 @@ class Session:
         self.dashboard: str | None = None
         self._stack = contextlib.ExitStack()
         self._client = None
+        self._batch_jobs = None  # a batch cluster's jobs, as its batch system holds them
         self._checked = False  # preflight passed: a run asks before its store, then its client
         self.closed = False
 
@@ -336,8 +337,19 @@ class Session:
     def _start(self):
         ex = self.execution
         if ex.cluster is not None:
-            return cluster.batch_cluster(ex.cluster)
+            started = cluster.batch_cluster(ex.cluster)
+            self._batch_jobs = started.batch_jobs
+            return started
         return cluster.local_cluster(ex.workers, ex.local_gpus, ex.mem_fraction)
+
+    def no_workers(self) -> str:
+        """Why the session's cluster may have no worker now, as far as the session knows."""
+        if self.execution.starts_local_cluster:
+            return ("its local workers stopped and were not replaced; Ctrl-C, then the same "
+                    "command resumes")
+        if self._batch_jobs is not None:
+            return self._batch_jobs.summary()
+        return "none has joined the scheduler, or none can reach it (see the dashboard)"
 
 
 def flag(label: str, value: Any) -> bool:

@@ -4,8 +4,8 @@ A worker that stops making progress (a hung device or filesystem, a process stop
 signal) keeps its tiles forever: Dask reschedules the tiles of a worker that dies, not of
 one that hangs. The driver polls the scheduler; a worker whose assigned tiles have not
 changed for the tile timeout is restarted (its nanny kills and replaces the process), so
-its tiles go to other workers, and a line says so. A cluster without any worker (batch jobs
-still queued) is reported once a minute.
+its tiles go to other workers, and a line says so. A cluster without any worker is reported
+once a minute, with what its session knows of why (batch jobs queued, ended, replaced).
 """
 
 from __future__ import annotations
@@ -38,16 +38,17 @@ class Watchdog:
         so it can follow the tiles finished so far).
     say : callable
         Prints one line for the user.
-    local : bool
-        Whether the cluster is a local one, whose workers no batch queue holds back.
+    why : callable
+        Why the cluster may have no worker now (asked when that is said): its session's
+        :meth:`~fractalsweep.execution.Session.no_workers`.
     """
 
     def __init__(self, client, timeout: Callable[[], float], say: Callable[[str], None],
-                 local: bool = False):
+                 why: Callable[[], str]):
         self.client = client
         self.timeout = timeout
         self.say = say
-        self.local = local
+        self.why = why
         self.busy: dict[str, tuple[tuple, float]] = {}  # worker -> (its tiles, since when)
         self.alone_since: float | None = None
         self.said_alone = 0.0
@@ -82,7 +83,4 @@ class Watchdog:
         waited = now - self.alone_since
         if waited >= NO_WORKERS_EVERY_S and now - self.said_alone >= NO_WORKERS_EVERY_S:
             self.said_alone = now
-            why = ("its local workers stopped and were not replaced; Ctrl-C, then the same "
-                   "command resumes" if self.local else "batch jobs still queued, or workers "
-                   "that cannot reach the scheduler (see the dashboard)")
-            self.say(f"no workers connected for {waited:.0f} s: {why}")
+            self.say(f"no workers connected for {waited:.0f} s: {self.why()}")

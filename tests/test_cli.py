@@ -160,12 +160,15 @@ def test_help_explains_every_command():
 
 def test_dry_run_prints_the_job_script_and_the_cost(tmp_path, job_dir):
     profile = tmp_path / "p.toml"
+    logs = tmp_path / "new" / "logs"  # dask-jobqueue makes it as it builds a job
     profile.write_text('system = "pbs"\nqueue = "gpu"\nwalltime = "02:00:00"\n'
-                       'net_steps_per_second = 1e6\nenv_setup = ["module load cuda"]\n')
+                       'net_steps_per_second = 1e6\nenv_setup = ["module load cuda"]\n'
+                       f'log_directory = "{logs}"\n')
     r = cli("run", job_dir / "paper" / "tanh.toml", "--cluster", profile, "--dry-run",
            "--store", tmp_path / "t.zarr")
     assert r.returncode == 0, r.stderr
     assert "#PBS -q gpu" in r.stdout and "module load cuda" in r.stdout
+    assert f"#PBS -e {logs}/" in r.stdout and not (tmp_path / "new").exists()
     assert "--resources GPU=1" in r.stdout and "--lifetime 6600s" in r.stdout
     assert 'XLA_PYTHON_CLIENT_PREALLOCATE="false"' in r.stdout
     assert 'export MALLOC_MMAP_THRESHOLD_="33554432"' in r.stdout  # over distributed's trim

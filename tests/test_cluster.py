@@ -16,7 +16,14 @@ from distributed import Client, LocalCluster
 
 import fractalsweep as fs
 from fractalsweep import Execution, kernel
-from fractalsweep.cluster import WORKER_MALLOC, local_cluster, start_forkserver, worker_env
+from fractalsweep.cluster import (
+    WORKER_MALLOC,
+    Profile,
+    job_script,
+    local_cluster,
+    start_forkserver,
+    worker_env,
+)
 from fractalsweep.config import resolve
 from fractalsweep.errors import ConfigError, SweepError
 from fractalsweep.execute import run_level
@@ -213,6 +220,14 @@ def test_gpus_the_machine_does_not_show_are_refused(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8d5bd1a4")  # by UUID: not comparable
     Execution(gpus=("0",)).session().preflight()
     Execution(gpus=()).session().preflight()  # CPU workers only
+
+
+@pytest.mark.parametrize("walltime,lifetime", [
+    ("00:02:00", "--lifetime 60s --lifetime-stagger 6s"),  # a tenth: not 0 to 120 s
+    ("04:00:00", "--lifetime 13800s --lifetime-stagger 60s")])
+def test_batch_workers_retire_before_the_walltime(walltime, lifetime):
+    """Give or take a tenth of their lifetime at most, so no worker retires almost at once."""
+    assert lifetime in job_script(Profile(walltime=walltime, gpus_per_job=0))
 
 
 def _monitoring_periods(dask_worker=None, dask_scheduler=None):

@@ -449,6 +449,8 @@ def test_a_malformed_scheduler_is_refused_first_even_with_nothing_to_compute(
     ("queue = [1]", ["queue = [1]", "a non-empty string"]),
     ('account = ""', ["account = ''", "a non-empty string"]),
     ("python = 3", ["python = 3", "a non-empty string"]),
+    ('log_directory = "/dev/null/logs"', ["log_directory = '/dev/null/logs'",
+                                          "a folder that exists or can be made"]),
 ])
 def test_every_cluster_profile_value_is_checked_by_its_key(tmp_path, capsys, line, words):
     """Each was a traceback (from dask, or the cost estimate) or went into the worker's job

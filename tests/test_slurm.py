@@ -127,14 +127,14 @@ class Watcher:
         self._thread.join()
 
 
-def _profile(tmp_path: Path) -> Path:
+def _profile(tmp_path: Path, python: str = sys.executable) -> Path:
     logs = tmp_path / "logs"
     logs.mkdir()
     path = tmp_path / "slurm.toml"
     path.write_text("\n".join([
         'system = "slurm"', 'queue = "debug"', "gpus_per_job = 0", "cores = 1",
         'memory = "1GB"', 'walltime = "00:10:00"', "jobs = 2", 'interface = "lo"',
-        f"log_directory = {json.dumps(str(logs))}", f"python = {json.dumps(sys.executable)}",
+        f"log_directory = {json.dumps(str(logs))}", f"python = {json.dumps(python)}",
     ]) + "\n")
     return path
 
@@ -227,6 +227,16 @@ def test_dry_run_prints_the_batch_script_and_submits_nothing(slurm, tmp_path):
     assert not store.exists()
 
 
+def _as_in_process(store: Path, overrides: list[str], tmp_path: Path) -> None:
+    """The store's arrays are bit for bit those of an in-process run of the same job."""
+    cfg = resolve(apply_overrides(load_job(JOB), overrides))
+    fs.run(cfg, str(tmp_path / "sync.zarr"), execution=Execution(tile=8, scheduler="sync"),
+           progress=False)
+    got, want = _arrays(store), _arrays(tmp_path / "sync.zarr")
+    for name, value in want.items():
+        assert got[name].tobytes() == value.tobytes(), name
+
+
 def test_ctrl_c_ends_a_cluster_run_in_one_line_and_the_same_command_resumes(slurm, tmp_path):
     """dask-jobqueue's runner module made Ctrl-C call ``sys.exit()``: the run ended with
     status 0 and not a word, its store unfinished."""
@@ -248,9 +258,61 @@ def test_ctrl_c_ends_a_cluster_run_in_one_line_and_the_same_command_resumes(slur
     assert err.startswith("fractalsweep: error: interrupted") and err.count("\n") == 1, err
     resumed = _fractalsweep("resume", store, "--cluster", profile, "--quiet", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    cfg = resolve(apply_overrides(load_job(JOB), OVERRIDES))
-    fs.run(cfg, str(tmp_path / "sync.zarr"), execution=Execution(tile=8, scheduler="sync"),
-           progress=False)
-    got, want = _arrays(store), _arrays(tmp_path / "sync.zarr")
-    for name, value in want.items():
-        assert got[name].tobytes() == value.tobytes(), name
+    _as_in_process(store, OVERRIDES, tmp_path)
+
+
+def _tiles_done(store: Path) -> int:
+    """The tiles of level 0 marked done so far (0 before the level exists)."""
+    try:
+        return int(zarr.open_group(str(store), mode="r")["levels/0/tiles"][:].sum())
+    except (KeyError, FileNotFoundError, ValueError):
+        return 0
+
+
+def test_worker_jobs_that_end_are_replaced_and_the_run_finishes(slurm, tmp_path):
+    """Both worker jobs cancelled mid-run, as a walltime or an operator ends them: new jobs
+    take their place and the store is bit-identical to an in-process run (a plain scale()
+    submitted its jobs once, and the run waited forever with an empty queue)."""
+    overrides = ["grid.resolution=32", "training.steps=500"]  # 16 tiles of 8 x 8
+    store = tmp_path / "slurm.zarr"
+    before = set(_queue())
+    with Watcher() as seen:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "fractalsweep", "run", str(JOB), "--store", str(store),
+             "--cluster", str(_profile(tmp_path)), "--quiet", "--no-render", "--tile", "8",
+             *(a for o in overrides for a in ("--set", o))],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while _tiles_done(store) == 0 and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        cancelled = set(_queue()) - before
+        done = _tiles_done(store)
+        subprocess.run(["scancel", *cancelled], check=True, timeout=30)
+        try:
+            out, err = run.communicate(timeout=RUN_TIMEOUT_S)
+        finally:
+            run.kill()
+    assert run.returncode == 0, f"{out}\n{err}"
+    assert len(cancelled) == 2 and 0 < done < 16, (cancelled, done)
+    replacements = set(seen.jobs) - before - cancelled
+    assert replacements, seen.jobs
+    assert {seen.processes.get(r["pid"]) for r in _provenance(store)} & replacements
+    _as_in_process(store, overrides, tmp_path)
+
+
+def test_worker_jobs_that_end_before_their_worker_connects_are_resubmitted(slurm, tmp_path):
+    """Jobs whose worker cannot start (here no Python: ``false`` runs instead) end unseen by
+    Dask: they are resubmitted, and the line said while no worker is connected says what
+    SLURM holds and that jobs ended before their workers connected, where the logs are."""
+    profile = _profile(tmp_path, python="false")
+    before = set(_queue())
+    with Watcher() as seen, Execution(cluster=str(profile)).session(progress=False) as session:
+        session.client()
+        deadline = time.monotonic() + 90
+        while len(set(seen.jobs) - before) <= 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert len(set(seen.jobs) - before) > 2, seen.jobs
+        why = session.no_workers()
+    assert why.startswith("SLURM holds "), why
+    assert f"ended before their worker connected and were resubmitted (their logs: " \
+           f"{tmp_path / 'logs'})" in why, why
