@@ -15,6 +15,7 @@ import numbers
 import time
 
 from .config import is_integer, is_number
+from .decimals import is_sequence
 from .errors import AnimationError
 from .execution import flag
 from .frames import plan
@@ -101,7 +102,7 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
     if not (is_number(fps) and 0 < fps < math.inf):
         raise AnimationError(f"fps = {fps!r}: expected a finite number > 0")
     fps = fps if isinstance(fps, numbers.Rational) else float(fps)  # Fraction refuses np.float32
-    if isinstance(size, (tuple, list)) and any(is_integer(n) and n > MAX_SIDE for n in size):
+    if is_sequence(size) and any(is_integer(n) and n > MAX_SIDE for n in size):
         raise AnimationError(f"size = {size!r}: at most {MAX_SIDE} pixels a side")
     kind = choose_codec(out.suffix, (1, 1), codec)  # or HEVC past 4K, whose limit is H.264's
     if fps > MAX_FPS[kind]:  # checked before any reading

@@ -233,8 +233,9 @@ WORKERS_PER_CORE = 4  # at most, on a local cluster: more would only take turns 
 
 
 def local_cpu_workers(workers: int | None = None) -> int:
-    """The CPU workers of a local cluster: ``workers``, default one per core."""
-    return workers or os.cpu_count() or 1
+    """The CPU workers of a local cluster: ``workers``, default one per core this process
+    may run on (``taskset -c 0``: one)."""
+    return workers or usable_cores()
 
 
 def usable_cores() -> int:
@@ -733,29 +734,39 @@ def check_reachable(address: str, what: str) -> None:
 
 
 def _handshake(address: str, what: str) -> None:
-    """Refuse a listener that is not a Dask scheduler (a web server, another service), which
+    """Refuse a listener that is not a Dask scheduler: a web server or another service, which
     distributed's client would wait on forever, or whose first bytes it would read as the
-    size of a message (a MemoryError of exbibytes, as a traceback)."""
+    size of a message (a MemoryError of exbibytes, as a traceback); a Dask worker or nanny,
+    which speak Dask but fail the client's first request (a traceback, after the store was
+    made). The listener is asked who it is, as the client would ask first."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
     from distributed.comm import connect
 
-    from .store import one_line
-
-    async def shake():
+    async def identity():
         comm = await connect(address, timeout=CONNECT_TIMEOUT_S)
-        await comm.close()
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            await comm.close()
 
     # in a thread of its own, with its own event loop: a notebook's thread runs one already
     with ThreadPoolExecutor(1) as pool:
-        done = pool.submit(asyncio.run, asyncio.wait_for(shake(), CONNECT_TIMEOUT_S))
+        done = pool.submit(asyncio.run, asyncio.wait_for(identity(), CONNECT_TIMEOUT_S))
     try:
-        done.result()
-    except Exception as exc:  # noqa: BLE001 - whatever fails, it is not a scheduler to use
-        why = (f"no Dask handshake within {CONNECT_TIMEOUT_S} s" if isinstance(exc, TimeoutError)
-               # its first bytes read as the size of a message: exbibytes, not worth naming
-               else "its reply is no Dask message" if isinstance(exc, MemoryError)
-               else one_line(exc))
-        raise ConfigError(f"{what} {address} answers, but not as a Dask scheduler ({why}); "
-                          "give the address the scheduler printed, e.g. tcp://host:8786") from None
+        kind = done.result().get("type")
+    except TimeoutError:
+        why = f"no Dask handshake within {CONNECT_TIMEOUT_S} s"
+    except OSError:  # distributed's CommClosedError too
+        why = "it closed the connection"
+    except Exception:  # noqa: BLE001 - bytes read as a message (a size of exbibytes), or none
+        why = "its reply is no Dask message"
+    else:
+        if kind == "Scheduler":
+            return
+        why = (f"a Dask {kind.lower()}, not its scheduler" if kind in ("Worker", "Nanny")
+               else "its reply is no Dask message")
+    raise ConfigError(f"{what} {address} answers, but not as a Dask scheduler ({why}); "
+                      "give the address the scheduler printed, e.g. tcp://host:8786") from None

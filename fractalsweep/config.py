@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .axes import ADAM, AXES, check_distinct
-from .decimals import parse, power_of_ten
+from .decimals import is_sequence, parse, power_of_ten
 from .errors import ConfigError
 from .fractals import FRACTALS, PLANE_AXES
 from .grid import DOUBLE_DOUBLE, resolution_pair
@@ -364,12 +364,13 @@ def _dataclass(section: str, cls: type, raw: Any) -> Any:
 
 
 def _plain(raw: Any) -> Any:
-    """``raw`` with each NumPy scalar as the Python number or bool it holds: a notebook's
-    ``np.int64(64)`` is a count like ``64``, and the stored JSON config holds only these."""
+    """``raw`` as TOML would give it: a NumPy scalar as the Python number or bool it holds (a
+    notebook's ``np.int64(64)`` is a count like ``64``), a tuple or a 1-D NumPy array as a
+    list; the stored JSON config holds only these."""
     if isinstance(raw, dict):
         return {key: _plain(value) for key, value in raw.items()}
-    if isinstance(raw, (list, tuple)):
-        return type(raw)(_plain(value) for value in raw)
+    if is_sequence(raw):
+        return [_plain(value) for value in raw]
     return raw.item() if isinstance(raw, np.generic) else raw
 
 

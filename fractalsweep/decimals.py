@@ -95,11 +95,14 @@ def readable(bound: str) -> str:
     return scientific if len(scientific) + 4 < len(bound) else bound.replace("E", "e")
 
 
+def is_sequence(value: Any) -> bool:
+    """A tuple, a list, or a 1-D NumPy array, which is a sequence as they are."""
+    return isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray) and value.ndim == 1)
+
+
 def pair(label: str, value: Any, parts: str, scalar_ok: bool = False) -> tuple[Any, Any]:
-    """``value`` as a pair (a scalar is repeated if ``scalar_ok``), or a one-line error; a
-    1-D NumPy array is a sequence as a tuple or a list is."""
-    sequence = isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray)
-                                                    and value.ndim == 1)
+    """``value`` as a pair (a scalar is repeated if ``scalar_ok``), or a one-line error."""
+    sequence = is_sequence(value)
     if scalar_ok and not sequence:
         return value, value
     if not sequence or len(value) != 2:

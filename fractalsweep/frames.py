@@ -29,7 +29,7 @@ import zarr
 from . import store
 from .colour import CLASS_COLOURS, classes, equalize, score_colormap
 from .config import is_integer
-from .decimals import CONTEXT
+from .decimals import CONTEXT, is_sequence
 from .errors import AnimationError
 from .execution import flag
 from .keyframes import blend_weight, geometry, zoom_schedule
@@ -317,7 +317,7 @@ def _check_options(frames_per_octave, size, cmap, zoom) -> None:
     if not is_integer(frames_per_octave) or not 1 <= frames_per_octave <= MAX_FRAMES_PER_OCTAVE:
         raise AnimationError(f"frames_per_octave = {frames_per_octave!r}: expected an integer "
                              f"from 1 to {MAX_FRAMES_PER_OCTAVE}")
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
+    if (not is_sequence(size) or len(size) != 2
             or not all(is_integer(n) and n >= 2 for n in size)):
         raise AnimationError(f"size = {size!r}: expected (width, height), integers >= 2")
     if not isinstance(zoom, str) or zoom not in ("in", "out"):
@@ -331,7 +331,7 @@ def plan_zoom(store_path, frames_per_octave, size, cmap, zoom, ease, overlay) ->
     ladder = find_ladder(store_path)
     depths = zoom_schedule(len(ladder) - 1, frames_per_octave, ease)
     return ZoomPlan(str(store_path), ladder, depths if zoom == "in" else depths[::-1],
-                 (size[0], size[1]), cmap, overlay, *geometry(ladder))
+                 (int(size[0]), int(size[1])), cmap, overlay, *geometry(ladder))
 
 
 @dataclass(frozen=True)
@@ -419,7 +419,7 @@ def plan_steps(store_path, level, frames_per_octave, size, cmap, zoom, ease,
     view = lvl.group.attrs["view"]
     depths = zoom_schedule(len(arrays) - 1, frames_per_octave, ease)
     return StepsPlan(str(store_path), level, arrays, steps,
-                     depths if zoom == "in" else depths[::-1], (size[0], size[1]), cmap,
+                     depths if zoom == "in" else depths[::-1], (int(size[0]), int(size[1])), cmap,
                      overlay, tuple(lvl.group.attrs["resolution"]),
                      tuple(axis_labels(view[a]["label"], store.label_values(lvl, a)[[0, -1]])
                            for a in "xy"))

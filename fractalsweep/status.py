@@ -83,7 +83,8 @@ def format_status(path: str, levels: list[dict], lock: dict | None) -> str:
                      "computing this store")
     elif lock and holder_alive(lock) is False:
         lines.append(f"not running: driver pid {lock['pid']} on {lock['host']} (since "
-                     f"{lock.get('started')}) has exited; the next run takes its lock over")
+                     f"{lock.get('started')}) has exited; 'fractalsweep resume {path}' takes its "
+                     "lock over and computes the missing tiles")
     elif lock:
         running = True
         lines.append(f"running: pid {lock['pid']} on {lock['host']} since {lock.get('started')}")

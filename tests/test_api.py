@@ -323,8 +323,8 @@ def test_numpy_numbers_are_numbers(tmp_path):
     from fractalsweep.dimension import dimension_of_images
 
     job = {"training": {"steps": np.int64(30)}, "x": {"log10": [np.int64(-1), np.float32(4)]},
-           "y": {"log10": [-1, 4]}, "grid": {"resolution": [np.int64(17), 17]},
-           "measures": {"snapshots": [np.int64(10)]}}
+           "y": {"log10": np.array([-1, 4])}, "grid": {"resolution": (np.int64(17), 17)},
+           "measures": {"snapshots": np.arange(10, 11)}}  # arrays and tuples are lists too
     numpy = Execution(scheduler="sync", tile=np.int64(8), tile_timeout=np.float32(60))
     store = fs.run(job, tmp_path / "n.zarr", execution=numpy, progress=False)
     plain = {**JOB, "measures": {"snapshots": [10]}}
@@ -342,7 +342,7 @@ def test_numpy_numbers_are_numbers(tmp_path):
     ladder = fs.run(JOB, tmp_path / "z.zarr", execution=SYNC, progress=False)
     ladder.zoom(centre=(30, 300), width=0.1, progress=False)
     ladder.ladder(widest=0.35, progress=False)
-    out = ladder.animate(tmp_path / "z.gif", fps=np.float32(10), size=(np.int64(32), 32),
+    out = ladder.animate(tmp_path / "z.gif", fps=np.float32(10), size=np.array([32, 32]),
                          frames_per_octave=np.int64(3), progress=False)
     assert out["frames"] > 0
 

@@ -237,6 +237,21 @@ def _monitoring_periods(dask_worker=None, dask_scheduler=None):
             if name in server.periodic_callbacks}
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs thread affinity")
+def test_a_local_cluster_has_a_worker_per_core_it_may_run_on():
+    """Under ``taskset -c 0`` the default was a worker per core of the machine, two taking
+    turns on one core (and the dry run's estimate said "2 workers sharing 1 core")."""
+    script = textwrap.dedent("""
+        import os
+        from fractalsweep import cluster
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        print(cluster.local_cpu_workers(), cluster.local_cpu_workers(3))
+        """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert run.stdout.split() == ["1", "3"], run.stderr
+
+
 def test_local_cpu_workers_keep_to_a_core_each():
     """Each worker's threads, those started before the preload and after it (XLA's, by the
     task), run on one core, a different one per worker; more workers than cores: unpinned.

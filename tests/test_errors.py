@@ -351,8 +351,11 @@ def test_nowhere_to_compute_is_one_line_within_seconds(tmp_path, capsys, where, 
 
 
 @pytest.mark.parametrize("reply,words", [
-    # not "(MemoryError: Unable to allocate 3.07 EiB ...)"
+    # not "(MemoryError: Unable to allocate 3.07 EiB ...)", "(error: unpack_from requires ...)"
     (b"HTTP/1.1 400 Bad Request\r\n\r\n", ["not as a Dask scheduler", "its reply is no Dask"]),
+    pytest.param(bytes(64), ["not as a Dask scheduler (its reply is no Dask message)"],
+                 id="zeros"),
+    ("close", ["not as a Dask scheduler (it closed the connection)"]),  # not CommClosedError
     (None, ["not as a Dask scheduler", "no Dask handshake within 10 s"]),  # a web server
 ])
 @pytest.mark.parametrize("command", ["run", "audit"])
@@ -374,7 +377,9 @@ def test_a_listener_that_is_not_a_scheduler_is_one_line(tmp_path, capsys, reply,
             except OSError:
                 return
             accepted.append(conn)
-            if reply is not None:
+            if reply == "close":
+                conn.close()
+            elif reply is not None:
                 conn.sendall(reply)
 
     threading.Thread(target=serve, daemon=True).start()
@@ -387,6 +392,22 @@ def test_a_listener_that_is_not_a_scheduler_is_one_line(tmp_path, capsys, reply,
         listener.close()
         for conn in accepted:
             conn.close()
+    assert not (tmp_path / "s.zarr").exists()
+
+
+@pytest.mark.parametrize("kind", ["worker", "nanny"])
+def test_a_worker_s_address_is_refused_as_no_scheduler_s(tmp_path, capsys, kind):
+    """A worker or a nanny speaks Dask, but failed the client's first request: a 54-line
+    traceback ("Worker.identity() got an unexpected keyword argument 'n_workers'"), exit 1,
+    after the store was made."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster:
+        nanny = next(iter(cluster.workers.values()))
+        address = nanny.address if kind == "nanny" else nanny.worker_address
+        _refused(capsys, "run", QUICK, "--store", tmp_path / "s.zarr", "--scheduler", address,
+                 "--quiet", words=[f"not as a Dask scheduler (a Dask {kind}, not its scheduler)"])
     assert not (tmp_path / "s.zarr").exists()
 
 
@@ -480,6 +501,7 @@ def test_status_names_a_dead_driver(tiny_store, capsys):
     finally:
         (tiny_store / store.LOCK).unlink()
     assert status == 0 and f"driver pid {dead}" in out and "has exited" in out
+    assert f"'fractalsweep resume {tiny_store}' takes its lock over" in out  # what finishes it
     assert "\nrunning:" not in out
 
 
