@@ -530,6 +530,19 @@ def job_script(profile: Profile) -> str:
     return script.replace(stand_in, profile.log_directory or stand_in)
 
 
+def stop_growing(started) -> None:
+    """Stop a batch cluster from submitting jobs, before it closes: its adaptive pool or the
+    jobs' check (:class:`BatchJobs`) could add one while it closes, which distributed's close
+    then finds running (an AssertionError, as a traceback after a run's Ctrl-C)."""
+    async def stop():
+        if started._adaptive is not None:
+            started._adaptive.stop()
+        for callback in started.periodic_callbacks.values():
+            callback.stop()
+
+    started.sync(stop)
+
+
 #: how a batch system lists the jobs it still holds (queued, running, ending) among some job
 #: ids, and what it says when it holds none of them (squeue then exits with status 1)
 HELD_JOBS = {"slurm": (["squeue", "-h", "-o", "%i %T", "-j"], "Invalid job id")}

@@ -323,7 +323,10 @@ class Session:
                                       f"{cluster.CONNECT_TIMEOUT_S} s ({exc})") from None
             else:
                 with _signals_held():  # interrupted, a starting cluster cannot be stopped
-                    client = Client(self._stack.enter_context(self._start()))
+                    started = self._stack.enter_context(self._start())
+                    if ex.cluster is not None:  # runs first as the session closes
+                        self._stack.callback(cluster.stop_growing, started)
+                    client = Client(started)
             # closed, not exited as a context manager: exiting resets a context variable
             # set in the thread that connected, and the explorers connect in a background
             # thread but close from their own
