@@ -293,13 +293,12 @@ def _worker() -> None:
 def table(rows: list[dict]) -> str:
     """The rows as an aligned text table; the fused kernel's rows off a GPU are marked, as
     its interpreted rate says nothing of its speed (beside XLA's, one would read as one)."""
-    from .fused import interpret_here
+    from .measurements import interpreted
 
-    interpreted = interpret_here()
     header = (f"{'dtype':13} {'method':15} {'kernel':7} {'group':>6} {'net-steps/s':>12} "
               f"{'per CPU-s':>10} {'vs naive':>9}")
     lines = [header]
-    marked = [r["kernel"] == "pallas" and interpreted for r in rows]
+    marked = [interpreted(r) for r in rows]
     lines += [f"{r['dtype']:13} {r['method']:15} {(r['kernel'] or '-') + '*' * m:7} "
               f"{r['group'] or '-':>6} "
               f"{figure(r['net_steps_per_s']):>12} {figure(r['net_steps_per_cpu_s']):>10} "

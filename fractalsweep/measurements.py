@@ -24,6 +24,14 @@ def cache_file() -> Path:
     return Path(base) / "fractalsweep" / "bench.json"
 
 
+def interpreted(row: dict) -> bool:
+    """Whether a bench row is of the fused kernel interpreted off a GPU: a rate that says
+    nothing of its speed (:func:`save` keeps none, :func:`fractalsweep.bench.table` marks it)."""
+    from .fused import interpret_here
+
+    return row["kernel"] == "pallas" and interpret_here()
+
+
 def save(rows: list[dict]) -> Path | None:
     """Remember the measured rates together with the device they were measured on, for
     cost estimates (:func:`saved_measurement`).
@@ -34,9 +42,7 @@ def save(rows: list[dict]) -> Path | None:
     mode, for tests, at a fraction of the rate any sweep trains at. Where no kernel row is
     left, the saved measurement stays as it was and None is returned.
     """
-    from .fused import interpret_here
-
-    rows = [r for r in rows if not (r["kernel"] == "pallas" and interpret_here())]
+    rows = [r for r in rows if not interpreted(r)]
     if not any(r["method"] == "kernel" for r in rows):
         return None
     path = cache_file()
