@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
+import numpy as np
+
 from . import cluster
 from .config import is_integer, is_number
 from .errors import ConfigError
@@ -112,7 +114,7 @@ class Execution:
                 raise ConfigError(f"{_named(key)} = {value!r}: expected a number")
             if value is not None:  # a NumPy number as Python's, as the JSON it goes to holds
                 object.__setattr__(self, key, float(value))
-        flag(_named("limits"), self.limits)
+        object.__setattr__(self, "limits", flag(_named("limits"), self.limits))
         for key in ("scheduler", "scheduler_file", "cluster"):
             if isinstance(getattr(self, key), str) and not getattr(self, key).strip():
                 raise ConfigError(f"{_named(key)} = '': give one, or leave it out for a local "
@@ -356,10 +358,11 @@ class Session:
 
 
 def flag(label: str, value: Any) -> bool:
-    """``value`` if it is True or False, else a one-line error naming ``label``."""
-    if not isinstance(value, bool):
+    """``value`` as Python's True or False if it is one (NumPy's ``np.True_`` too, as a
+    notebook's mask gives it), else a one-line error naming ``label``."""
+    if not isinstance(value, (bool, np.bool_)):
         raise ConfigError(f"{label} = {value!r}: expected True or False")
-    return value
+    return bool(value)
 
 
 @contextlib.contextmanager

@@ -329,11 +329,13 @@ def test_numpy_numbers_are_numbers(tmp_path):
     store = fs.run(job, tmp_path / "n.zarr", execution=numpy, progress=False)
     plain = {**JOB, "measures": {"snapshots": [10]}}
     assert store.config == fs.job_config(plain)  # as read back from the store's JSON
-    level = store.zoom(auto=True, box_fraction=np.float32(0.5), execution=numpy, progress=False)
+    level = store.zoom(auto=np.True_, box_fraction=np.float32(0.5), execution=numpy,
+                       progress=np.False_)  # and NumPy's bools are flags
     assert level.index == 1 and level.audit(sample=np.int64(4), execution=numpy,
                                             progress=False)["pixels"] == 4
-    assert (Execution(workers=np.int64(1), mem_fraction=np.float64(0.5))
-            == Execution(workers=1, mem_fraction=0.5))
+    assert (Execution(workers=np.int64(1), mem_fraction=np.float64(0.5), limits=np.False_)
+            == Execution(workers=1, mem_fraction=0.5, limits=False))
+    assert store.verify(repair=np.False_).problems == []
     rows, cols = np.indices((128, 128))
     disc = np.where((rows - 64) ** 2 + (cols - 64) ** 2 < 50 ** 2, -1.0, 1.0)
     images = [disc, -disc]
