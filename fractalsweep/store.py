@@ -2,7 +2,8 @@
 
 ::
 
-    /                         attrs["fractalsweep"]: format, id, resolved config, versions, created
+    /                         attrs["fractalsweep"]: format, id, resolved config, its digest,
+                              versions, created
     /inputs/w0, w1, ...       the init weights actually used (float64)
     /inputs/X, Y              the data set (float64)
     /inputs/batch_idx         minibatch rows per step (int32; minibatch sweeps only)
@@ -362,9 +363,10 @@ def create_or_check(path: str, cfg: SweepConfig,
             new_array(inputs_group, name, data=value)
         root.create_group("levels")
         faults.point("store-inputs")
+        config = cfg.to_dict()
         root.attrs["fractalsweep"] = {"format": FORMAT, "id": uuid.uuid4().hex,
-                                      "config": cfg.to_dict(), "versions": _versions(),
-                                      "created": _now()}
+                                      "config": config, "config_digest": config_digest(config),
+                                      "versions": _versions(), "created": _now()}
     except BaseException:
         _remove_contents(path)  # a failed start leaves no half-made store behind
         raise
@@ -394,6 +396,9 @@ def read_inputs(path: str) -> tuple[SweepConfig, dict[str, np.ndarray]]:
 @lru_cache(maxsize=4)
 def _read_inputs(path: str, store_id: str) -> tuple[SweepConfig, dict[str, np.ndarray]]:
     root = open_root(path)
+    changed = config_changed(root.attrs["fractalsweep"])
+    if changed:  # every tile computed now would be of another sweep than the finished ones
+        raise StoreError(f"{path}: {changed}")
     try:
         arrays = {name: arr[...] for name, arr in root["inputs"].arrays()}
     except (KeyError, ValueError) as exc:  # missing, or a checksum or metadata that fails
@@ -718,6 +723,27 @@ def write_tile(level: LevelGroup, index: tuple[int, int], results: dict[str, np.
     level.array("provenance")[index] = json.dumps({**provenance, "digests": digests})
     faults.point("tile-provenance")
     level.array("tiles")[index] = 1
+
+
+def config_digest(config: dict) -> str:
+    """A stored config's digest (BLAKE2b of its JSON, keys sorted), kept beside it from 0.10.1
+    on, so a config edited or damaged after the store was made is found before anything is
+    computed by it: it is the only copy of what the pixels mean.
+
+    >>> config_digest({"seed": 0})
+    'fb78e7add6ea0908'
+    """
+    data = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def config_changed(meta: dict) -> str | None:
+    """Why a root's stored config is not the one its store was made with (its digest
+    differs), or None (it is, or the store predates digests)."""
+    if "config_digest" not in meta or config_digest(meta["config"]) == meta["config_digest"]:
+        return None
+    return ("its stored config is not the one it was made with (the config's digest "
+            "differs): edited or damaged since; restore it, or make a new store from the job")
 
 
 def tile_digest(values: np.ndarray) -> str:

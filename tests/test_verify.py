@@ -318,6 +318,26 @@ def test_a_config_changed_after_its_tiles_is_named_not_repaired(damaged, capsys)
                             "stored config says 60") in out and "not repairable" in out, out
 
 
+def test_any_config_change_is_named_and_stops_computing(damaged, capsys):
+    """A value no tile records edited in the stored config (here the name; a byte flipped in
+    a number is alike): verify said the store was clean and a resume computed by the edit."""
+    root = zarr.open_group(str(damaged), mode="r+")
+    meta = root.attrs["fractalsweep"]
+    edited = {**meta, "config": {**meta["config"], "name": "edited"}}
+    root.attrs["fractalsweep"] = edited
+    root["levels/0/tiles"][0, 0] = 0
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and "store: its stored config is not the one it was made with" in out
+    assert "not repairable" in out, out
+    status, _, err = _main(capsys, "resume", damaged, "--scheduler", "sync", "--quiet")
+    assert status == 2 and err.count("\n") == 1 and "the config's digest differs" in err, err
+    root.attrs["fractalsweep"] = {k: v for k, v in edited.items() if k != "config_digest"}
+    status, out, _ = _main(capsys, "verify", damaged)  # a store made before digests
+    assert status == 0, out
+    root.attrs["fractalsweep"] = meta
+    assert _main(capsys, "resume", damaged, "--scheduler", "sync", "--quiet")[0] == 0
+
+
 @pytest.mark.parametrize("damage", ["garbage", "deleted"])
 def test_lost_levels_metadata_is_one_line_and_rewritten(damaged, clean, capsys, damage):
     """The group holding the levels: a traceback in verify and run before, and a deleted one
