@@ -131,6 +131,24 @@ def check_distinct(kinds: dict[str, Axis], x, y) -> None:
                           f"overwrites what x.kind = {x.kind!r} sets; sweep two different ones")
 
 
+def check_read(cfg, defaults) -> None:
+    """Refuse a ``[training]`` value set off its default (``defaults``) that the two axes
+    overwrite in every layer: no pixel reads it, as no pixel reads a key of another
+    optimizer (:func:`fractalsweep.config.refuse_unread_keys`)."""
+    every = set(range(cfg.model.depth))
+    for field in ("lr", "weight_decay", "momentum", "beta1", "beta2", "eps"):
+        value = getattr(cfg.training, field)
+        setters = [(name, axis) for name, axis in (("x", cfg.x), ("y", cfg.y))
+                   if AXES[axis.kind].field == field]
+        layers = set().union(*({axis.layer} if axis.layer is not None else every
+                               for _, axis in setters))
+        if value != getattr(defaults, field) and layers >= every:
+            named = " and ".join(f"{name}.kind = {axis.kind!r}" for name, axis in setters)
+            raise ConfigError(f"training.{field} = {value!r} is read by no pixel: {named} "
+                              f"set{'s' if len(setters) == 1 else ''} it in every layer; "
+                              "remove it")
+
+
 def hyper_for(cfg, x, y) -> Hyper:
     """The hyperparameters of the pixel at axis values ``(x, y)``."""
     hyper = Hyper.from_training(cfg.training, cfg.model.depth)

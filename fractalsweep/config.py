@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .axes import ADAM, AXES, check_distinct
+from .axes import ADAM, AXES, check_distinct, check_read
 from .decimals import is_sequence, parse, power_of_ten
 from .errors import ConfigError
 from .fractals import FRACTALS, PLANE_AXES
@@ -587,6 +587,9 @@ def resolve(raw: dict[str, Any], *, stored: bool = False) -> SweepConfig:
     if not stored:
         check_distinct(kinds, cfg.x, cfg.y)
         _refuse_unread(cfg)
+        if kinds is AXES:  # against the optimizer's own defaults (adamw's weight decay)
+            check_read(cfg, _optimizer_settings(TrainingConfig(optimizer=training.optimizer),
+                                                OPTIMIZERS))
     for axis_name in ("x", "y"):
         layer = getattr(cfg, axis_name).layer
         if layer is not None and layer >= model.depth:

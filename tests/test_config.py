@@ -87,6 +87,13 @@ def test_identity_and_one_point_data_sizes(job_dir):
     ({"x": {"kind": "lr", "layer": 1}, "y": {"kind": "lr_all"}}, ["learning rate (all layers)"]),
     ({"x": {"log10": [0, 1], "lo": "1"}}, ["x: give the window either", "not both"]),
     ({"training": {"batch_seed": 5}}, ["training.batch_seed is read with minibatches"]),
+    ({"training": {"lr": 0.5}},  # the default axes are the two layers' learning rates
+     ["training.lr = 0.5 is read by no pixel: x.kind = 'lr' and y.kind = 'lr' set it"]),
+    ({"training": {"optimizer": "momentum", "momentum": 0.5},
+      "x": {"kind": "momentum", "lo": "0.1", "hi": "0.9", "scale": "linear"}},
+     ["training.momentum = 0.5 is read by no pixel: x.kind = 'momentum' sets it"]),
+    ({"training": {"weight_decay": 0.1}, "y": {"kind": "weight_decay", "log10": [-3, 0]},
+      "x": {"kind": "lr_all"}}, ["training.weight_decay = 0.1", "y.kind = 'weight_decay'"]),
     ({"data": {"task": "image_fit", "fourier_scale": "big"}}, ["data.fourier_scale = 'big'"]),
     ({"data": {"task": "image_fit", "fourier_scale": 2.5}},
      ["data.fourier_scale is read with data.fourier_features > 0"]),
@@ -112,6 +119,10 @@ def test_what_a_section_leaves_out_is_the_default():
     both = resolve({"x": {"kind": "lr_all"}, "y": {"kind": "lr", "layer": 1}})
     assert (both.x.layer, both.y.layer) == (None, 1)
     assert resolve({"training": {"batch": 16, "batch_seed": 5}}).training.batch_seed == 5
+    # a training value read by the layers no axis sets
+    assert resolve({"training": {"lr": 0.5}, "y": {"kind": "offset"}}).training.lr == 0.5
+    assert resolve({"training": {"weight_decay": 0.1},
+                    "y": {"kind": "weight_decay", "layer": 1}}).training.weight_decay == 0.1
 
 
 def test_a_store_s_config_opens_under_rules_added_later():

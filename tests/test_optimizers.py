@@ -71,21 +71,24 @@ def _kernel_losses(cfg, arrays, x, y):
     return np.asarray(jax.lax.scan(body, (params, state), None, length=STEPS)[1])
 
 
-CASES = {  # a config and pixels where training is smooth (not chaotic) for 100 steps
+CASES = {  # a config and pixels where training is smooth (not chaotic) for 100 steps; lr
+    # where a layer's learning rate is no axis's
     "gd, weight decay of layer 1": ({"optimizer": "gd"},
                                     {"kind": "lr_all", "lo": "5", "hi": "20"},
-                                    {"kind": "weight_decay", "layer": 1, "lo": "0.001", "hi": "0.1"}),
+                                    {"kind": "weight_decay", "layer": 1, "lo": "0.001",
+                                     "hi": "0.1"}),
     "momentum": ({"optimizer": "momentum"}, {"kind": "lr_all", "lo": "1", "hi": "5"},
                  {"kind": "momentum", "lo": "0.5", "hi": "0.95"}),
     "nesterov, L2 decay": ({"optimizer": "momentum", "nesterov": True, "weight_decay": 0.01},
                            {"kind": "lr_all", "lo": "1", "hi": "5"},
                            {"kind": "momentum", "lo": "0.5", "hi": "0.9"}),
-    "adam": ({"optimizer": "adam"}, {"kind": "lr", "layer": 0, "lo": "0.01", "hi": "0.1"},
+    "adam": ({"optimizer": "adam", "lr": 0.05},
+             {"kind": "lr", "layer": 0, "lo": "0.01", "hi": "0.1"},
              {"kind": "beta2", "lo": "0.9", "hi": "0.999"}),
     "adam, eps and L2": ({"optimizer": "adam", "weight_decay": 0.001},
                          {"kind": "lr_all", "lo": "0.01", "hi": "0.1"},
                          {"kind": "eps", "lo": "1e-8", "hi": "0.01"}),
-    "adamw": ({"optimizer": "adamw"}, {"kind": "beta1", "lo": "0.5", "hi": "0.95"},
+    "adamw": ({"optimizer": "adamw", "lr": 0.05}, {"kind": "beta1", "lo": "0.5", "hi": "0.95"},
               {"kind": "weight_decay", "lo": "0.0001", "hi": "0.1"}),
 }
 
@@ -93,7 +96,7 @@ CASES = {  # a config and pixels where training is smooth (not chaotic) for 100 
 @pytest.mark.parametrize("name", CASES)
 def test_loss_sequence_equals_optax(name):
     training, x_axis, y_axis = CASES[name]
-    cfg = config.resolve({"training": {"steps": STEPS, "lr": 0.05, **training},
+    cfg = config.resolve({"training": {"steps": STEPS, **training},
                           "x": x_axis, "y": y_axis})
     arrays = streams.draw(cfg)
     xs = np.array([float(x_axis["lo"]), float(x_axis["hi"])])
