@@ -475,12 +475,17 @@ def cmd_ladder(args) -> int:
     _output(args.png, "--png")
     store = api.open(args.store, execution=_execution(args))
     ladder = store.ladder(args.level, widest=args.widest, progress=not args.quiet)
-    reused = sum(level.attrs["reused_pixels"] for level in ladder)
-    print(f"{args.store}: ladder of {len(ladder)} levels {[lv.index for lv in ladder]} (widest "
-          f"first); its levels hold {reused} pixels copied from narrower levels, not computed "
-          "again")
+    _ladder_line(args.store, ladder)
     _ladder_picture(args, args.store, ladder)
     return 0
+
+
+def _ladder_line(path: str, ladder: list) -> None:
+    """The closing line of ``ladder`` and ``dive``: the levels and the pixels they copied."""
+    reused = sum(level.attrs["reused_pixels"] for level in ladder)
+    print(f"{path}: keyframe ladder of {len(ladder)} levels {[lv.index for lv in ladder]} "
+          f"(widest first); its levels hold {reused} pixels copied from narrower levels, not "
+          f"computed again; animate it with: fractalsweep animate {path} --out zoom.mp4")
 
 
 def cmd_dive(args) -> int:
@@ -497,9 +502,7 @@ def cmd_dive(args) -> int:
     with execution.session(not args.quiet) as session:  # one cluster for the whole dive
         ladder = api.run(cfg, path, execution=session).dive(args.decades,
                                                             box_fraction=box_fraction)
-    indices = [level.index for level in ladder]
-    print(f"{path}: keyframe ladder of {len(indices)} levels {indices} (widest first); "
-          f"animate it with: fractalsweep animate {path} --out zoom.mp4")
+    _ladder_line(path, ladder)
     _ladder_picture(args, path, ladder)
     return 0
 

@@ -289,6 +289,10 @@ def test_dive_then_resume_then_animate(tmp_path, job_dir):
     assert all(root[f"levels/{k}/tiles"][:].all() for k in root["levels"].group_keys())
     deepest = levels.deepest(str(store_path))
     assert root[f"levels/{deepest}"].attrs["resolution"] == [41, 41]  # aligned for the ladder
+    ladder = [keyframe.level for keyframe in levels.find_ladder(store_path)]
+    copied = sum(root[f"levels/{k}"].attrs["reused_pixels"] for k in ladder)  # as ladder says
+    assert (f"keyframe ladder of {len(ladder)} levels {ladder} (widest first); its levels hold "
+            f"{copied} pixels copied from narrower levels") in r.stdout and copied > 0, r.stdout
 
     again = cli(*args)
     assert again.returncode == 0, again.stderr
