@@ -28,9 +28,10 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
             reuse_from: int | None = None) -> tuple[int, RunReport]:
     """Compute ``view`` as a level of the store at ``path`` (a new one, or the one it has).
 
-    ``resolution`` and ``dtype`` default to the job's. The precision guard refuses a view
-    whose neighbouring pixels the dtype cannot keep apart, unless ``force``. Returns the
-    level's index and the run's report.
+    ``resolution`` and ``dtype`` default to the job's. The precision guard refuses a new
+    level's view whose neighbouring pixels the dtype cannot keep apart, unless ``force``; a
+    level the store has passed it, or was forced, when it was made, and is resumed (as by
+    ``resume``). Returns the level's index and the run's report.
     """
     cfg = store.config_of(path)
     resolution, dtype = _size(cfg, resolution, dtype)
@@ -41,8 +42,8 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
     index = levels.level_for(root, view, spec.resolution, spec.dtype)
     if index not in store.level_indices(root):  # its size, before the guard's O(pixels) walk
         check_limits(path, cfg, index, spec, session.execution)
-    precision.guard(view, spec.resolution, spec.dtype, force=force,
-                    dtypes=system_of(cfg).dtypes)
+        precision.guard(view, spec.resolution, spec.dtype, force=force,
+                        dtypes=system_of(cfg).dtypes)
     return index, run_level(path, cfg, session, index, spec)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import ipaddress
 import json
 import os
 import re
@@ -59,7 +60,7 @@ from bokeh.plotting import figure
 from bokeh.server.server import Server
 from tornado.web import HTTPError, RequestHandler
 
-from . import levels, precision, store
+from . import cluster, levels, precision, store
 from .colour import classes, score_colormap, to_rgba
 from .decimals import CONTEXT, parse
 from .errors import ConfigError, FractalsweepError, PrecisionError
@@ -523,7 +524,14 @@ class Page:
         """Show ``view`` as a level of the shown level's resolution and dtype: the store's own
         if complete, else computed (or joined, if another tab asked first) and drawn as its
         tiles land. A window the precision guard refuses is kept for the force box, where
-        forcing computes it (not a bound beyond the dtype's range)."""
+        forcing computes it (not a bound beyond the dtype's range); one the store has (forced
+        when made) is shown."""
+        found = self.hub.find(view, self.resolution, self.dtype)
+        if found is not None:
+            self.refused = None
+            self._say(f"level {found} holds this window")
+            self.show(found)
+            return None
         try:
             precision.guard(view, self.resolution, self.dtype, force=self.force,
                             dtypes=system_of(self.hub.config).dtypes)
@@ -534,11 +542,6 @@ class Page:
             self._full_view()
             return None
         self.refused = None
-        found = self.hub.find(view, self.resolution, self.dtype)
-        if found is not None:
-            self._say(f"level {found} holds this window")
-            self.show(found)
-            return None
         self.job, self.following = self.hub.zoom(view, self.resolution, self.dtype,
                                                  self.force), True
         self._say("")
@@ -770,8 +773,13 @@ def make_server(hub: Hub, *, port: int = 8050, host: str = "127.0.0.1"):
     if not host.strip():
         raise ConfigError("--host '': give an address to listen on, e.g. 127.0.0.1")
     if ":" in host:  # Bokeh's websocket origins are names or IPv4 addresses with a port
-        raise ConfigError(f"--host {host}: IPv6 addresses are not supported; give an IPv4 "
-                          "address (e.g. 127.0.0.1) or a host name")
+        try:
+            ipaddress.IPv6Address(host.strip("[]"))
+            what = "IPv6 addresses are not supported"
+        except ValueError:
+            what = "give the address alone, without a scheme or a port (that is --port)"
+        raise ConfigError(f"--host {host}: {what}; give an IPv4 address (e.g. 127.0.0.1) or "
+                          "a host name")
     names = {"localhost", "127.0.0.1", host}
     if host not in ("localhost", "127.0.0.1"):  # reached by this machine's name too
         names |= {socket.gethostname(), socket.getfqdn()}
@@ -795,6 +803,8 @@ def serve(path: str, *, port: int = 8050, host: str = "127.0.0.1",
     """
     hub = Hub(path, execution, connect=False)  # no cluster for a port that cannot be bound
     try:
+        if hub.execution.gpus:  # bad input, refused now; a backend not answering is news for
+            cluster.check_gpus(hub.execution.gpus)  # the page, which it may answer later
         server = make_server(hub, port=port, host=host)
         hub.connect()
         server.start()

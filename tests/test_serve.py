@@ -192,6 +192,12 @@ def test_a_refused_zoom_says_so_and_force_computes_it(hub, serve_path):
     settle(p, p.job)
     assert _levels(serve_path) == [0, 1] and p.level == 1
     assert fs.open(serve_path).level(1).view["x"].hi == "13.00000000000001"
+    again = page(hub, level="0")  # the forced level, asked for again: shown, not refused
+    assert again.request(view) is None and again.level == 1 and again.refused is None
+    assert _text(again.message) == "level 1 holds this window"
+    zoomed = fs.open(serve_path).zoom(x=("13", "13.00000000000001"),  # as the command line
+                                      y=("13", "13.00000000000001"), execution=SYNC)
+    assert zoomed.index == 1 and _levels(serve_path) == [0, 1]
 
 
 @pytest.mark.parametrize("x", ["1e-400,1", "1,1e400"])
@@ -380,7 +386,7 @@ def test_a_local_cluster_serves_the_zooms_and_stops_with_the_hub(serve_path):
         hub.close()
 
 
-def test_cli_serve_refuses_a_busy_port_in_one_line(serve_path, capsys):
+def test_cli_serve_refuses_a_busy_port_in_one_line(serve_path, capsys, monkeypatch):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -396,7 +402,13 @@ def test_cli_serve_refuses_a_busy_port_in_one_line(serve_path, capsys):
     assert main(["serve", serve_path, "--scheduler", "sync", "--host", "::1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()  # was Bokeh's traceback
     assert len(err) == 1 and "--host ::1: IPv6 addresses are not supported" in err[0]
+    for host in ("http://127.0.0.1", "127.0.0.1:8050"):  # were "IPv6 ... not supported" too
+        assert main(["serve", serve_path, "--scheduler", "sync", "--host", host]) == 2
+        assert "without a scheme or a port (that is --port)" in capsys.readouterr().err
     assert main(["serve", serve_path, "--port", "70000"]) == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # a GPU this machine lacks: it served a
+    assert main(["serve", serve_path, "--gpus", "0"]) == 2  # page that could never compute
+    assert "gpus = 0: no GPU 0 on this machine" in capsys.readouterr().err
     assert main(["serve", serve_path + "-missing", "--scheduler", "sync"]) == 2
 
 
