@@ -106,15 +106,31 @@ def _read_by_chunk(array: zarr.Array) -> tuple[np.ndarray, list[tuple[int, ...]]
 
 
 def chunks_on_disk(array: zarr.Array) -> set[tuple[int, ...]]:
-    """The chunks of an array that exist in the store (one never written reads as fill)."""
+    """The chunks of an array that exist in the store (one never written reads as fill).
+
+    Raises
+    ------
+    OSError
+        Where a folder of a local store's array cannot be listed: zarr's own listing skips
+        it, so its chunks looked missing (damage to recompute) where the machine refuses.
+    """
     from zarr.core.sync import sync
 
     async def keys():
         return {key async for key in array.store.list_prefix(f"{array.path}/")}
 
-    present = sync(keys())
+    if isinstance(array.store, zarr.storage.LocalStore):
+        present = {(Path(folder) / name).relative_to(array.store.root).as_posix()
+                   for folder, _, names in os.walk(array.store.root / array.path,
+                                                   onerror=_raise) for name in names}
+    else:
+        present = sync(keys())
     encode = array.metadata.encode_chunk_key
     return {ix for ix in np.ndindex(*array.cdata_shape) if f"{array.path}/{encode(ix)}" in present}
+
+
+def _raise(exc: OSError):
+    raise exc
 
 
 def _versions() -> dict[str, str]:

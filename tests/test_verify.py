@@ -10,6 +10,8 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -316,6 +318,28 @@ def test_a_config_changed_after_its_tiles_is_named_not_repaired(damaged, capsys)
     status, out, _ = _main(capsys, "verify", damaged)
     assert status == 1 and ("level 0: 9 finished tile(s) were computed with steps 30, the "
                             "stored config says 60") in out and "not repairable" in out, out
+
+
+def test_a_folder_that_cannot_be_read_is_the_machine_s_refusal_not_damage(damaged, capsys):
+    """zarr's listing skips a folder it cannot read, so its chunks looked missing: info and
+    resume named its tiles as damaged (exit 2) and advised a repair that then failed."""
+    drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
+    if os.geteuid() != 0:
+        drop = []
+    elif shutil.which("setpriv") is None:
+        pytest.skip("root reads any folder; setpriv (util-linux) drops that")
+    folder = damaged / "levels/0/final_loss/c/1"
+    folder.chmod(0)
+    try:
+        for command in (["info"], ["resume", "--scheduler", "sync", "--quiet"], ["verify"]):
+            r = subprocess.run([*drop, sys.executable, "-m", "fractalsweep", command[0],
+                                str(damaged), *command[1:]], capture_output=True, text=True,
+                               timeout=300)
+            assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+            assert r.stderr.startswith(f"fractalsweep: error: Permission denied ({folder}"), r
+    finally:
+        folder.chmod(0o755)
+    assert _main(capsys, "verify", damaged)[0] == 0  # nothing was damaged
 
 
 def test_any_config_change_is_named_and_stops_computing(damaged, capsys):
