@@ -21,7 +21,7 @@ import numpy as np
 
 from . import store
 from .config import DTYPES, is_integer, single_run
-from .errors import SweepError
+from .errors import ConfigError, SweepError
 from .execute import RETRIES, run_tasks
 from .execution import Session
 from .grid import DOUBLE_DOUBLE, axis_values
@@ -79,14 +79,20 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
         ``created``; also stored as the level's ``audit`` attribute, with the map in the
         level's ``audit`` array.
     """
-    from .errors import ConfigError
-
     if sample is not None and (not is_integer(sample) or sample < 1):
         raise ConfigError(f"sample = {sample!r}: expected an integer >= 1, or None for every "
                           "pixel")
     if against is not None and not (isinstance(against, str) and against in DTYPES):
         raise ConfigError(f"against = {against!r}: expected {', '.join(DTYPES)}, or None for "
                           "the next precision up")
+    # the lock is held throughout, as a run's: another driver, or a store it cannot write, is
+    # refused before anything is computed (it was after), and status shows the audit running
+    with store.driver_lock(path):
+        return _audit(path, level, session, sample, against, seed)
+
+
+def _audit(path: str, level: int, session: Session, sample: int | None, against: str | None,
+           seed: int) -> dict:
     root = store.open_root(path)
     lvl = store.open_level(root, level)
     dtype = lvl.group.attrs["dtype"]
@@ -139,11 +145,10 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
     report = {"against": against, "pixels": len(pixels), "flipped": int(flipped.sum()),
               "fraction": float(flipped.mean()),
               "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
-    with store.driver_lock(path):
-        group = store.open_level(store.open_root(path, mode="r+"), level).group
-        if "audit" not in group:
-            store.new_array(group, "audit", shape=score.shape, chunks=group["score"].chunks,
-                            dtype="int8", fill_value=-1, dimension_names=("y", "x"))
-        group["audit"][:] = marks
-        group.attrs["audit"] = report
+    group = store.open_level(store.open_root(path, mode="r+"), level).group
+    if "audit" not in group:
+        store.new_array(group, "audit", shape=score.shape, chunks=group["score"].chunks,
+                        dtype="int8", fill_value=-1, dimension_names=("y", "x"))
+    group["audit"][:] = marks
+    group.attrs["audit"] = report
     return report

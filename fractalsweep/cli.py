@@ -21,6 +21,7 @@ from .cluster import use_compile_cache
 from .decimals import readable
 from .errors import ConfigError, SweepError
 from .execution import Execution
+from .files import NotWritten
 from .store import check_location
 
 EPILOG = "Documentation: docs/cli.md. Job file keys: docs/jobs.md."
@@ -581,10 +582,7 @@ def cmd_dimension(args) -> int:
         raise ConfigError(f"{args.store}: no boundary of {result.level_set} at two or more "
                           f"fitted box sizes in levels {list(result.levels)}; nothing to measure")
     if args.plot:
-        try:
-            plot_dimension(result, args.plot)
-        except OSError as exc:  # not writable
-            raise ConfigError(f"--plot {args.plot}: {exc}") from None
+        plot_dimension(result, args.plot)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
         return 0
@@ -735,12 +733,15 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
         return 0
     except OSError as exc:  # the machine, not the request: a full disk, a vanished folder
         where = f" ({exc.filename})" if exc.filename else ""
-        return _fail(f"{exc.strerror or exc}{where}{_kept(args)}", 1)
+        return _fail(f"{exc.strerror or exc}{where}{_kept(args, exc)}", 1)
 
 
-def _kept(args) -> str:
+def _kept(args, failure: BaseException | None = None) -> str:
     """What an interrupted or failed command keeps: a command that computes, its tiles; an
-    audit, nothing."""
+    audit, nothing; either, all it computed when the picture it writes last is refused."""
+    if isinstance(failure, NotWritten):
+        return ("; what the command computed is kept, only this file is not written"
+                if "scheduler" in args else "")
     if args.command == "audit":
         return "; the audit recorded nothing"
     return ("; finished tiles are kept, run the same command to resume" if "scheduler" in args

@@ -7,14 +7,21 @@ import contextlib
 import os
 from pathlib import Path
 
-__all__ = ["written_whole"]
+__all__ = ["NotWritten", "written_whole"]
+
+
+class NotWritten(OSError):
+    """An output file the machine would not write (a full disk, a file-size limit): Python's
+    own error, naming the file (where a picture library's error named none, or the hidden
+    file), so a command can say that only this file, made last, is missing."""
 
 
 @contextlib.contextmanager
 def written_whole(path: Path):
     """A hidden file beside ``path`` to write into (``.<name>.part``), renamed to ``path``
     once the block ends; removed if it raises, so ``path`` holds a whole new file or what it
-    held before.
+    held before. A failure to write either is a :class:`NotWritten` naming ``path`` (another
+    file's error, such as the store's while frames are read, is left as it is).
 
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
@@ -27,7 +34,10 @@ def written_whole(path: Path):
     try:
         yield partial
         os.replace(partial, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):  # not ours to remove (a folder): keep the cause
             partial.unlink(missing_ok=True)
+        if (isinstance(exc, OSError) and not isinstance(exc, NotWritten)
+                and exc.filename in (None, str(partial), str(path))):
+            raise NotWritten(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise

@@ -1,5 +1,8 @@
 """The precision audit against independent recomputations in the higher precision."""
 
+import json
+import os
+import socket
 import subprocess
 import sys
 
@@ -8,7 +11,7 @@ import pytest
 import zarr
 
 import fractalsweep as fs
-from fractalsweep import kernel, streams
+from fractalsweep import audit, kernel, store, streams
 from fractalsweep.config import resolve
 from fractalsweep.grid import axis_values, flat_pixels
 from fractalsweep.store import read_inputs
@@ -50,6 +53,47 @@ def test_a_double_double_sample_and_the_command_line(tmp_path):
     store.level(0).audit(1, execution=SYNC, progress=False)
     assert (store.level(0)["audit"] >= 0).sum() == 1
     assert store.level(0).render_audit(tmp_path / "one.png").stat().st_size > 10_000
+
+
+def test_an_audit_holds_the_store_s_lock_and_is_refused_before_computing(tmp_path,
+                                                                         monkeypatch):
+    """It computed its whole sample, then found another driver's lock (or a store it could
+    not write) and recorded nothing; and held no lock while it computed."""
+    path = fs.run({**JOB, "training": {"steps": 30}}, tmp_path / "l.zarr", execution=SYNC,
+                  progress=False).path
+    computed, real = [], audit.audit_pixels
+
+    def recorded(where, *args):
+        computed.append(json.loads((tmp_path / "l.zarr" / store.LOCK).read_text())["pid"])
+        return real(where, *args)
+
+    monkeypatch.setattr(audit, "audit_pixels", recorded)
+    with subprocess.Popen(["sleep", "60"]) as holder:
+        (tmp_path / "l.zarr" / store.LOCK).write_text(json.dumps(
+            {"host": socket.gethostname(), "pid": holder.pid, "started": "2026-11-28T12:00"}))
+        with pytest.raises(fs.StoreError, match=f"being computed by another run .pid {holder.pid}"):
+            fs.open(path).level(0).audit(4, execution=SYNC, progress=False)
+        holder.kill()
+    assert computed == [] and "audit" not in fs.open(path).level(0).attrs
+    (tmp_path / "l.zarr" / store.LOCK).unlink()
+    assert fs.open(path).level(0).audit(4, execution=SYNC, progress=False)["pixels"] == 4
+    assert computed and set(computed) == {os.getpid()}  # under its own lock
+    assert not (tmp_path / "l.zarr" / store.LOCK).exists()
+
+
+def test_a_picture_the_disk_refuses_is_named_and_the_audit_kept(tmp_path):
+    """"No space left on device; the audit recorded nothing": it had, and info showed it."""
+    path = fs.run({**JOB, "training": {"steps": 30}}, tmp_path / "p.zarr", execution=SYNC,
+                  progress=False).path
+    png = tmp_path / "a.png"
+    (tmp_path / ".a.png.part").symlink_to("/dev/full")  # every write: no space left
+    r = subprocess.run([sys.executable, "-m", "fractalsweep", "audit", path, "--sample", "4",
+                        "--scheduler", "sync", "--quiet", "--png", str(png)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and r.stderr == (
+        f"fractalsweep: error: No space left on device ({png}); what the command computed is "
+        "kept, only this file is not written\n"), r.stderr
+    assert fs.open(path).level(0).attrs["audit"]["pixels"] == 4 and not png.exists()
 
 
 def test_a_store_s_measures_do_not_stop_a_double_double_audit(tmp_path):

@@ -339,6 +339,10 @@ def test_cli_prints_the_estimate_its_interval_and_box_sizes(ladder_store, tmp_pa
     assert line.startswith(f"{path}: boundary dimension ")
     assert "90% interval" in line and "box sizes 10-40 px, 2 levels, method paper" in line
     assert plot.read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / ".full.png.part").symlink_to("/dev/full")  # a full disk: the machine's
+    assert main(["dimension", path, "--method", "paper", "--plot",  # refusal, not bad input
+                 str(tmp_path / "full.png")]) == 1
+    assert "No space left on device" in capsys.readouterr().err
 
     for output in ([], ["--json"]):  # no boundary: one line, and no NaN printed as JSON
         assert main(["dimension", path, "--method", "paper", "--level-set", "score=1e300",

@@ -264,6 +264,41 @@ def test_deep_window_labels_fit_a_small_figure(digits):
                    for b in boxes), boxes
 
 
+def test_a_picture_the_disk_refuses_is_python_s_error_naming_it(tmp_path):
+    """matplotlib's error named no file ("No space left on device", filename None), and a
+    run's --png said "finished tiles are kept, run the same command to resume" of a level
+    that was complete."""
+    import errno
+    import subprocess
+    import sys
+
+    import fractalsweep as fs
+    from fractalsweep import Execution
+
+    level = fs.run({"training": {"steps": 10}, "grid": {"resolution": 17}}, tmp_path / "s.zarr",
+                   execution=Execution(scheduler="sync"), progress=False).level(0)
+    out, part = tmp_path / "r.png", tmp_path / ".r.png.part"
+    part.symlink_to("/dev/full")  # every write: no space left (the failure removes it)
+    with pytest.raises(OSError) as full:
+        level.render(out)
+    assert full.value.errno == errno.ENOSPC and full.value.filename == str(out)
+    command = [sys.executable, "-m", "fractalsweep"]
+    part.symlink_to("/dev/full")
+    r = subprocess.run([*command, "render", level.store.path, "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert (r.returncode, r.stderr) == (
+        1, f"fractalsweep: error: No space left on device ({out})\n")
+    job = tmp_path / "s.toml"
+    job.write_text("[training]\nsteps = 10\n[grid]\nresolution = 17\n")
+    part.symlink_to("/dev/full")
+    r = subprocess.run([*command, "run", str(job), "--png", str(out), "--scheduler", "sync",
+                        "--quiet"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and r.stderr == (f"fractalsweep: error: No space left on device "
+                                              f"({out}); what the command computed is kept, "
+                                              "only this file is not written\n")
+    assert not out.exists()
+
+
 def test_a_picture_that_cannot_be_written_whole_leaves_the_one_before(tmp_path):
     """savefig wrote straight into the file: a file-size limit (or a full disk) left a
     truncated PNG where a good one was."""
