@@ -287,15 +287,18 @@ ROOT_KEYS = {"format": int, "id": str, "config": dict, "versions": dict, "create
 
 
 def root_meta_problems(meta) -> list[str]:
-    """What is wrong with a root's 'fractalsweep' attribute: not a table, or keys missing or
-    holding another type (:data:`ROOT_KEYS`)."""
+    """What is wrong with a root's 'fractalsweep' attribute: not a table, keys missing or
+    holding another type (:data:`ROOT_KEYS`), or a config changed since (:func:`config_changed`):
+    every command refuses such a store in one line, as it refuses one it cannot read."""
     if not isinstance(meta, dict):
         return [f"the root's fractalsweep metadata is not a table ({meta!r:.60})"]
     missing = [key for key in ROOT_KEYS if key not in meta]
-    return [*([f"root metadata lacks {', '.join(missing)}"] if missing else []),
-            *(f"root metadata {key} = {meta[key]!r:.60}: expected a {kind.__name__}"
-              for key, kind in ROOT_KEYS.items() if key in meta
-              and not isinstance(meta[key], kind))]
+    mistyped = [f"root metadata {key} = {meta[key]!r:.60}: expected a {kind.__name__}"
+                for key, kind in ROOT_KEYS.items()
+                if key in meta and not isinstance(meta[key], kind)]
+    changed = [] if missing or mistyped else [config_changed(meta)]
+    return [*([f"root metadata lacks {', '.join(missing)}"] if missing else []), *mistyped,
+            *filter(None, changed)]
 
 
 def root_meta(root: zarr.Group, path: str) -> dict:
@@ -412,9 +415,6 @@ def read_inputs(path: str) -> tuple[SweepConfig, dict[str, np.ndarray]]:
 @lru_cache(maxsize=4)
 def _read_inputs(path: str, store_id: str) -> tuple[SweepConfig, dict[str, np.ndarray]]:
     root = open_root(path)
-    changed = config_changed(root.attrs["fractalsweep"])
-    if changed:  # every tile computed now would be of another sweep than the finished ones
-        raise StoreError(f"{path}: {changed}")
     try:
         arrays = {name: arr[...] for name, arr in root["inputs"].arrays()}
     except (KeyError, ValueError) as exc:  # missing, or a checksum or metadata that fails
@@ -758,8 +758,7 @@ def config_changed(meta: dict) -> str | None:
     differs), or None (it is, or the store predates digests)."""
     if "config_digest" not in meta or config_digest(meta["config"]) == meta["config_digest"]:
         return None
-    return ("its stored config is not the one it was made with (the config's digest "
-            "differs): edited or damaged since; restore it, or make a new store from the job")
+    return "the stored config was edited or damaged after the store was made (its digest differs)"
 
 
 def tile_digest(values: np.ndarray) -> str:

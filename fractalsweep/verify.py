@@ -159,9 +159,6 @@ def _check_root(root: zarr.Group, report: Report):
     if meta.get("format") != store.FORMAT:
         report.add(f"root format {meta.get('format')!r}: this fractalsweep reads format "
                    f"{store.FORMAT}")
-    changed = store.config_changed(meta) if "config" in meta else None
-    if changed:
-        report.add(changed)  # not repairable: which config is right is the user's call
     try:
         return from_dict(meta["config"])
     except (ConfigError, KeyError, TypeError, AttributeError) as exc:

@@ -344,17 +344,29 @@ def test_a_folder_that_cannot_be_read_is_the_machine_s_refusal_not_damage(damage
 
 def test_any_config_change_is_named_and_stops_computing(damaged, capsys):
     """A value no tile records edited in the stored config (here the name; a byte flipped in
-    a number is alike): verify said the store was clean and a resume computed by the edit."""
+    a number is alike): verify said the store was clean and a resume computed by the edit.
+    It is damaged root metadata, refused everywhere in one line before anything is made (a
+    zoom, or a process that had read the store's inputs before, made levels first)."""
+    fs.open(str(damaged)).level(0).audit(1, execution=Execution(scheduler="sync"),
+                                         progress=False)  # this process has read its inputs
     root = zarr.open_group(str(damaged), mode="r+")
     meta = root.attrs["fractalsweep"]
     edited = {**meta, "config": {**meta["config"], "name": "edited"}}
     root.attrs["fractalsweep"] = edited
     root["levels/0/tiles"][0, 0] = 0
     status, out, _ = _main(capsys, "verify", damaged)
-    assert status == 1 and "store: its stored config is not the one it was made with" in out
+    assert status == 1 and ("store: the stored config was edited or damaged after the store "
+                            "was made (its digest differs)") in out
     assert "not repairable" in out, out
-    status, _, err = _main(capsys, "resume", damaged, "--scheduler", "sync", "--quiet")
-    assert status == 2 and err.count("\n") == 1 and "the config's digest differs" in err, err
+    sync = ("--scheduler", "sync", "--quiet")
+    for args in (["resume", damaged, *sync], ["info", damaged],
+                 ["zoom", damaged, "--centre", "10", "100", "--width", "0.5", *sync]):
+        status, _, err = _main(capsys, *args)
+        assert status == 2 and err.count("\n") == 1 and "its digest differs" in err, err
+    with pytest.raises(StoreError, match="its digest differs"):
+        fs.open(str(damaged)).zoom(centre=(10, 100), width=0.5, progress=False,
+                                   execution=Execution(scheduler="sync"))
+    assert store.level_indices(zarr.open_group(str(damaged), mode="r")) == [0]
     root.attrs["fractalsweep"] = {k: v for k, v in edited.items() if k != "config_digest"}
     status, out, _ = _main(capsys, "verify", damaged)  # a store made before digests
     assert status == 0, out
