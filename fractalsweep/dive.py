@@ -30,8 +30,8 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
 
     ``resolution`` and ``dtype`` default to the job's. The precision guard refuses a new
     level's view whose neighbouring pixels the dtype cannot keep apart, unless ``force``; a
-    level the store has passed it, or was forced, when it was made, and is resumed (as by
-    ``resume``). Returns the level's index and the run's report.
+    level the store already has is resumed without it, as by ``resume`` (it passed the
+    guard, or was forced, when it was made). Returns the level's index and the run's report.
     """
     cfg = store.config_of(path)
     resolution, dtype = _size(cfg, resolution, dtype)

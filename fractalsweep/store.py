@@ -293,12 +293,13 @@ def root_meta_problems(meta) -> list[str]:
     if not isinstance(meta, dict):
         return [f"the root's fractalsweep metadata is not a table ({meta!r:.60})"]
     missing = [key for key in ROOT_KEYS if key not in meta]
-    mistyped = [f"root metadata {key} = {meta[key]!r:.60}: expected a {kind.__name__}"
-                for key, kind in ROOT_KEYS.items()
-                if key in meta and not isinstance(meta[key], kind)]
-    changed = [] if missing or mistyped else [config_changed(meta)]
-    return [*([f"root metadata lacks {', '.join(missing)}"] if missing else []), *mistyped,
-            *filter(None, changed)]
+    problems = [*([f"root metadata lacks {', '.join(missing)}"] if missing else []),
+                *(f"root metadata {key} = {meta[key]!r:.60}: expected a {kind.__name__}"
+                  for key, kind in ROOT_KEYS.items()
+                  if key in meta and not isinstance(meta[key], kind))]
+    if not problems and (changed := config_changed(meta)):
+        problems.append(changed)
+    return problems
 
 
 def root_meta(root: zarr.Group, path: str) -> dict:
