@@ -106,31 +106,40 @@ def _read_by_chunk(array: zarr.Array) -> tuple[np.ndarray, list[tuple[int, ...]]
 
 
 def chunks_on_disk(array: zarr.Array) -> set[tuple[int, ...]]:
-    """The chunks of an array that exist in the store (one never written reads as fill).
-
-    Raises
-    ------
-    OSError
-        Where a folder of a local store's array cannot be listed: zarr's own listing skips
-        it, so its chunks looked missing (damage to recompute) where the machine refuses.
-    """
-    from zarr.core.sync import sync
-
-    async def keys():
-        return {key async for key in array.store.list_prefix(f"{array.path}/")}
-
-    if isinstance(array.store, zarr.storage.LocalStore):
-        present = {(Path(folder) / name).relative_to(array.store.root).as_posix()
-                   for folder, _, names in os.walk(array.store.root / array.path,
-                                                   onerror=_raise) for name in names}
-    else:
-        present = sync(keys())
+    """The chunks of an array that exist in the store (one never written reads as fill)."""
+    present = _keys(array.store, f"{array.path}/")
     encode = array.metadata.encode_chunk_key
     return {ix for ix in np.ndindex(*array.cdata_shape) if f"{array.path}/{encode(ix)}" in present}
 
 
-def _raise(exc: OSError):
-    raise exc
+def _keys(listing, prefix: str) -> set[str]:
+    """The keys of the zarr store ``listing`` under the folder ``prefix``.
+
+    Raises
+    ------
+    OSError
+        Where a folder of a local store cannot be listed: zarr's own listing skips it, so
+        the chunks and markers in it looked missing (damage, or tiles not finished) where
+        the machine refuses; a local store's folders are walked here instead.
+    """
+    from zarr.core.sync import sync
+
+    if isinstance(listing, zarr.storage.LocalStore):
+        return {(Path(folder) / name).relative_to(listing.root).as_posix()
+                for folder, _, names in os.walk(listing.root / prefix, onerror=_unless_gone)
+                for name in names}
+
+    async def keys():
+        return {key async for key in listing.list_prefix(prefix)}
+
+    return sync(keys())
+
+
+def _unless_gone(exc: OSError) -> None:
+    """``os.walk``'s error handler: a folder that is not there holds no keys, as in zarr's
+    listing; any other error is the machine's refusal."""
+    if not isinstance(exc, FileNotFoundError):
+        raise exc
 
 
 def _versions() -> dict[str, str]:
@@ -267,7 +276,7 @@ def lost_root(path: str) -> str | None:
     if local is None or not (local / "levels").is_dir():
         return None
     listing = zarr.storage.LocalStore(local, read_only=True)
-    finished = sum(_listed(listing, f"levels/{folder.name}/tiles/c/")
+    finished = sum(len(_keys(listing, f"levels/{folder.name}/tiles/c/"))
                    for folder in (local / "levels").iterdir() if folder.name.isdigit())
     return _lost_over_tiles("zarr.json", finished) if finished else None
 
@@ -575,17 +584,7 @@ def marker_chunks(root: zarr.Group, key: str) -> int:
     """Chunks of level ``key``'s tile markers on disk, read from the listing alone (no
     metadata needed): a tile's marker is written once it is finished."""
     prefix = f"{root.path}/levels/{key}/tiles/c/" if root.path else f"levels/{key}/tiles/c/"
-    return _listed(root.store, prefix)
-
-
-def _listed(listing, prefix: str) -> int:
-    """How many keys of the zarr store ``listing`` start with ``prefix``."""
-    from zarr.core.sync import sync
-
-    async def names():
-        return [name async for name in listing.list_prefix(prefix)]
-
-    return len(sync(names()))
+    return len(_keys(root.store, prefix))
 
 
 def lost_levels(root: zarr.Group) -> dict[int, int]:
