@@ -136,7 +136,7 @@ def check_read(cfg, defaults) -> None:
     overwrite in every layer: no pixel reads it, as no pixel reads a key of another
     optimizer (:func:`fractalsweep.config.refuse_unread_keys`)."""
     every = set(range(cfg.model.depth))
-    for field in ("lr", "weight_decay", "momentum", "beta1", "beta2", "eps"):
+    for field in (f for f in Hyper._fields if hasattr(cfg.training, f)):  # from [training]
         value = getattr(cfg.training, field)
         setters = [(name, axis) for name, axis in (("x", cfg.x), ("y", cfg.y))
                    if AXES[axis.kind].field == field]
