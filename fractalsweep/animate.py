@@ -67,7 +67,8 @@ def animate(store_path, out, *, fps: float = 30, frames_per_octave: int = 45,
         Show a progress bar (frames, rate, ETA) on stderr.
     codec : {"h264", "hevc", "av1"}, optional
         Video codec; by default H.264, or HEVC for frames larger than about 4K
-        (:func:`fractalsweep.video.choose_codec`). Ignored for ``.gif``.
+        (:func:`fractalsweep.video.choose_codec`). Refused for ``.gif``, which has its own
+        encoding.
     over : {"zoom", "steps"}
         ``"steps"``: the snapshots of ``level`` (measures.snapshots, docs/measures.md)
         from the fewest steps to the score after all of them, the colouring reference

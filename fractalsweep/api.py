@@ -468,6 +468,9 @@ class Level:
     """
 
     def __init__(self, store: Store, index: int, report: RunReport | None = None):
+        if not isinstance(store, Store):  # a path would fail only at the first read
+            raise ConfigError(f"store = {store!r}: expected a Store, e.g. "
+                              f"fractalsweep.open(path).level({index!r})")
         self.store = store
         self.index = index
         self.report = report

@@ -574,11 +574,11 @@ def store_dimension(store_path, levels: Iterable[int] | None = None, method: str
         levels = [keyframe.level for keyframe in find_ladder(path)]
     levels = checked_levels(levels)
     if (not isinstance(level_set, (tuple, list)) or len(level_set) != 2
-            or not isinstance(level_set[0], str) or isinstance(level_set[1], bool)
-            or not isinstance(level_set[1], (int, float)) or not math.isfinite(level_set[1])):
+            or not isinstance(level_set[0], str) or not is_number(level_set[1])
+            or not math.isfinite(level_set[1])):
         raise ConfigError(f"level_set = {level_set!r}: expected (array name, finite number), "
                           "e.g. ('converged_fraction', 0.5)")
-    array, value = level_set
+    array, value = level_set[0], float(level_set[1])
     opened = [store.open_level(root, level) for level in levels]
     for level, lvl in zip(levels, opened):  # all finished and hold the array, or fail now
         lvl.check_finished(path, "measuring its dimension")

@@ -268,6 +268,7 @@ def test_arguments_of_the_wrong_kind_are_one_line_errors(store, tmp_path):
         (lambda: store.animate(5), "out 5: give a file name"),
         (lambda: store.animate(tmp_path / "a.gif", frames_per_octave=10 ** 9), "to 10000"),
         (lambda: store.level("0"), "level '0': expected an integer"),
+        (lambda: fs.Level(str(store.path), 0), "expected a Store, e.g. fractalsweep.open("),
         (lambda: level.plot(ax="notaxes"), "ax = 'notaxes': expected matplotlib Axes"),
         (lambda: store.ladder(widest={"x": 1}, execution=SYNC), "widest = {'x': 1}"),
         (lambda: fs.open("nosuchfs://bucket/s.zarr"), "Protocol not known: nosuchfs"),

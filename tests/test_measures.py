@@ -375,6 +375,8 @@ def test_dimension_of_a_level_set_is_the_score_dimension_of_array_minus_value(me
                              level_set=("converged_fraction", 0.5))
     direct = dimension_of_images([group["converged_fraction"][:] - 0.5], method="paper")
     assert result.counts == direct.counts and result.level_set == "converged_fraction = 0.5"
+    assert store_dimension(measured, levels=[0], method="paper",  # a notebook's NumPy numbers
+                           level_set=("converged_fraction", np.float32(0.5))) == result
     plain = store_dimension(measured, levels=[0], method="paper")
     at_end = store_dimension(measured, levels=[0], method="paper", level_set=("score", 0))
     assert plain.counts == at_end.counts and plain.level_set == "score = 0"
