@@ -385,9 +385,14 @@ def is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _int(key: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+def _int(key: str, value: Any, minimum: int, maximum: int | None = None, *,
+         word: str | None = None) -> int | str:
+    """``value``, an integer in range or (where a key takes one, like batch = "full") ``word``."""
+    if word is not None and value == word:
+        return value
     if not is_integer(value):
-        raise ConfigError(f"{key} = {value!r}: expected an integer >= {minimum}")
+        raise ConfigError(f"{key} = {value!r}: expected an integer >= {minimum}"
+                          + (f' or "{word}"' if word else ""))
     if value < minimum:
         raise ConfigError(f"{key} = {value}: must be >= {minimum}")
     if maximum is not None and value > maximum:
@@ -540,18 +545,15 @@ def resolve(raw: dict[str, Any], *, stored: bool = False) -> SweepConfig:
     data = _dataclass("data", DataConfig, raw_data)
     _choice("data.task", data.task, tuple(tasks.TASKS))
     _int("data.target_dim", data.target_dim, 1)
-    if data.size != "params":
-        _int("data.size", data.size, 1)
-    if data.input_dim != "width":
-        _int("data.input_dim", data.input_dim, 1)
+    _int("data.size", data.size, 1, word="params")
+    _int("data.input_dim", data.input_dim, 1, word="width")
     _int("data.fourier_features", data.fourier_features, 0)
     data = tasks.resolve(data, set(raw_data))
 
     training = _dataclass("training", TrainingConfig, raw.get("training", {}))
     _int("training.steps", training.steps, 1, MAX_STEPS)
     _int("training.batch_seed", training.batch_seed, 0, MAX_SEED)
-    if training.batch != "full":
-        _int("training.batch", training.batch, 1)
+    _int("training.batch", training.batch, 1, word="full")
     _choice("training.optimizer", training.optimizer, tuple(OPTIMIZERS))
     training = _optimizer_settings(training, OPTIMIZERS)
 

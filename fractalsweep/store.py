@@ -297,7 +297,8 @@ ROOT_KEYS = {"format": int, "id": str, "config": dict, "versions": dict, "create
 
 def root_meta_problems(meta) -> list[str]:
     """What is wrong with a root's 'fractalsweep' attribute: not a table, keys missing or
-    holding another type (:data:`ROOT_KEYS`), or a config changed since (:func:`config_changed`):
+    holding another type (:data:`ROOT_KEYS`), another format than :data:`FORMAT`, or a config
+    changed since (:func:`config_changed`):
     every command refuses such a store in one line, as it refuses one it cannot read."""
     if not isinstance(meta, dict):
         return [f"the root's fractalsweep metadata is not a table ({meta!r:.60})"]
@@ -306,6 +307,8 @@ def root_meta_problems(meta) -> list[str]:
                 *(f"root metadata {key} = {meta[key]!r:.60}: expected a {kind.__name__}"
                   for key, kind in ROOT_KEYS.items()
                   if key in meta and not isinstance(meta[key], kind))]
+    if not problems and meta["format"] != FORMAT:
+        problems.append(f"root format {meta['format']}: this fractalsweep reads format {FORMAT}")
     if not problems and (changed := config_changed(meta)):
         problems.append(changed)
     return problems

@@ -102,6 +102,8 @@ def verify(path: str) -> Report:
             raise StoreError(f"{path}: {store.NO_STORE}") from None
         report.add(lost)  # not repairable: the config was in it
         return report
+    except PermissionError:  # the machine's refusal, not damage
+        raise
     except (OSError, ValueError) as exc:
         report.add(f"root metadata unreadable: {store.one_line(exc)}")
         return report
@@ -156,9 +158,6 @@ def _check_root(root: zarr.Group, report: Report):
         report.add(problem)
     if not isinstance(meta, dict):
         return None
-    if meta.get("format") != store.FORMAT:
-        report.add(f"root format {meta.get('format')!r}: this fractalsweep reads format "
-                   f"{store.FORMAT}")
     try:
         return from_dict(meta["config"])
     except (ConfigError, KeyError, TypeError, AttributeError) as exc:
@@ -334,6 +333,8 @@ def _unfit(group: zarr.Group, layout: dict[str, dict]) -> dict[str, str]:
     for name, want in layout.items():
         try:
             array = group[name]
+        except PermissionError:  # not damage: a repair would make the array anew, empty
+            raise
         except (KeyError, ValueError, OSError) as exc:
             wrong[name] = f"is missing or unreadable ({store.one_line(exc)})"
             continue

@@ -320,26 +320,50 @@ def test_a_config_changed_after_its_tiles_is_named_not_repaired(damaged, capsys)
                             "stored config says 60") in out and "not repairable" in out, out
 
 
-def test_a_folder_that_cannot_be_read_is_the_machine_s_refusal_not_damage(damaged, capsys):
+@pytest.mark.parametrize("unreadable", ["levels/0/final_loss/c/1", "levels/0/score/zarr.json",
+                                        "levels/0/tiles/zarr.json", "zarr.json"])
+def test_what_cannot_be_read_is_the_machine_s_refusal_not_damage(damaged, capsys, unreadable):
     """zarr's listing skips a folder it cannot read, so its chunks looked missing: info and
-    resume named its tiles as damaged (exit 2) and advised a repair that then failed."""
+    resume named its tiles as damaged (exit 2) and advised a repair that then failed. An
+    array's metadata that could not be read was damage too, which a repair made anew,
+    throwing the level's finished tiles away."""
     drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
     if os.geteuid() != 0:
         drop = []
     elif shutil.which("setpriv") is None:
         pytest.skip("root reads any folder; setpriv (util-linux) drops that")
-    folder = damaged / "levels/0/final_loss/c/1"
-    folder.chmod(0)
+    done = fs.open(str(damaged)).level(0).tiles_done
+    path = damaged / unreadable
+    mode = path.stat().st_mode
+    path.chmod(0)
     try:
-        for command in (["info"], ["resume", "--scheduler", "sync", "--quiet"], ["verify"]):
+        for command in (["info"], ["resume", "--scheduler", "sync", "--quiet"], ["verify"],
+                        ["verify", "--repair"]):
             r = subprocess.run([*drop, sys.executable, "-m", "fractalsweep", command[0],
                                 str(damaged), *command[1:]], capture_output=True, text=True,
                                timeout=300)
-            assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
-            assert r.stderr.startswith(f"fractalsweep: error: Permission denied ({folder}"), r
+            assert r.returncode == 1 and r.stderr.count("\n") == 1, (command, r.stderr)
+            assert r.stderr.startswith(f"fractalsweep: error: Permission denied ({path}"), r
     finally:
-        folder.chmod(0o755)
-    assert _main(capsys, "verify", damaged)[0] == 0  # nothing was damaged
+        path.chmod(mode)
+    assert _main(capsys, "verify", damaged)[0] == 0  # nothing was damaged, nor "repaired"
+    assert fs.open(str(damaged)).level(0).tiles_done == done
+
+
+@pytest.mark.parametrize("version", [0, 2])
+def test_another_format_is_refused_by_every_command(damaged, capsys, version):
+    """verify named a root format this version does not read, while info read the store as
+    its own and a zoom computed a level into it."""
+    root = zarr.open_group(str(damaged), mode="r+")
+    root.attrs["fractalsweep"] = {**root.attrs["fractalsweep"], "format": version}
+    status, out, _ = _main(capsys, "verify", damaged)
+    assert status == 1 and f"root format {version}: this fractalsweep reads format 1" in out
+    sync = ("--scheduler", "sync", "--quiet", "--no-render")
+    for args in (["info", damaged], ["zoom", damaged, "--centre", "10", "100", "--width", "0.5",
+                                     *sync]):
+        status, _, err = _main(capsys, *args)
+        assert status == 2 and err.count("\n") == 1 and f"root format {version}" in err, err
+    assert list(zarr.open_group(str(damaged), mode="r")["levels"]) == ["0"]
 
 
 def test_any_config_change_is_named_and_stops_computing(damaged, capsys):
