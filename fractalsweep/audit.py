@@ -87,7 +87,7 @@ def audit(path: str, level: int, session: Session, *, sample: int | None = 256,
                           "the next precision up")
     # the lock is held throughout, as a run's: another driver, or a store it cannot write, is
     # refused before anything is computed (it was after), and status shows the audit running
-    with store.driver_lock(path):
+    with store.driver_lock(path, "an audit"):
         return _audit(path, level, session, sample, against, seed)
 
 

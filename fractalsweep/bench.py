@@ -190,12 +190,16 @@ def run(pixels: int | None = None, steps: int = 100, repeats: int = 3, job: dict
     if DOUBLE_DOUBLE in dtypes and set(methods) <= {"naive"}:
         raise ConfigError("bench: the naive method is float64 and float32 only; measure "
                           "double-double with --method kernel or kernel-no-exit")
+    if DOUBLE_DOUBLE in dtypes and group is not None:
+        raise ConfigError(f"bench: --group {group} sets the float64 and float32 kernel's "
+                          f"networks per call; double-double's kernel has its own "
+                          f"({_calls(None, DOUBLE_DOUBLE)}): measure it without --group")
     kind = config.resolve(job).system.kind
     if kind != "training":
         raise ConfigError(f"bench: system.kind = {kind!r} trains no network; the bench times "
                           "training runs (system.kind = 'training')")
     for dtype in dtypes:  # refused here, as one line, rather than in the measuring process
-        _check(_config(job, dtype, steps), pixels, group, methods)
+        _check(config.resolve(_job(job, dtype, steps)), pixels, group, methods)
     spec = {"pixels": pixels, "steps": steps, "repeats": repeats,
             "job": job, "group": group, "dtypes": list(dtypes), "methods": list(methods),
             "kernels": list(kernels)}
@@ -211,7 +215,8 @@ def _measure(pixels, steps, repeats, job, group, dtypes, methods, kernels) -> li
     """:func:`run`'s rows, measured in this process."""
     rows = []
     for dtype in dtypes:
-        cfg = _config(job, dtype, steps)
+        measured = _job(job, dtype, steps)
+        cfg = config.resolve(measured)
         arrays = streams.draw(cfg)
         n = pixels or default_pixels(group, dtype)
         xs, ys = _pixels(cfg, n)
@@ -224,12 +229,12 @@ def _measure(pixels, steps, repeats, job, group, dtypes, methods, kernels) -> li
                 fn = partial(METHODS[name], cfg, xs, ys, arrays, group, **kwargs)
                 with jax.enable_x64(True):
                     rates[name, chosen] = _rate(fn, n, steps, repeats)
-        base = rates.get(("naive", None), (np.nan,))[0]
+        base = rates.get(("naive", None), (None,))[0]
         calls = _calls(group, dtype)
-        rows += [{"dtype": dtype, "method": name, "kernel": chosen,
-                  "job": job,
+        rows += [{"dtype": dtype, "method": name, "kernel": chosen, "job": measured,
                   "group": None if name == "naive" else calls,
-                  "net_steps_per_s": wall, "net_steps_per_cpu_s": cpu, "ratio": wall / base}
+                  "net_steps_per_s": wall, "net_steps_per_cpu_s": cpu,
+                  "ratio": None if base is None else wall / base}  # null in JSON, not NaN
                  for (name, chosen), (wall, cpu) in rates.items()]
     return rows
 
@@ -242,15 +247,20 @@ def _check(cfg: config.SweepConfig, pixels: int | None, group: int | None, metho
     n = pixels or default_pixels(group, cfg.dtype)
     kernels = [name for name in methods if name != "naive"]
     if kernels and n % calls:
-        raise ConfigError(f"bench: {n} pixels fill kernel calls of {calls} networks (--group) "
+        which = "double-double's kernel" if cfg.dtype == DOUBLE_DOUBLE else "--group"
+        raise ConfigError(f"bench: {n} pixels fill kernel calls of {calls} networks ({which}) "
                           f"in part, and the padding would be timed as work; give --pixels a "
                           f"multiple of {calls}, e.g. {calls * -(-n // calls)}")
     check_memory(cfg, max([calls] * bool(kernels) + [n] * ("naive" in methods)))
 
 
-def _config(job: dict, dtype: str, steps: int) -> config.SweepConfig:
-    return config.resolve(config.apply_overrides(job, [f"dtype='{dtype}'",
-                                                       f"training.steps={steps}"]))
+# What the bench sets itself, with the option that does: a job's own are replaced
+OWN_KEYS = {"dtype": "--dtype", "training.steps": "--steps", "grid": "--pixels"}
+
+
+def _job(job: dict, dtype: str, steps: int) -> dict:
+    """The job measured: ``job`` with the bench's ``dtype`` and ``steps`` (what a row records)."""
+    return config.apply_overrides(job, [f"dtype='{dtype}'", f"training.steps={steps}"])
 
 
 def _in_worker(core: int, spec: dict) -> list:
@@ -302,7 +312,7 @@ def table(rows: list[dict]) -> str:
     lines += [f"{r['dtype']:13} {r['method']:15} {(r['kernel'] or '-') + '*' * m:7} "
               f"{r['group'] or '-':>6} "
               f"{figure(r['net_steps_per_s']):>12} {figure(r['net_steps_per_cpu_s']):>10} "
-              + (f"{r['ratio']:>8.2f}x" if np.isfinite(r["ratio"]) else f"{'-':>9}")
+              + (f"{r['ratio']:>8.2f}x" if r["ratio"] is not None else f"{'-':>9}")
               for r, m in zip(rows, marked)]
     if any(marked):
         lines.append("* interpreted off a GPU (Pallas' interpret mode, for tests): a rate that "

@@ -21,7 +21,7 @@ from .cluster import use_compile_cache
 from .decimals import readable
 from .errors import ConfigError, SweepError
 from .execution import Execution
-from .files import NotWritten
+from .files import NotWritten, written_whole
 from .store import check_location
 
 EPILOG = "Documentation: docs/cli.md. Job file keys: docs/jobs.md."
@@ -647,17 +647,28 @@ def cmd_bench(args) -> int:
     for name in ("pixels", "steps", "repeats", "group"):
         _positive(f"--{name}", getattr(args, name))
     _output(args.json, "--json", picture=False)
+    for item in args.overrides:  # it would be measured otherwise, and recorded as set
+        key = item.partition("=")[0].strip()
+        own = bench.OWN_KEYS.get(key) or bench.OWN_KEYS.get(key.split(".")[0])
+        if own:
+            raise ConfigError(f"bench: --set {item}: the bench sets {key} itself; use {own}")
     job = apply_overrides(load_job(args.job) if args.job else bench.BASELINE, args.overrides)
     rows = bench.run(pixels=args.pixels, steps=args.steps, repeats=args.repeats, job=job,
                      group=args.group, dtypes=args.dtype or ("float64", "float32"),
                      methods=args.method or tuple(bench.METHODS), kernels=args.kernel or ("auto",))
     print(bench.table(rows))
     saved = measurements.save(rows)
-    print(f"saved for cost estimates: {saved}" if saved else
-          "not saved for cost estimates: no kernel rate a sweep here trains at (only the "
-          "naive method, or the fused kernel interpreted off a GPU); the last saved stays")
+    if saved:
+        print(f"saved for cost estimates: {saved}")
+    else:
+        how = ("only interpreted off a GPU" if any(r["method"] == "kernel" for r in rows)
+               else "not")
+        print(f"not saved for cost estimates: they scale from the kernel method's rate (with "
+              f"its early exit, as a sweep trains), {how} measured here"
+              + ("; the last saved stays" if measurements.cache_file().exists() else ""))
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        with written_whole(Path(args.json)) as partial:
+            partial.write_text(json.dumps(rows, indent=2))
     return 0
 
 

@@ -286,7 +286,8 @@ def _patch(xy, w, h, colour, edge=False):
 
 def output_path(out, label: str = "out", picture: bool = True) -> Path:
     """``out`` as a file to write, or a one-line error, checked before any work where a
-    caller can: no name, a folder, a folder that does not exist or that cannot be written, or
+    caller can: no name, a folder, a device or a pipe (which the file written whole would
+    replace), a folder that does not exist or that cannot be written, or
     (a ``picture``) a name without an extension of a format matplotlib writes, which it would
     write under another name (``x`` as ``x.png``) or refuse after the drawing.
 
@@ -301,6 +302,9 @@ def output_path(out, label: str = "out", picture: bool = True) -> Path:
     if path.is_dir():
         example = f", e.g. {out}/out.png" if picture else " in it"
         raise ConfigError(f"{label} {out} is a folder; give a file name{example}")
+    if path.exists() and not path.is_file():  # the file is written beside it, then renamed
+        raise ConfigError(f"{label} {out} is not a regular file (a device, a pipe); give the "
+                          "name of a file to write")
     if not path.parent.is_dir():
         what = (f"{path.parent} is a file, not a folder" if path.parent.exists()
                 else f"folder {path.parent} does not exist")

@@ -86,8 +86,9 @@ def format_status(path: str, levels: list[dict], lock: dict | None) -> str:
                      f"{lock.get('started')}) has exited; 'fractalsweep resume {path}' takes its "
                      "lock over and computes the missing tiles")
     elif lock:
-        running = True
-        lines.append(f"running: pid {lock['pid']} on {lock['host']} since {lock.get('started')}")
+        running = lock.get("command", "run") == "run"  # an audit or a repair computes no tiles
+        lines.append(f"running: pid {lock['pid']} on {lock['host']} since {lock.get('started')}"
+                     + ("" if running else f", {lock['command']}: no tiles are being computed"))
     elif any(s["tiles_done"] < s["tiles"] for s in levels):
         lines.append(f"not running: no run holds the store; 'fractalsweep resume {path}' "
                      "computes the missing tiles")

@@ -883,15 +883,23 @@ def _take_lock(path: str, lock: Path) -> int:
                 lock.unlink(missing_ok=True)
             elif holder is not None:
                 raise StoreError(
-                    f"{path} is being computed by another run (pid {holder['pid']} on "
+                    f"{path} is being {holding(holder)} (pid {holder['pid']} on "
                     f"{holder['host']}, since {holder.get('started')}); wait for it, or delete "
                     f"{lock} if that run is gone") from None
     raise StoreError(f"{path}: the lock {lock} keeps changing hands; try again")
 
 
+def holding(holder: dict) -> str:
+    """What the driver holding a store's lock is doing (:func:`driver_lock`'s ``command``)."""
+    command = holder.get("command", "run")  # a lock of before 0.10.2 names none: a run's
+    return "computed by another run" if command == "run" else f"used by {command}"
+
+
 @contextlib.contextmanager
-def driver_lock(path: str):
+def driver_lock(path: str, command: str = "run"):
     """Hold the store's lock file while a driver computes it; a second driver is refused.
+    ``command``: what holds it, recorded for ``status`` and the refusal ("run", computing
+    tiles; "an audit"; "a repair").
 
     A lock left by a driver on this host that no longer runs is taken over. A store folder
     this call created and that is still empty at the end (a start that failed) is removed.
@@ -917,7 +925,7 @@ def driver_lock(path: str):
         try:
             with os.fdopen(fd, "w") as f:
                 json.dump({"host": socket.gethostname(), "pid": os.getpid(),
-                           "started": _now()}, f)
+                           "started": _now(), "command": command}, f)
         except OSError:  # a full disk: an empty lock file would refuse every later run
             lock.unlink(missing_ok=True)
             raise

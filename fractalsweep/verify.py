@@ -424,7 +424,7 @@ def repair(path: str, problems: list[Problem]) -> list[str]:
     if not fixable:
         return []
     done: list[str] = []
-    with store.driver_lock(path):
+    with store.driver_lock(path, "a repair"):
         root = zarr.open_group(path, mode="r+")
         cfg = from_dict(root.attrs["fractalsweep"]["config"])
         if any(p.fix == "levels" for p in fixable):

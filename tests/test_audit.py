@@ -61,10 +61,11 @@ def test_an_audit_holds_the_store_s_lock_and_is_refused_before_computing(tmp_pat
     not write) and recorded nothing; and held no lock while it computed."""
     path = fs.run({**JOB, "training": {"steps": 30}}, tmp_path / "l.zarr", execution=SYNC,
                   progress=False).path
-    computed, real = [], audit.audit_pixels
+    computed, shown, real = [], [], audit.audit_pixels
 
     def recorded(where, *args):
         computed.append(json.loads((tmp_path / "l.zarr" / store.LOCK).read_text())["pid"])
+        shown.append(fs.open(path).status())
         return real(where, *args)
 
     monkeypatch.setattr(audit, "audit_pixels", recorded)
@@ -78,6 +79,7 @@ def test_an_audit_holds_the_store_s_lock_and_is_refused_before_computing(tmp_pat
     (tmp_path / "l.zarr" / store.LOCK).unlink()
     assert fs.open(path).level(0).audit(4, execution=SYNC, progress=False)["pixels"] == 4
     assert computed and set(computed) == {os.getpid()}  # under its own lock
+    assert f"running: pid {os.getpid()}" in shown[0] and ", an audit: no tiles" in shown[0]
     assert not (tmp_path / "l.zarr" / store.LOCK).exists()
 
 

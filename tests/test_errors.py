@@ -233,6 +233,9 @@ def test_outputs_in_missing_folders_are_refused_before_computing(tmp_path, tiny_
     audit = ["audit", tiny_store, "--sample", "4", "--scheduler", "sync", "--quiet"]
     _refused(capsys, *audit, "--png", tmp_path / "nowhere" / "a.png", words=("--png", "folder"))
     _refused(capsys, "bench", "--json", tmp_path / "nowhere" / "b.json", words=("--json",))
+    os.mkfifo(tmp_path / "pipe.png")  # the picture written whole would have replaced it
+    _refused(capsys, "render", tiny_store, "--out", tmp_path / "pipe.png",
+             words=("pipe.png is not a regular file",))
     (tmp_path / "afile").write_text("")
     _refused(capsys, "animate", tiny_store, "--out", tmp_path / "afile" / "z.gif",
              words=("--out", "afile is a file, not a folder"))
@@ -277,8 +280,38 @@ def test_a_bench_that_would_not_measure_a_rate_is_refused(tmp_path, capsys, monk
              words=("one worker needs about", "to train 100000000 of these networks"))
     _refused(capsys, *bench, "--set", "model.width=100000",
              words=("one worker needs about", "make the network or the data smaller"))
-    assert _main(capsys, *bench, "--pixels", "3", "--method", "naive")[0] == 0  # no calls
+    for item, own in (("training.steps=100000", "--steps"), ('dtype="float64"', "--dtype"),
+                      ("grid.resolution=64", "--pixels")):  # were measured without, recorded
+        _refused(capsys, *bench, "--set", item, words=(f"--set {item}", f"use {own}"))
+    _refused(capsys, *bench, "--dtype", "double-double", "--group", "8",
+             words=("--group 8 sets the float64 and float32 kernel's", "without --group"))
+    _refused(capsys, *bench, "--json", "/dev/full", words=("/dev/full is not a regular file",))
+    status, out, _ = _main(capsys, *bench, "--pixels", "3", "--method", "naive")  # no calls
+    assert status == 0 and out.endswith("scale from the kernel method's rate (with its early "
+                                        "exit, as a sweep trains), not measured here\n"), out
     assert list(tmp_path.iterdir()) == []  # nothing saved: the naive method alone
+
+
+def test_a_bench_s_json_is_json_of_what_it_measured(tmp_path, capsys, monkeypatch):
+    """Without a naive row the ratio was NaN, which is no JSON; the job recorded was the one
+    given, not the steps and dtype measured; a full disk left an empty file, unnamed."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    out = tmp_path / "b.json"
+    bench = ["bench", "--steps", "2", "--repeats", "1", "--dtype", "float32", "--method",
+             "kernel", "--pixels", str(kernel.group_size()), "--json", out]
+    assert _main(capsys, *bench, "--job", QUICK)[0] == 0
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    [row] = json.loads(out.read_text(), parse_constant=refuse)
+    assert row["ratio"] is None and row["method"] == "kernel"
+    assert row["job"]["training"]["steps"] == 2 and row["job"]["dtype"] == "float32"
+    (tmp_path / ".b.json.part").symlink_to("/dev/full")  # every write: no space left
+    out.unlink()
+    status, _, err = _main(capsys, *bench)
+    assert (status, err) == (1, [f"fractalsweep: error: No space left on device ({out})"])
+    assert not out.exists()
 
 
 def test_a_level_missing_an_attribute_is_one_line(tmp_path, tiny_store, capsys):

@@ -218,6 +218,8 @@ def test_status_rate_is_every_worker_s_tiles_over_the_time_they_took_together(tm
     assert "3.2 px/s (latest run, last 4 tiles), ETA 0:00:20 at that rate" in running
     assert "ETA" not in stopped and "not running: no run holds the store; 'fractalsweep " \
         f"resume {path}' computes the missing tiles" in stopped
+    audit = format_status(path, [stats], {**here, "command": "an audit"})  # computes no tile
+    assert "since now, an audit: no tiles are being computed" in audit and "ETA" not in audit
 
 
 def test_two_drivers_finding_a_dead_driver_s_lock_do_not_both_take_it_over(tmp_path):
