@@ -419,6 +419,12 @@ def repair(path: str, problems: list[Problem]) -> list[str]:
     Holds the store's lock (a running driver is refused). Damaged tiles lose their marker
     first, then their chunks and provenance, and their ``reused`` pixels are cleared, so the
     whole tile is computed again; ``reused_pixels`` is updated to what remains copied.
+
+    Raises
+    ------
+    StoreError
+        If the root metadata is damaged (an edited config, another format): every repair is
+        made from the stored config, so none is made from one that may not be the store's.
     """
     fixable = [p for p in problems if p.fix]
     if not fixable:
@@ -426,6 +432,10 @@ def repair(path: str, problems: list[Problem]) -> list[str]:
     done: list[str] = []
     with store.driver_lock(path, "a repair"):
         root = zarr.open_group(path, mode="r+")
+        if damaged := store.root_meta_problems(root.attrs["fractalsweep"]):
+            raise StoreError(f"{path}: nothing repaired: its root metadata is damaged "
+                             f"({damaged[0]}), and every repair is made from the config it "
+                             "holds")
         cfg = from_dict(root.attrs["fractalsweep"]["config"])
         if any(p.fix == "levels" for p in fixable):
             _rewrite_group_metadata(root, "levels")

@@ -382,6 +382,14 @@ def test_any_config_change_is_named_and_stops_computing(damaged, capsys):
     assert status == 1 and ("store: the stored config was edited or damaged after the store "
                             "was made (its digest differs)") in out
     assert "not repairable" in out, out
+    w0 = root["inputs/w0"][:]  # a repair redrew the inputs for an edited width
+    root.attrs["fractalsweep"] = {**edited, "config": {**edited["config"], "model": {
+        **meta["config"]["model"], "width": 8}}}
+    status, _, err = _main(capsys, "verify", damaged, "--repair")
+    assert status == 2 and "nothing repaired: its root metadata is damaged (the stored " \
+        "config was edited" in err, err
+    assert np.array_equal(zarr.open_group(str(damaged), mode="r")["inputs/w0"][:], w0)
+    root.attrs["fractalsweep"] = edited
     sync = ("--scheduler", "sync", "--quiet")
     for args in (["resume", damaged, *sync], ["info", damaged],
                  ["zoom", damaged, "--centre", "10", "100", "--width", "0.5", *sync]):
