@@ -230,3 +230,22 @@ def test_every_command_and_option_is_in_docs_cli_md():
                for option in a.option_strings
                if option.startswith("--") and option != "--help" and option not in text]
     assert missing == [] and set(commands) <= sections
+
+
+SCRIPTS = sorted((Path(__file__).parents[1] / "docs" / "scripts").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
+def test_the_docs_scripts_import(script, monkeypatch):
+    """The scripts whose commands the docs give import what they use: paper_agreement.py
+    imported a name paper_comparison.py no longer had, and failed before its --help."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(script.parent))  # they import one another
+    spec = importlib.util.spec_from_file_location(f"docs_script_{script.stem}", script)
+    try:
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    except ModuleNotFoundError as exc:
+        if exc.name != "triton":  # their own docstring's "pip install triton"
+            raise
+        pytest.skip("needs the triton package (pip install triton; not a dependency)")

@@ -2,7 +2,8 @@
 
 Run from the repository root after docs/scripts/paper_comparison.py (same --outdir):
 
-    python docs/scripts/paper_agreement.py [--outdir build/paper] [--param-init-128 STORE]
+    python docs/scripts/paper_agreement.py --reference paper-figure.png \
+        [--outdir build/paper] [--param-init-128 STORE]
 
 Per experiment: each reference pixel is classed converged / diverged by its
 nearest Spectral colour (displayed value > 0 = converged), sampled at the
@@ -29,7 +30,7 @@ from scipy.ndimage import gaussian_filter, zoom
 from fractalsweep.colour import to_rgb
 
 sys.path.insert(0, str(Path(__file__).parent))
-from paper_comparison import EXPERIMENTS, REFERENCE
+from paper_comparison import EXPERIMENTS
 
 LUT = matplotlib.colormaps["Spectral"](np.linspace(0, 1, 512))[:, :3]
 VALUES = np.linspace(-1, 1, 512)
@@ -45,10 +46,12 @@ def blue_minus_red(rgb, sigma):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", required=True, type=Path,
+                        help="the paper's Figure 1 as a PNG (1033 x 1349 pixels)")
     parser.add_argument("--outdir", default="build/paper")
     parser.add_argument("--param-init-128", help="store of param_init at resolution 128")
     args = parser.parse_args()
-    reference = mpimg.imread(REFERENCE)[..., :3]
+    reference = mpimg.imread(args.reference)[..., :3]
 
     for name, _, (r0, r1, c0, c1) in EXPERIMENTS:
         panel = reference[r0:r1, c0:c1]
