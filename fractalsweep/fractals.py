@@ -116,18 +116,20 @@ def _iteration(kind: str, max_iter: int, root: int, dtype: str):
         smooth = jnp.maximum(n + 1 - jnp.log2(jnp.log(jnp.abs(z)) / log_r), 0)
         return jnp.where(done, smooth, -(1 + trap)).astype(real), n
 
+    def reached(z):
+        """The root ``z`` is within the tolerance of, or -1."""
+        near = jnp.abs(z[..., None] - roots) < NEWTON_TOLERANCE
+        return jnp.where(near.any(-1), jnp.argmax(near, -1).astype(jnp.int32), -1)
+
     def newton_step(state):
         n, z, which = state
         undecided = which < 0
         z = jnp.where(undecided, z - (z * z * z - 1) / (3 * z * z), z)
-        near = jnp.abs(z[..., None] - roots) < NEWTON_TOLERANCE
-        reached = undecided & near.any(-1)
-        which = jnp.where(reached, jnp.argmax(near, -1).astype(jnp.int32), which)
-        return n + undecided, z, which
+        return n + undecided, z, jnp.where(undecided, reached(z), which)
 
     def newton(xs, ys, c):
-        z = (xs + 1j * ys).astype(cdtype)
-        state = (jnp.zeros(z.shape, jnp.int32), z, jnp.full(z.shape, -1, jnp.int32))
+        z = (xs + 1j * ys).astype(cdtype)  # a pixel on a root has reached it after 0 steps
+        state = (jnp.zeros(z.shape, jnp.int32), z, reached(z))
         n, _, which = jax.lax.while_loop(
             lambda s: (s[0].max() < max_iter) & (s[2] < 0).any(), newton_step, state)
         steps = (1 + n).astype(real)

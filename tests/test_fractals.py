@@ -35,12 +35,14 @@ def escape_reference(z, c, max_iter):
 
 
 def newton_reference(z, root, max_iter):
+    """Steps n until z_n is within 1e-9 of a root, z_0 the pixel itself (n = 0 on a root)."""
     roots = [cmath.exp(2j * math.pi * k / 3) for k in range(3)]
-    for n in range(1, max_iter + 1):
-        try:
-            z = z - (z ** 3 - 1) / (3 * z * z)
-        except ZeroDivisionError:
-            return 1.0 + max_iter, max_iter
+    for n in range(max_iter + 1):
+        if n:
+            try:
+                z = z - (z ** 3 - 1) / (3 * z * z)
+            except ZeroDivisionError:
+                return 1.0 + max_iter, max_iter
         for k, r in enumerate(roots):
             if abs(z - r) < 1e-9:
                 return (-(1.0 + n) if k == root else 1.0 + n), n
@@ -69,9 +71,10 @@ def test_escape_time_matches_a_plain_loop(kind, c):
 def test_newton_basins_match_a_plain_loop_and_the_rotation_symmetry():
     cfg, xs, ys = _grid({"system": {"kind": "newton", "max_iter": 60}}, 21)
     got = system_of(cfg).compute(cfg, {}, xs, ys)
-    for x, y, score in zip(xs, ys, got["score"]):
-        want, _ = newton_reference(complex(x, y), 0, 60)
-        assert score == pytest.approx(want, rel=1e-12)
+    for x, y, score, n in zip(xs, ys, got["score"], got["iterations"]):
+        want, want_n = newton_reference(complex(x, y), 0, 60)
+        assert score == pytest.approx(want, rel=1e-12) and n == want_n
+    assert got["score"][(xs == 1) & (ys == 0)].tolist() == [-1.0]  # on root 0: decided at once
     # The map commutes with z -> w z (w a cube root of 1), which carries basin 0 to basin 1:
     w = cmath.exp(2j * math.pi / 3)
     turned = (xs + 1j * ys) * w
