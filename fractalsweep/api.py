@@ -119,7 +119,7 @@ def _session(execution: Where, progress: bool) -> Iterator[Session]:
 
 def run(job: Job, store: str | Path | None = None, *, overrides: list[str] | None = None,
         scheduler: str | None = None, workers: int | None = None, cluster: Any = None,
-        progress: bool = True, execution: Where | None = None) -> Store:
+        progress: bool = True, execution: Where | None = None, force: bool = False) -> Store:
     """Compute a sweep (level 0: the job's own window), or resume it, and return its store.
 
     Parameters
@@ -141,6 +141,9 @@ def run(job: Job, store: str | Path | None = None, *, overrides: list[str] | Non
         Where and how to compute; kept by the returned store for later zooms. An open
         :class:`~fractalsweep.execution.Session` keeps one cluster for several calls (and
         its own progress setting); an Execution starts what it describes for this call.
+    force : bool
+        Compute a new store's window even where its dtype cannot keep neighbouring pixels
+        apart (the precision guard, docs/precision.md), as :meth:`Store.zoom` does a level's.
 
     Returns
     -------
@@ -153,16 +156,19 @@ def run(job: Job, store: str | Path | None = None, *, overrides: list[str] | Non
         A bad job, or a store holding another configuration.
     SweepError
         Tiles that failed after their retries (every finished tile is kept).
+    PrecisionError
+        A new store's window its dtype cannot keep the pixels of apart, unless ``force``.
     """
     from .execute import run_level
 
+    force = flag("force", force)
     cfg = job_config(job, overrides)
     if store is None:
         store = default_store(job, cfg)
     store = _path(store, "store")
     execution = _execution(execution, scheduler=scheduler, workers=workers, cluster=cluster)
     with _session(execution, progress) as session:
-        report = run_level(store, cfg, session)
+        report = run_level(store, cfg, session, force=force)
     return Store(store, execution=execution, report=report)
 
 
@@ -278,7 +284,9 @@ class Store:
         if 0 not in [level.index for level in levels]:
             todo.insert(0, 0)
         with _session(_or_own(execution, self.execution), progress) as session:
-            return [Level(self, i, run_level(self.path, cfg, session, i)) for i in todo]
+            # a level 0 made anew passed the guard, or was forced, when the store was made
+            return [Level(self, i, run_level(self.path, cfg, session, i, force=True))
+                    for i in todo]
 
     def zoom(self, x=None, y=None, *, centre=None, width=None, auto: bool = False,
              log10: bool = False, level: int | None = None, box_fraction: float | None = None,

@@ -118,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_overrides(run)
     run.add_argument("--dry-run", action="store_true",
                      help="print the worker job script and the cost estimate; submit nothing")
+    run.add_argument("--force", action="store_true",
+                     help="compute a job window whose neighbouring pixels its dtype cannot "
+                          "keep apart")
     _add_picture(run, "<store stem>.png next to the store")
 
     zoom = sub.add_parser("zoom", parents=[execution], help="add a zoomed level to a store",
@@ -427,10 +430,10 @@ def cmd_run(args) -> int:
             check_gpus(execution.gpus)  # network or the batch system, which a dry run does not
         if execution.cluster is not None:
             print(job_script(execution.cluster))
-        print(f"store {path}: " + "\n".join(estimate(cfg, path, execution)))
+        print(f"store {path}: " + "\n".join(estimate(cfg, path, execution, args.force)))
         print("dry run: nothing submitted, nothing written")
         return 0
-    store = api.run(cfg, path, execution=execution, progress=not args.quiet)
+    store = api.run(cfg, path, execution=execution, progress=not args.quiet, force=args.force)
     print(f"{path} {store.report}")
     _picture(args, store.level(0), api.default_png(path))
     return 0

@@ -109,7 +109,7 @@ def _bytes(text: str) -> float:
     return parse_bytes(text)
 
 
-def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
+def estimate(cfg: SweepConfig, path: str, execution, force: bool = False) -> list[str]:
     """Lines describing level 0 of ``cfg`` computed at ``path`` by ``execution``: its work,
     its workers' memory, its worker-hours, and its files, disk and memory against the limits
     (:mod:`fractalsweep.limits`) with whether a run would be refused.
@@ -122,9 +122,14 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
         (:func:`~fractalsweep.systems.check_computable`), or, for a new store, its data
         cannot be read (:meth:`fractalsweep.tasks.Task.check_sources`), as a run would be
         refused.
+    PrecisionError
+        For a new store, unless ``force``, a window its dtype cannot keep the pixels of apart
+        (:func:`fractalsweep.precision.guard`), as a run would be refused.
     """
     from . import limits
-    from .systems import check_computable
+    from .precision import guard
+    from .store import LevelSpec
+    from .systems import check_computable, system_of
     from .tasks import TASKS
 
     check_computable(cfg, execution.kernel)
@@ -132,6 +137,9 @@ def estimate(cfg: SweepConfig, path: str, execution) -> list[str]:
     tile = execution.tile_for((nx, ny))
     tiles = tiles_of((nx, ny), tile)
     done = _done_already(path, cfg)
+    if done is None:
+        spec = LevelSpec.of_job(cfg)
+        guard(spec.view, spec.resolution, spec.dtype, force=force, dtypes=system_of(cfg).dtypes)
     if cfg.system.kind == "training":
         lines = _training(cfg, execution, tile, tiles)
         if done is None:  # a new store reads its data first (drawing them may be huge)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from . import levels, precision, store, targets, views
+from . import levels, store, targets, views
 from .config import SweepConfig
 from .errors import PrecisionError
-from .execute import RunReport, check_limits, run_level
+from .execute import RunReport, run_level
 from .execution import Session
 from .grid import DOUBLE_DOUBLE
 from .store import LevelSpec
@@ -38,13 +38,8 @@ def zoom_to(path: str, view: dict, session: Session, *, resolution=None,
     spec = LevelSpec(view, resolution, dtype, kind=kind, reuse_from=reuse_from,
                      tile=session.execution.tile_for(resolution))
     check_computable(dataclasses.replace(cfg, dtype=spec.dtype))  # a dtype it computes in
-    root = store.open_root(path)
-    index = levels.level_for(root, view, spec.resolution, spec.dtype)
-    if index not in store.level_indices(root):  # its size, before the guard's O(pixels) walk
-        check_limits(path, cfg, index, spec, session.execution)
-        precision.guard(view, spec.resolution, spec.dtype, force=force,
-                        dtypes=system_of(cfg).dtypes)
-    return index, run_level(path, cfg, session, index, spec)
+    index = levels.level_for(store.open_root(path), view, spec.resolution, spec.dtype)
+    return index, run_level(path, cfg, session, index, spec, force)
 
 
 def _size(cfg: SweepConfig, resolution, dtype: str | None) -> tuple[tuple[int, int], str]:

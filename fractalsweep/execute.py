@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 
-from . import limits, store
+from . import limits, precision, store
 from .config import SweepConfig
 from .errors import SweepError
 from .execution import Execution, Session
@@ -76,7 +76,7 @@ class RunReport:
 
 
 def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
-              spec: LevelSpec | None = None) -> RunReport:
+              spec: LevelSpec | None = None, force: bool = False) -> RunReport:
     """Compute every missing tile of level ``index`` of the sweep stored at ``path``.
 
     Parameters
@@ -93,6 +93,10 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     spec : LevelSpec, optional
         What the level is, if it must be created; default: the job's view, resolution and
         dtype. An existing level keeps what it was created with.
+    force : bool
+        Create a level whose neighbouring pixels its dtype cannot keep apart
+        (:func:`fractalsweep.precision.guard`); an existing level passed the guard, or was
+        forced, when it was made.
 
     Raises
     ------
@@ -105,6 +109,9 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     LimitError
         A new level larger than this machine's disk or memory, or the file limit, allows
         (unless the execution says ``limits=False``); nothing is created.
+    PrecisionError
+        A new level whose pixels its dtype cannot keep apart, unless ``force``; nothing is
+        created.
     """
     spec = spec or LevelSpec.of_job(cfg)
     if spec.tile is None:
@@ -112,8 +119,10 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
     existing = _existing_level(path, index)
     check_computable(existing.config(cfg) if existing is not None
                      else dataclasses.replace(cfg, dtype=spec.dtype), session.execution.kernel)
-    if existing is None:
+    if existing is None:  # its size first, before the guard's walk over its pixels
         check_limits(path, cfg, index, spec, session.execution)
+        precision.guard(spec.view, spec.resolution, spec.dtype, force=force,
+                        dtypes=system_of(cfg).dtypes)
     if existing is None or existing.pending():
         session.preflight()
     run = uuid.uuid4().hex[:12]

@@ -833,3 +833,22 @@ def test_a_store_made_by_the_properties_is_still_whole(tiny_store):
     assert report.problems == [], report.problems
     assert zarr.open_group(str(tiny_store), mode="r")["levels/0/tiles"][:].all()
     assert resolve(fs.open(str(tiny_store)).config.to_dict()) == fs.open(str(tiny_store)).config
+
+
+def test_a_job_window_its_dtype_cannot_resolve_is_refused_unless_forced(tmp_path, capsys):
+    """run computed a window whose columns were all one float64 number (exit 0, -1.7 decades
+    left in info) where a zoom to the same window is refused."""
+    path, job = tmp_path / "c.zarr", tmp_path / "narrow.toml"
+    job.write_text('[training]\nsteps = 10\n[grid]\nresolution = 4\n'
+                   '[x]\nlo = "13.3"\nhi = "13.300000000000001"\n')
+    run = ["run", job, "--store", path, "--scheduler", "sync", "--quiet", "--no-render"]
+    for args in ([], ["--dry-run"]):
+        _refused(capsys, *run, *args,
+                 words=("x: float64 keeps 4 pixels distinct", "use --force", "collide"))
+    assert not path.exists()
+    with pytest.raises(fs.PrecisionError, match="x: float64 keeps 4 pixels"):
+        fs.run(job, path, execution=Execution(scheduler="sync"), progress=False)
+    assert _main(capsys, *run, "--dry-run", "--force")[0] == 0
+    assert _main(capsys, *run, "--force")[0] == 0
+    status, out, _ = _main(capsys, *run)  # the store's window passed, forced, when made
+    assert status == 0 and "0 tiles computed, 1 already done" in out
