@@ -22,7 +22,7 @@ import numpy as np
 from . import store
 from .config import DTYPES, is_integer, single_run
 from .errors import ConfigError, SweepError
-from .execute import RETRIES, run_tasks
+from .execute import after_attempts, run_tasks
 from .execution import Session
 from .grid import DOUBLE_DOUBLE, axis_values
 from .levels import view_of
@@ -131,10 +131,10 @@ def _audit(path: str, level: int, session: Session, sample: int | None, against:
     finally:
         bar.close()
     if failures:
+        first = min(failures.items())[1]
         raise SweepError(f"the audit of level {level}: {len(failures)} of {len(tasks)} tasks "
-                         f"failed after {RETRIES + 1} attempts, the first with "
-                         f"{min(failures.items())[1]}; the audit recorded nothing",
-                         resumable=False)
+                         f"failed{after_attempts(first)}, the first with {first}; the audit "
+                         "recorded nothing", resumable=False)
     if cancelled:
         raise SweepError(f"the audit of level {level}: {cancelled} of {len(tasks)} tasks were "
                          f"cut short ({session.why_cut_short}); the audit recorded nothing",

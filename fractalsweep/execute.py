@@ -168,9 +168,15 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
             first, error = next(iter(sorted(failures.items())))
             hint = (f"; 'fractalsweep verify {path} --repair' clears damaged chunks"
                     if "checksum" in error else "")
-            raise SweepError(f"{len(failures)} tile(s) of level {index} failed after "
-                             f"{RETRIES + 1} attempts, first tile {first}: {error}{hint}")
+            raise SweepError(f"{len(failures)} tile(s) of level {index} failed"
+                             f"{after_attempts(error)}, first tile {first}: {error}{hint}")
     return report
+
+
+def after_attempts(error: str) -> str:
+    """How often a task that failed with ``error`` was tried: ``RETRIES + 1`` times where it
+    raised; a task whose workers died is Dask's to retry, and its error says how often."""
+    return "" if error.startswith("KilledWorker") else f" after {RETRIES + 1} attempts"
 
 
 def _existing_level(path: str, index: int) -> store.LevelGroup | None:

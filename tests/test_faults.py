@@ -8,6 +8,7 @@ and `verify` finds nothing wrong. docs/reliability.md lists these tests and thei
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -175,6 +176,22 @@ def test_failing_tile_is_named_and_finished_tiles_stay(cfg, clean, tmp_path, whe
                             capture_output=True, text=True, timeout=120)
     assert "level 0: 6/9 tiles" in status.stdout and "failed tile (0, 1)" in status.stdout
     assert not (path / store.LOCK).exists()
+
+
+def test_a_tile_whose_workers_died_is_not_said_to_have_had_three_attempts(job, clean,
+                                                                           tmp_path):
+    """"failed after 3 attempts" stood beside Dask's own "on 4 different workers": a task
+    whose workers died is retried by Dask (allowed-failures), not by fractalsweep's retries.
+    Here Dask allows no worker death at all, and one dies writing a tile."""
+    path = tmp_path / "s.zarr"
+    env = {**_with_fault(tmp_path, "tile-data"),
+           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    r = subprocess.run(_run_args(job, path, ("--workers", "1")), env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert re.search(r"\d tile\(s\) of level 0 failed, first tile \(", r.stderr), r.stderr
+    assert "KilledWorker: Attempted to run task" in r.stderr and "attempts" not in r.stderr
+    _resumes_identical(job, path, clean)
 
 
 def _with_fault(tmp_path, phase, action="kill"):
