@@ -130,7 +130,7 @@ def run_level(path: str, cfg: SweepConfig, session: Session, index: int = 0,
         root = store.create_or_check(path, cfg, lambda: system_of(cfg).draw(cfg))
         lvl = store.ensure_level(root, index, cfg, spec)
         if existing is not None:  # skipping its finished tiles must not pass over damage
-            require_intact(path, lvl, listed=lvl.pixel_arrays)
+            require_intact(path, lvl, checked=lvl.pixel_arrays)
         pending = lvl.pending()
         if pending:
             store.read_inputs(path)  # damaged inputs: one line now, not every tile failing

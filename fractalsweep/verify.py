@@ -530,21 +530,23 @@ def _redraw_inputs(root: zarr.Group, cfg) -> None:
         store.new_array(group, name, data=value)
 
 
-def damaged_tiles(lvl: store.LevelGroup, names=("score",), listed=()) -> tuple[dict, list]:
+def damaged_tiles(lvl: store.LevelGroup, names=("score",), listed=(),
+                  checked=()) -> tuple[dict, list]:
     """A level's ``names`` arrays as read, and the tiles whose data a reader cannot trust.
 
     A tile is damaged when its marker or a chunk of those arrays cannot be read, or when it
     is marked finished yet a chunk of theirs is missing (deleted under its marker) or holds
-    pixels not computed. Of the arrays ``listed``, only missing chunks are looked for. The
-    pixels of tiles not finished read as not computed (the array's fill value), whatever a
-    tile cut short between its data and its marker wrote.
+    pixels not computed. The arrays ``checked`` are read for damage as well, one at a time,
+    and not returned; of those ``listed``, only missing chunks are looked for. The pixels of
+    tiles not finished read as not computed (the array's fill value), whatever a tile cut
+    short between its data and its marker wrote.
     """
     markers, bad = store.read_checked(lvl.group["tiles"])
     done = {(int(i), int(j)) for i, j in np.argwhere(markers.astype(bool))}
     unfinished = ~lvl.finished(markers)
     damaged, values = set(bad), {}
-    for name in dict.fromkeys([*names, *listed]):
-        value, damage = _array_damage(lvl, name, done, read=name in names)
+    for name in dict.fromkeys([*names, *checked, *listed]):
+        value, damage = _array_damage(lvl, name, done, read=name in names or name in checked)
         damaged.update(damage)
         if name in names:
             value[unfinished] = lvl.group[name].fill_value
@@ -560,14 +562,15 @@ def damage_note(path: str, damaged: list[tuple[int, ...]]) -> str:
             f"them and 'fractalsweep resume {path}' recomputes them")
 
 
-def require_intact(path: str, lvl: store.LevelGroup, names=("score",), listed=()) -> dict:
+def require_intact(path: str, lvl: store.LevelGroup, names=("score",), listed=(),
+                   checked=()) -> dict:
     """``names`` arrays of a level for a reader (per-pixel arrays, the coordinates ``x``,
     ``y`` and a double-double level's ``x_lo``, ``y_lo``), or a one-line error naming the
-    damaged tiles and how to repair them (the arrays ``listed`` checked for missing chunks
-    only, as :func:`damaged_tiles` does)."""
+    damaged tiles and how to repair them (the arrays ``checked`` read for damage too, those
+    ``listed`` checked for missing chunks only, as :func:`damaged_tiles` does)."""
     coordinates = [name for name in names if name in ("x", "y", "x_lo", "y_lo")]
     values, damaged = damaged_tiles(lvl, [name for name in names if name not in coordinates],
-                                    listed)
+                                    listed, checked)
     where = f"{path} level {lvl.group.basename}"
     if damaged:
         raise StoreError(f"{where}: {damage_note(path, damaged)}")

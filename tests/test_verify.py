@@ -577,6 +577,17 @@ def test_a_dry_run_refuses_what_a_run_refuses(damaged, capsys):
     assert status == 2 and "a zarr group, but not a fractalsweep store" in err, err
 
 
+def test_a_resume_over_damage_in_any_array_of_the_level_names_it(damaged, capsys):
+    """Of the arrays besides the score only missing chunks were looked for: a resume with a
+    tile to compute went over a final_loss chunk whose bytes were overwritten, exit 0."""
+    _overwrite_middle(damaged / "levels/0/final_loss/c/1/1")
+    zarr.open_group(str(damaged), mode="r+")["levels/0/tiles"][0, 0] = 0
+    for command in (["resume", damaged], ["run", _job_file(damaged.parent), "--store", damaged]):
+        status, out, err = _main(capsys, *command, "--scheduler", "sync", "--quiet")
+        assert status == 2 and "level 0: damaged tile(s) (1, 1)" in err and not out, err
+    assert zarr.open_group(str(damaged), mode="r")["levels/0/tiles"][0, 0] == 0
+
+
 def test_a_resume_or_run_over_damaged_tiles_names_them(damaged, clean, capsys):
     """resume said "every level is complete; nothing to compute" and a second run skipped
     every tile, over a damaged one; with a tile left to compute as well, resume computed it
