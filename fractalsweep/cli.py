@@ -19,7 +19,7 @@ from pathlib import Path
 from . import api
 from .cluster import use_compile_cache
 from .decimals import readable
-from .errors import ConfigError, SweepError
+from .errors import ConfigError, PrecisionError, SweepError
 from .execution import Execution
 from .files import NotWritten, written_whole
 from .store import check_location
@@ -504,8 +504,13 @@ def cmd_dive(args) -> int:
     box_fraction = _box_fraction(args)
     box_steps(*cfg.grid.resolution, box_fraction or BOX_FRACTION)  # before the overview
     with execution.session(not args.quiet) as session:  # one cluster for the whole dive
-        ladder = api.run(cfg, path, execution=session).dive(args.decades,
-                                                            box_fraction=box_fraction)
+        try:
+            overview = api.run(cfg, path, execution=session)
+        except PrecisionError as exc:  # its advice, --force, is run's: the dive takes none
+            raise PrecisionError(f"the job's window: {exc.reason}",
+                                 "make its level with 'fractalsweep run --force' (the dive "
+                                 "then resumes it), or use a coarser grid.resolution") from None
+        ladder = overview.dive(args.decades, box_fraction=box_fraction)
     _ladder_line(path, ladder)
     _ladder_picture(args, path, ladder)
     return 0

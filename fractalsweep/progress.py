@@ -1,4 +1,4 @@
-"""Progress of a sweep: tiles done, pixels per second and ETA on one line (tqdm)."""
+"""Progress of long work: tasks (tiles, audit tasks, frames) done, their rates and ETA (tqdm)."""
 
 from __future__ import annotations
 
@@ -27,16 +27,18 @@ class TileProgress:
         self.unit = unit
         self.tasks = self.trained = 0
 
-    def update(self, pixels: int) -> None:
-        """One task finished, having computed ``pixels``."""
+    def update(self, pixels: int | None = None) -> None:
+        """One task finished, having computed ``pixels`` (None: a task that trains none, such
+        as a video's frame, and no pixel rate)."""
         self.tasks += 1
-        self.trained += pixels
         elapsed = self.bar.format_dict["elapsed"] or 1e-9
         rate = self.tasks / elapsed
-        tasks = (f"{figure(rate)} {self.unit}/s" if rate >= 1
-                 else f"{figure(1 / rate)} s/{self.unit}")
-        self.bar.set_postfix_str(f"{tasks}, {figure(self.trained / elapsed)} px/s",
-                                 refresh=False)
+        shown = [f"{figure(rate)} {self.unit}/s" if rate >= 1
+                 else f"{figure(1 / rate)} s/{self.unit}"]
+        if pixels is not None:
+            self.trained += pixels
+            shown.append(f"{figure(self.trained / elapsed)} px/s")
+        self.bar.set_postfix_str(", ".join(shown), refresh=False)
         self.bar.update(1)
 
     def note(self, message: str) -> None:

@@ -304,9 +304,10 @@ def root_meta_problems(meta) -> list[str]:
         return [f"the root's fractalsweep metadata is not a table ({meta!r:.60})"]
     missing = [key for key in ROOT_KEYS if key not in meta]
     problems = [*([f"root metadata lacks {', '.join(missing)}"] if missing else []),
-                *(f"root metadata {key} = {meta[key]!r:.60}: expected a {kind.__name__}"
+                *(f"root metadata {key} = {meta[key]!r:.60}: expected type {kind.__name__}"
                   for key, kind in ROOT_KEYS.items()
-                  if key in meta and not isinstance(meta[key], kind))]
+                  if key in meta and (not isinstance(meta[key], kind)
+                                      or isinstance(meta[key], bool)))]  # JSON true is no 1
     if not problems and meta["format"] != FORMAT:
         problems.append(f"root format {meta['format']}: this fractalsweep reads format {FORMAT}")
     if not problems and (changed := config_changed(meta)):

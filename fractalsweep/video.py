@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterable
 from fractions import Fraction
@@ -160,10 +159,9 @@ def encode(frames: Iterable[np.ndarray], out: Path, size: tuple[int, int], fps, 
     OSError
         If the machine refused the file (:data:`MACHINE_ERRNOS`).
     """
-    from tqdm.auto import tqdm
+    from .progress import TileProgress
 
-    bar = tqdm(total=total, unit="frame", file=sys.stderr, disable=not progress,
-               dynamic_ncols=True)
+    bar = TileProgress(total, 0, enabled=progress, unit="frame")
     with tempfile.TemporaryFile() as log, written_whole(out) as partial:
         cmd = _ffmpeg_command(str(partial), out.suffix.lower(), codec, size, fps)
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
@@ -171,7 +169,7 @@ def encode(frames: Iterable[np.ndarray], out: Path, size: tuple[int, int], fps, 
             try:
                 for frame in frames:
                     proc.stdin.write(frame)
-                    bar.update(1)
+                    bar.update()
             except BrokenPipeError:
                 pass  # ffmpeg stopped early; its exit status and log say why, below
             finally:

@@ -850,5 +850,9 @@ def test_a_job_window_its_dtype_cannot_resolve_is_refused_unless_forced(tmp_path
         fs.run(job, path, execution=Execution(scheduler="sync"), progress=False)
     assert _main(capsys, *run, "--dry-run", "--force")[0] == 0
     assert _main(capsys, *run, "--force")[0] == 0
+    dive = ["dive", job, "--store", tmp_path / "d.zarr", "--decades", "1", *run[4:], "--set",
+            "grid.resolution=17"]  # the least a dive targets in
+    _refused(capsys, *dive, words=("the job's window: x: float64 keeps 17 pixels",
+                                   "'fractalsweep run --force' (the dive then resumes it)"))
     status, out, _ = _main(capsys, *run)  # the store's window passed, forced, when made
     assert status == 0 and "0 tiles computed, 1 already done" in out

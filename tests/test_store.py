@@ -264,19 +264,21 @@ def test_two_drivers_finding_a_dead_driver_s_lock_do_not_both_take_it_over(tmp_p
     assert not (path / store.LOCK).exists()
 
 
-@pytest.mark.parametrize("seconds,rates", [(0.0193, "51.8 tile/s, 13,300 px/s"),
-                                           (12.87, "12.9 s/tile, 19.9 px/s")])
-def test_the_progress_bar_prints_rates_to_3_figures(capsys, seconds, rates):
-    """tqdm's own rate had 4 (52.93tile/s, 12.87s/task), where docs/cli.md promises 3; the
-    tile already done counts in neither rate."""
+@pytest.mark.parametrize("seconds,unit,pixels,rates", [
+    (0.0193, "tile", 256, "51.8 tile/s, 13,300 px/s"),
+    (12.87, "tile", 256, "12.9 s/tile, 19.9 px/s"),
+    (0.0193, "frame", None, "51.8 frame/s")])  # a video's frames train no pixel
+def test_the_progress_bar_prints_rates_to_3_figures(capsys, seconds, unit, pixels, rates):
+    """tqdm's own rate had 4 (52.93tile/s, 12.87s/task, 89.20frame/s), where docs/cli.md
+    promises 3; the tile already done counts in neither rate."""
     from fractalsweep.progress import TileProgress
 
-    bar = TileProgress(total=4, done=1)
+    bar = TileProgress(total=4, done=1, unit=unit)
     now = [bar.bar.start_t]
     bar.bar._time = lambda: now[0]  # tqdm's clock, so the rates are exact
     for _ in range(3):
         now[0] += seconds
-        bar.update(256)
+        bar.update(pixels)
     bar.close()
     last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert last.startswith("100%") and last.endswith(f", {rates}]"), last
