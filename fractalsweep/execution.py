@@ -310,14 +310,16 @@ class Session:
             raise ConfigError("this session is closed; open another with Execution.session()")
         if self._client is None:
             self.preflight()  # audit, explore and serve reach here without a run's preflight
-            ex = self.execution
-            if ex.scheduler or ex.scheduler_file:
-                from distributed.utils import silence_logging_cmgr
+            from distributed.utils import silence_logging_cmgr
 
+            ex = self.execution
+            # distributed logs at CRITICAL only while the session lasts: a scheduler lost
+            # mid-run was a traceback of the client's reconnecting before the run's one line,
+            # which names it; a cluster restores the level it found as it closes, and a batch
+            # cluster's "Batched Comm Closed" traceback came after, before a Ctrl-C's one line
+            self._stack.enter_context(silence_logging_cmgr(logging.CRITICAL))
+            if ex.scheduler or ex.scheduler_file:
                 address = ex.scheduler or cluster.scheduler_address(ex.scheduler_file)
-                # as a local cluster's: a scheduler lost mid-run was a traceback of the
-                # client's reconnecting before the run's one line, which names it
-                self._stack.enter_context(silence_logging_cmgr(logging.CRITICAL))
                 try:
                     client = Client(address, timeout=cluster.CONNECT_TIMEOUT_S)
                 except (OSError, TimeoutError) as exc:
